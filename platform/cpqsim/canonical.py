@@ -1,0 +1,48 @@
+"""Canonical JSON and fingerprints.
+
+Fingerprints bind snapshots together (price result, accepted quote, approval), so they
+must not depend on dict order, float formatting or the Python version: every value is
+reduced to JSON-native types with Decimals rendered as strings, keys sorted, no spaces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel
+
+
+def to_plain(value: Any) -> Any:
+    """Reduce a value to JSON-native types deterministically (Decimal -> str)."""
+    if isinstance(value, BaseModel):
+        return to_plain(value.model_dump(mode="python"))
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, Enum):
+        return to_plain(value.value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_plain(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted(to_plain(v) for v in value)
+    if isinstance(value, float):
+        raise TypeError("floats are not allowed in canonical JSON; use Decimal or int")
+    return value
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted-key, compact JSON of ``value`` after :func:`to_plain`."""
+    return json.dumps(to_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def fingerprint(value: Any) -> str:
+    """``sha256:<hex>`` of the canonical JSON of ``value``."""
+    return "sha256:" + hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()

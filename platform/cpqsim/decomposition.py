@@ -1,0 +1,155 @@
+"""Commercial order items -> a DAG of technical fulfillment tasks.
+
+Each catalog element (offering, selected option, add-on) contributes its decomposition
+steps. Dependencies come from three places: the steps' own ``depends_on``; add-on work
+waits for its parent offering's work; and an item whose offering *requires* another
+item's offering waits for that item (a firewall is activated on a live line). One
+``start_billing`` task per item closes the item and depends on all of its fulfillment
+work, so billing can only start after activation.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict
+
+from cpqsim.catalog import Catalog
+from cpqsim.configuration import QuoteLine
+from cpqsim.lifecycle import DomainError
+
+BILLING_SYSTEM = "billing"
+BILLING_OPERATION = "start_billing"
+
+
+class OrderItem(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    item_id: str
+    line_index: int
+    offering: str
+    quantity: int
+    options: list[str] = []
+    add_ons: list[str] = []
+
+
+class TaskSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    task_id: str
+    item_id: str
+    element: str
+    system: str
+    operation: str
+    depends_on: list[str]
+    kind: str = "fulfillment"  # or "billing"
+
+
+class DecompositionError(DomainError):
+    code = "decomposition_failed"
+
+
+def order_items(order_id: str, lines: list[QuoteLine]) -> list[OrderItem]:
+    return [
+        OrderItem(
+            item_id=f"{order_id}-item{i + 1}",
+            line_index=i,
+            offering=line.offering,
+            quantity=line.quantity,
+            options=list(line.options),
+            add_ons=list(line.add_ons),
+        )
+        for i, line in enumerate(lines)
+    ]
+
+
+def _element_tasks(catalog: Catalog, item: OrderItem, element: str) -> list[TaskSpec]:
+    steps = catalog.offering(element).decomposition
+    prefix = f"{item.item_id}/{element}"
+    return [
+        TaskSpec(
+            task_id=f"{prefix}/{step.task}",
+            item_id=item.item_id,
+            element=element,
+            system=step.system,
+            operation=step.operation,
+            depends_on=sorted(f"{prefix}/{d}" for d in step.depends_on),
+        )
+        for step in steps
+    ]
+
+
+def _sinks(tasks: list[TaskSpec]) -> list[str]:
+    depended = {d for t in tasks for d in t.depends_on}
+    return sorted(t.task_id for t in tasks if t.task_id not in depended)
+
+
+def _with_extra_deps(tasks: list[TaskSpec], extra: list[str]) -> list[TaskSpec]:
+    """Make the roots of ``tasks`` also wait for ``extra``."""
+    if not extra:
+        return tasks
+    return [
+        t.model_copy(update={"depends_on": sorted(set(t.depends_on) | set(extra))})
+        if not t.depends_on
+        else t
+        for t in tasks
+    ]
+
+
+def decompose(catalog: Catalog, items: list[OrderItem]) -> nx.DiGraph:
+    """The fulfillment DAG: nodes are task ids with a ``spec`` attribute."""
+    per_item: dict[str, list[TaskSpec]] = {}
+    main_sinks: dict[str, list[str]] = {}
+    for item in items:
+        main = _element_tasks(catalog, item, item.offering)
+        tasks = list(main)
+        for option in item.options:
+            tasks += _element_tasks(catalog, item, option)
+        for add_on in item.add_ons:
+            tasks += _with_extra_deps(_element_tasks(catalog, item, add_on), _sinks(main))
+        per_item[item.item_id] = tasks
+        main_sinks[item.item_id] = _sinks(main)
+
+    offering_items: dict[str, list[str]] = {}
+    for item in items:
+        offering_items.setdefault(item.offering, []).append(item.item_id)
+    for item in items:
+        required = [
+            r.target for r in catalog.offering(item.offering).relations if r.kind == "requires"
+        ]
+        waits = sorted(
+            sink
+            for target in required
+            for other in offering_items.get(target, [])
+            if other != item.item_id
+            for sink in main_sinks[other]
+        )
+        per_item[item.item_id] = _with_extra_deps(per_item[item.item_id], waits)
+
+    graph = nx.DiGraph()
+    for item in items:
+        tasks = per_item[item.item_id]
+        billing = TaskSpec(
+            task_id=f"{item.item_id}/billing/{BILLING_OPERATION}",
+            item_id=item.item_id,
+            element=item.offering,
+            system=BILLING_SYSTEM,
+            operation=BILLING_OPERATION,
+            depends_on=sorted(t.task_id for t in tasks),
+            kind="billing",
+        )
+        for task in [*tasks, billing]:
+            graph.add_node(task.task_id, spec=task)
+    for node, data in list(graph.nodes(data=True)):
+        for dep in data["spec"].depends_on:
+            if dep not in graph:
+                raise DecompositionError(f"task {node} depends on unknown task {dep}")
+            graph.add_edge(dep, node)
+    if not nx.is_directed_acyclic_graph(graph):
+        cycle = " -> ".join(u for u, _ in nx.find_cycle(graph))
+        raise DecompositionError(f"fulfillment plan has a cycle: {cycle}")
+    return graph
+
+
+def plan_tasks(graph: nx.DiGraph) -> list[TaskSpec]:
+    """Tasks in a deterministic topological order (lexicographic among peers)."""
+    return [graph.nodes[n]["spec"] for n in nx.lexicographical_topological_sort(graph)]

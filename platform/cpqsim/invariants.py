@@ -1,0 +1,222 @@
+"""The invariant checker: judges a run from its event log and downstream ledgers.
+
+It is runtime-agnostic on purpose: the sim runtime and the Ray runtime hand it the same
+two things, and it knows nothing of how they were produced. Each check returns how many
+violations it found and a few concrete examples naming orders, quotes and references, so
+an architect can go straight to the timeline that broke.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+
+from pydantic import BaseModel
+
+from cpqsim.downstream import LedgerSnapshot
+from cpqsim.events import CloudEvent
+
+MAX_EXAMPLES = 5
+
+
+class InvariantResult(BaseModel):
+    name: str
+    description: str
+    holds: bool
+    violations: int
+    examples: list[str]
+
+
+Check = Callable[[list[CloudEvent], dict[str, LedgerSnapshot]], list[str]]
+_CHECKS: list[tuple[str, str, Check]] = []
+
+
+def invariant(name: str, description: str):
+    def register(fn: Check) -> Check:
+        _CHECKS.append((name, description, fn))
+        return fn
+
+    return register
+
+
+def _by_name(events: Iterable[CloudEvent], name: str) -> list[CloudEvent]:
+    return [e for e in events if e.name == name]
+
+
+@invariant("no_duplicate_side_effects", "each fulfillment task has at most one side effect downstream")
+def _no_duplicates(events, ledgers):
+    return [
+        f"{system}: {ref} executed {n} times"
+        for system, ledger in sorted(ledgers.items())
+        for ref, n in ledger.duplicates().items()
+    ]
+
+
+@invariant("quote_converted_at_most_once", "an accepted quote revision becomes at most one order")
+def _converted_once(events, ledgers):
+    orders_per_quote: dict[str, set[str]] = defaultdict(set)
+    for e in _by_name(events, "quote.converted_to_order"):
+        orders_per_quote[e.data["quote_id"]].add(e.data["order_id"])
+    for e in _by_name(events, "order.created"):
+        orders_per_quote[e.data["quote_id"]].add(e.data["order_id"])
+    return [
+        f"quote {q} converted into orders {', '.join(sorted(orders))}"
+        for q, orders in sorted(orders_per_quote.items())
+        if len(orders) > 1
+    ]
+
+
+@invariant(
+    "orders_terminal_or_in_fallout",
+    "every order ends terminal or held in a fallout case with an owner (nothing silently stuck)",
+)
+def _terminal_or_fallout(events, ledgers):
+    status: dict[str, str] = {}
+    owned: set[str] = set()
+    for e in events:
+        if e.source.endswith("/order"):
+            oid = e.data["order_id"]
+            if e.name == "order.created":
+                status[oid] = "acknowledged"
+            elif e.name == "order.decomposed":
+                status[oid] = "inProgress"
+            elif e.name == "order.completed":
+                status[oid] = "completed"
+            elif e.name == "order.fallout_opened" and e.data.get("owner"):
+                owned.add(oid)
+    return [
+        f"order {oid} is stuck in {s} with no owned fallout case"
+        for oid, s in sorted(status.items())
+        if s not in ("completed", "failed", "cancelled") and oid not in owned
+    ]
+
+
+@invariant("billing_not_before_activation", "billing starts only after the asset is activated")
+def _billing_after_activation(events, ledgers):
+    activated: set[tuple[str, str]] = set()
+    problems: list[str] = []
+    billing_items: dict[str, tuple[str, str]] = {}
+    for e in events:
+        if e.name == "order.decomposed":
+            for t in e.data["tasks"]:
+                if t["kind"] == "billing":
+                    billing_items[t["task_id"]] = (e.data["order_id"], t["item_id"])
+        elif e.name == "order.asset_activated":
+            activated.add((e.data["order_id"], e.data["item_id"]))
+        elif e.name == "order.task_dispatched" and e.data["task_id"] in billing_items:
+            if billing_items[e.data["task_id"]] not in activated:
+                problems.append(f"billing task {e.data['task_id']} dispatched before activation")
+        elif e.name == "order.billing_started":
+            if (e.data["order_id"], e.data["item_id"]) not in activated:
+                problems.append(f"billing started for {e.data['item_id']} before activation")
+    for entry in ledgers.get("billing", LedgerSnapshot(system="billing", entries=[])).side_effects():
+        key = billing_items.get(entry.request.task_id)
+        if key is None or key not in activated:
+            problems.append(f"billing ledger has a charge for {entry.request.reference} "
+                            "whose asset was never activated")
+    return problems
+
+
+@invariant(
+    "approval_matches_accepted_snapshot",
+    "every accepted quote that needed approval carries an approval of exactly that snapshot, "
+    "given by someone other than the requester",
+)
+def _approval_matches(events, ledgers):
+    approvals: dict[tuple[str, int], dict] = {}
+    problems: list[str] = []
+    for e in events:
+        if e.name == "quote.approved":
+            approvals[(e.data["quote_id"], e.data["revision"])] = e.data
+        elif e.name == "quote.accepted" and e.data["approval_required"]:
+            key = (e.data["quote_id"], e.data["revision"])
+            approval = approvals.get(key)
+            if approval is None:
+                problems.append(f"quote {key[0]} r{key[1]} accepted without approval")
+            elif approval["snapshot_fingerprint"] != e.data["snapshot_fingerprint"]:
+                problems.append(f"quote {key[0]} r{key[1]} approval is for another snapshot")
+            elif approval["approver"] == approval["requester"]:
+                problems.append(f"quote {key[0]} r{key[1]} approved by its own requester")
+    return problems
+
+
+@invariant("accepted_quotes_never_change", "no revision, re-pricing or approval after acceptance")
+def _accepted_frozen(events, ledgers):
+    accepted: set[str] = set()
+    problems: list[str] = []
+    mutating = {"quote.revised", "quote.priced", "quote.approved", "quote.rejected"}
+    for e in events:
+        if e.name == "quote.accepted":
+            accepted.add(e.data["quote_id"])
+        elif e.name in mutating and e.data["quote_id"] in accepted:
+            problems.append(f"quote {e.data['quote_id']} got {e.name} after acceptance")
+    return problems
+
+
+@invariant(
+    "no_retry_before_reconciliation",
+    "a task whose outcome is unknown (timed out) is reconciled by reference before any retry",
+)
+def _reconcile_first(events, ledgers):
+    unknown: dict[str, int] = {}
+    problems: list[str] = []
+    for e in events:
+        if e.name == "order.task_timed_out":
+            unknown[e.data["task_id"]] = e.data["attempt"]
+        elif e.name == "order.task_reconciled" and e.data["found"] != "in_progress":
+            unknown.pop(e.data["task_id"], None)
+        elif e.name == "order.task_dispatched" and e.data["task_id"] in unknown:
+            problems.append(
+                f"task {e.data['task_id']} retried (attempt {e.data['attempt']}) after attempt "
+                f"{unknown[e.data['task_id']]} timed out, without reconciliation"
+            )
+            unknown.pop(e.data["task_id"])
+    return problems
+
+
+@invariant(
+    "platform_agrees_with_downstream",
+    "every task the platform holds as completed has its side effect in the downstream ledger",
+)
+def _agrees_with_ground_truth(events, ledgers):
+    systems: dict[str, str] = {}
+    problems: list[str] = []
+    for e in events:
+        if e.name == "order.task_dispatched":
+            systems[e.data["task_id"]] = e.data["system"]
+    done_refs = {
+        (systems[e.data["task_id"]], f"{e.data['order_id']}:{e.data['task_id']}")
+        for e in _by_name(events, "order.task_completed")
+    }
+    effect_refs = {
+        (system, entry.request.reference)
+        for system, ledger in ledgers.items()
+        for entry in ledger.entries
+        if entry.side_effect or entry.status == "deduplicated"
+    }
+    for system, ref in sorted(done_refs - effect_refs):
+        problems.append(f"{ref} is completed on the platform but {system} has no side effect")
+    return problems
+
+
+def check_invariants(
+    events: Iterable[CloudEvent], ledgers: dict[str, LedgerSnapshot]
+) -> list[InvariantResult]:
+    log = list(events)
+    results = []
+    for name, description, check in _CHECKS:
+        problems = check(log, ledgers)
+        results.append(
+            InvariantResult(
+                name=name,
+                description=description,
+                holds=not problems,
+                violations=len(problems),
+                examples=problems[:MAX_EXAMPLES],
+            )
+        )
+    return results
+
+
+def all_hold(results: list[InvariantResult]) -> bool:
+    return all(r.holds for r in results)

@@ -1,0 +1,444 @@
+"""Fulfillment orchestration as a pure process manager.
+
+``react(order, signal, ctx, policy) -> (order, events, effects)``. Signals are what a
+runtime observed (a reply, a timeout, a reconciliation answer, a timer); effects are
+what it must do next (call, query, start a timer, route a fallout case). The runtime
+owns time and I/O; every decision about order, retries and reconciliation is made here,
+identically for both runtimes.
+
+Under the robust policy a timeout means *unknown*: the task is reconciled by
+query-by-reference before any retry, and retries carry the task's idempotency key. The
+naive policy (blind retry, no keys) exists to prove the invariant checker can fail.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cpqsim.catalog import Catalog
+from cpqsim.context import Context
+from cpqsim.decomposition import decompose, order_items, plan_tasks
+from cpqsim.downstream import DownstreamRequest, QueryStatus
+from cpqsim.order import (
+    AssetActivated,
+    BillingStarted,
+    FalloutCaseOpened,
+    FulfillmentTaskCompleted,
+    FulfillmentTaskDispatched,
+    FulfillmentTaskFailed,
+    FulfillmentTaskReconciled,
+    FulfillmentTaskReconciliationRequested,
+    FulfillmentTaskRetryScheduled,
+    FulfillmentTaskTimedOut,
+    Order,
+    OrderCompleted,
+    OrderCreated,
+    OrderDecomposed,
+    OrderEvent,
+    OrderStatus,
+    TaskStatus,
+    evolve,
+)
+from cpqsim.quote import Quote
+
+
+class ResiliencePolicy(BaseModel):
+    """How fulfillment copes with failure. Durations are seconds of (virtual) time."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = "robust"
+    call_timeout_s: float = Field(default=30.0, gt=0)
+    max_attempts: int = Field(default=4, ge=1)
+    backoff_initial_s: float = Field(default=5.0, ge=0)
+    backoff_multiplier: float = Field(default=2.0, ge=1)
+    backoff_max_s: float = Field(default=300.0, ge=0)
+    backoff_jitter: float = Field(default=0.2, ge=0, le=1)
+    timeout_means: Literal["unknown", "failure"] = "unknown"
+    reconcile_before_retry: bool = True
+    send_idempotency_keys: bool = True
+    reconcile_poll_interval_s: float = Field(default=15.0, gt=0)
+    max_reconcile_polls: int = Field(default=8, ge=1)
+
+
+ROBUST = ResiliencePolicy()
+NAIVE = ResiliencePolicy(
+    name="naive",
+    timeout_means="failure",
+    reconcile_before_retry=False,
+    send_idempotency_keys=False,
+)
+
+
+# ----------------------------------------------------------------------------- signals
+
+
+class Signal(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    order_id: str
+    task_id: str
+    attempt: int
+
+
+class DownstreamReplied(Signal):
+    ok: bool
+    error: str | None = None
+    retryable: bool = True
+
+
+class DownstreamTimedOut(Signal):
+    pass
+
+
+class ReconciliationAnswered(Signal):
+    status: QueryStatus
+
+
+class TimerFired(Signal):
+    purpose: Literal["retry", "reconcile"]
+
+
+# ----------------------------------------------------------------------------- effects
+
+
+class Effect(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CallDownstream(Effect):
+    request: DownstreamRequest
+    timeout_s: float
+
+
+class QueryDownstream(Effect):
+    system: str
+    reference: str
+    order_id: str
+    task_id: str
+    attempt: int
+
+
+class StartTimer(Effect):
+    order_id: str
+    task_id: str
+    attempt: int
+    purpose: Literal["retry", "reconcile"]
+    delay_s: float
+
+
+class RaiseFallout(Effect):
+    order_id: str
+    case_id: str
+    owner: str
+    reason: str
+
+
+class Step:
+    """Accumulates facts and effects while keeping the state current after each fact."""
+
+    def __init__(self, order: Order | None) -> None:
+        self.order = order
+        self.events: list[OrderEvent] = []
+        self.effects: list[Effect] = []
+
+    def emit(self, event: OrderEvent) -> None:
+        self.order = evolve(self.order, event)
+        self.events.append(event)
+
+    def result(self) -> tuple[Order, list[OrderEvent], list[Effect]]:
+        assert self.order is not None
+        return self.order, self.events, self.effects
+
+
+def reference_of(order_id: str, task_id: str) -> str:
+    """The stable business reference a downstream can be queried by."""
+    return f"{order_id}:{task_id}"
+
+
+def start_order(
+    quote: Quote,
+    order_id: str,
+    idempotency_key: str,
+    catalog: Catalog,
+    ctx: Context,
+    policy: ResiliencePolicy,
+) -> tuple[Order, list[OrderEvent], list[Effect]]:
+    """Create the order from the accepted snapshot, decompose it, dispatch what is ready."""
+    if quote.accepted_snapshot is None:
+        raise ValueError(f"quote {quote.quote_id} has no accepted snapshot")
+    step = Step(None)
+    items = order_items(order_id, quote.lines)
+    step.emit(
+        OrderCreated(
+            order_id=order_id,
+            quote_id=quote.quote_id,
+            quote_revision=quote.revision,
+            account_id=quote.account_id,
+            idempotency_key=idempotency_key,
+            items=items,
+            snapshot=quote.accepted_snapshot,
+            snapshot_fingerprint=quote.accepted_snapshot_fingerprint or "",
+            price_fingerprint=quote.price_fingerprint or "",
+        )
+    )
+    step.emit(OrderDecomposed(order_id=order_id, tasks=plan_tasks(decompose(catalog, items))))
+    _advance(step, ctx, policy)
+    return step.result()
+
+
+def react(
+    order: Order, signal: Signal, ctx: Context, policy: ResiliencePolicy
+) -> tuple[Order, list[OrderEvent], list[Effect]]:
+    step = Step(order)
+    task = order.tasks.get(signal.task_id)
+    if task is None:
+        raise KeyError(f"order {order.order_id} has no task {signal.task_id}")
+    if task.status in (TaskStatus.DONE, TaskStatus.FALLOUT):
+        return step.result()  # late or duplicate news about a settled task
+    oid, tid, attempt = order.order_id, signal.task_id, signal.attempt
+
+    if isinstance(signal, DownstreamReplied):
+        if signal.ok:
+            late = signal.attempt != task.attempts or task.status is not TaskStatus.IN_FLIGHT
+            step.emit(
+                FulfillmentTaskCompleted(
+                    order_id=oid, task_id=tid, attempt=attempt, via="late_reply" if late else "reply"
+                )
+            )
+            _advance(step, ctx, policy)
+        elif task.status is TaskStatus.IN_FLIGHT and signal.attempt == task.attempts:
+            step.emit(
+                FulfillmentTaskFailed(
+                    order_id=oid,
+                    task_id=tid,
+                    attempt=attempt,
+                    error=signal.error or "error",
+                    retryable=signal.retryable,
+                )
+            )
+            if signal.retryable:
+                _retry_or_fallout(step, tid, ctx, policy, reason=signal.error or "error")
+            else:
+                _open_fallout(step, tid, ctx, f"non-retryable error: {signal.error}")
+    elif isinstance(signal, DownstreamTimedOut):
+        if task.status is not TaskStatus.IN_FLIGHT or signal.attempt != task.attempts:
+            return step.result()
+        step.emit(
+            FulfillmentTaskTimedOut(
+                order_id=oid, task_id=tid, attempt=attempt, treated_as=policy.timeout_means
+            )
+        )
+        if policy.timeout_means == "unknown" and policy.reconcile_before_retry:
+            _request_reconciliation(step, tid)
+        else:
+            _retry_or_fallout(step, tid, ctx, policy, reason="timeout")
+    elif isinstance(signal, ReconciliationAnswered):
+        if task.status is not TaskStatus.UNKNOWN:
+            return step.result()
+        step.emit(
+            FulfillmentTaskReconciled(
+                order_id=oid, task_id=tid, attempt=attempt, found=signal.status.value
+            )
+        )
+        if signal.status is QueryStatus.COMPLETED:
+            step.emit(
+                FulfillmentTaskCompleted(
+                    order_id=oid, task_id=tid, attempt=attempt, via="reconciliation"
+                )
+            )
+            _advance(step, ctx, policy)
+        elif signal.status is QueryStatus.IN_PROGRESS:
+            if task.polls >= policy.max_reconcile_polls:
+                _open_fallout(step, tid, ctx, "downstream outcome still unknown after polling")
+            else:
+                step.effects.append(
+                    StartTimer(
+                        order_id=oid,
+                        task_id=tid,
+                        attempt=attempt,
+                        purpose="reconcile",
+                        delay_s=policy.reconcile_poll_interval_s,
+                    )
+                )
+        else:  # not found or failed: nothing happened downstream, a retry is safe
+            _retry_or_fallout(step, tid, ctx, policy, reason=f"reconciled: {signal.status.value}")
+    elif isinstance(signal, TimerFired):
+        if signal.purpose == "reconcile" and task.status is TaskStatus.UNKNOWN:
+            _request_reconciliation(step, tid)
+        elif signal.purpose == "retry" and task.status is TaskStatus.WAITING_RETRY:
+            _dispatch(step, tid, policy)
+    return step.result()
+
+
+def _request_reconciliation(step: Step, task_id: str) -> None:
+    order = step.order
+    assert order is not None
+    task = order.tasks[task_id]
+    ref = reference_of(order.order_id, task_id)
+    step.emit(
+        FulfillmentTaskReconciliationRequested(
+            order_id=order.order_id, task_id=task_id, attempt=task.attempts, reference=ref
+        )
+    )
+    step.effects.append(
+        QueryDownstream(
+            system=task.spec.system,
+            reference=ref,
+            order_id=order.order_id,
+            task_id=task_id,
+            attempt=task.attempts,
+        )
+    )
+
+
+def _backoff_s(policy: ResiliencePolicy, attempt: int, ctx: Context) -> float:
+    base = policy.backoff_initial_s * policy.backoff_multiplier ** max(attempt - 1, 0)
+    jitter = 1 + policy.backoff_jitter * ctx.rng.random()
+    return min(policy.backoff_max_s, base * jitter)
+
+
+def _retry_or_fallout(
+    step: Step, task_id: str, ctx: Context, policy: ResiliencePolicy, reason: str
+) -> None:
+    order = step.order
+    assert order is not None
+    task = order.tasks[task_id]
+    if task.attempts >= policy.max_attempts:
+        _open_fallout(step, task_id, ctx, f"gave up after {task.attempts} attempts ({reason})")
+        return
+    delay = _backoff_s(policy, task.attempts, ctx)
+    step.emit(
+        FulfillmentTaskRetryScheduled(
+            order_id=order.order_id,
+            task_id=task_id,
+            attempt=task.attempts,
+            delay_ms=int(round(delay * 1000)),
+        )
+    )
+    step.effects.append(
+        StartTimer(
+            order_id=order.order_id,
+            task_id=task_id,
+            attempt=task.attempts,
+            purpose="retry",
+            delay_s=delay,
+        )
+    )
+
+
+def _open_fallout(step: Step, task_id: str, ctx: Context, reason: str) -> None:
+    order = step.order
+    assert order is not None
+    task = order.tasks[task_id]
+    case_id = ctx.ids.next("case")
+    owner = f"{task.spec.system}-operations"
+    step.emit(
+        FalloutCaseOpened(
+            order_id=order.order_id,
+            task_id=task_id,
+            attempt=task.attempts,
+            case_id=case_id,
+            owner=owner,
+            reason=reason,
+            repair_actions=["reconcile_with_downstream", "retry_task", "cancel_order"],
+        )
+    )
+    step.effects.append(
+        RaiseFallout(order_id=order.order_id, case_id=case_id, owner=owner, reason=reason)
+    )
+
+
+def _dispatch(step: Step, task_id: str, policy: ResiliencePolicy) -> None:
+    order = step.order
+    assert order is not None
+    task = order.tasks[task_id]
+    attempt = task.attempts + 1
+    ref = reference_of(order.order_id, task_id)
+    key = ref if policy.send_idempotency_keys else None
+    step.emit(
+        FulfillmentTaskDispatched(
+            order_id=order.order_id,
+            task_id=task_id,
+            attempt=attempt,
+            system=task.spec.system,
+            operation=task.spec.operation,
+            reference=ref,
+            idempotency_key=key,
+        )
+    )
+    item = next(i for i in order.items if i.item_id == task.spec.item_id)
+    step.effects.append(
+        CallDownstream(
+            request=DownstreamRequest(
+                system=task.spec.system,
+                operation=task.spec.operation,
+                reference=ref,
+                idempotency_key=key,
+                order_id=order.order_id,
+                task_id=task_id,
+                attempt=attempt,
+                payload={
+                    "element": task.spec.element,
+                    "quantity": str(item.quantity),
+                    "account_id": order.account_id,
+                },
+            ),
+            timeout_s=policy.call_timeout_s,
+        )
+    )
+
+
+def _advance(step: Step, ctx: Context, policy: ResiliencePolicy) -> None:
+    """Activate finished items, start billing after activation, dispatch ready tasks."""
+    order = step.order
+    assert order is not None
+    if order.status is not OrderStatus.IN_PROGRESS and order.status is not OrderStatus.HELD:
+        return
+    done = {tid for tid, t in order.tasks.items() if t.status is TaskStatus.DONE}
+    for item in order.items:
+        item_tasks = [t for t in order.tasks.values() if t.spec.item_id == item.item_id]
+        fulfilment = [t for t in item_tasks if t.spec.kind == "fulfillment"]
+        if item.item_id not in order.assets and all(t.spec.task_id in done for t in fulfilment):
+            step.emit(
+                AssetActivated(
+                    order_id=order.order_id,
+                    item_id=item.item_id,
+                    asset_id=ctx.ids.next("asset"),
+                    offering=item.offering,
+                    quantity=item.quantity,
+                )
+            )
+        order = step.order
+        assert order is not None
+        billing = [t for t in item_tasks if t.spec.kind == "billing"]
+        if (
+            item.item_id not in order.billing_started
+            and billing
+            and all(t.spec.task_id in done for t in billing)
+        ):
+            step.emit(
+                BillingStarted(
+                    order_id=order.order_id,
+                    item_id=item.item_id,
+                    asset_id=order.assets[item.item_id],
+                )
+            )
+    order = step.order
+    assert order is not None
+    for task_id in order.task_order:
+        task = order.tasks[task_id]
+        if task.status is not TaskStatus.PENDING:
+            continue
+        if not all(dep in done for dep in task.spec.depends_on):
+            continue
+        if task.spec.kind == "billing" and task.spec.item_id not in order.assets:
+            continue  # billing starts from the activation milestone, never before
+        _dispatch(step, task_id, policy)
+    order = step.order
+    assert order is not None
+    if order.status is OrderStatus.IN_PROGRESS and all(
+        t.status is TaskStatus.DONE for t in order.tasks.values()
+    ):
+        step.emit(OrderCompleted(order_id=order.order_id))
