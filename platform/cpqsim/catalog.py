@@ -298,13 +298,35 @@ class CatalogInvalid(Exception):
         return "\n".join(lines)
 
 
-def _natural_key(text: str) -> tuple[Any, ...]:
-    # "offerings[10]" sorts after "offerings[9]": document order, not string order.
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
+def _field_rank() -> dict[str, int]:
+    rank: dict[str, int] = {}
+    for model in (
+        Catalog,
+        Specification,
+        Offering,
+        Price,
+        OptionGroup,
+        Relation,
+        DecompositionStep,
+    ):
+        for name in model.model_fields:
+            rank.setdefault(name, len(rank))
+    return rank
+
+
+_FIELD_RANK = _field_rank()
+
+
+def _location_key(location: str) -> tuple[tuple[int, str], ...]:
+    """Document order: fields in declaration order, list items by index (10 after 9)."""
+    tokens = [t for t in re.split(r"[.\[\]]", location) if t]
+    return tuple(
+        (int(t), "") if t.isdigit() else (_FIELD_RANK.get(t, len(_FIELD_RANK)), t) for t in tokens
+    )
 
 
 def _sorted(problems: list[CatalogProblem]) -> list[CatalogProblem]:
-    return sorted(problems, key=lambda p: (_natural_key(p.location), p.code, p.message))
+    return sorted(problems, key=lambda p: (_location_key(p.location), p.code, p.message))
 
 
 def _loc_to_path(loc: tuple[int | str, ...]) -> str:
@@ -410,9 +432,7 @@ def _check_offering(i: int, o: Offering, known: set[str], specs: set[str]) -> li
                 location=f"{at}.quantity_min",
             )
         )
-    problems += _duplicates(
-        [(p.id, f"{at}.prices[{j}]") for j, p in enumerate(o.prices)], "price"
-    )
+    problems += _duplicates([(p.id, f"{at}.prices[{j}]") for j, p in enumerate(o.prices)], "price")
     seen_options: list[tuple[str, str]] = []
     problems += _duplicates(
         [(g.id, f"{at}.option_groups[{j}]") for j, g in enumerate(o.option_groups)],

@@ -1,0 +1,386 @@
+"""Catalog specifications: a catalog is published whole and valid, or refused with every
+problem named at its field path."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import jsonschema
+import networkx as nx
+import pytest
+from cpqsim.catalog import (
+    Catalog,
+    CatalogInvalid,
+    load_catalog,
+    parse_catalog,
+    to_tmf620_product_offering,
+    validate_catalog,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+LIBRARY = REPO / "scenarios" / "library" / "catalog"
+SAMPLE = LIBRARY / "enterprise.yaml"
+TMF620 = REPO / "tests" / "data" / "tmf" / "TMF620_product_catalog_v4.1.0.swagger.json"
+
+
+def tiny() -> dict:
+    """A valid two-offering catalog that each test breaks in one way."""
+    return {
+        "id": "tiny",
+        "version": "1",
+        "currency": "USD",
+        "specifications": [{"id": "spec", "name": "Spec"}],
+        "offerings": [
+            {
+                "id": "main",
+                "name": "Main",
+                "specification": "spec",
+                "family": "f",
+                "prices": [{"id": "main-monthly", "kind": "recurring", "amount": "10.00"}],
+                "option_groups": [
+                    {"id": "size", "name": "Size", "min": 1, "max": 1, "options": ["opt"]}
+                ],
+                "decomposition": [
+                    {"task": "reserve", "system": "inventory", "operation": "reserve"},
+                    {
+                        "task": "activate",
+                        "system": "provisioning",
+                        "operation": "activate",
+                        "depends_on": ["reserve"],
+                    },
+                ],
+            },
+            {
+                "id": "opt",
+                "name": "Option",
+                "specification": "spec",
+                "family": "f",
+                "sellable": False,
+            },
+        ],
+    }
+
+
+def problems_of(data: dict) -> list:
+    with pytest.raises(CatalogInvalid) as info:
+        parse_catalog(data, source="tiny.yaml")
+    return info.value.problems
+
+
+@pytest.fixture(scope="module")
+def sample() -> Catalog:
+    return load_catalog(SAMPLE)
+
+
+# ------------------------------------------------------------------------ sample
+
+
+def test_sample_catalog_loads_and_validates_clean(sample: Catalog) -> None:
+    # Given the shipped sample catalog, when it is loaded and re-validated,
+    # then it has no problems and the identity the rest of the code relies on.
+    assert validate_catalog(sample) == []
+    assert (sample.id, sample.version, sample.currency) == ("enterprise-sample", "2026.11.1", "USD")
+    assert [o.id for o in sample.sellable_offerings()] == [
+        "business-internet",
+        "managed-firewall",
+        "saas-suite",
+    ]
+    assert sample.offering_ids() == sorted(sample.offering_ids())
+
+
+def test_sample_amounts_are_exact_decimals(sample: Catalog) -> None:
+    seat = sample.offering("saas-suite").prices[0]
+    assert seat.amount == Decimal("12.50") and isinstance(seat.amount, Decimal)
+    assert seat.period == "month"
+    onboarding = sample.offering("saas-suite").prices[1]
+    assert (onboarding.kind, onboarding.period) == ("one_time", None)
+
+
+def test_sample_decomposition_only_names_downstream_systems(sample: Catalog) -> None:
+    systems = {s.system for o in sample.offerings for s in o.decomposition}
+    assert systems <= {"inventory", "provisioning", "shipping"}
+    steps = {s.task: s for s in sample.offering("business-internet").decomposition}
+    assert steps["activate-line"].depends_on == ["ship-cpe"]
+    assert [s.operation for s in sample.offering("static-ip").decomposition] == ["assign_ip"]
+
+
+def test_unknown_offering_lookup_names_the_id_and_catalog(sample: Catalog) -> None:
+    with pytest.raises(
+        KeyError, match=re.escape("'nope' is not in catalog enterprise-sample 2026.11.1")
+    ):
+        sample.offering("nope")
+
+
+def test_graph_has_the_expected_typed_edges(sample: Catalog) -> None:
+    g = sample.graph()
+
+    def relations(u: str, v: str) -> set[str]:
+        return {d["relation"] for d in g.get_edge_data(u, v, default={}).values()}
+
+    assert g.nodes["saas-suite"]["kind"] == "offering"
+    assert g.nodes["internet-access-spec"]["kind"] == "specification"
+    assert relations("business-internet", "internet-access-spec") == {"specified_by"}
+    assert relations("business-internet", "bi-access-fiber") == {"option"}
+    edge = next(iter(g.get_edge_data("business-internet", "bi-sla-premium").values()))
+    assert edge["group"] == "sla"
+    assert relations("business-internet", "static-ip") == {"add_on"}
+    assert relations("managed-firewall", "business-internet") == {"requires"}
+    assert relations("saas-sso", "saas-edition-premium") == {"requires"}
+    assert relations("bi-sla-premium", "bi-access-wireless") == {"excludes"}
+    # Cached and read-only: a catalog version is immutable.
+    assert sample.graph() is g
+    with pytest.raises(nx.NetworkXError, match=r"[Ff]rozen"):
+        g.add_node("sneaky")
+
+
+# ---------------------------------------------------------------------- problems
+
+
+def test_requires_cycle_is_refused_naming_every_offering_on_it() -> None:
+    # Given the broken sample where widget-a requires b requires c requires a,
+    # when it is loaded, then the error names the file and the whole cycle.
+    with pytest.raises(CatalogInvalid) as info:
+        load_catalog(LIBRARY / "broken_requires_cycle.yaml")
+    [problem] = info.value.problems
+    assert problem.code == "requires_cycle"
+    assert "widget-a -> widget-b -> widget-c -> widget-a" in problem.message
+    assert problem.elements == ["widget-a", "widget-b", "widget-c"]
+    assert problem.location == "offerings[0].relations[0]"
+    assert "broken_requires_cycle.yaml" in str(info.value)
+
+
+def test_cycle_is_named_from_its_smallest_member_whatever_the_file_order() -> None:
+    data = tiny()
+    data["offerings"][1]["relations"] = [{"kind": "requires", "target": "main"}]
+    data["offerings"][0]["relations"] = [{"kind": "requires", "target": "opt"}]
+    data["offerings"].reverse()
+    [problem] = problems_of(data)
+    assert problem.message.endswith("main -> opt -> main")
+
+
+def test_self_requirement_is_a_cycle() -> None:
+    data = tiny()
+    data["offerings"][0]["relations"] = [{"kind": "requires", "target": "main"}]
+    [problem] = problems_of(data)
+    assert (problem.code, problem.location) == ("requires_cycle", "offerings[0].relations[0]")
+    assert "main -> main" in problem.message
+
+
+def test_dangling_references_are_named_with_their_location() -> None:
+    with pytest.raises(CatalogInvalid) as info:
+        load_catalog(LIBRARY / "broken_dangling_ref.yaml")
+    found = {(p.code, p.location, tuple(p.elements)) for p in info.value.problems}
+    assert found == {
+        ("dangling_reference", "offerings[0].add_ons[0]", ("business-internet", "static-ipv6")),
+        (
+            "dangling_reference",
+            "offerings[0].decomposition[0].depends_on[0]",
+            ("business-internet", "activate-line", "reserve-port"),
+        ),
+    }
+    text = str(info.value)
+    assert "offerings[0].add_ons[0]" in text and "static-ipv6" in text
+
+
+def test_every_kind_of_dangling_reference_is_reported_at_once() -> None:
+    data = tiny()
+    main = data["offerings"][0]
+    main["specification"] = "ghost-spec"
+    main["option_groups"][0]["options"].append("ghost-option")
+    main["relations"] = [{"kind": "excludes", "target": "ghost-offering"}]
+    locations = [p.location for p in problems_of(data)]
+    assert locations == [
+        "offerings[0].specification",
+        "offerings[0].option_groups[0].options[1]",
+        "offerings[0].relations[0].target",
+    ]
+
+
+def test_decomposition_cycle_is_refused() -> None:
+    data = tiny()
+    data["offerings"][0]["decomposition"][0]["depends_on"] = ["activate"]
+    [problem] = problems_of(data)
+    assert problem.code == "decomposition_cycle"
+    assert "activate -> reserve -> activate" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("minimum", "maximum", "options", "reason"),
+    [
+        (2, 1, ["opt"], "min greater than max"),
+        (2, 2, ["opt"], "needs at least 2 of only 1 options"),
+        (-1, 1, ["opt"], "negative"),
+    ],
+)
+def test_impossible_cardinality_is_refused(
+    minimum: int, maximum: int, options: list[str], reason: str
+) -> None:
+    data = tiny()
+    group = data["offerings"][0]["option_groups"][0]
+    group.update(min=minimum, max=maximum, options=options)
+    [problem] = problems_of(data)
+    assert (problem.code, problem.location) == ("cardinality", "offerings[0].option_groups[0].min")
+    assert reason in problem.message and "'size'" in problem.message
+
+
+def test_impossible_quantity_range_is_refused() -> None:
+    data = tiny()
+    data["offerings"][0].update(quantity_min=5, quantity_max=2)
+    [problem] = problems_of(data)
+    assert problem.code == "quantity_range"
+
+
+def test_duplicate_ids_are_refused() -> None:
+    data = tiny()
+    data["offerings"].append(copy.deepcopy(data["offerings"][1]))
+    data["specifications"].append({"id": "main", "name": "clashes with an offering id"})
+    problems = problems_of(data)
+    # Specifications come first in the file, so the offering reusing "main" is the repeat.
+    assert [(p.code, p.location, p.elements) for p in problems] == [
+        ("duplicate_id", "offerings[0].id", ["main"]),
+        ("duplicate_id", "offerings[2].id", ["opt"]),
+    ]
+    assert "already used at specifications[1].id" in problems[0].message
+    assert "already used at offerings[1].id" in problems[1].message
+
+
+def test_sellable_offering_without_price_is_refused() -> None:
+    data = tiny()
+    data["offerings"][0]["prices"] = []
+    [problem] = problems_of(data)
+    assert (problem.code, problem.location, problem.elements) == (
+        "missing_price",
+        "offerings[0].prices",
+        ["main"],
+    )
+
+
+def test_all_problems_are_reported_together_in_document_order() -> None:
+    data = tiny()
+    for n in range(11):
+        data["offerings"].append(
+            {"id": f"x{n}", "name": "X", "specification": "spec", "family": "f"}
+        )
+    problems = problems_of(data)
+    # Eleven unpriced sellable offerings: offerings[10] sorts after offerings[9].
+    assert [p.location for p in problems] == [f"offerings[{n}].prices" for n in range(2, 13)]
+
+
+def test_schema_error_names_the_field() -> None:
+    data = tiny()
+    data["offerings"][0]["prices"][0]["kind"] = "weekly"
+    data["offerings"][1]["colour"] = "red"
+    del data["offerings"][1]["family"]
+    problems = problems_of(data)
+    assert {(p.code, p.location) for p in problems} == {
+        ("schema", "offerings[0].prices[0].kind"),
+        ("schema", "offerings[1].colour"),
+        ("schema", "offerings[1].family"),
+    }
+    by_location = {p.location: p.message for p in problems}
+    assert by_location["offerings[1].family"] == "Field required"
+    assert by_location["offerings[1].colour"] == "Extra inputs are not permitted"
+
+
+def test_float_amount_in_code_is_refused_but_yaml_float_is_exact(tmp_path: Path) -> None:
+    data = tiny()
+    data["offerings"][0]["prices"][0]["amount"] = 19.99
+    [problem] = problems_of(data)
+    assert problem.location == "offerings[0].prices[0].amount"
+    assert "floats are not allowed" in problem.message
+
+    # In YAML an unquoted 19.99 is read from its text, so it is exactly 19.99.
+    text = SAMPLE.read_text().replace('amount: "12.50"', "amount: 19.99")
+    path = tmp_path / "floaty.yaml"
+    path.write_text(text)
+    assert load_catalog(path).offering("saas-suite").prices[0].amount == Decimal("19.99")
+
+
+def test_unreadable_file_and_bad_yaml_name_the_file(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.yaml"
+    with pytest.raises(CatalogInvalid, match=r"missing\.yaml") as info:
+        load_catalog(missing)
+    assert info.value.problems[0].code == "unreadable"
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: x\nofferings: [\n")
+    with pytest.raises(CatalogInvalid, match=r"bad\.yaml") as info:
+        load_catalog(bad)
+    [problem] = info.value.problems
+    assert problem.code == "yaml_syntax" and problem.location.startswith("line ")
+
+    listy = tmp_path / "list.yaml"
+    listy.write_text("- 1\n- 2\n")
+    with pytest.raises(CatalogInvalid, match="a catalog is a mapping"):
+        load_catalog(listy)
+
+
+def test_invalid_error_lists_every_problem_with_its_location() -> None:
+    data = tiny()
+    data["offerings"][0]["prices"] = []
+    data["offerings"][0]["add_ons"] = ["ghost"]
+    with pytest.raises(CatalogInvalid) as info:
+        parse_catalog(data, source="my/catalog.yaml")
+    text = str(info.value)
+    assert text.startswith("catalog my/catalog.yaml is invalid (2 problems):")
+    assert "offerings[0].add_ons[0]: [dangling_reference]" in text
+    assert "offerings[0].prices: [missing_price]" in text
+    assert info.value.path == "my/catalog.yaml"
+
+
+# ------------------------------------------------------------------------ TMF620
+
+
+@pytest.fixture(scope="module")
+def product_offering_validator() -> jsonschema.Draft4Validator:
+    doc = json.loads(TMF620.read_text())
+    schema = {"$ref": "#/definitions/ProductOffering", "definitions": doc["definitions"]}
+    return jsonschema.Draft4Validator(schema)
+
+
+@pytest.mark.parametrize(
+    "offering_id", ["saas-suite", "business-internet", "managed-firewall", "static-ip"]
+)
+def test_tmf620_export_validates_against_the_official_schema(
+    sample: Catalog, product_offering_validator: jsonschema.Draft4Validator, offering_id: str
+) -> None:
+    doc = to_tmf620_product_offering(sample, offering_id)
+    errors = [e.message for e in product_offering_validator.iter_errors(doc)]
+    assert errors == []
+    json.dumps(doc)  # JSON-native: no Decimals, no floats hiding in it
+
+
+def test_tmf620_export_carries_references(sample: Catalog) -> None:
+    doc = to_tmf620_product_offering(sample, "business-internet", base_url="http://h:1/")
+    assert doc["@type"] == "ProductOffering"
+    assert (
+        doc["href"]
+        == "http://h:1/tmf-api/productCatalogManagement/v4/productOffering/business-internet"
+    )
+    assert (doc["isSellable"], doc["isBundle"], doc["version"]) == (True, True, "2026.11.1")
+    assert doc["productSpecification"]["id"] == "internet-access-spec"
+    assert [p["priceType"] for p in doc["productOfferingPrice"]] == ["recurring", "oneTime"]
+    assert [b["id"] for b in doc["bundledProductOffering"]] == [
+        "bi-access-fiber",
+        "bi-access-copper",
+        "bi-access-wireless",
+        "bi-sla-standard",
+        "bi-sla-premium",
+        "static-ip",
+    ]
+    firewall = to_tmf620_product_offering(sample, "managed-firewall")
+    assert firewall["productOfferingRelationship"][0]["relationshipType"] == "requires"
+
+
+def test_the_schema_check_can_fail(
+    sample: Catalog, product_offering_validator: jsonschema.Draft4Validator
+) -> None:
+    # A validator that accepts everything proves nothing: a wrong type must be caught.
+    doc = to_tmf620_product_offering(sample, "saas-suite")
+    doc["isSellable"] = "yes"
+    doc["productSpecification"] = {"name": "no id"}
+    assert len(list(product_offering_validator.iter_errors(doc))) == 2
