@@ -1,0 +1,1 @@
+"""Scenario model, sim runtime (SimPy), runner, reports and the ``cpqsim`` CLI."""

@@ -1,0 +1,82 @@
+"""Quote-to-order journeys planned from the scenario and the seed.
+
+Planning is separated from execution so both runtimes replay *the same* customer
+behaviour: Poisson arrivals, the product mix, requested discounts, approval latency and
+decisions, and the impatient clients who repeat a conversion. Nothing here depends on
+SimPy or Ray.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from cpqsim.configuration import QuoteLine
+from cpqsim.context import rng_stream
+from cpqsim.downstream import DownstreamProfile, sample_service_time
+from pydantic import BaseModel
+
+from cpqsim_scenarios.model import Scenario
+
+# Discount a seller falls back to after a rejection: the no-approval ceiling.
+FALLBACK_DISCOUNT = Decimal("0.10")
+
+
+class JourneyPlan(BaseModel):
+    index: int
+    arrival_s: float
+    quote_id: str
+    account_id: str
+    requester: str
+    mix: str
+    lines: list[QuoteLine]
+    discount_pct: Decimal
+    approval_delay_s: float
+    approver: str
+    approve: bool
+    convert_retries: int
+    second_conversion: bool
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"convert:{self.quote_id}"
+
+
+def plan_journeys(scenario: Scenario, seed: int | None = None) -> list[JourneyPlan]:
+    seed = scenario.seed if seed is None else seed
+    t = scenario.traffic
+    arrivals = rng_stream(seed, "traffic.arrivals")
+    choices = rng_stream(seed, "traffic.choices")
+    approvals = rng_stream(seed, "traffic.approvals")
+    approval_model = DownstreamProfile(name="approvers", service_time=t.approval_latency)
+    mix_weights = [m.weight for m in t.mix]
+    discount_weights = [d.weight for d in t.discounts]
+    plans: list[JourneyPlan] = []
+    now = 0.0
+    rate_per_s = t.arrivals_per_hour / 3600.0
+    while True:
+        now += arrivals.expovariate(rate_per_s)
+        if now >= scenario.duration_s:
+            break
+        i = len(plans)
+        mix = choices.choices(t.mix, weights=mix_weights)[0]
+        discount = choices.choices(t.discounts, weights=discount_weights)[0].pct
+        requester_n = choices.randrange(t.sellers)
+        approver_n = (requester_n + 1 + choices.randrange(max(t.sellers - 1, 1))) % t.sellers
+        plans.append(
+            JourneyPlan(
+                index=i,
+                arrival_s=round(now, 3),
+                quote_id=f"Q{i + 1:06d}",
+                account_id=f"acct-{choices.randrange(t.accounts) + 1:04d}",
+                requester=f"seller-{requester_n + 1:02d}",
+                mix=mix.name,
+                lines=mix.lines,
+                discount_pct=discount,
+                approval_delay_s=round(sample_service_time(approval_model, approvals), 3),
+                approver=f"manager-{approver_n + 1:02d}",
+                approve=approvals.random() >= t.rejection_rate,
+                convert_retries=1 if choices.random() < t.convert_retry_rate else 0,
+                second_conversion=choices.random() < t.second_conversion_rate,
+            )
+        )
+    return plans

@@ -1,0 +1,51 @@
+"""What a runtime hands back after running a scenario, whichever runtime it was.
+
+The runner, the invariant checker and the report read only this, which is what makes
+"two runtimes, one behaviour" checkable: the same judge sees the same kind of evidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cpqsim.downstream import LedgerSnapshot
+from cpqsim.events import CloudEvent
+
+
+@dataclass
+class Samples:
+    """Time series sampled every ``sample_every_s`` of (virtual) time."""
+
+    t: list[float] = field(default_factory=list)
+    orders_by_state: list[dict[str, int]] = field(default_factory=list)
+    queue_length: dict[str, list[int]] = field(default_factory=dict)
+    busy: dict[str, list[int]] = field(default_factory=dict)
+
+
+@dataclass
+class JourneyStats:
+    started: int = 0
+    approvals_requested: int = 0
+    rejected: int = 0
+    revised: int = 0
+    accepted: int = 0
+    converted: int = 0
+    conversion_replays: int = 0
+    conversions_refused: int = 0
+    commands_refused: int = 0
+    fallout_cases: int = 0
+
+
+@dataclass
+class RunOutput:
+    runtime: str
+    events: list[CloudEvent]
+    ledgers: dict[str, LedgerSnapshot]
+    orders_final: dict[str, str]  # order id -> final status
+    samples: Samples
+    latencies: dict[str, list[tuple[float, float]]]  # system -> (finished at, seconds)
+    downstream_calls: dict[str, int]
+    downstream_rejected: dict[str, int]
+    stats: JourneyStats
+    simulated_s: float
+    wall_s: float = 0.0

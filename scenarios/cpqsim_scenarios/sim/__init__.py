@@ -1,0 +1,1 @@
+"""The sim runtime: SimPy virtual time, one process, one master seed."""
