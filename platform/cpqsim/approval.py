@@ -28,8 +28,12 @@ class ApprovalPolicy(BaseModel):
     version: str = "approval-policy-v1"
     rules: list[ApprovalRule] = Field(
         default_factory=lambda: [
-            ApprovalRule(id="discount-over-10pct", discount_above=Decimal("0.10"), role="sales_manager"),
-            ApprovalRule(id="discount-over-25pct", discount_above=Decimal("0.25"), role="finance_director"),
+            ApprovalRule(
+                id="discount-over-10pct", discount_above=Decimal("0.10"), role="sales_manager"
+            ),
+            ApprovalRule(
+                id="discount-over-25pct", discount_above=Decimal("0.25"), role="finance_director"
+            ),
         ]
     )
     # Roles ranked low to high: a higher role may approve what a lower one may.

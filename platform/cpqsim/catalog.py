@@ -166,6 +166,10 @@ class Offering(_Strict):
         return None
 
 
+# Derived views cached on a Catalog instance (functools.cached_property entries).
+_CATALOG_CACHES = ("_by_id", "_specs_by_id", "_graph", "_requires_graph")
+
+
 class Catalog(_Strict):
     """One immutable catalog version."""
 
@@ -189,6 +193,13 @@ class Catalog(_Strict):
         for spec in self.specifications:
             index.setdefault(spec.id, spec)
         return index
+
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Catalog:
+        """A copy whose indexes and graph are rebuilt on demand (never stale after update)."""
+        copied = super().model_copy(update=update, deep=deep)
+        for name in _CATALOG_CACHES:
+            copied.__dict__.pop(name, None)
+        return copied
 
     def offering(self, offering_id: str) -> Offering:
         try:

@@ -43,13 +43,16 @@ def at(seconds: float, epoch: datetime = EPOCH) -> datetime:
 
     Truncation keeps event timestamps byte-stable when virtual time is a float.
     """
-    millis = int(round(seconds * 1000))
+    millis = round(seconds * 1000)
     return epoch + timedelta(milliseconds=millis)
 
 
 def iso(instant: datetime) -> str:
     """RFC 3339 UTC with millisecond precision, e.g. ``2026-01-05T08:00:00.000Z``."""
-    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{instant.microsecond // 1000:03d}Z"
+    return (
+        instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        + f"{instant.microsecond // 1000:03d}Z"
+    )
 
 
 @dataclass

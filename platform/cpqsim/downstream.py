@@ -233,7 +233,9 @@ class DownstreamLedger:
         return duplicate_side_effects(self.entries)
 
     def snapshot(self) -> LedgerSnapshot:
-        return LedgerSnapshot(system=self.profile.name, entries=[e.model_copy() for e in self.entries])
+        return LedgerSnapshot(
+            system=self.profile.name, entries=[e.model_copy() for e in self.entries]
+        )
 
 
 class LedgerSnapshot(BaseModel):

@@ -43,7 +43,9 @@ def _by_name(events: Iterable[CloudEvent], name: str) -> list[CloudEvent]:
     return [e for e in events if e.name == name]
 
 
-@invariant("no_duplicate_side_effects", "each fulfillment task has at most one side effect downstream")
+@invariant(
+    "no_duplicate_side_effects", "each fulfillment task has at most one side effect downstream"
+)
 def _no_duplicates(events, ledgers):
     return [
         f"{system}: {ref} executed {n} times"
@@ -106,14 +108,19 @@ def _billing_after_activation(events, ledgers):
         elif e.name == "order.task_dispatched" and e.data["task_id"] in billing_items:
             if billing_items[e.data["task_id"]] not in activated:
                 problems.append(f"billing task {e.data['task_id']} dispatched before activation")
-        elif e.name == "order.billing_started":
-            if (e.data["order_id"], e.data["item_id"]) not in activated:
-                problems.append(f"billing started for {e.data['item_id']} before activation")
-    for entry in ledgers.get("billing", LedgerSnapshot(system="billing", entries=[])).side_effects():
+        elif e.name == "order.billing_started" and (
+            (e.data["order_id"], e.data["item_id"]) not in activated
+        ):
+            problems.append(f"billing started for {e.data['item_id']} before activation")
+    for entry in ledgers.get(
+        "billing", LedgerSnapshot(system="billing", entries=[])
+    ).side_effects():
         key = billing_items.get(entry.request.task_id)
         if key is None or key not in activated:
-            problems.append(f"billing ledger has a charge for {entry.request.reference} "
-                            "whose asset was never activated")
+            problems.append(
+                f"billing ledger has a charge for {entry.request.reference} "
+                "whose asset was never activated"
+            )
     return problems
 
 

@@ -204,7 +204,10 @@ def react(
             late = signal.attempt != task.attempts or task.status is not TaskStatus.IN_FLIGHT
             step.emit(
                 FulfillmentTaskCompleted(
-                    order_id=oid, task_id=tid, attempt=attempt, via="late_reply" if late else "reply"
+                    order_id=oid,
+                    task_id=tid,
+                    attempt=attempt,
+                    via="late_reply" if late else "reply",
                 )
             )
             _advance(step, ctx, policy)
@@ -314,7 +317,7 @@ def _retry_or_fallout(
             order_id=order.order_id,
             task_id=task_id,
             attempt=task.attempts,
-            delay_ms=int(round(delay * 1000)),
+            delay_ms=round(delay * 1000),
         )
     )
     step.effects.append(

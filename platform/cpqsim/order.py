@@ -31,17 +31,17 @@ TERMINAL_ORDER_STATUSES = frozenset(
     {OrderStatus.COMPLETED, OrderStatus.FAILED, OrderStatus.CANCELLED}
 )
 
-O = OrderStatus
+OS = OrderStatus
 ORDER_LIFECYCLE = TransitionTable(
     "order",
     {
-        (O.ACKNOWLEDGED, "decomposed"): O.IN_PROGRESS,
-        (O.IN_PROGRESS, "fallout_opened"): O.HELD,
-        (O.HELD, "fallout_opened"): O.HELD,
-        (O.IN_PROGRESS, "completed"): O.COMPLETED,
-        (O.ACKNOWLEDGED, "cancelled"): O.CANCELLED,
-        (O.IN_PROGRESS, "cancelled"): O.CANCELLED,
-        (O.HELD, "failed"): O.FAILED,
+        (OS.ACKNOWLEDGED, "decomposed"): OS.IN_PROGRESS,
+        (OS.IN_PROGRESS, "fallout_opened"): OS.HELD,
+        (OS.HELD, "fallout_opened"): OS.HELD,
+        (OS.IN_PROGRESS, "completed"): OS.COMPLETED,
+        (OS.ACKNOWLEDGED, "cancelled"): OS.CANCELLED,
+        (OS.IN_PROGRESS, "cancelled"): OS.CANCELLED,
+        (OS.HELD, "failed"): OS.FAILED,
     },
 )
 

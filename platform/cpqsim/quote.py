@@ -270,9 +270,7 @@ def commercial_snapshot(state: Quote) -> dict[str, Any]:
 
 def _price(state_lines, discount_pct, region, services: QuoteServices) -> PriceResult:
     request = PriceRequest(lines=state_lines, discount_pct=discount_pct, region=region)
-    return price_quote(
-        services.catalog, request, services.pricing_policy, services.approval_policy
-    )
+    return price_quote(services.catalog, request, services.pricing_policy, services.approval_policy)
 
 
 def decide(

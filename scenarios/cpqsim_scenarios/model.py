@@ -79,9 +79,7 @@ class Scenario(BaseModel):
     @classmethod
     def _name_profiles(cls, value):
         if isinstance(value, dict):
-            return {
-                k: ({"name": k, **v} if isinstance(v, dict) else v) for k, v in value.items()
-            }
+            return {k: ({"name": k, **v} if isinstance(v, dict) else v) for k, v in value.items()}
         return value
 
     def resilience_policy(self) -> ResiliencePolicy:
@@ -122,9 +120,9 @@ def load_scenario(path: str | Path) -> LoadedScenario:
         problems = [("catalog", f"{catalog_path}: {p.location}: {p.message}") for p in exc.problems]
         raise InputInvalid(str(path), problems) from exc
     problems: list[tuple[str, str]] = []
-    systems_needed = {
-        step.system for o in catalog.offerings for step in o.decomposition
-    } | set(REQUIRED_SYSTEMS)
+    systems_needed = {step.system for o in catalog.offerings for step in o.decomposition} | set(
+        REQUIRED_SYSTEMS
+    )
     for system in sorted(systems_needed - set(scenario.downstream)):
         problems.append(("downstream", f"no profile for system {system!r} used by the catalog"))
     for i, mix in enumerate(scenario.traffic.mix):

@@ -34,7 +34,7 @@ class Reply:
 
 
 def to_ms(t: float) -> int:
-    return int(round(t * 1000))
+    return round(t * 1000)
 
 
 class SimDownstream:

@@ -180,7 +180,9 @@ class SimRuntime:
             yield self.env.timeout(plan.approval_delay_s)
             role = quote.required_role or "sales_manager"
             if plan.approve:
-                self._quote(ApproveQuote(quote_id=qid, approver=plan.approver, role=role), plan.approver)
+                self._quote(
+                    ApproveQuote(quote_id=qid, approver=plan.approver, role=role), plan.approver
+                )
             else:
                 self.stats.rejected += 1
                 self._quote(
@@ -221,7 +223,7 @@ class SimRuntime:
         self._record(events)
         if not events:
             self.stats.conversion_replays += 1
-        order, order_events, effects = self.core.start_order(quote, self.ctx(plan.requester))
+        _order, order_events, effects = self.core.start_order(quote, self.ctx(plan.requester))
         if order_events:
             self.stats.converted += 1
         self._record(order_events)
