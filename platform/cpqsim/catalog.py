@@ -495,11 +495,12 @@ def _check_decomposition(at: str, o: Offering) -> list[CatalogProblem]:
     g = nx.DiGraph()
     g.add_nodes_from(sorted(tasks))
     first_at: dict[str, int] = {}
+    edges: set[tuple[str, str]] = set()
     for j, step in enumerate(o.decomposition):
         first_at.setdefault(step.task, j)
         for k, dep in enumerate(step.depends_on):
             if dep in tasks:
-                g.add_edge(step.task, dep)
+                edges.add((step.task, dep))
             else:
                 problems.append(
                     CatalogProblem(
@@ -509,6 +510,8 @@ def _check_decomposition(at: str, o: Offering) -> list[CatalogProblem]:
                         location=f"{at}.decomposition[{j}].depends_on[{k}]",
                     )
                 )
+    # Sorted edges: which cycle gets named must not depend on the order of the file.
+    g.add_edges_from(sorted(edges))
     for cycle in _cycles(g):
         # Edges point from a task to what it waits for; name the cycle in wait order.
         problems.append(
@@ -541,8 +544,8 @@ def validate_catalog(catalog: Catalog) -> list[CatalogProblem]:
     for i, offering in enumerate(catalog.offerings):
         for k, rel in enumerate(offering.relations):
             if rel.kind == "requires" and rel.target in known:
-                requires.add_edge(offering.id, rel.target)
                 first_rel.setdefault((offering.id, rel.target), f"offerings[{i}].relations[{k}]")
+    requires.add_edges_from(sorted(first_rel))
     for cycle in _cycles(requires):
         problems.append(
             CatalogProblem(

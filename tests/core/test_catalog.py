@@ -384,3 +384,36 @@ def test_the_schema_check_can_fail(
     doc["isSellable"] = "yes"
     doc["productSpecification"] = {"name": "no id"}
     assert len(list(product_offering_validator.iter_errors(doc))) == 2
+
+
+def test_named_cycle_does_not_depend_on_relation_order() -> None:
+    # main -> opt -> main and main -> opt -> third -> main share one component;
+    # whichever order the relations are written in, the same cycle is named.
+    def build(reverse: bool) -> str:
+        data = tiny()
+        data["offerings"].append(
+            {
+                "id": "third",
+                "name": "T",
+                "specification": "spec",
+                "family": "f",
+                "sellable": False,
+                "relations": [{"kind": "requires", "target": "main"}],
+            }
+        )
+        data["offerings"][0]["relations"] = [{"kind": "requires", "target": "opt"}]
+        rels = [{"kind": "requires", "target": "main"}, {"kind": "requires", "target": "third"}]
+        data["offerings"][1]["relations"] = rels[::-1] if reverse else rels
+        [problem] = problems_of(data)
+        return problem.message
+
+    assert build(reverse=False) == build(reverse=True)
+
+
+def test_updated_copy_never_serves_stale_lookups(sample: Catalog) -> None:
+    sample.offering_ids()
+    sample.graph()
+    smaller = sample.model_copy(update={"offerings": sample.offerings[:1]})
+    assert smaller.offering_ids() == ["saas-suite"]
+    assert "business-internet" not in smaller.graph()
+    assert len(sample.offering_ids()) == 15
