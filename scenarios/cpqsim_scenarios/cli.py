@@ -1,0 +1,195 @@
+"""The ``cpqsim`` command line.
+
+Exit codes are part of the interface: 0 every invariant holds (or the input is valid),
+1 an invariant is violated, 2 the input is invalid (the message names file, field and
+reason). Long work shows progress on stderr; results go to stdout.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from cpqsim.catalog import CatalogInvalid, load_catalog
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cpqsim_scenarios.errors import EXIT_INVALID_INPUT, InputInvalid
+
+app = typer.Typer(
+    help="cpqsim: simulate, break and load-test an enterprise CPQ/OMS platform.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+catalog_app = typer.Typer(help="Inspect and validate product catalogs.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail_input(message: str) -> None:
+    err.print(f"[bold red]invalid input[/]\n{message}", highlight=False)
+    raise typer.Exit(EXIT_INVALID_INPUT)
+
+
+@app.command()
+def run(
+    scenario: Annotated[
+        Path, typer.Argument(help="scenario YAML, e.g. scenarios/library/happy_path.yaml")
+    ],
+    seed: Annotated[int | None, typer.Option(help="override the scenario's seed")] = None,
+    runtime: Annotated[
+        str, typer.Option(help="sim (SimPy, virtual time) or ray (live actors)")
+    ] = "sim",
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="output folder (default: runs/<new>)")
+    ] = None,
+    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+) -> None:
+    """Run a failure-mode scenario and print the invariant verdict."""
+    from cpqsim_scenarios.model import load_scenario
+    from cpqsim_scenarios.runner import run_scenario
+
+    if runtime not in ("sim", "ray"):
+        _fail_input(f"--runtime: {runtime!r} is not one of sim, ray")
+    try:
+        loaded = load_scenario(scenario)
+    except InputInvalid as exc:
+        _fail_input(str(exc))
+    with Progress(
+        TextColumn(f"[bold]{loaded.scenario.name}[/] on {runtime}"),
+        BarColumn(),
+        TextColumn("{task.fields[virtual]}"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=quiet,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("run", total=1.0, virtual="")
+
+        def progress(now: float, end: float) -> None:
+            bar.update(
+                task, completed=now / end, virtual=f"{now / 3600:5.1f} h of {end / 3600:.1f} h"
+            )
+
+        result = run_scenario(
+            loaded, runtime=runtime, seed=seed, out_dir=out_dir, write=True, progress=progress
+        )
+    _print_summary(result.result, result.out_dir, result.output.wall_s)
+    raise typer.Exit(result.exit_code)
+
+
+def _print_summary(result: dict, out_dir: Path | None, wall_s: float) -> None:
+    orders = result["orders"]
+    out.print(
+        f"[bold]{result['scenario']}[/] runtime={result['runtime']} seed={result['seed']} "
+        f"policy={result['policy']}: {orders['total']} orders {orders['by_state']} "
+        f"in {wall_s:.1f} s wall"
+    )
+    table = Table("invariant", "holds", "violations", "first example", show_lines=False)
+    for inv in result["invariants"]:
+        table.add_row(
+            inv["name"],
+            "[green]yes[/]" if inv["holds"] else "[bold red]NO[/]",
+            str(inv["violations"]),
+            inv["examples"][0] if inv["examples"] else "",
+        )
+    out.print(table)
+    ds = Table("downstream", "calls", "side effects", "duplicates", "p99 s")
+    for name, d in result["downstream"].items():
+        ds.add_row(
+            name,
+            str(d["calls"]),
+            str(d["side_effects"]),
+            str(d["duplicates"]),
+            str(d["latency_p99_s"]),
+        )
+    out.print(ds)
+    verdict = result["verdict"] == "pass"
+    out.print(
+        "[bold green]VERDICT: PASS[/] every invariant holds"
+        if verdict
+        else "[bold red]VERDICT: FAIL[/] invariants violated (see examples above)"
+    )
+    if out_dir is not None:
+        out.print(f"wrote {out_dir}/result.json, events.jsonl, report.md and plots")
+
+
+@catalog_app.command("validate")
+def catalog_validate(file: Annotated[Path, typer.Argument(help="catalog YAML")]) -> None:
+    """Validate a catalog: every problem, explained; exit 2 when invalid."""
+    try:
+        catalog = load_catalog(file)
+    except CatalogInvalid as exc:
+        _fail_input(str(exc))
+    out.print(
+        f"[green]valid[/]: {file} — catalog {catalog.id} version {catalog.version}, "
+        f"{len(catalog.offerings)} offerings, {len(catalog.specifications)} specifications"
+    )
+
+
+@catalog_app.command("show")
+def catalog_show(
+    file: Annotated[Path, typer.Argument(help="catalog YAML")],
+    picture: Annotated[Path | None, typer.Option(help="also draw the graph to this PNG")] = None,
+) -> None:
+    """Summarise a catalog (offerings, options, relations, decomposition)."""
+    try:
+        catalog = load_catalog(file)
+    except CatalogInvalid as exc:
+        _fail_input(str(exc))
+    table = Table(
+        "offering", "sellable", "family", "option groups", "add-ons", "relations", "tasks"
+    )
+    for o in catalog.offerings:
+        table.add_row(
+            o.id,
+            "yes" if o.sellable else "",
+            o.family,
+            ", ".join(f"{g.id}[{g.min}..{g.max}]" for g in o.option_groups),
+            ", ".join(o.add_ons),
+            ", ".join(f"{r.kind} {r.target}" for r in o.relations),
+            ", ".join(f"{s.system}.{s.operation}" for s in o.decomposition),
+        )
+    out.print(table)
+    if picture is not None:
+        from cpqsim_scenarios.catalog_plot import draw_catalog
+
+        draw_catalog(catalog, picture)
+        out.print(f"wrote {picture}")
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1")] = 8000,
+    host: Annotated[str, typer.Option(help="bind address (loopback by default)")] = "127.0.0.1",
+    catalog: Annotated[Path | None, typer.Option(help="catalog YAML (default: sample)")] = None,
+    scenario: Annotated[
+        Path | None, typer.Option(help="scenario whose downstream profiles and policy to use")
+    ] = None,
+    time_scale: Annotated[float, typer.Option(help="wall seconds per simulated second")] = 0.001,
+    quote_shards: Annotated[int, typer.Option(min=1)] = 2,
+    order_shards: Annotated[int, typer.Option(min=1)] = 2,
+) -> None:
+    """Start the live platform (Ray actors) behind an HTTP API; OpenAPI at /docs."""
+    from cpqsim_actors.serve import serve as serve_live
+
+    err.print(f"cpqsim serving on http://{host}:{port} (OpenAPI: http://{host}:{port}/docs)")
+    serve_live(
+        host=host,
+        port=port,
+        catalog_path=catalog,
+        scenario_path=scenario,
+        time_scale=time_scale,
+        quote_shards=quote_shards,
+        order_shards=order_shards,
+    )
+
+
+def main() -> None:  # pragma: no cover - console entry for `python -m`
+    sys.exit(app())

@@ -1,0 +1,179 @@
+"""Plots and a Markdown report of one scenario run.
+
+People read a run by looking: orders piling up in a state, a downstream queue growing
+while its latency climbs. The plots are plain matplotlib (Agg, no display needed) and
+each helper takes an optional ``Axes`` so notebooks can compose them.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+
+from cpqsim_scenarios.model import LoadedScenario
+from cpqsim_scenarios.outcome import RunOutput
+
+STATE_ORDER = ["acknowledged", "inProgress", "held", "completed", "failed", "cancelled"]
+STATE_COLOURS = {
+    "acknowledged": "#9ecae1",
+    "inProgress": "#3182bd",
+    "held": "#e6550d",
+    "completed": "#31a354",
+    "failed": "#a50f15",
+    "cancelled": "#969696",
+}
+
+
+def _hours(seconds: list[float]) -> list[float]:
+    return [s / 3600 for s in seconds]
+
+
+def plot_orders_by_state(output: RunOutput, ax=None):
+    """Open orders stacked by state (left axis) and cumulative completions (right axis).
+
+    Completed orders would dwarf everything else on one stack, so they get their own
+    axis: what matters is whether open and held orders pile up.
+    """
+    ax = ax or plt.subplots(figsize=(9, 4))[1]
+    s = output.samples
+    hours = _hours(s.t)
+    open_states = [
+        st
+        for st in STATE_ORDER
+        if st not in ("completed", "cancelled") and any(c.get(st) for c in s.orders_by_state)
+    ]
+    series = [[c.get(st, 0) for c in s.orders_by_state] for st in open_states]
+    if open_states:
+        ax.stackplot(
+            hours, *series, labels=open_states, colors=[STATE_COLOURS[x] for x in open_states]
+        )
+    ax.set_title("Orders by state")
+    ax.set_xlabel("hours since start")
+    ax.set_ylabel("open orders (stacked)")
+    done = ax.twinx()
+    done.plot(
+        hours,
+        [c.get("completed", 0) for c in s.orders_by_state],
+        color=STATE_COLOURS["completed"],
+        label="completed (cumulative)",
+    )
+    done.set_ylabel("completed orders")
+    handles = ax.get_legend_handles_labels()[0] + done.get_legend_handles_labels()[0]
+    labels = ax.get_legend_handles_labels()[1] + done.get_legend_handles_labels()[1]
+    ax.legend(handles, labels, loc="upper left", fontsize="small")
+    return ax
+
+
+def plot_downstream_queues(output: RunOutput, ax=None):
+    """Requests waiting for a server, per downstream system."""
+    ax = ax or plt.subplots(figsize=(9, 4))[1]
+    for name, values in sorted(output.samples.queue_length.items()):
+        ax.step(_hours(output.samples.t), values, where="post", label=name)
+    ax.set_title("Downstream queue length (waiting requests)")
+    ax.set_xlabel("hours since start")
+    ax.set_ylabel("requests")
+    ax.legend(loc="upper right", fontsize="small")
+    return ax
+
+
+def plot_downstream_latency(output: RunOutput, ax=None):
+    """Time in system per request (queue + service; stalls show as outliers)."""
+    ax = ax or plt.subplots(figsize=(9, 4))[1]
+    for name, points in sorted(output.latencies.items()):
+        if points:
+            ax.scatter(
+                _hours([t for t, _ in points]), [v for _, v in points], s=6, alpha=0.5, label=name
+            )
+    ax.set_yscale("symlog", linthresh=1)
+    ax.set_title("Downstream latency per request")
+    ax.set_xlabel("hours since start")
+    ax.set_ylabel("seconds (symlog)")
+    ax.legend(loc="upper right", fontsize="small", markerscale=2)
+    return ax
+
+
+PLOTS = {
+    "orders_by_state.png": plot_orders_by_state,
+    "downstream_queues.png": plot_downstream_queues,
+    "downstream_latency.png": plot_downstream_latency,
+}
+
+
+def _timeline(output: RunOutput, order_id: str, limit: int = 40) -> list[str]:
+    lines = []
+    for e in output.events:
+        if e.subject == f"order/{order_id}":
+            detail = {
+                k: v
+                for k, v in e.data.items()
+                if k in ("task_id", "attempt", "found", "treated_as", "via", "reason")
+            }
+            lines.append(f"| {e.time} | {e.name} | {detail or ''} |")
+    return lines[:limit]
+
+
+def write_report(out_dir: Path, result: dict[str, Any], output: RunOutput, loaded: LoadedScenario):
+    for filename, plot in PLOTS.items():
+        fig, ax = plt.subplots(figsize=(9, 4))
+        plot(output, ax)
+        fig.tight_layout()
+        fig.savefig(out_dir / filename, dpi=110)
+        plt.close(fig)
+    verdict = (
+        "PASS: every invariant holds"
+        if result["verdict"] == "pass"
+        else ("FAIL: invariants violated")
+    )
+    md = [
+        f"# {result['scenario']} — {verdict}",
+        "",
+        f"- scenario file: `{result['scenario_file']}`",
+        f"- runtime: `{result['runtime']}`, seed `{result['seed']}`, policy `{result['policy']}`",
+        f"- simulated: {result['simulated_s'] / 3600:.1f} h; events: {result['events']}; "
+        f"event log sha256: `{result['event_log_sha256']}`",
+        "",
+        loaded.scenario.description.strip(),
+        "",
+        "## Invariants",
+        "",
+        "| invariant | holds | violations | example |",
+        "|---|---|---|---|",
+    ]
+    for inv in result["invariants"]:
+        example = inv["examples"][0] if inv["examples"] else ""
+        md.append(
+            f"| {inv['name']} | {'yes' if inv['holds'] else '**NO**'} | {inv['violations']} "
+            f"| {example} |"
+        )
+    md += ["", "## Orders", "", "| state | orders |", "|---|---|"]
+    md += [f"| {k} | {v} |" for k, v in result["orders"]["by_state"].items()]
+    md += ["", f"Journeys: {result['journeys']}", "", "## Downstream systems", ""]
+    md += [
+        "| system | calls | rejected | side effects | duplicates | p50 s | p99 s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, d in result["downstream"].items():
+        md.append(
+            f"| {name} | {d['calls']} | {d['rejected']} | {d['side_effects']} | "
+            f"{d['duplicates']} | {d['latency_p50_s']} | {d['latency_p99_s']} |"
+        )
+    md += ["", "## Plots", ""]
+    md += [f"![{f}]({f})" for f in PLOTS]
+    broken = [i for i in result["invariants"] if not i["holds"]]
+    if broken:
+        first = broken[0]["examples"][0]
+        match = re.search(r"ord-[\w-]+?(?=[-:/ ]item|:|\b)", first)
+        if match:
+            order_id = match.group(0).split("-item")[0]
+            md += [
+                "",
+                f"## Timeline of {order_id} (first example of {broken[0]['name']})",
+                "",
+                "| time | event | detail |",
+                "|---|---|---|",
+                *_timeline(output, order_id),
+            ]
+    (out_dir / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")

@@ -1,0 +1,167 @@
+"""Run a scenario on a runtime, judge it, and write what an architect needs to see.
+
+``run_scenario`` is the one entry point shared by the CLI, the tests and the notebooks:
+load and validate, execute on ``sim`` or ``ray``, check every invariant from the event
+log and the ledgers, and (when asked) write ``result.json``, ``events.jsonl`` and a
+report with plots. Nothing is half-written: files go to a temporary folder first and
+are moved into place only when all of them are complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from cpqsim.events import EventLog
+from cpqsim.invariants import all_hold, check_invariants
+
+from cpqsim_scenarios.errors import EXIT_INVARIANT_VIOLATED, EXIT_OK
+from cpqsim_scenarios.model import LoadedScenario, load_scenario
+from cpqsim_scenarios.outcome import RunOutput
+
+Runtime = Literal["sim", "ray"]
+Progress = Callable[[float, float], None]
+
+
+@dataclass
+class ScenarioRun:
+    result: dict[str, Any]
+    output: RunOutput
+    events_jsonl: str
+    out_dir: Path | None
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_OK if self.result["verdict"] == "pass" else EXIT_INVARIANT_VIOLATED
+
+
+def execute(
+    loaded: LoadedScenario, runtime: Runtime, seed: int, progress: Progress | None
+) -> RunOutput:
+    started = time.perf_counter()
+    if runtime == "sim":
+        from cpqsim_scenarios.sim.runtime import SimRuntime
+
+        sim = SimRuntime(loaded, seed)
+        sim.run(progress=progress)
+        return sim.output(wall_s=time.perf_counter() - started)
+    if runtime == "ray":
+        from cpqsim_actors.scenario_runner import run_on_ray
+
+        output = run_on_ray(loaded, seed=seed, progress=progress)
+        output.wall_s = time.perf_counter() - started
+        return output
+    raise ValueError(f"unknown runtime {runtime!r} (choose sim or ray)")
+
+
+def summarize(loaded: LoadedScenario, output: RunOutput, seed: int, log_sha: str) -> dict:
+    """The machine-readable verdict (``result.json``)."""
+    invariants = check_invariants(output.events, output.ledgers)
+    by_state = Counter(output.orders_final.values())
+    downstream = {}
+    for name, ledger in sorted(output.ledgers.items()):
+        duplicates = ledger.duplicates()
+        lat = sorted(s for _, s in output.latencies.get(name, []))
+        downstream[name] = {
+            "calls": output.downstream_calls.get(name, 0),
+            "rejected": output.downstream_rejected.get(name, 0),
+            "side_effects": len(ledger.side_effects()),
+            "duplicates": sum(n - 1 for n in duplicates.values()),
+            "duplicated_references": len(duplicates),
+            "latency_p50_s": _percentile(lat, 0.50),
+            "latency_p99_s": _percentile(lat, 0.99),
+        }
+    stats = output.stats
+    return {
+        "scenario": loaded.scenario.name,
+        "scenario_file": loaded.path,
+        "seed": seed,
+        "runtime": output.runtime,
+        "policy": loaded.scenario.resilience_policy().name,
+        "verdict": "pass" if all_hold(invariants) else "fail",
+        "simulated_s": round(output.simulated_s, 3),
+        "journeys": {
+            "started": stats.started,
+            "approvals_requested": stats.approvals_requested,
+            "rejected": stats.rejected,
+            "revised": stats.revised,
+            "accepted": stats.accepted,
+            "converted": stats.converted,
+            "conversion_replays": stats.conversion_replays,
+            "conversions_refused": stats.conversions_refused,
+        },
+        "orders": {"total": len(output.orders_final), "by_state": dict(sorted(by_state.items()))},
+        "fallout_cases": stats.fallout_cases,
+        "invariants": [r.model_dump() for r in invariants],
+        "downstream": downstream,
+        "events": len(output.events),
+        "event_log_sha256": log_sha,
+    }
+
+
+def _percentile(sorted_values: list[float], q: float) -> float | None:
+    if not sorted_values:
+        return None
+    index = min(len(sorted_values) - 1, int(q * len(sorted_values)))
+    return round(sorted_values[index], 3)
+
+
+def default_out_dir(loaded: LoadedScenario, runtime: str, seed: int) -> Path:
+    # Folder names are for humans; the clock is read here, in the shell, never in the core.
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return Path("runs") / f"{stamp}-{loaded.scenario.name}-{runtime}-seed{seed}"
+
+
+def write_run(out_dir: Path, run: ScenarioRun, loaded: LoadedScenario) -> Path:
+    from cpqsim_scenarios.report import write_report
+
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir.parent))
+    try:
+        (staging / "events.jsonl").write_text(run.events_jsonl, encoding="utf-8")
+        (staging / "result.json").write_text(
+            json.dumps(run.result, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
+        write_report(staging, run.result, run.output, loaded)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        staging.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def run_scenario(
+    scenario: str | Path | LoadedScenario,
+    *,
+    runtime: Runtime = "sim",
+    seed: int | None = None,
+    out_dir: str | Path | None = None,
+    progress: Progress | None = None,
+    write: bool = False,
+) -> ScenarioRun:
+    """Load (unless given loaded), run, judge; write files when ``out_dir`` or ``write``."""
+    loaded = scenario if isinstance(scenario, LoadedScenario) else load_scenario(scenario)
+    seed = loaded.scenario.seed if seed is None else seed
+    output = execute(loaded, runtime, seed, progress)
+    log = EventLog()
+    log.extend(output.events)
+    jsonl = log.to_jsonl()
+    log_sha = hashlib.sha256(jsonl.encode("utf-8")).hexdigest()
+    result = summarize(loaded, output, seed, log_sha)
+    run = ScenarioRun(result=result, output=output, events_jsonl=jsonl, out_dir=None)
+    if out_dir is not None or write:
+        target = Path(out_dir) if out_dir is not None else default_out_dir(loaded, runtime, seed)
+        run.out_dir = write_run(target, run, loaded)
+    return run
