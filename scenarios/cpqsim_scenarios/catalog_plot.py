@@ -6,6 +6,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import networkx as nx
+
 from cpqsim.catalog import Catalog
 
 RELATION_COLOURS = {

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from cpqsim.catalog import CatalogInvalid, load_catalog
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cpqsim.catalog import CatalogInvalid, load_catalog
 from cpqsim_scenarios.errors import EXIT_INVALID_INPUT, InputInvalid
 
 app = typer.Typer(

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from pydantic import BaseModel
+
 from cpqsim.configuration import QuoteLine
 from cpqsim.context import rng_stream
 from cpqsim.downstream import DownstreamProfile, sample_service_time
-from pydantic import BaseModel
-
 from cpqsim_scenarios.model import Scenario
 
 # Discount a seller falls back to after a rejection: the no-approval ceiling.

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
 from cpqsim.catalog import Catalog, CatalogInvalid, load_catalog
 from cpqsim.configuration import QuoteLine, check_configuration
 from cpqsim.downstream import DownstreamProfile, ServiceTime
 from cpqsim.orchestration import NAIVE, ROBUST, ResiliencePolicy
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
 from cpqsim_scenarios.errors import InputInvalid, pydantic_problems
 
 REQUIRED_SYSTEMS = ("billing",)

@@ -23,7 +23,6 @@ from typing import Any, Literal
 
 from cpqsim.events import EventLog
 from cpqsim.invariants import all_hold, check_invariants
-
 from cpqsim_scenarios.errors import EXIT_INVARIANT_VIOLATED, EXIT_OK
 from cpqsim_scenarios.model import LoadedScenario, load_scenario
 from cpqsim_scenarios.outcome import RunOutput

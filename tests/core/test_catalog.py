@@ -12,6 +12,7 @@ from pathlib import Path
 import jsonschema
 import networkx as nx
 import pytest
+
 from cpqsim.catalog import (
     Catalog,
     CatalogInvalid,

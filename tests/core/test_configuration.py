@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
+
 from cpqsim.catalog import Catalog, load_catalog
 from cpqsim.configuration import (
     RULES,
@@ -13,7 +15,6 @@ from cpqsim.configuration import (
     check_configuration,
     explain_requirement,
 )
-from pydantic import ValidationError
 
 SAMPLE = (
     Path(__file__).resolve().parents[2] / "scenarios" / "library" / "catalog" / "enterprise.yaml"

@@ -11,8 +11,12 @@ import textwrap
 from decimal import Decimal
 from pathlib import Path
 
-import cpqsim
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+import cpqsim
 from cpqsim.catalog import Catalog, load_catalog, parse_catalog
 from cpqsim.configuration import QuoteLine, check_configuration
 from cpqsim.pricing import (
@@ -23,9 +27,6 @@ from cpqsim.pricing import (
     reprice_matches,
     result_fingerprint,
 )
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
-from pydantic import ValidationError
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "scenarios" / "library" / "catalog" / "enterprise.yaml"

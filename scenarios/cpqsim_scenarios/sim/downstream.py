@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import simpy
+
 from cpqsim.downstream import (
     DownstreamLedger,
     DownstreamProfile,

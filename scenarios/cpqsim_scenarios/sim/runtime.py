@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import simpy
+
 from cpqsim.context import Context, IdSource, at, rng_stream
 from cpqsim.downstream import LedgerSnapshot
 from cpqsim.events import CloudEvent, EventLog
@@ -41,7 +42,6 @@ from cpqsim.quote import (
     SubmitQuoteForApproval,
 )
 from cpqsim.service import PlatformCore
-
 from cpqsim_scenarios.journeys import FALLBACK_DISCOUNT, JourneyPlan, plan_journeys
 from cpqsim_scenarios.model import LoadedScenario
 from cpqsim_scenarios.outcome import JourneyStats, RunOutput, Samples

@@ -1,0 +1,222 @@
+"""Quote lifecycle specifications: given events, when a command, then events (or refusal)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from cpqsim.configuration import QuoteLine
+from cpqsim.lifecycle import GuardFailed, IllegalTransition
+from cpqsim.quote import (
+    QUOTE_COMMANDS,
+    QUOTE_LIFECYCLE,
+    AcceptQuote,
+    AlreadyConverted,
+    ApproveQuote,
+    CancelQuote,
+    ConvertQuoteToOrder,
+    CreateQuote,
+    PriceQuote,
+    QuoteAccepted,
+    QuoteApproved,
+    QuoteConvertedToOrder,
+    QuotePriced,
+    QuoteRevised,
+    QuoteStatus,
+    RejectQuote,
+    ReviseQuote,
+    SubmitQuoteForApproval,
+    decide,
+    evolve,
+    execute,
+)
+
+LINE = QuoteLine(offering="saas-suite", quantity=10, options=["saas-edition-standard"])
+
+
+def given(services, ctx, *commands, discount="0"):
+    """Fold a history of commands into a state (the 'given events' of a specification)."""
+    state, _ = execute(
+        None,
+        CreateQuote(
+            quote_id="Q1",
+            account_id="acct-1",
+            requester="seller-1",
+            lines=[LINE],
+            discount_pct=Decimal(discount),
+        ),
+        ctx,
+        services,
+    )
+    for command in commands:
+        state, _ = execute(state, command, ctx, services)
+    return state
+
+
+def test_pricing_a_draft_records_the_price_and_its_fingerprint(services, ctx):
+    state = given(services, ctx)
+    events = decide(state, PriceQuote(quote_id="Q1"), ctx, services)
+    assert [type(e) for e in events] == [QuotePriced]
+    assert events[0].price_fingerprint.startswith("sha256:")
+    assert events[0].approval_required is False
+
+
+def test_a_quote_within_policy_is_accepted_without_approval(services, ctx):
+    state = given(services, ctx, PriceQuote(quote_id="Q1"))
+    [accepted] = decide(state, AcceptQuote(quote_id="Q1"), ctx, services)
+    assert isinstance(accepted, QuoteAccepted)
+    assert accepted.snapshot["price_fingerprint"] == state.price_fingerprint
+    assert accepted.approval_required is False
+
+
+def test_a_deep_discount_cannot_be_accepted_before_approval(services, ctx):
+    state = given(services, ctx, PriceQuote(quote_id="Q1"), discount="0.15")
+    assert state.approval_required and state.required_role == "sales_manager"
+    with pytest.raises(GuardFailed, match="needs approval"):
+        decide(state, AcceptQuote(quote_id="Q1"), ctx, services)
+
+
+def test_the_requester_can_never_approve_their_own_quote(services, ctx):
+    state = given(
+        services,
+        ctx,
+        PriceQuote(quote_id="Q1"),
+        SubmitQuoteForApproval(quote_id="Q1"),
+        discount="0.15",
+    )
+    with pytest.raises(GuardFailed, match="segregation of duties"):
+        decide(
+            state,
+            ApproveQuote(quote_id="Q1", approver="seller-1", role="finance_director"),
+            ctx,
+            services,
+        )
+
+
+def test_an_approver_below_the_required_role_is_refused(services, ctx):
+    state = given(
+        services,
+        ctx,
+        PriceQuote(quote_id="Q1"),
+        SubmitQuoteForApproval(quote_id="Q1"),
+        discount="0.30",
+    )
+    assert state.required_role == "finance_director"
+    with pytest.raises(GuardFailed, match="below the required role"):
+        decide(
+            state,
+            ApproveQuote(quote_id="Q1", approver="mgr-1", role="sales_manager"),
+            ctx,
+            services,
+        )
+
+
+def test_approval_binds_to_the_snapshot_that_is_then_accepted(services, ctx):
+    state = given(
+        services,
+        ctx,
+        PriceQuote(quote_id="Q1"),
+        SubmitQuoteForApproval(quote_id="Q1"),
+        ApproveQuote(quote_id="Q1", approver="mgr-1", role="sales_manager"),
+        discount="0.15",
+    )
+    assert state.status is QuoteStatus.APPROVED
+    [accepted] = decide(state, AcceptQuote(quote_id="Q1"), ctx, services)
+    assert accepted.approval_snapshot_fingerprint == accepted.snapshot_fingerprint
+
+
+def test_a_change_after_approval_opens_a_new_revision_and_voids_the_approval(services, ctx):
+    state = given(
+        services,
+        ctx,
+        PriceQuote(quote_id="Q1"),
+        SubmitQuoteForApproval(quote_id="Q1"),
+        ApproveQuote(quote_id="Q1", approver="mgr-1", role="sales_manager"),
+        discount="0.15",
+    )
+    [revised] = decide(
+        state, ReviseQuote(quote_id="Q1", discount_pct=Decimal("0.2")), ctx, services
+    )
+    assert isinstance(revised, QuoteRevised)
+    assert (revised.revision, revised.invalidated_approval) == (2, True)
+    state = evolve(state, revised)
+    assert state.status is QuoteStatus.DRAFT and state.approval is None and state.price is None
+
+
+def test_a_rejected_quote_can_be_revised_within_policy_and_accepted(services, ctx):
+    state = given(
+        services,
+        ctx,
+        PriceQuote(quote_id="Q1"),
+        SubmitQuoteForApproval(quote_id="Q1"),
+        RejectQuote(quote_id="Q1", approver="mgr-1", role="sales_manager", reason="too deep"),
+        ReviseQuote(quote_id="Q1", discount_pct=Decimal("0.05")),
+        PriceQuote(quote_id="Q1"),
+        discount="0.15",
+    )
+    assert (state.revision, state.approval_required) == (2, False)
+    [accepted] = decide(state, AcceptQuote(quote_id="Q1", revision=2), ctx, services)
+    assert accepted.revision == 2
+
+
+def test_an_accepted_quote_cannot_change(services, ctx):
+    state = given(services, ctx, PriceQuote(quote_id="Q1"), AcceptQuote(quote_id="Q1"))
+    for command in (
+        ReviseQuote(quote_id="Q1", discount_pct=Decimal("0.01")),
+        PriceQuote(quote_id="Q1"),
+        CancelQuote(quote_id="Q1"),
+    ):
+        with pytest.raises(IllegalTransition):
+            decide(state, command, ctx, services)
+
+
+def test_conversion_is_idempotent_per_key_and_refused_for_a_second_key(services, ctx):
+    state = given(services, ctx, PriceQuote(quote_id="Q1"), AcceptQuote(quote_id="Q1"))
+    state, [converted] = execute(
+        state, ConvertQuoteToOrder(quote_id="Q1", idempotency_key="k1"), ctx, services
+    )
+    assert isinstance(converted, QuoteConvertedToOrder)
+    replay = decide(state, ConvertQuoteToOrder(quote_id="Q1", idempotency_key="k1"), ctx, services)
+    assert replay == []  # same key: same order, no new fact
+    assert state.order_id == converted.order_id
+    with pytest.raises(AlreadyConverted):
+        decide(state, ConvertQuoteToOrder(quote_id="Q1", idempotency_key="k2"), ctx, services)
+
+
+def test_every_command_outside_the_table_is_an_illegal_transition(services, ctx):
+    """Exhaustive over statuses x commands: the table is the only source of legality."""
+    for status in QuoteStatus:
+        for name in QUOTE_COMMANDS:
+            if name == "CreateQuote" or QUOTE_LIFECYCLE.allows(status, name):
+                continue
+            if status is QuoteStatus.CONVERTED and name == "ConvertQuoteToOrder":
+                continue
+            with pytest.raises(IllegalTransition):
+                QUOTE_LIFECYCLE.next_state(status, name)
+
+
+def test_the_lifecycle_diagram_is_generated_from_the_table():
+    mermaid = QUOTE_LIFECYCLE.to_mermaid()
+    assert mermaid.startswith("stateDiagram-v2")
+    assert "approved --> accepted: AcceptQuote" in mermaid
+    assert len(mermaid.strip().splitlines()) == 1 + len(QUOTE_LIFECYCLE.edges())
+
+
+def test_approved_event_names_approver_requester_and_policy(services, ctx):
+    state = given(
+        services,
+        ctx,
+        PriceQuote(quote_id="Q1"),
+        SubmitQuoteForApproval(quote_id="Q1"),
+        discount="0.15",
+    )
+    [approved] = decide(
+        state, ApproveQuote(quote_id="Q1", approver="mgr-1", role="sales_manager"), ctx, services
+    )
+    assert isinstance(approved, QuoteApproved)
+    assert (approved.approver, approved.requester, approved.policy_version) == (
+        "mgr-1",
+        "seller-1",
+        "approval-policy-v1",
+    )
