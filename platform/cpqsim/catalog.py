@@ -21,12 +21,13 @@ import networkx as nx
 import yaml
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
     model_validator,
 )
+
+from cpqsim.money import Money
 
 __all__ = [
     "Catalog",
@@ -46,28 +47,10 @@ __all__ = [
 ]
 
 
-def _no_float(value: Any) -> Any:
-    """Refuse binary floats for amounts: 0.1 + 0.2 != 0.3 is not a pricing policy.
-
-    Strings and ints are exact; a YAML float is converted exactly from its text by
-    :func:`load_catalog` before it reaches here, so only floats built in code are refused.
-    """
-    if isinstance(value, float):
-        raise ValueError(
-            f"floats are not allowed for exact amounts (got {value!r}); "
-            "write the amount as a string such as '19.99', or as an int"
-        )
-    return value
-
-
 def _finite(value: Decimal) -> Decimal:
     if not value.is_finite():
         raise ValueError(f"amount must be a finite number, got {value}")
     return value
-
-
-#: An exact decimal that refuses floats (money, fractions such as discounts).
-Money = Annotated[Decimal, BeforeValidator(_no_float)]
 
 
 class _Strict(BaseModel):
