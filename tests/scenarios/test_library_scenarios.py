@@ -191,3 +191,13 @@ def test_catalog_validate_accepts_the_sample():
         cwd=REPO,
     )
     assert proc.returncode == 0 and "valid" in proc.stdout
+
+
+def test_a_provisioning_outage_is_ridden_through_by_a_long_backoff_policy():
+    run = run_scenario(LIBRARY / "provisioning_outage.yaml")
+    assert run.exit_code == 0, [i for i in run.result["invariants"] if not i["holds"]]
+    assert run.result["policy"] == "robust-long-backoff"
+    assert run.result["downstream"]["provisioning"]["rejected"] > 0  # the outage bit
+    peak_open = max(c.get("inProgress", 0) for c in run.output.samples.orders_by_state)
+    assert peak_open >= 10  # orders queued up behind the outage...
+    assert run.result["orders"]["by_state"]["completed"] > 0.95 * run.result["orders"]["total"]
