@@ -165,6 +165,58 @@ def catalog_show(
 
 
 @app.command()
+def price(
+    file: Annotated[Path, typer.Argument(help="quote-request file (YAML or JSON)")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the full result as JSON")] = False,
+) -> None:
+    """Price a quote request and print the result with its trace."""
+    from cpqsim.canonical import to_plain
+    from cpqsim.pricing import PricingError, price_quote
+    from cpqsim_scenarios.price_file import load_price_request
+
+    try:
+        catalog, request = load_price_request(file)
+        result = price_quote(catalog, request)
+    except InputInvalid as exc:
+        _fail_input(str(exc))
+    except PricingError as exc:
+        _fail_input(f"{file}: request: {exc}")
+    if as_json:
+        import json
+
+        out.print_json(json.dumps(to_plain(result.model_dump()), sort_keys=True))
+        return
+    charges = Table("line", "item", "price", "kind", "qty", "list", "discount", "net")
+    for c in result.charges:
+        charges.add_row(
+            str(c.line_index),
+            c.item,
+            c.price_id,
+            c.kind,
+            str(c.quantity),
+            str(c.list_amount),
+            str(c.discount_amount),
+            str(c.net_amount),
+        )
+    out.print(charges)
+    trace = Table("#", "rule", "version", "subject", "before", "after", "detail")
+    for t in result.trace:
+        trace.add_row(
+            str(t.step), t.rule, t.rule_version, t.subject, str(t.before), str(t.after), t.detail
+        )
+    out.print(trace)
+    out.print(
+        f"currency {result.currency}: recurring {result.recurring_total}, one-time "
+        f"{result.one_time_total}, discount {result.discount_total}; rounding {result.rounding}"
+    )
+    for warning in result.warnings:
+        out.print(f"[yellow]warning[/]: {warning}")
+    for trigger in result.approval_triggers:
+        out.print(f"[bold]approval needed[/]: {trigger.reason} ({trigger.rule_id})")
+    out.print(f"fingerprint {result.fingerprint}")
+
+
+@app.command()
 def serve(
     port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1")] = 8000,
     host: Annotated[str, typer.Option(help="bind address (loopback by default)")] = "127.0.0.1",
