@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from cpqsim.money import Money
+from cpqsim.pricebook import PricingRules
 
 __all__ = [
     "Catalog",
@@ -161,6 +162,8 @@ class Catalog(_Strict):
     currency: str
     specifications: list[Specification] = Field(default_factory=list)
     offerings: list[Offering] = Field(default_factory=list)
+    #: Price books, discounts, contract prices and promotions of this catalog version.
+    pricing: PricingRules = Field(default_factory=PricingRules)
 
     @cached_property
     def _by_id(self) -> dict[str, Offering]:
