@@ -1,0 +1,276 @@
+"""The live platform: creates the sharded actors and routes every request to them.
+
+Gateway and scenario driver both go through :class:`LivePlatform`. It owns no domain
+state: quotes live in quote shards, orders in order executors, ground truth in the
+downstream actors. Routing is ``crc32(id) % shards``; batch methods group commands per
+shard so one actor call carries many commands (actor hops cost 0.2-0.7 ms each).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cpqsim.catalog import Catalog
+from cpqsim.downstream import DownstreamProfile, LedgerSnapshot
+from cpqsim.events import CloudEvent
+from cpqsim.orchestration import ResiliencePolicy
+from cpqsim.quote import ConvertQuoteToOrder, QuoteCommand
+from cpqsim_actors.downstream_actor import DownstreamActor
+from cpqsim_actors.handles import ActorHandle, ActorSpec, Backend, RayBackend
+from cpqsim_actors.messages import CommandResult, ConvertOutcome, OrderView, QuoteView
+from cpqsim_actors.order_executor import OrderExecutor
+from cpqsim_actors.quote_shard import QuoteShard
+from cpqsim_actors.sharding import shard_of
+
+ASYNC_CONCURRENCY = 10_000  # async actors mostly wait on timers and downstream replies
+
+
+@dataclass(frozen=True)
+class PlatformConfig:
+    catalog: Catalog
+    downstream: dict[str, DownstreamProfile]
+    policy: ResiliencePolicy
+    time_scale: float = 0.001
+    quote_shards: int = 2
+    order_shards: int = 2
+    seed: int = 0
+    journal_dir: Path | None = None
+    journal: bool = True
+    max_restarts: int = 3
+    t0_wall: float = field(default_factory=time.time)
+
+
+class LivePlatform:
+    def __init__(self, config: PlatformConfig, backend: Backend | None = None) -> None:
+        if config.quote_shards < 1 or config.order_shards < 1:
+            raise ValueError("need at least one quote shard and one order shard")
+        self.config = config
+        self.backend: Backend = backend if backend is not None else RayBackend()
+        self.t0_wall = config.t0_wall
+        self.journal_dir: Path | None = None
+        if config.journal:
+            self.journal_dir = config.journal_dir or Path(
+                tempfile.mkdtemp(prefix="cpqsim-journal-")
+            )
+        c, t0, scale = config, config.t0_wall, config.time_scale
+        self.downstream: dict[str, ActorHandle] = {
+            name: self.backend.create(
+                ActorSpec(
+                    name=f"downstream-{name}",
+                    cls=DownstreamActor,
+                    args=(profile, c.seed, t0, scale),
+                    is_async=True,
+                    max_concurrency=ASYNC_CONCURRENCY,
+                )
+            )
+            for name, profile in sorted(c.downstream.items())
+        }
+        self.quote_shards: list[ActorHandle] = [
+            self.backend.create(
+                ActorSpec(
+                    name=f"quote-{i}",
+                    cls=QuoteShard,
+                    args=(
+                        f"quote-{i}",
+                        c.catalog,
+                        c.policy,
+                        t0,
+                        scale,
+                        self._journal(f"quote-{i}"),
+                        c.seed,
+                    ),
+                    max_restarts=c.max_restarts,
+                )
+            )
+            for i in range(c.quote_shards)
+        ]
+        self.order_shards: list[ActorHandle] = [
+            self.backend.create(
+                ActorSpec(
+                    name=f"order-{i}",
+                    cls=OrderExecutor,
+                    args=(
+                        f"order-{i}",
+                        c.catalog,
+                        c.policy,
+                        t0,
+                        scale,
+                        self.downstream,
+                        self._journal(f"order-{i}"),
+                        c.seed,
+                    ),
+                    is_async=True,
+                    max_restarts=c.max_restarts,
+                    max_concurrency=ASYNC_CONCURRENCY,
+                )
+            )
+            for i in range(c.order_shards)
+        ]
+
+    def _journal(self, shard: str) -> str | None:
+        return str(self.journal_dir / f"{shard}.sqlite") if self.journal_dir else None
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.config.catalog
+
+    async def start(self) -> None:
+        """Wait until every actor is up and its background loop runs."""
+        await asyncio.gather(
+            *(h.call("start") for h in self.downstream.values()),
+            *(h.call("ping") for h in self.quote_shards),
+            *(h.call("start") for h in self.order_shards),
+        )
+
+    def actors(self) -> list[ActorHandle]:
+        return [*self.downstream.values(), *self.quote_shards, *self.order_shards]
+
+    async def reset_clock(self, t0_wall: float) -> None:
+        """Start the run's clock now, after the (slow) actor start-up, on every actor."""
+        self.t0_wall = t0_wall
+        await asyncio.gather(*(h.call("reset_clock", t0_wall) for h in self.actors()))
+
+    def shutdown(self) -> None:
+        self.backend.shutdown()
+
+    # ----------------------------------------------------------------- routing
+
+    @staticmethod
+    def new_quote_id() -> str:
+        """Quote ids are minted at the edge so a request can be routed before it exists."""
+        return f"Q-{uuid.uuid4().hex[:12].upper()}"
+
+    def quote_shard(self, quote_id: str) -> ActorHandle:
+        return self.quote_shards[shard_of(quote_id, len(self.quote_shards))]
+
+    def order_shard(self, order_id: str) -> ActorHandle:
+        return self.order_shards[shard_of(order_id, len(self.order_shards))]
+
+    # ----------------------------------------------------------------- quotes
+
+    async def execute(self, command: QuoteCommand, actor: str = "api") -> CommandResult:
+        return await self.quote_shard(command.quote_id).call("execute", command, actor)
+
+    async def execute_many(self, items: Sequence[tuple[QuoteCommand, str]]) -> list[CommandResult]:
+        """Commands grouped into one batch per shard; results in the input's order."""
+        n = len(self.quote_shards)
+        groups: dict[int, list[int]] = {}
+        for i, (command, _) in enumerate(items):
+            groups.setdefault(shard_of(command.quote_id, n), []).append(i)
+        answers = await asyncio.gather(
+            *(
+                self.quote_shards[s].call("execute_batch", [items[i] for i in idx])
+                for s, idx in groups.items()
+            )
+        )
+        results: list[CommandResult | None] = [None] * len(items)
+        for idx, batch in zip(groups.values(), answers, strict=True):
+            for i, result in zip(idx, batch, strict=True):
+                results[i] = result
+        return results  # type: ignore[return-value]
+
+    async def convert(self, quote_id: str, key: str, actor: str = "api") -> ConvertOutcome:
+        return (await self.convert_many([(quote_id, key, actor)]))[0]
+
+    async def convert_many(self, items: Sequence[tuple[str, str, str]]) -> list[ConvertOutcome]:
+        """Quote side first (idempotent per key), then the order side (idempotent per id).
+
+        A crash between the two halves heals on the client's retry with the same key:
+        the quote answers with the order id it already chose and the order is created.
+        """
+        results = await self.execute_many(
+            [(ConvertQuoteToOrder(quote_id=q, idempotency_key=k), a) for q, k, a in items]
+        )
+        n = len(self.order_shards)
+        groups: dict[int, list[int]] = {}
+        for i, result in enumerate(results):
+            if result.ok and result.view is not None:
+                order_id = result.view.quote.order_id
+                assert order_id is not None
+                groups.setdefault(shard_of(order_id, n), []).append(i)
+        answers = await asyncio.gather(
+            *(
+                self.order_shards[s].call(
+                    "start_orders", [(results[i].view.quote, items[i][2]) for i in idx]
+                )
+                for s, idx in groups.items()
+            )
+        )
+        outcomes = [ConvertOutcome(result=r) for r in results]
+        for idx, batch in zip(groups.values(), answers, strict=True):
+            for i, (view, created) in zip(idx, batch, strict=True):
+                outcomes[i] = ConvertOutcome(result=results[i], order=view, created=created)
+        return outcomes
+
+    async def get_quote(self, quote_id: str) -> QuoteView | None:
+        return await self.quote_shard(quote_id).call("get", quote_id)
+
+    async def list_quotes(self, limit: int, offset: int) -> tuple[list[QuoteView], int]:
+        parts = await asyncio.gather(*(h.call("list", offset + limit) for h in self.quote_shards))
+        views = sorted(
+            (v for vs, _ in parts for v in vs), key=lambda v: (v.created, v.quote.quote_id)
+        )
+        return views[offset : offset + limit], sum(total for _, total in parts)
+
+    # ----------------------------------------------------------------- orders
+
+    async def get_order(self, order_id: str) -> OrderView | None:
+        return await self.order_shard(order_id).call("get", order_id)
+
+    async def list_orders(self, limit: int, offset: int) -> tuple[list[OrderView], int]:
+        parts = await asyncio.gather(*(h.call("list", offset + limit) for h in self.order_shards))
+        views = sorted(
+            (v for vs, _ in parts for v in vs), key=lambda v: (v.created, v.order.order_id)
+        )
+        return views[offset : offset + limit], sum(total for _, total in parts)
+
+    async def timeline(self, order_id: str) -> list[CloudEvent] | None:
+        return await self.order_shard(order_id).call("timeline", order_id)
+
+    # ----------------------------------------------------------------- whole-run views
+
+    async def events(self) -> list[CloudEvent]:
+        """Every fact from every shard, stable-sorted by time (then by shard order)."""
+        parts = await asyncio.gather(
+            *(h.call("events") for h in [*self.quote_shards, *self.order_shards])
+        )
+        merged = [e for part in parts for e in part]
+        merged.sort(key=lambda e: e.time)
+        return merged
+
+    async def ledgers(self) -> dict[str, LedgerSnapshot]:
+        snaps = await asyncio.gather(*(h.call("ledger") for h in self.downstream.values()))
+        return dict(zip(self.downstream, snaps, strict=True))
+
+    async def downstream_metrics(self) -> dict[str, dict[str, Any]]:
+        ms = await asyncio.gather(*(h.call("metrics") for h in self.downstream.values()))
+        return dict(zip(self.downstream, ms, strict=True))
+
+    async def downstream_samples(self) -> dict[str, tuple[int, int]]:
+        ss = await asyncio.gather(*(h.call("sample") for h in self.downstream.values()))
+        return dict(zip(self.downstream, ss, strict=True))
+
+    async def order_status_counts(self) -> dict[str, int]:
+        parts = await asyncio.gather(*(h.call("status_counts") for h in self.order_shards))
+        total: dict[str, int] = {}
+        for part in parts:
+            for k, v in part.items():
+                total[k] = total.get(k, 0) + v
+        return dict(sorted(total.items()))
+
+    async def unsettled_orders(self) -> int:
+        return sum(await asyncio.gather(*(h.call("unsettled") for h in self.order_shards)))
+
+    async def orders_final(self) -> dict[str, str]:
+        parts = await asyncio.gather(*(h.call("orders_final") for h in self.order_shards))
+        return dict(sorted(kv for part in parts for kv in part.items()))
+
+    async def executor_stats(self) -> list[dict[str, Any]]:
+        return list(await asyncio.gather(*(h.call("stats") for h in self.order_shards)))

@@ -1,0 +1,134 @@
+"""A quote shard: one single-threaded (sync) actor holding a slice of the quotes.
+
+A sync Ray actor executes one method at a time, so commands to a quote are applied in
+arrival order without locks. Each command's facts are journaled before the answer
+leaves the shard; a restarted shard replays its journal and is back where it was.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from cpqsim.catalog import Catalog
+from cpqsim.context import Context, IdSource, rng_stream
+from cpqsim.events import CloudEvent
+from cpqsim.lifecycle import DomainError
+from cpqsim.orchestration import ResiliencePolicy
+from cpqsim.pricing import PricingError
+from cpqsim.quote import QUOTE_EVENTS, QuoteCommand, QuoteServices, UnknownQuote, evolve
+from cpqsim.service import PlatformCore
+from cpqsim_actors.clock import VirtualClock
+from cpqsim_actors.journal import Journal
+from cpqsim_actors.messages import CommandResult, QuoteView
+
+
+class QuoteShard:
+    def __init__(
+        self,
+        name: str,
+        catalog: Catalog,
+        policy: ResiliencePolicy,
+        t0_wall: float,
+        time_scale: float,
+        journal_path: str | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.name = name
+        self.core = PlatformCore(QuoteServices(catalog=catalog), policy)
+        self.clock = VirtualClock(t0_wall, time_scale)
+        self.ids = IdSource(namespace=name)
+        self.rng: random.Random = rng_stream(seed, f"quote-shard.{name}")
+        self.log: list[CloudEvent] = []
+        self.times: dict[str, tuple[str, str]] = {}  # quote id -> (created, updated)
+        self.journal = Journal(journal_path) if journal_path else None
+        if self.journal is not None:
+            self._replay(self.journal)
+            t0 = self.journal.get_meta("t0_wall")
+            if t0 is not None:
+                self.clock = VirtualClock(t0, time_scale)
+
+    # ---------------------------------------------------------------- recovery
+
+    def _replay(self, journal: Journal) -> None:
+        for event in journal.replay():
+            fact = QUOTE_EVENTS[event.type].model_validate(event.data)
+            self.core.quotes[fact.quote_id] = evolve(self.core.quotes.get(fact.quote_id), fact)
+            self._remember(fact.quote_id, event)
+        self.ids.restore(journal.ids())
+
+    def _remember(self, quote_id: str, event: CloudEvent) -> None:
+        self.log.append(event)
+        created = self.times.get(quote_id, (event.time, event.time))[0]
+        self.times[quote_id] = (created, event.time)
+
+    # ---------------------------------------------------------------- commands
+
+    def _view(self, quote_id: str) -> QuoteView | None:
+        quote = self.core.quotes.get(quote_id)
+        if quote is None:
+            return None
+        created, updated = self.times[quote_id]
+        return QuoteView(quote=quote, created=created, updated=updated)
+
+    def _execute(self, command: QuoteCommand, actor: str) -> tuple[CommandResult, list]:
+        ctx = Context(now=self.clock.now(), ids=self.ids, rng=self.rng, actor=actor)
+        try:
+            _quote, events = self.core.handle_quote(command, ctx)
+        except UnknownQuote as exc:
+            return CommandResult("not_found", code=exc.code, message=exc.message), []
+        except DomainError as exc:
+            view = self._view(command.quote_id)
+            return CommandResult("refused", view=view, code=exc.code, message=exc.message), []
+        except PricingError as exc:
+            violations = [v.model_dump() for v in exc.violations]
+            return (
+                CommandResult(
+                    "invalid", code="invalid_configuration", message=str(exc), violations=violations
+                ),
+                [],
+            )
+        for event in events:
+            self._remember(command.quote_id, event)
+        return CommandResult(
+            "ok", view=self._view(command.quote_id), new_events=len(events)
+        ), events
+
+    def execute(self, command: QuoteCommand, actor: str = "api") -> CommandResult:
+        return self.execute_batch([(command, actor)])[0]
+
+    def execute_batch(self, items: list[tuple[QuoteCommand, str]]) -> list[CommandResult]:
+        """Many commands in one actor call (and one journal transaction), in order."""
+        results, facts = [], []
+        for command, actor in items:
+            result, events = self._execute(command, actor)
+            results.append(result)
+            facts.extend(events)
+        if self.journal is not None and facts:
+            self.journal.append(facts, self.ids.state())
+        return results
+
+    # ------------------------------------------------------------------ reads
+
+    def get(self, quote_id: str) -> QuoteView | None:
+        return self._view(quote_id)
+
+    def list(self, limit: int) -> tuple[list[QuoteView], int]:
+        """The first ``limit`` quotes by (creation time, id), and how many there are."""
+        keys = sorted(self.times, key=lambda q: (self.times[q][0], q))[:limit]
+        return [v for v in map(self._view, keys) if v is not None], len(self.times)
+
+    def events(self) -> list[CloudEvent]:
+        return list(self.log)
+
+    def reset_clock(self, t0_wall: float) -> None:
+        """Re-anchor the run's t0 (the driver does this once every actor is up)."""
+        self.clock = VirtualClock(t0_wall, self.clock.time_scale)
+        if self.journal is not None:
+            self.journal.set_meta("t0_wall", t0_wall)
+
+    def ping(self) -> str:
+        return self.name
+
+    def journal_path(self) -> str | None:
+        return str(Path(self.journal.path)) if self.journal else None
