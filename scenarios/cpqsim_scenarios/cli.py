@@ -164,6 +164,30 @@ def catalog_show(
         out.print(f"wrote {picture}")
 
 
+LIFECYCLES = {
+    "quote": "cpqsim.quote:QUOTE_LIFECYCLE",
+    "order": "cpqsim.order:ORDER_LIFECYCLE",
+    "task": "cpqsim.order:TASK_LIFECYCLE",
+}
+
+
+def lifecycle_table(name: str):
+    import importlib
+
+    module, attr = LIFECYCLES[name].split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+@app.command()
+def lifecycle(
+    name: Annotated[str, typer.Argument(help="quote, order or task")] = "quote",
+) -> None:
+    """Print a lifecycle as a Mermaid state diagram, generated from its transition table."""
+    if name not in LIFECYCLES:
+        _fail_input(f"lifecycle: {name!r} is not one of {', '.join(LIFECYCLES)}")
+    print(lifecycle_table(name).to_mermaid(), end="")
+
+
 @app.command()
 def price(
     file: Annotated[Path, typer.Argument(help="quote-request file (YAML or JSON)")],
