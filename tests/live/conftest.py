@@ -13,9 +13,9 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from cpqsim_scenarios.model import LoadedScenario, load_scenario
 
 from cpqsim_actors.handles import ray_address, ray_init, ray_shutdown
+from cpqsim_scenarios.model import LoadedScenario, load_scenario
 
 REPO = Path(__file__).resolve().parents[2]
 LIBRARY = REPO / "scenarios" / "library"

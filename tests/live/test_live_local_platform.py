@@ -11,15 +11,15 @@ from collections import Counter
 from decimal import Decimal
 
 import pytest
+
 from cpqsim.configuration import QuoteLine
 from cpqsim.invariants import check_invariants
 from cpqsim.quote import AcceptQuote, CreateQuote, PriceQuote
-from cpqsim_scenarios.sim.runtime import SimRuntime
-
 from cpqsim_actors.handles import LocalBackend
 from cpqsim_actors.platform import LivePlatform, PlatformConfig
 from cpqsim_actors.scenario_runner import run_on_ray
 from cpqsim_actors.sharding import shard_of
+from cpqsim_scenarios.sim.runtime import SimRuntime
 
 from .conftest import shortened
 

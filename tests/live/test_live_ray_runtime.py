@@ -6,9 +6,9 @@ import asyncio
 import time
 
 import pytest
+
 from cpqsim.invariants import check_invariants
 from cpqsim.quote import CreateQuote, PriceQuote
-
 from cpqsim_actors.handles import ActorUnavailable
 from cpqsim_actors.platform import LivePlatform, PlatformConfig
 from cpqsim_actors.scenario_runner import run_on_ray

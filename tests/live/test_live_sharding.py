@@ -17,10 +17,7 @@ def test_shard_is_crc32_of_the_id_modulo_the_shard_count():
 
 def test_shard_does_not_depend_on_the_process_hash_seed():
     keys = [f"Q-{i:06d}" for i in range(50)]
-    code = (
-        "from cpqsim_actors.sharding import shard_of;"
-        f"print([shard_of(k, 4) for k in {keys!r}])"
-    )
+    code = f"from cpqsim_actors.sharding import shard_of;print([shard_of(k, 4) for k in {keys!r}])"
     outputs = {
         subprocess.run(
             [sys.executable, "-c", code],
