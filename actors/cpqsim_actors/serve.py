@@ -66,15 +66,12 @@ def serve(
     platform = build_platform(catalog_path, scenario_path, time_scale, quote_shards, order_shards)
     try:
         app = create_app(platform)
-        print(
-            f"cpqsim gateway on http://{host}:{port} (OpenAPI at /docs); Ctrl-C to stop",
-            file=sys.stderr,
-            flush=True,
-        )
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     finally:
         platform.shutdown()
 
 
 if __name__ == "__main__":  # python -m cpqsim_actors.serve [port]
-    serve(port=int(sys.argv[1]) if len(sys.argv) > 1 else 8000)
+    _port = int(sys.argv[1]) if len(sys.argv) > 1 else 8000
+    print(f"cpqsim gateway on http://127.0.0.1:{_port} (OpenAPI at /docs)", file=sys.stderr)
+    serve(port=_port)
