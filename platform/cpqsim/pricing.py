@@ -3,22 +3,61 @@
 A price is a commitment that must be reproducible months later (approval, conversion to
 order, audit), so: amounts are Decimals computed under a private decimal context (the
 caller's thread context cannot leak in), rounding is explicit and stated in the result,
-every applied rule leaves a trace step, and the result carries a sha256 fingerprint of
-its canonical JSON. Same catalog version + request + rule versions -> same fingerprint.
+every applied rule leaves a trace step (and every promotion that was considered but not
+applied says why), and the result carries sha256 fingerprints of its canonical input and
+output. Same catalog version + pricing rules version + request + policy versions -> same
+fingerprints.
+
+Rule-resolution order, per quote line and per charge (each step works on the running
+amount left by the previous one, so the trace reads as a calculation):
+
+1. **Price source** — the highest-ranked price book in force on the business date for the
+   request's currency, region and channel that prices the offering (rank: ``priority``
+   desc, then scope specificity: region+channel > region > channel > none, then id);
+   otherwise the offering's own catalog prices, only when the request currency is the
+   catalog currency. No price in the currency -> :class:`PricingError`.
+2. **Contract price** — the account's negotiated unit amount replaces the list unit
+   amount; a contracted charge takes no automatic discount (volume, promotion, bundle):
+   the negotiation already was the discount. The manual discount still applies.
+3. **List amount** — unit x quantity, or the usage tiers over the line's usage estimate.
+4. **Included component** — an item contained (transitively) in another item selected on
+   the same line is charged 0: the bundle's price already pays for it.
+5. **Volume discount** — the highest ``min_quantity`` reached by the quote-wide quantity of
+   the offering (one-time and recurring charges).
+6. **Promotions** — resolved per line by :mod:`cpqsim.pricing_promotions`.
+7. **Bundle discounts** — every one in force whose ``when_all`` offerings are all in the
+   quote, in id order.
+8. **Manual discount** — the request's ``discount_pct`` on what is left (this is what
+   approval thresholds judge).
+9. **Proration** — the partial first month of monthly recurring charges
+   (:mod:`cpqsim.pricing_periods`), reported beside the full monthly amount.
+
+Rounding (mode, places per currency, ``line`` or ``total``) comes from the catalog's
+pricing rules unless the :class:`PricingPolicy` overrides it; with ``line`` every amount a
+step produces is quantized at once, with ``total`` only the totals are.
 """
 
 from __future__ import annotations
 
 import decimal
+import hashlib
+import inspect
+import json
+from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 
-from cpqsim import canonical
 from cpqsim.approval import ApprovalPolicy, ApprovalTrigger, required_approvals
 from cpqsim.catalog import Catalog, Money
 from cpqsim.configuration import ConfigurationViolation, QuoteLine, check_configuration
+from cpqsim.money import CURRENCY_PLACES
+from cpqsim.pricebook import PriceBook, PriceEntry, PricingRules, Promotion
+from cpqsim.pricing_periods import FirstPeriod, ProrationError, first_period
+from cpqsim.pricing_promotions import PromotionContext, resolve_promotions
+from cpqsim.pricing_tiers import TierError, tiered_amount
 
 __all__ = [
     "PriceRequest",
@@ -27,6 +66,8 @@ __all__ = [
     "PricingError",
     "PricingPolicy",
     "TraceStep",
+    "UsageEstimate",
+    "input_fingerprint",
     "price_quote",
     "reprice_matches",
     "result_fingerprint",
@@ -44,12 +85,32 @@ RoundingMode = Literal[
 ]
 
 # Wide enough that no intermediate product of amount x quantity x discount is ever
-# rounded before the one explicit quantize step.
+# rounded before an explicit quantize step; Inexact traps so silent rounding is a bug.
 _CONTEXT = decimal.Context(prec=50, rounding=decimal.ROUND_HALF_EVEN, traps=[decimal.Inexact])
+# Divisions (annual -> monthly equivalent, proration) cannot be exact; they are carried
+# to 34 significant digits half-even, then quantized by the stated rounding policy.
+_DIVISION = decimal.Context(prec=34, rounding=decimal.ROUND_HALF_EVEN)
+# quantize must not trap Inexact: rounding is exactly what it is asked to do.
+_QUANTIZE = decimal.Context(prec=50)
+_ZERO = Decimal(0)
 
 
 def _normalized(value: Decimal) -> Decimal:
     return value.normalize(decimal.Context(prec=50)) if value.is_finite() else value
+
+
+def _plain(value: Decimal) -> str:
+    return format(value, "f")
+
+
+# Decimals render as canonical.to_plain renders them (fixed-point text), so a JSON-mode
+# dump of these models *is* their canonical form and can be fingerprinted without the
+# slow generic walk (tests prove both give the same fingerprint).
+Amount = Annotated[Decimal, PlainSerializer(_plain, return_type=str, when_used="json")]
+_Fraction = Annotated[
+    Money, AfterValidator(_normalized), PlainSerializer(_plain, return_type=str, when_used="json")
+]
+_Units = Annotated[Money, Field(ge=0), PlainSerializer(_plain, return_type=str, when_used="json")]
 
 
 class PricingError(ValueError):
@@ -63,45 +124,98 @@ class PricingError(ValueError):
 
 
 class PricingPolicy(BaseModel):
-    """The versioned rules for rounding and discount limits."""
+    """The caller's versioned pricing policy: discount limit and rounding overrides.
+
+    Rounding normally comes from the catalog's pricing rules (per-currency places, mode,
+    line or total); a field set here overrides it for every currency, and the result
+    states which source was used.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     version: str = "pricing-v1"
-    currency_places: Annotated[int, Field(ge=0, le=8)] = 2
-    rounding_mode: RoundingMode = "ROUND_HALF_EVEN"
-    max_discount_pct: Money = Decimal("0.5")
+    currency_places: Annotated[int, Field(ge=0, le=8)] | None = None
+    rounding_mode: RoundingMode | None = None
+    rounding_applies: Literal["line", "total"] | None = None
+    max_discount_pct: _Fraction = Decimal("0.5")
+
+
+class UsageEstimate(BaseModel):
+    """Estimated units per month of one usage charge of one line (the whole line)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    line: int = Field(ge=0, description="index into PriceRequest.lines")
+    price_entry: str = Field(description="id of the usage PriceEntry")
+    units: _Units
 
 
 class PriceRequest(BaseModel):
-    """What to price: configured lines, one discount fraction for every charge, region."""
+    """What to price, for whom, where and when.
+
+    Only ``lines`` is required; the defaults price in the catalog currency with no region,
+    channel, segment or account. ``business_date`` is required as soon as the catalog has
+    pricing rules (they are effective-dated and pricing never reads a clock).
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     lines: list[QuoteLine]
     # Normalized (0.120 -> 0.12) so equal discounts give equal fingerprints.
-    discount_pct: Annotated[Money, AfterValidator(_normalized)] = Decimal("0")
+    discount_pct: _Fraction = Decimal("0")
     region: str | None = None
+    currency: str | None = Field(default=None, min_length=3, max_length=3)
+    channel: str | None = None
+    segment: str | None = None
+    account_id: str | None = None
+    business_date: date | None = None
+    usage: list[UsageEstimate] = Field(default_factory=list)
+    service_start: date | None = None
+    billing_cycle_day: int | None = Field(default=None, ge=1, le=28)
+    period_end: date | None = Field(
+        default=None, description="exclusive end of the first (partial) billing month"
+    )
 
 
 class PricedCharge(BaseModel):
-    """One price of one item (line offering, option or add-on) times the line quantity."""
+    """One charge of one item (line offering, option or add-on) for the line quantity.
+
+    ``list_amount``, ``discount_amount`` and ``net_amount`` are per occurrence of the
+    charge: once (one-time), per month or per year (recurring), per month (usage).
+    """
 
     model_config = ConfigDict(frozen=True)
 
     line_index: int
     item: str
     price_id: str
-    kind: Literal["recurring", "one_time"]
-    unit_amount: Decimal
+    kind: Literal["recurring", "one_time", "usage"]
+    unit_amount: Amount
     quantity: int
-    list_amount: Decimal
-    discount_amount: Decimal
-    net_amount: Decimal
+    list_amount: Amount
+    discount_amount: Amount
+    net_amount: Amount
+    period: Literal["month", "year"] | None = None
+    term_months: int | None = None
+    monthly_equivalent: Amount | None = None
+    term_amount: Amount | None = None
+    usage_unit: str | None = None
+    usage_units: Amount | None = None
+    prorated_amount: Amount | None = None
+    price_source: str = "catalog"
+    price_source_version: str = ""
+    included_in: str | None = None
+    applied_rules: list[str] = Field(default_factory=list)
 
 
 class TraceStep(BaseModel):
-    """One rule application, in order: what it touched and the amount before and after."""
+    """One rule considered, in order: what it touched and the amount before and after.
+
+    ``rule`` is the kind of step (list_price, contract_price, included, volume_discount,
+    promotion, bundle_discount, discount, proration, rounding); ``rule_id`` and
+    ``rule_version`` name the data rule; ``applied`` is False for a rule that was
+    considered and not applied (``detail`` says why; before == after).
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -109,13 +223,21 @@ class TraceStep(BaseModel):
     rule: str
     rule_version: str
     subject: str
-    before: Decimal
-    after: Decimal
+    before: Amount
+    after: Amount
     detail: str
+    rule_id: str = ""
+    applied: bool = True
 
 
 class PriceResult(BaseModel):
-    """A priced quote: charges, monthly recurring and one-time totals, trace, triggers."""
+    """A priced quote: charges, totals, rounding policy, trace, warnings, triggers.
+
+    Totals: ``subtotal`` (= ``list_total``) - ``discount_total`` = ``net_total``, the sum
+    of one occurrence of every charge, = ``one_time_total`` + monthly + annual recurring
+    (``recurring_by_period``) + ``usage_total``. ``recurring_total`` is the
+    monthly-equivalent recurring amount (annual / 12).
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -123,22 +245,63 @@ class PriceResult(BaseModel):
     catalog_version: str
     pricing_version: str
     charges: list[PricedCharge]
-    recurring_total: Decimal
-    one_time_total: Decimal
-    discount_total: Decimal
-    list_total: Decimal
+    recurring_total: Amount
+    one_time_total: Amount
+    discount_total: Amount
+    list_total: Amount
     rounding: dict[str, str | int]
-    discount_pct: Decimal
+    discount_pct: Amount
     trace: list[TraceStep]
     warnings: list[str]
     approval_triggers: list[ApprovalTrigger]
     input_fingerprint: str
     fingerprint: str
+    subtotal: Amount = _ZERO
+    net_total: Amount = _ZERO
+    usage_total: Amount = _ZERO
+    recurring_by_period: dict[str, Amount] = Field(default_factory=dict)
+    recurring_term_total: Amount = _ZERO
+    prorated_first_period_total: Amount | None = None
+    proration: dict[str, str | int] | None = None
+    applied_rules: list[str] = Field(default_factory=list)
+    rules_version: str = ""
+    price_version: str = ""
+    business_date: date | None = None
+    region: str | None = None
+    channel: str | None = None
+    account_id: str | None = None
+
+
+def _sha256(plain: Any) -> str:
+    text = json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def result_fingerprint(result: PriceResult) -> str:
-    """Fingerprint of everything in ``result`` except the fingerprint field itself."""
-    return canonical.fingerprint(result.model_dump(mode="python", exclude={"fingerprint"}))
+    """Fingerprint of everything in ``result`` except the fingerprint field itself.
+
+    Equal to ``canonical.fingerprint(result.model_dump(exclude={"fingerprint"}))``.
+    """
+    return _sha256(result.model_dump(mode="json", exclude={"fingerprint"}))
+
+
+def _rules_of(catalog: Catalog) -> PricingRules:
+    return getattr(catalog, "pricing", None) or PricingRules()
+
+
+def _input_plain(
+    catalog: Catalog,
+    request: PriceRequest,
+    policy: PricingPolicy,
+    approval_policy: ApprovalPolicy,
+) -> dict[str, Any]:
+    return {
+        "request": request.model_dump(mode="json"),
+        "catalog": {"id": catalog.id, "version": catalog.version},
+        "pricing_rules_version": _rules_of(catalog).version,
+        "pricing_policy": policy.model_dump(mode="json"),
+        "approval_policy_version": approval_policy.version,
+    }
 
 
 def input_fingerprint(
@@ -147,15 +310,8 @@ def input_fingerprint(
     policy: PricingPolicy,
     approval_policy: ApprovalPolicy,
 ) -> str:
-    """What the price was computed *from*: request, catalog version, rule versions."""
-    return canonical.fingerprint(
-        {
-            "request": request,
-            "catalog": {"id": catalog.id, "version": catalog.version},
-            "pricing_version": policy.version,
-            "approval_policy_version": approval_policy.version,
-        }
-    )
+    """What the price was computed *from*: request, catalog and rule versions, policy."""
+    return _sha256(_input_plain(catalog, request, policy, approval_policy))
 
 
 def _check_discount(request: PriceRequest, policy: PricingPolicy) -> None:
@@ -171,39 +327,17 @@ def _check_discount(request: PriceRequest, policy: PricingPolicy) -> None:
         )
 
 
-class _Trace:
-    def __init__(self, version: str) -> None:
-        self.version = version
-        self.steps: list[TraceStep] = []
-
-    def add(self, rule: str, subject: str, before: Decimal, after: Decimal, detail: str) -> None:
-        self.steps.append(
-            TraceStep(
-                step=len(self.steps) + 1,
-                rule=rule,
-                rule_version=self.version,
-                subject=subject,
-                before=before,
-                after=after,
-                detail=detail,
-            )
-        )
-
-
 def price_quote(
     catalog: Catalog,
     request: PriceRequest,
     policy: PricingPolicy | None = None,
     approval_policy: ApprovalPolicy | None = None,
 ) -> PriceResult:
-    """Price every charge of every selected item, discount it, round it, total it.
+    """Price every charge of every selected item through the rule order of this module.
 
-    Each charge is ``unit amount x line quantity``; the discount fraction applies to
-    every charge; list and discount amounts are each quantized to the currency places
-    with the policy's rounding mode, and net = rounded list - rounded discount, so
-    ``list_total - discount_total == recurring_total + one_time_total`` exactly.
-    Raises :class:`PricingError` for a discount outside [0, max] or an invalid
-    configuration (with every violation attached).
+    Raises :class:`PricingError` for a discount outside [0, max], an invalid configuration
+    (with every violation attached), a missing business date when the catalog has pricing
+    rules, a currency without a price, or contradictory usage/proration inputs.
     """
     policy = policy or PricingPolicy()
     approval_policy = approval_policy or ApprovalPolicy()
@@ -214,114 +348,8 @@ def price_quote(
             f"the configuration is not valid against catalog {catalog.id} {catalog.version}",
             violations,
         )
-
     with decimal.localcontext(_CONTEXT):
-        return _price(catalog, request, policy, approval_policy)
-
-
-def _price(
-    catalog: Catalog,
-    request: PriceRequest,
-    policy: PricingPolicy,
-    approval_policy: ApprovalPolicy,
-) -> PriceResult:
-    quantum = Decimal(1).scaleb(-policy.currency_places)
-    zero = Decimal(0).quantize(quantum)
-    rate = request.discount_pct
-    trace = _Trace(policy.version)
-    charges: list[PricedCharge] = []
-    warnings: list[str] = []
-    families: set[str] = set()
-
-    def rounded(amount: Decimal, subject: str, what: str) -> Decimal:
-        out = amount.quantize(quantum, rounding=policy.rounding_mode, context=_rounding_ctx())
-        if out != amount:
-            trace.add(
-                "rounding",
-                subject,
-                amount,
-                out,
-                f"{what} rounded to {policy.currency_places} places, {policy.rounding_mode}",
-            )
-        return out
-
-    for i, line in enumerate(request.lines):
-        items = [(line.offering, f"lines[{i}].offering")]
-        items += [(o, f"lines[{i}].options[{j}]") for j, o in enumerate(line.options)]
-        items += [(a, f"lines[{i}].add_ons[{k}]") for k, a in enumerate(line.add_ons)]
-        for item, path in items:
-            offering = catalog.offering(item)
-            families.add(offering.family)
-            if not offering.prices and item != line.offering:
-                warnings.append(f"{path}: {item} has no price; included at no charge")
-            for price in offering.prices:
-                subject = f"lines[{i}]/{item}/{price.id}"
-                list_exact = price.amount * line.quantity
-                trace.add(
-                    "list_price",
-                    subject,
-                    Decimal(0),
-                    list_exact,
-                    f"{price.kind} {price.amount} x {line.quantity}",
-                )
-                list_amount = rounded(list_exact, subject, "list amount")
-                discount_amount = zero
-                if rate:
-                    discount_exact = list_amount * rate
-                    discount_amount = rounded(discount_exact, subject, "discount")
-                    trace.add(
-                        "discount",
-                        subject,
-                        list_amount,
-                        list_amount - discount_amount,
-                        f"{rate} of {list_amount} = {discount_exact}",
-                    )
-                charges.append(
-                    PricedCharge(
-                        line_index=i,
-                        item=item,
-                        price_id=price.id,
-                        kind=price.kind,
-                        unit_amount=price.amount,
-                        quantity=line.quantity,
-                        list_amount=list_amount,
-                        discount_amount=discount_amount,
-                        net_amount=list_amount - discount_amount,
-                    )
-                )
-
-    def total(values: list[Decimal]) -> Decimal:
-        return sum(values, zero).quantize(quantum)
-
-    result = PriceResult(
-        currency=catalog.currency,
-        catalog_version=catalog.version,
-        pricing_version=policy.version,
-        charges=charges,
-        recurring_total=total([c.net_amount for c in charges if c.kind == "recurring"]),
-        one_time_total=total([c.net_amount for c in charges if c.kind == "one_time"]),
-        discount_total=total([c.discount_amount for c in charges]),
-        list_total=total([c.list_amount for c in charges]),
-        rounding={
-            "mode": policy.rounding_mode,
-            "places": policy.currency_places,
-            "applies": "line",
-        },
-        discount_pct=rate,
-        trace=trace.steps,
-        warnings=warnings,
-        approval_triggers=required_approvals(
-            approval_policy, rate, sorted(families), request.region
-        ),
-        input_fingerprint=input_fingerprint(catalog, request, policy, approval_policy),
-        fingerprint="",
-    )
-    return result.model_copy(update={"fingerprint": result_fingerprint(result)})
-
-
-def _rounding_ctx() -> decimal.Context:
-    # quantize must not trap Inexact: rounding is exactly what it is asked to do.
-    return decimal.Context(prec=_CONTEXT.prec)
+        return _Pricer(catalog, request, policy, approval_policy).run()
 
 
 def reprice_matches(
@@ -341,3 +369,868 @@ def reprice_matches(
     except PricingError:
         return False
     return result.fingerprint == expected_fingerprint
+
+
+# ------------------------------------------------------------------------ internals
+
+
+@dataclass(slots=True)
+class _Charge:
+    """A charge while it is being priced (plain and mutable: no models in the hot loop)."""
+
+    line_index: int
+    item: str
+    offering_id: str
+    keys: tuple[str, ...]
+    price_id: str
+    kind: str
+    unit_amount: Decimal
+    quantity: int
+    period: str | None
+    term_months: int | None
+    usage_unit: str | None
+    usage_units: Decimal | None
+    source: str
+    source_version: str
+    list_amount: Decimal = _ZERO
+    discount_amount: Decimal = _ZERO
+    running: Decimal = _ZERO
+    contract: bool = False
+    included_in: str | None = None
+    prorated: Decimal | None = None
+    applied: list[str] = field(default_factory=list)
+
+    @property
+    def subject(self) -> str:
+        return f"lines[{self.line_index}]/{self.item}/{self.price_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Rounding:
+    mode: str
+    places: int
+    applies: str
+    source: str
+
+    @property
+    def quantum(self) -> Decimal:
+        return Decimal(1).scaleb(-self.places)
+
+
+_SIGNATURE_CACHE: dict[type, bool] = {}
+
+
+def _accepts_business_date(catalog: Catalog) -> bool:
+    kind = type(catalog)
+    if kind not in _SIGNATURE_CACHE:
+        try:
+            params = inspect.signature(catalog.offering).parameters
+        except (TypeError, ValueError):  # pragma: no cover - builtins without signature
+            params = {}
+        _SIGNATURE_CACHE[kind] = "business_date" in params
+    return _SIGNATURE_CACHE[kind]
+
+
+def _offering_keys(offering: Any, item: str) -> tuple[str, ...]:
+    """Every id a pricing rule may use for this offering (as written, id, stable id)."""
+    keys = [item]
+    for attr in ("id", "stable_id", "version_id", "offering_id"):
+        value = getattr(offering, attr, None)
+        if isinstance(value, str) and value not in keys:
+            keys.append(value)
+    return tuple(keys)
+
+
+def _contained(offering: Any) -> list[str]:
+    """Ids this offering contains (``contains`` relations; nested bundles recurse)."""
+    out = [
+        r.target
+        for r in getattr(offering, "relations", ())
+        if getattr(r, "kind", None) == "contains"
+    ]
+    extra = getattr(offering, "contains", None)
+    if isinstance(extra, list | tuple):
+        out += [c if isinstance(c, str) else getattr(c, "target", str(c)) for c in extra]
+    return out
+
+
+class _Pricer:
+    """One pricing run. Holds the indexes built once per request, then prices lines."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        request: PriceRequest,
+        policy: PricingPolicy,
+        approval_policy: ApprovalPolicy,
+    ) -> None:
+        self.catalog = catalog
+        self.request = request
+        self.policy = policy
+        self.approval_policy = approval_policy
+        self.rules = _rules_of(catalog)
+        self.currency = request.currency or catalog.currency
+        self.day = request.business_date
+        self.trace: list[tuple] = []
+        self.warnings: list[str] = []
+        self.families: set[str] = set()
+        self.charges: list[_Charge] = []
+        self._offering_cache: dict[str, tuple[Any, tuple[str, ...]]] = {}
+        self._closure_cache: dict[str, frozenset[str]] = {}
+        self.rounding = self._rounding()
+        self.quantum = self.rounding.quantum
+        self.per_line = self.rounding.applies == "line"
+        self._check_dates()
+        self.book_for = self._index_books()
+        self.first_period = self._first_period()
+        self.usage = self._usage_index()
+
+    # ------------------------------------------------------------------ setup
+
+    def _rounding(self) -> _Rounding:
+        p, r = self.policy, self.rules.rounding
+        places = p.currency_places
+        if places is None:
+            places = r.places.get(self.currency, CURRENCY_PLACES.get(self.currency))
+        if places is None:
+            raise PricingError(
+                f"no minor-unit places known for currency {self.currency}; add it to "
+                f"the rounding policy of pricing rules {self.rules.version}"
+            )
+        overridden = (p.currency_places, p.rounding_mode, p.rounding_applies) != (None,) * 3
+        return _Rounding(
+            mode=p.rounding_mode or r.mode,
+            places=places,
+            applies=p.rounding_applies or r.applies,
+            source=f"policy {p.version}" if overridden else f"rules {self.rules.version}",
+        )
+
+    def _check_dates(self) -> None:
+        r = self.rules
+        has_rules = (
+            r.price_books or r.volume_discounts or r.contract_prices or r.promotions
+        ) or r.bundle_discounts
+        if has_rules and self.day is None:
+            raise PricingError(
+                f"business_date is required: catalog {self.catalog.id} {self.catalog.version} "
+                f"has effective-dated pricing rules ({r.version}) and pricing never "
+                "assumes today"
+            )
+
+    def _scope(self) -> str:
+        q = self.request
+        return (
+            f"currency {self.currency}, region {q.region or '-'}, channel "
+            f"{q.channel or '-'}, business date {self.day or '-'}"
+        )
+
+    def _index_books(self) -> dict[str, tuple[PriceBook, list[PriceEntry]]]:
+        """offering key -> (winning book, its entries for that offering)."""
+        q = self.request
+        if not self.rules.price_books:
+            return {}
+        assert self.day is not None
+        matching = [
+            b
+            for b in self.rules.price_books
+            if b.currency == self.currency
+            and b.in_force(self.day)
+            and b.region in (None, q.region)
+            and b.channel in (None, q.channel)
+        ]
+
+        def rank(b: PriceBook) -> tuple[int, int, str]:
+            specificity = 2 * (b.region is not None) + (b.channel is not None)
+            return (-b.priority, -specificity, b.id)
+
+        chosen: dict[str, tuple[PriceBook, list[PriceEntry]]] = {}
+        for book in sorted(matching, key=rank):
+            grouped: dict[str, list[PriceEntry]] = {}
+            for entry in book.entries:
+                grouped.setdefault(entry.offering, []).append(entry)
+            for offering, entries in grouped.items():
+                if offering not in chosen:
+                    chosen[offering] = (book, entries)
+                elif rank(chosen[offering][0])[:2] == rank(book)[:2]:
+                    self.warnings.append(
+                        f"price books {chosen[offering][0].id} and {book.id} tie for "
+                        f"{offering} (same priority and scope); {chosen[offering][0].id} "
+                        "wins by id"
+                    )
+        return chosen
+
+    def _first_period(self) -> FirstPeriod | None:
+        q = self.request
+        if q.billing_cycle_day is None and q.period_end is None:
+            return None
+        if q.service_start is None:
+            raise PricingError("billing_cycle_day/period_end need service_start to prorate")
+        try:
+            return first_period(q.service_start, q.billing_cycle_day, q.period_end)
+        except ProrationError as exc:
+            raise PricingError(f"cannot prorate: {exc}") from None
+
+    def _usage_index(self) -> dict[tuple[int, str], Decimal]:
+        index: dict[tuple[int, str], Decimal] = {}
+        n = len(self.request.lines)
+        for k, u in enumerate(self.request.usage):
+            if u.line >= n:
+                raise PricingError(
+                    f"usage[{k}] refers to lines[{u.line}], but the request has {n} lines"
+                )
+            if (u.line, u.price_entry) in index:
+                raise PricingError(
+                    f"usage[{k}] repeats the estimate for lines[{u.line}] {u.price_entry}"
+                )
+            index[(u.line, u.price_entry)] = u.units
+        return index
+
+    # ---------------------------------------------------------------- helpers
+
+    def _offering(self, item: str) -> tuple[Any, tuple[str, ...]]:
+        hit = self._offering_cache.get(item)
+        if hit is None:
+            if self.day is not None and _accepts_business_date(self.catalog):
+                offering = self.catalog.offering(item, business_date=self.day)
+            else:
+                offering = self.catalog.offering(item)
+            hit = (offering, _offering_keys(offering, item))
+            self._offering_cache[item] = hit
+        return hit
+
+    def _closure(self, item: str) -> frozenset[str]:
+        """Everything ``item`` contains, directly or through nested bundles."""
+        hit = self._closure_cache.get(item)
+        if hit is not None:
+            return hit
+        seen: set[str] = set()
+        stack = [item]
+        while stack:
+            current = stack.pop()
+            if not self.catalog.has_offering(current):
+                continue
+            for child in _contained(self._offering(current)[0]):
+                if child not in seen and child != item:
+                    seen.add(child)
+                    stack.append(child)
+        out = frozenset(seen)
+        self._closure_cache[item] = out
+        return out
+
+    def step(
+        self,
+        rule: str,
+        rule_id: str,
+        version: str,
+        subject: str,
+        before: Decimal,
+        after: Decimal,
+        detail: str,
+        applied: bool = True,
+    ) -> None:
+        self.trace.append((rule, rule_id, version, subject, before, after, detail, applied))
+
+    def q(self, amount: Decimal, subject: str, what: str) -> Decimal:
+        """Quantize now (line rounding) or keep exact (total rounding)."""
+        if not self.per_line:
+            return amount
+        out = amount.quantize(self.quantum, rounding=self.rounding.mode, context=_QUANTIZE)
+        if out != amount:
+            self.step(
+                "rounding",
+                "rounding",
+                self.policy.version,
+                subject,
+                amount,
+                out,
+                f"{what} rounded to {self.rounding.places} places, {self.rounding.mode}",
+            )
+        return out
+
+    def discount(
+        self, ch: _Charge, rule: str, rule_id: str, version: str, off: Decimal, detail: str
+    ) -> None:
+        off = self.q(off, ch.subject, "discount")
+        if off > ch.running:
+            self.warnings.append(
+                f"{ch.subject}: {rule_id} would take {off} off {ch.running}; capped at "
+                f"{ch.running} (no negative charge without an explicit credit)"
+            )
+            off = ch.running
+        before = ch.running
+        ch.running = before - off
+        ch.discount_amount += off
+        ch.applied.append(rule_id)
+        self.step(rule, rule_id, version, ch.subject, before, ch.running, detail)
+
+    # ------------------------------------------------------------------- run
+
+    def run(self) -> PriceResult:
+        lines = self.request.lines
+        quote_items: set[str] = set()
+        quote_qty: dict[str, int] = {}
+        line_items: list[list[tuple[str, str, Any, tuple[str, ...]]]] = []
+        for i, line in enumerate(lines):
+            items = [(line.offering, f"lines[{i}].offering")]
+            items += [(o, f"lines[{i}].options[{j}]") for j, o in enumerate(line.options)]
+            items += [(a, f"lines[{i}].add_ons[{k}]") for k, a in enumerate(line.add_ons)]
+            resolved = []
+            for item, path in items:
+                offering, keys = self._offering(item)
+                self.families.add(offering.family)
+                resolved.append((item, path, offering, keys))
+                for key in keys:
+                    quote_items.add(key)
+                    quote_qty[key] = quote_qty.get(key, 0) + line.quantity
+            line_items.append(resolved)
+        self.quote_items = frozenset(quote_items)
+        self.quote_qty = quote_qty
+        self._index_rules()
+        for i, line in enumerate(lines):
+            self._price_line(i, line, line_items[i])
+        self._cross_line_inclusions(lines)
+        return self._result()
+
+    def _index_rules(self) -> None:
+        day, rules = self.day, self.rules
+        self.volume: dict[str, list] = {}
+        self.contracts: dict[tuple[str, str], list] = {}
+        self.promos_by_offering: dict[str, list[Promotion]] = {}
+        self.bundles: list = []
+        if day is None:
+            return
+        for vd in rules.volume_discounts:
+            if vd.in_force(day):
+                self.volume.setdefault(vd.offering, []).append(vd)
+        account = self.request.account_id
+        for cp in rules.contract_prices:
+            if cp.account_id == account and cp.currency == self.currency and cp.in_force(day):
+                self.contracts.setdefault((cp.offering, cp.price_entry), []).append(cp)
+        for promo in rules.promotions:
+            for off in promo.applies_to:
+                self.promos_by_offering.setdefault(off, []).append(promo)
+        self.bundles = sorted(rules.bundle_discounts, key=lambda b: b.id)
+
+    def _entries(self, item: str, offering: Any, keys: tuple[str, ...]) -> list:
+        """(price entry or catalog price, source, version) for the item, or raise."""
+        for key in keys:
+            hit = self.book_for.get(key)
+            if hit is not None:
+                book, entries = hit
+                return [(e, book.id, book.version) for e in entries]
+        prices = list(getattr(offering, "prices", ()))
+        if prices and self.currency != self.catalog.currency:
+            raise PricingError(
+                f"no price for offering {item} in {self._scope()}: no price book in force "
+                f"prices it and its catalog prices are in {self.catalog.currency}"
+            )
+        return [(p, "catalog", self.catalog.version) for p in prices]
+
+    def _price_line(self, i: int, line: QuoteLine, items: list) -> None:
+        included = self._inclusions(line, items)
+        decisions = self._promotions(i, line, items)
+        line_charges: list[_Charge] = []
+        for item, path, offering, keys in items:
+            entries = self._entries(item, offering, keys)
+            if not entries:
+                if item != line.offering and item not in included:
+                    self.warnings.append(f"{path}: {item} has no price; included at no charge")
+                if item in included:
+                    self.step(
+                        "included",
+                        "included-component",
+                        self.catalog.version,
+                        f"lines[{i}]/{item}",
+                        _ZERO,
+                        _ZERO,
+                        f"{item} is contained in {included[item]}; not charged",
+                    )
+                continue
+            for entry, source, version in entries:
+                ch = self._charge(i, line, item, offering, keys, entry, source, version)
+                if item in included:
+                    ch.included_in = included[item]
+                    self.step(
+                        "included",
+                        "included-component",
+                        self.catalog.version,
+                        ch.subject,
+                        ch.list_amount,
+                        _ZERO,
+                        f"{item} is contained in {included[item]}, whose price covers it; "
+                        "charged 0 so it is never charged twice",
+                    )
+                    ch.list_amount = ch.running = _ZERO
+                else:
+                    self._discounts(ch, decisions)
+                self._finish(ch)
+                line_charges.append(ch)
+        self._explain_unapplied(i, line_charges, decisions, items)
+        self.charges.extend(line_charges)
+
+    def _inclusions(self, line: QuoteLine, items: list) -> dict[str, str]:
+        """item -> the item on the same line that contains it (line offering first)."""
+        ids = [item for item, *_ in items]
+        out: dict[str, str] = {}
+        for container in ids:
+            closure = self._closure(container)
+            if not closure:
+                continue
+            for item in ids:
+                if item != container and item in closure and item not in out:
+                    out[item] = container
+        return out
+
+    def _cross_line_inclusions(self, lines: list[QuoteLine]) -> None:
+        if not any(self._closure_cache.values()):
+            return
+        for i, line in enumerate(lines):
+            for j, other in enumerate(lines):
+                if i != j and other.offering in self._closure(line.offering):
+                    self.warnings.append(
+                        f"lines[{j}] {other.offering} is also contained in {line.offering} "
+                        f"on lines[{i}]; charged as an additional, separate purchase"
+                    )
+
+    def _charge(
+        self,
+        i: int,
+        line: QuoteLine,
+        item: str,
+        offering: Any,
+        keys: tuple[str, ...],
+        entry: Any,
+        source: str,
+        version: str,
+    ) -> _Charge:
+        kind = entry.kind
+        period = getattr(entry, "period", None)
+        term = getattr(entry, "term_months", None)
+        ch = _Charge(
+            line_index=i,
+            item=item,
+            offering_id=offering.id,
+            keys=keys,
+            price_id=entry.id,
+            kind=kind,
+            unit_amount=entry.amount,
+            quantity=line.quantity,
+            period=period if kind == "recurring" else None,
+            term_months=term,
+            usage_unit=getattr(entry, "usage_unit", None),
+            usage_units=None,
+            source=source,
+            source_version=version,
+        )
+        contract = self._contract(keys, entry.id)
+        if kind == "usage":
+            units = self.usage.get((i, entry.id))
+            if units is None:
+                units = _ZERO
+                self.warnings.append(
+                    f"{ch.subject}: no usage estimate for lines[{i}] {entry.id}; priced at 0 units"
+                )
+            ch.usage_units = units
+            if contract is not None:
+                ch.unit_amount = contract.amount
+                ch.contract = True
+                exact = units * contract.amount
+                unit = ch.usage_unit or "units"
+                detail = f"contract {contract.id}: {units} {unit} x {contract.amount}"
+                self._list_step(ch, exact, detail, source, version)
+                self.step(
+                    "contract_price",
+                    contract.id,
+                    contract.version,
+                    ch.subject,
+                    exact,
+                    exact,
+                    f"account {contract.account_id} contract price replaces the usage tiers",
+                )
+                ch.applied.append(contract.id)
+            else:
+                try:
+                    exact, parts = tiered_amount(entry.tier_mode, entry.tiers, units)
+                except TierError as exc:
+                    raise PricingError(f"{ch.subject}: {exc}") from None
+                detail = (
+                    f"usage {units} {ch.usage_unit or 'units'}, {entry.tier_mode}: "
+                    + "; ".join(parts)
+                )
+                self._list_step(ch, exact, detail, source, version)
+            ch.list_amount = ch.running = self.q(exact, ch.subject, "usage amount")
+            return ch
+        list_exact = entry.amount * line.quantity
+        detail = f"{kind} {entry.amount} x {line.quantity}"
+        if period == "year":
+            detail += " per year"
+        if term:
+            detail += f", {term}-month term"
+        self._list_step(ch, list_exact, detail, source, version)
+        if contract is not None:
+            ch.unit_amount = contract.amount
+            ch.contract = True
+            contracted = contract.amount * line.quantity
+            self.step(
+                "contract_price",
+                contract.id,
+                contract.version,
+                ch.subject,
+                list_exact,
+                contracted,
+                f"account {contract.account_id} contract price {contract.amount} x "
+                f"{line.quantity} replaces list {entry.amount}",
+            )
+            ch.applied.append(contract.id)
+            list_exact = contracted
+        ch.list_amount = ch.running = self.q(list_exact, ch.subject, "list amount")
+        return ch
+
+    def _list_step(self, ch: _Charge, exact: Decimal, detail: str, source: str, version: str):
+        rule_id = source if source != "catalog" else "catalog"
+        if source != "catalog":
+            detail += f" (price book {source} v{version}, entry {ch.price_id})"
+            ch.applied.append(source)
+        self.step("list_price", rule_id, version, ch.subject, _ZERO, exact, detail)
+
+    def _contract(self, keys: tuple[str, ...], entry_id: str):
+        for key in keys:
+            found = self.contracts.get((key, entry_id))
+            if found:
+                return max(found, key=lambda c: (c.effective_from, c.id))
+        return None
+
+    def _promotions(self, i: int, line: QuoteLine, items: list) -> list:
+        seen: dict[str, Promotion] = {}
+        for _item, _path, _off, keys in items:
+            for key in keys:
+                for promo in self.promos_by_offering.get(key, ()):
+                    seen.setdefault(promo.id, promo)
+        if not seen:
+            return []
+        assert self.day is not None
+        ctx = PromotionContext(
+            business_date=self.day,
+            region=self.request.region,
+            channel=self.request.channel,
+            segment=self.request.segment,
+            line_quantity=line.quantity,
+            quote_items=self.quote_items,
+        )
+        return resolve_promotions([seen[k] for k in sorted(seen)], ctx)
+
+    def _discounts(self, ch: _Charge, decisions: list) -> None:
+        automatic = not ch.contract
+        if automatic and ch.kind != "usage":
+            vd = self._volume(ch)
+            if vd is not None:
+                qty = max(self.quote_qty.get(k, 0) for k in ch.keys)
+                self.discount(
+                    ch,
+                    "volume_discount",
+                    vd.id,
+                    vd.version,
+                    ch.running * vd.pct,
+                    f"{vd.pct} of {ch.running}: quote quantity {qty} of {vd.offering} "
+                    f"reaches {vd.min_quantity}",
+                )
+        for d in decisions:
+            p = d.promotion
+            if not d.applied or ch.kind not in p.charge_kinds:
+                continue
+            if not set(ch.keys) & set(p.applies_to):
+                continue
+            if not automatic:
+                self.step(
+                    "promotion",
+                    p.id,
+                    p.version,
+                    ch.subject,
+                    ch.running,
+                    ch.running,
+                    "not applied: contract price in force",
+                    applied=False,
+                )
+                continue
+            if p.pct_off is not None:
+                off, how = ch.running * p.pct_off, f"{p.pct_off} of {ch.running}"
+            else:
+                assert p.amount_off is not None
+                off, how = p.amount_off * ch.quantity, f"{p.amount_off} x {ch.quantity}"
+            self.discount(ch, "promotion", p.id, p.version, off, f"{how} ({d.reason})")
+        if automatic:
+            for b in self.bundles:
+                if (
+                    self.day is not None
+                    and b.in_force(self.day)
+                    and set(ch.keys) & set(b.applies_to)
+                    and all(o in self.quote_items for o in b.when_all)
+                ):
+                    self.discount(
+                        ch,
+                        "bundle_discount",
+                        b.id,
+                        b.version,
+                        ch.running * b.pct,
+                        f"{b.pct} of {ch.running}: quote has all of {', '.join(b.when_all)}",
+                    )
+        rate = self.request.discount_pct
+        if rate:
+            self.discount(
+                ch,
+                "discount",
+                "manual-discount",
+                self.policy.version,
+                ch.running * rate,
+                f"{rate} of {ch.running} = {ch.running * rate}",
+            )
+
+    def _volume(self, ch: _Charge):
+        best = None
+        for key in ch.keys:
+            for vd in self.volume.get(key, ()):
+                qty = self.quote_qty.get(key, 0)
+                if vd.min_quantity <= qty and (
+                    best is None or (vd.min_quantity, best.id) > (best.min_quantity, vd.id)
+                ):
+                    best = vd
+        return best
+
+    def _explain_unapplied(self, i: int, charges: list[_Charge], decisions: list, items) -> None:
+        net = sum((c.running for c in charges), _ZERO)
+        for d in decisions:
+            if not d.applied:
+                p = d.promotion
+                self.step(
+                    "promotion",
+                    p.id,
+                    p.version,
+                    f"lines[{i}]",
+                    net,
+                    net,
+                    f"not applied: {d.reason}",
+                    applied=False,
+                )
+        if not self.bundles or self.day is None:
+            return
+        keys = {k for *_, ks in items for k in ks}
+        for b in self.bundles:
+            if not keys & set(b.applies_to):
+                continue
+            missing = [o for o in b.when_all if o not in self.quote_items]
+            if missing:
+                why = f"needs {', '.join(missing)} in the quote"
+            elif not b.in_force(self.day):
+                why = f"not in force on {self.day}"
+            else:
+                continue
+            self.step(
+                "bundle_discount",
+                b.id,
+                b.version,
+                f"lines[{i}]",
+                net,
+                net,
+                f"not applied: {why}",
+                applied=False,
+            )
+
+    def _finish(self, ch: _Charge) -> None:
+        """Proration of the first partial month (monthly recurring charges only)."""
+        fp = self.first_period
+        if fp is None or ch.kind != "recurring" or ch.period != "month" or not fp.partial:
+            return
+        exact = _DIVISION.divide(ch.running * fp.days, Decimal(fp.period_days))
+        prorated = self.q(exact, ch.subject, "prorated amount")
+        ch.prorated = prorated
+        self.step(
+            "proration",
+            "proration",
+            self.policy.version,
+            ch.subject,
+            ch.running,
+            prorated,
+            f"first period {fp.service_start}..{fp.period_end} is {fp.days} of "
+            f"{fp.period_days} days ({fp.period_start}..{fp.period_end}): "
+            f"{ch.running} x {fp.days}/{fp.period_days}",
+        )
+
+    # ---------------------------------------------------------------- result
+
+    def _monthly(self, ch: _Charge) -> Decimal | None:
+        if ch.kind != "recurring":
+            return None
+        if ch.period == "year":
+            return self.q(
+                _DIVISION.divide(ch.running, Decimal(12)), ch.subject, "monthly equivalent"
+            )
+        return ch.running
+
+    def _term(self, ch: _Charge) -> Decimal | None:
+        if ch.kind != "recurring" or not ch.term_months:
+            return None
+        if ch.period == "year":
+            years = -(-ch.term_months // 12)
+            if ch.term_months % 12:
+                self.warnings.append(
+                    f"{ch.subject}: {ch.term_months}-month term on an annual charge bills "
+                    f"{years} whole prepaid years"
+                )
+            return ch.running * years
+        return ch.running * ch.term_months
+
+    def _total(self, values: list[Decimal], what: str) -> Decimal:
+        exact = sum(values, _ZERO)
+        out = exact.quantize(self.quantum, rounding=self.rounding.mode, context=_QUANTIZE)
+        if not self.per_line and out != exact:
+            self.step(
+                "rounding",
+                "rounding",
+                self.policy.version,
+                "total",
+                exact,
+                out,
+                f"{what} rounded to {self.rounding.places} places, {self.rounding.mode}",
+            )
+        return out
+
+    def _result(self) -> PriceResult:
+        charges = self.charges
+        plain_charges = []
+        by_kind: dict[str, list[Decimal]] = {"one_time": [], "usage": []}
+        month: list[Decimal] = []
+        year: list[Decimal] = []
+        monthly_eq: list[Decimal] = []
+        terms: list[Decimal] = []
+        prorated: list[Decimal] = []
+        for ch in charges:
+            monthly = self._monthly(ch)
+            term = self._term(ch)
+            if ch.kind == "recurring":
+                (year if ch.period == "year" else month).append(ch.running)
+                monthly_eq.append(monthly)  # type: ignore[arg-type]
+                if term is not None:
+                    terms.append(term)
+                if ch.prorated is not None:
+                    prorated.append(ch.prorated)
+            else:
+                by_kind[ch.kind].append(ch.running)
+            plain_charges.append(
+                {
+                    "line_index": ch.line_index,
+                    "item": ch.item,
+                    "price_id": ch.price_id,
+                    "kind": ch.kind,
+                    "unit_amount": ch.unit_amount,
+                    "quantity": ch.quantity,
+                    "list_amount": ch.list_amount,
+                    "discount_amount": ch.discount_amount,
+                    "net_amount": ch.running,
+                    "period": ch.period,
+                    "term_months": ch.term_months,
+                    "monthly_equivalent": monthly,
+                    "term_amount": term,
+                    "usage_unit": ch.usage_unit,
+                    "usage_units": ch.usage_units,
+                    "prorated_amount": ch.prorated,
+                    "price_source": ch.source,
+                    "price_source_version": ch.source_version,
+                    "included_in": ch.included_in,
+                    "applied_rules": ch.applied,
+                }
+            )
+        subtotal = self._total([c.list_amount for c in charges], "subtotal")
+        discount_total = self._total([c.discount_amount for c in charges], "discount total")
+        net_total = self._total([c.running for c in charges], "net total")
+        fp = self.first_period
+        applied: list[str] = []
+        seen: set[str] = set()
+        for rule, rule_id, *_rest, ok in self.trace:
+            if ok and rule in _APPLIED_KINDS and rule_id not in seen and rule_id != "catalog":
+                seen.add(rule_id)
+                applied.append(rule_id)
+        rules_version = self.rules.version
+        data = {
+            "currency": self.currency,
+            "catalog_version": self.catalog.version,
+            "pricing_version": self.policy.version,
+            "charges": plain_charges,
+            "recurring_total": self._total(monthly_eq, "monthly-equivalent recurring total"),
+            "one_time_total": self._total(by_kind["one_time"], "one-time total"),
+            "discount_total": discount_total,
+            "list_total": subtotal,
+            "subtotal": subtotal,
+            "net_total": net_total,
+            "usage_total": self._total(by_kind["usage"], "usage total"),
+            "recurring_by_period": {
+                "month": self._total(month, "monthly recurring total"),
+                "year": self._total(year, "annual recurring total"),
+            },
+            "recurring_term_total": self._total(terms, "recurring term total"),
+            "prorated_first_period_total": (
+                self._total(prorated, "prorated first period total")
+                if fp is not None and fp.partial
+                else None
+            ),
+            "proration": (
+                {
+                    "service_start": fp.service_start.isoformat(),
+                    "period_start": fp.period_start.isoformat(),
+                    "period_end": fp.period_end.isoformat(),
+                    "days": fp.days,
+                    "period_days": fp.period_days,
+                }
+                if fp is not None
+                else None
+            ),
+            "rounding": {
+                "mode": self.rounding.mode,
+                "places": self.rounding.places,
+                "applies": self.rounding.applies,
+                "currency": self.currency,
+                "source": self.rounding.source,
+            },
+            "discount_pct": self.request.discount_pct,
+            "warnings": self.warnings,
+            "approval_triggers": required_approvals(
+                self.approval_policy,
+                self.request.discount_pct,
+                sorted(self.families),
+                self.request.region,
+            ),
+            "input_fingerprint": input_fingerprint(
+                self.catalog, self.request, self.policy, self.approval_policy
+            ),
+            "fingerprint": "",
+            "applied_rules": applied,
+            "rules_version": rules_version,
+            "price_version": f"catalog {self.catalog.version} + rules {rules_version}",
+            "business_date": self.day,
+            "region": self.request.region,
+            "channel": self.request.channel,
+            "account_id": self.request.account_id,
+        }
+        # The trace is complete only after the totals (total-level rounding steps).
+        data["trace"] = [
+            {
+                "step": n,
+                "rule": rule,
+                "rule_id": rule_id,
+                "rule_version": version,
+                "subject": subject,
+                "before": before,
+                "after": after,
+                "detail": detail,
+                "applied": ok,
+            }
+            for n, (rule, rule_id, version, subject, before, after, detail, ok) in enumerate(
+                self.trace, 1
+            )
+        ]
+        result = PriceResult.model_validate(data)
+        return result.model_copy(update={"fingerprint": result_fingerprint(result)})
+
+
+_APPLIED_KINDS = frozenset(
+    {"list_price", "contract_price", "volume_discount", "promotion", "bundle_discount", "discount"}
+)

@@ -95,7 +95,13 @@ def test_saas_suite_without_discount(catalog: Catalog) -> None:
         "2026.11.1",
         "pricing-v1",
     )
-    assert result.rounding == {"mode": "ROUND_HALF_EVEN", "places": 2, "applies": "line"}
+    assert result.rounding == {
+        "mode": "ROUND_HALF_EVEN",
+        "places": 2,
+        "applies": "line",
+        "currency": "USD",
+        "source": "rules pricing-rules-v1",
+    }
 
 
 def test_saas_suite_with_twelve_percent_discount(catalog: Catalog) -> None:
@@ -219,7 +225,12 @@ def test_trace_is_ordered_and_covers_every_applied_rule(catalog: Catalog) -> Non
         D("125.00"),
     )
     assert first.detail == "recurring 12.50 x 10"
-    assert {t.rule_version for t in result.trace} == {"pricing-v1"}
+    # A catalog list price is versioned by the catalog; the manual discount by the policy.
+    assert {(t.rule, t.rule_id, t.rule_version) for t in result.trace} == {
+        ("list_price", "catalog", "2026.11.1"),
+        ("discount", "manual-discount", "pricing-v1"),
+    }
+    assert all(t.applied for t in result.trace)
 
 
 # ---------------------------------------------------------------------- fingerprints
