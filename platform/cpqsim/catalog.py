@@ -1,10 +1,22 @@
 """The product catalog: a typed, versioned graph of what may be sold and how it is built.
 
-Everything downstream (configuration, pricing, quote, order decomposition) trusts the
-catalog, so a catalog is only handed out after it passed *all* checks at once: schema,
-dangling references, cycles, impossible cardinalities, duplicate ids, missing prices.
-A publisher fixing a broken file wants the whole list of problems in one go, each with
-the field path where it lives, not one error per attempt.
+Identity. A *specification* says what a product is (its characteristics); an *offering*
+says how it is sold (prices, options, scope, lifecycle). Every offering has a stable
+``id`` that lives across versions and an immutable ``version``; together they form the
+``version_id`` (``saas-suite@2``). Several versions of one offering coexist in one
+catalog document, each with its lifecycle status and effective window, so a quote made
+last year can still name exactly what it sold.
+
+Lookup. ``catalog.offering(key, business_date)`` takes a version id (exact) or a stable
+id: with a business date it returns the version in force on that date; without one it
+returns the newest version open to new quotes (falling back to the newest published
+version, so existing assets on a closed offering can still be looked up).
+
+Publication. Everything downstream (configuration, pricing, quote, order decomposition)
+trusts the catalog, so a catalog is only handed out after it passed *all* checks at
+once (see :mod:`cpqsim.catalog_checks`); the result is immutable and carries a content
+fingerprint. A publisher fixing a broken file wants the whole list of problems in one
+go, each with the field path where it lives, not one error per attempt.
 
 The only I/O in the pure core lives here: :func:`load_catalog` reads one YAML file.
 """
@@ -12,46 +24,96 @@ The only I/O in the pure core lives here: :func:`load_catalog` reads one YAML fi
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import networkx as nx
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
     model_validator,
 )
 
+from cpqsim.canonical import fingerprint
+from cpqsim.catalog_lifecycle import STATUS_RULES, LifecycleStatus, allows
 from cpqsim.money import Money
 from cpqsim.pricebook import PricingRules
 
 __all__ = [
+    "HARD_RELATIONS",
+    "RELATION_KINDS",
     "Catalog",
     "CatalogInvalid",
     "CatalogProblem",
+    "Characteristic",
     "DecompositionStep",
     "Money",
     "Offering",
     "OptionGroup",
     "Price",
+    "PublishedCatalog",
     "Relation",
     "Specification",
     "load_catalog",
     "parse_catalog",
+    "publish",
+    "stable_id",
     "to_tmf620_product_offering",
     "validate_catalog",
 ]
+
+#: Relation kinds between offerings (TMF620 ``relationshipType`` spelling).
+RelationKind = Literal[
+    "contains",
+    "requires",
+    "excludes",
+    "recommends",
+    "replaces",
+    "upgradesTo",
+    "downgradesTo",
+    "dependsOnAsset",
+    "conflictsWith",
+]
+RELATION_KINDS: tuple[str, ...] = get_args(RelationKind)
+
+#: Relations that *must* be satisfied before the source can exist: a cycle among them
+#: can never be satisfied, so publication refuses it.
+HARD_RELATIONS = ("requires", "contains", "dependsOnAsset")
+
+#: Ids and versions may not contain "@" (it separates them in a version id) or spaces.
+_ID = r"^[^@\s]+$"
+Ident = Annotated[str, Field(pattern=_ID, min_length=1)]
+
+
+def stable_id(key: str) -> str:
+    """The stable offering id of a version id or stable id (``a@2`` -> ``a``)."""
+    return key.partition("@")[0]
 
 
 def _finite(value: Decimal) -> Decimal:
     if not value.is_finite():
         raise ValueError(f"amount must be a finite number, got {value}")
     return value
+
+
+def _text(value: Any) -> Any:
+    """Characteristic values are text; YAML writes ``true`` and ``36`` as scalars."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | Decimal):
+        return str(value)
+    return value
+
+
+Text = Annotated[str, BeforeValidator(_text)]
 
 
 class _Strict(BaseModel):
@@ -87,7 +149,10 @@ class Price(_Strict):
 
 
 class OptionGroup(_Strict):
-    """Choose between ``min`` and ``max`` of ``options`` (offering ids) on one line."""
+    """Choose between ``min`` and ``max`` of ``options`` (offering ids) on one line.
+
+    An option names a stable id (any version in force) or a version id (that version).
+    """
 
     id: str
     name: str
@@ -97,11 +162,31 @@ class OptionGroup(_Strict):
 
 
 class Relation(_Strict):
-    """A typed dependency on another offering (which may be an option or an add-on)."""
+    """A typed link to another offering (stable id, or version id to pin one version).
 
-    kind: Literal["requires", "excludes"]
+    ``contains`` makes the source a bundle: each bundle unit holds between ``min`` and
+    ``max`` units of the target (default exactly one). Other kinds take no quantities.
+    """
+
+    kind: RelationKind
     target: str
     reason: str = ""
+    min: int | None = None
+    max: int | None = None
+
+    @model_validator(mode="after")
+    def _quantities_only_on_contains(self) -> Relation:
+        if self.kind != "contains" and (self.min is not None or self.max is not None):
+            raise ValueError(f"only a contains relation takes min/max, not {self.kind}")
+        return self
+
+    @property
+    def quantity_min(self) -> int:
+        return 1 if self.min is None else self.min
+
+    @property
+    def quantity_max(self) -> int:
+        return self.max if self.max is not None else max(self.quantity_min, 1)
 
 
 class DecompositionStep(_Strict):
@@ -113,22 +198,95 @@ class DecompositionStep(_Strict):
     depends_on: list[str] = Field(default_factory=list)
 
 
+CharacteristicType = Literal["string", "integer", "decimal", "boolean", "enum"]
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+class Characteristic(_Strict):
+    """A typed property of a specification whose value is chosen per quote line.
+
+    ``values`` lists the allowed values (required for ``enum``, optional for ``string``);
+    ``min``/``max`` bound ``integer`` and ``decimal`` values (inclusive). Values travel as
+    text (``"36"``, ``"true"``) so a configuration is one flat, canonical mapping.
+    """
+
+    name: str
+    type: CharacteristicType
+    required: bool = False
+    default: Text | None = None
+    values: list[Text] = Field(default_factory=list)
+    min: Decimal | None = None
+    max: Decimal | None = None
+    description: str = ""
+
+    def problem_with(self, value: str) -> str | None:
+        """Why ``value`` is not acceptable, or None when it is."""
+        if self.type == "boolean":
+            return None if value in ("true", "false") else "must be true or false"
+        if self.type in ("integer", "decimal"):
+            number: Decimal | None = None
+            if self.type == "integer":
+                if _INTEGER.fullmatch(value):
+                    number = Decimal(value)
+            else:
+                try:
+                    number = Decimal(value)
+                except InvalidOperation:
+                    number = None
+                if number is not None and not number.is_finite():
+                    number = None
+            if number is None:
+                return f"must be {'an integer' if self.type == 'integer' else 'a decimal'}"
+            if self.min is not None and number < self.min:
+                return f"must be at least {self.min}"
+            if self.max is not None and number > self.max:
+                return f"must be at most {self.max}"
+            if self.values and value not in self.values:
+                return f"must be one of {', '.join(self.values)}"
+            return None
+        if (self.type == "enum" or self.values) and value not in self.values:
+            return f"must be one of {', '.join(self.values)}"
+        return None
+
+
 class Specification(_Strict):
     """What a product *is*, reusable across offerings (the offering is what is *sold*)."""
 
     id: str
     name: str
     description: str = ""
+    characteristics: list[Characteristic] = Field(default_factory=list)
+
+    def characteristic(self, name: str) -> Characteristic | None:
+        for c in self.characteristics:
+            if c.name == name:
+                return c
+        return None
 
 
 class Offering(_Strict):
-    """A marketable unit. Options and add-ons are offerings with ``sellable: false``."""
+    """One version of a marketable unit. Options and add-ons are offerings with
+    ``sellable: false``.
 
-    id: str
+    ``effective_from``/``effective_to`` bound when this version applies, against an
+    explicit business date: from inclusive, to exclusive, None = open (the same
+    convention as price books). ``markets``, ``channels`` and ``segments`` scope where it
+    is offered; an empty list means everywhere.
+    """
+
+    id: Ident
+    version: Ident = "1"
     name: str
     specification: str
     family: str
     description: str = ""
+    status: LifecycleStatus = "active"
+    effective_from: date | None = None
+    effective_to: date | None = None
+    sku: str | None = None
+    markets: list[str] = Field(default_factory=list)
+    channels: list[str] = Field(default_factory=list)
+    segments: list[str] = Field(default_factory=list)
     sellable: bool = True
     prices: list[Price] = Field(default_factory=list)
     quantity_min: int = 1
@@ -138,24 +296,80 @@ class Offering(_Strict):
     relations: list[Relation] = Field(default_factory=list)
     decomposition: list[DecompositionStep] = Field(default_factory=list)
 
+    @property
+    def version_id(self) -> str:
+        """The immutable identity of this version, e.g. ``saas-suite@2``."""
+        return f"{self.id}@{self.version}"
+
+    def in_force(self, business_date: date) -> bool:
+        """Is ``business_date`` inside this version's effective window?"""
+        return (self.effective_from is None or self.effective_from <= business_date) and (
+            self.effective_to is None or business_date < self.effective_to
+        )
+
+    def window(self) -> str:
+        """The effective window as text, e.g. ``[2026-01-01, open)``."""
+        start = self.effective_from.isoformat() if self.effective_from else "open"
+        end = self.effective_to.isoformat() if self.effective_to else "open"
+        return f"[{start}, {end})"
+
+    def allows(self, intent: str) -> bool:
+        """Does this version's lifecycle status permit ``intent`` (see catalog_lifecycle)?"""
+        return allows(self.status, intent)
+
+    def offered_to(
+        self, market: str | None = None, channel: str | None = None, segment: str | None = None
+    ) -> bool:
+        """Is this version offered in this scope? None for a dimension means "any"."""
+        return all(
+            value is None or not scope or value in scope
+            for value, scope in (
+                (market, self.markets),
+                (channel, self.channels),
+                (segment, self.segments),
+            )
+        )
+
     def option_ids(self) -> list[str]:
         """Every option this offering allows, in group order."""
         return [o for g in self.option_groups for o in g.options]
 
     def group_of(self, option_id: str) -> OptionGroup | None:
-        """The option group offering ``option_id``, or None."""
+        """The option group offering ``option_id`` (stable or version id), or None."""
         for group in self.option_groups:
-            if option_id in group.options:
+            if any(_names(listed, option_id) for listed in group.options):
                 return group
         return None
 
+    def contained(self) -> list[Relation]:
+        """The ``contains`` relations: what one unit of this bundle holds."""
+        return [r for r in self.relations if r.kind == "contains"]
+
+
+def _names(reference: str, key: str) -> bool:
+    """Does catalog ``reference`` (stable or pinned) name the element ``key``?
+
+    An unpinned reference accepts any version of the offering; a pinned one only itself.
+    """
+    if "@" in reference:
+        return reference == key
+    return stable_id(key) == reference
+
 
 # Derived views cached on a Catalog instance (functools.cached_property entries).
-_CATALOG_CACHES = ("_by_id", "_specs_by_id", "_graph", "_requires_graph")
+_CATALOG_CACHES = (
+    "_versions",
+    "_by_version",
+    "_default",
+    "_specs_by_id",
+    "_graphs",
+    "_requires_graph",
+    "fingerprint",
+)
 
 
 class Catalog(_Strict):
-    """One immutable catalog version."""
+    """One immutable catalog version (build it with :func:`publish` or :func:`load_catalog`)."""
 
     id: str
     version: str
@@ -165,13 +379,38 @@ class Catalog(_Strict):
     #: Price books, discounts, contract prices and promotions of this catalog version.
     pricing: PricingRules = Field(default_factory=PricingRules)
 
+    # ------------------------------------------------------------------ indexes
+
     @cached_property
-    def _by_id(self) -> dict[str, Offering]:
+    def _versions(self) -> dict[str, list[Offering]]:
+        """Stable id -> its versions, oldest first (by effective_from, then file order)."""
+        grouped: dict[str, list[tuple[date, int, Offering]]] = {}
+        for i, o in enumerate(self.offerings):
+            grouped.setdefault(o.id, []).append((o.effective_from or date.min, i, o))
+        return {k: [o for _, _, o in sorted(v, key=lambda t: t[:2])] for k, v in grouped.items()}
+
+    @cached_property
+    def _by_version(self) -> dict[str, Offering]:
         # First occurrence wins; duplicates are reported by validate_catalog.
         index: dict[str, Offering] = {}
         for offering in self.offerings:
-            index.setdefault(offering.id, offering)
+            index.setdefault(offering.version_id, offering)
         return index
+
+    @cached_property
+    def _default(self) -> dict[str, Offering]:
+        """Stable id -> the version a date-less lookup returns.
+
+        The newest version open to new quotes; else the newest published (non-draft)
+        version; else the newest. Falling back keeps lookups for the installed base of a
+        closed offering working; whether it may be *sold* is the configurator's question.
+        """
+        chosen: dict[str, Offering] = {}
+        for key, versions in self._versions.items():
+            quotable = [o for o in versions if o.allows("new_quote")]
+            published = [o for o in versions if o.status != "draft"]
+            chosen[key] = (quotable or published or versions)[-1]
+        return chosen
 
     @cached_property
     def _specs_by_id(self) -> dict[str, Specification]:
@@ -187,16 +426,72 @@ class Catalog(_Strict):
             copied.__dict__.pop(name, None)
         return copied
 
-    def offering(self, offering_id: str) -> Offering:
-        try:
-            return self._by_id[offering_id]
-        except KeyError:
-            raise KeyError(
-                f"offering {offering_id!r} is not in catalog {self.id} {self.version}"
-            ) from None
+    # ------------------------------------------------------------------ identity
 
-    def has_offering(self, offering_id: str) -> bool:
-        return offering_id in self._by_id
+    @property
+    def version_id(self) -> str:
+        """This catalog version's identity, e.g. ``enterprise-sample@2026.11.1``."""
+        return f"{self.id}@{self.version}"
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """sha256 of the canonical JSON of the whole validated content (defaults included),
+        so two files that say the same thing in a different layout share a fingerprint."""
+        return fingerprint(self.model_dump(mode="python"))
+
+    # ------------------------------------------------------------------ lookups
+
+    def offering(self, key: str, business_date: date | None = None) -> Offering:
+        """The offering version named by ``key``.
+
+        A version id (``a@2``) is exact and ignores the date. A stable id resolves to the
+        published (non-draft) version in force on ``business_date``; without a date, to
+        the newest version open to new quotes (see ``_default``). Raises KeyError naming
+        the key, the date and the catalog when nothing matches.
+        """
+        unknown = f"offering {key!r} is not in catalog {self.id} {self.version}"
+        if "@" in key:
+            if key not in self._by_version:
+                raise KeyError(unknown)
+            return self._by_version[key]
+        if key not in self._versions:
+            raise KeyError(unknown)
+        if business_date is None:
+            return self._default[key]
+        found = self.version_in_force(key, business_date)
+        if found is None:
+            windows = ", ".join(
+                f"{o.version_id} {o.window()} {o.status}" for o in self._versions[key]
+            )
+            raise KeyError(
+                f"no version of offering {key!r} is in force on {business_date.isoformat()} "
+                f"in catalog {self.id} {self.version} (versions: {windows})"
+            )
+        return found
+
+    def version_in_force(self, key: str, business_date: date) -> Offering | None:
+        """The published version of stable id ``key`` in force on ``business_date``."""
+        candidates = [
+            o
+            for o in self._versions.get(stable_id(key), [])
+            if o.status != "draft" and o.in_force(business_date)
+        ]
+        return candidates[-1] if candidates else None
+
+    def resolve(self, key: str, business_date: date | None = None) -> Offering | None:
+        """Like :meth:`offering`, but None instead of KeyError."""
+        try:
+            return self.offering(key, business_date)
+        except KeyError:
+            return None
+
+    def versions_of(self, key: str) -> list[Offering]:
+        """Every version of the offering ``key`` (stable or version id), oldest first."""
+        return list(self._versions.get(stable_id(key), []))
+
+    def has_offering(self, key: str) -> bool:
+        """Is ``key`` a known stable id or version id?"""
+        return key in self._by_version or key in self._versions
 
     def specification(self, spec_id: str) -> Specification:
         try:
@@ -206,46 +501,112 @@ class Catalog(_Strict):
                 f"specification {spec_id!r} is not in catalog {self.id} {self.version}"
             ) from None
 
+    def has_specification(self, spec_id: str) -> bool:
+        return spec_id in self._specs_by_id
+
     def offering_ids(self) -> list[str]:
-        return sorted(self._by_id)
+        """Stable ids, sorted (one per offering, however many versions it has)."""
+        return sorted(self._versions)
 
-    def sellable_offerings(self) -> list[Offering]:
-        """Offerings that can be ordered on their own, sorted by id."""
-        return [self._by_id[i] for i in self.offering_ids() if self._by_id[i].sellable]
+    def version_ids(self) -> list[str]:
+        """Every offering version id, sorted."""
+        return sorted(self._by_version)
 
-    def graph(self) -> nx.MultiDiGraph:
-        """The catalog as a read-only graph (cached; a catalog version never changes).
+    def sellable_offerings(self, business_date: date | None = None) -> list[Offering]:
+        """Offerings that can be quoted on their own, one version each, sorted by id."""
+        found = []
+        for key in self.offering_ids():
+            o = self.resolve(key, business_date)
+            if o is not None and o.sellable and o.allows("new_quote"):
+                found.append(o)
+        return found
 
-        Nodes carry ``kind`` ("offering" or "specification"); edges carry ``relation``
-        ("specified_by", "option" with ``group``, "add_on", "requires", "excludes").
-        References to unknown ids are left out (validate_catalog reports them).
+    def offerings_for(
+        self,
+        business_date: date,
+        *,
+        market: str | None = None,
+        channel: str | None = None,
+        segment: str | None = None,
+    ) -> list[Offering]:
+        """What may be quoted on ``business_date`` in this scope (None = any)."""
+        return [
+            o
+            for o in self.sellable_offerings(business_date)
+            if o.offered_to(market=market, channel=channel, segment=segment)
+        ]
+
+    # ------------------------------------------------------------------ graph
+
+    def graph(self, business_date: date | None = None) -> nx.MultiDiGraph:
+        """The catalog as a read-only graph over stable ids (cached per date).
+
+        Each offering node is the version :meth:`offering` resolves for the date (node
+        attribute ``version_id``); offerings with no version then are left out. Nodes carry
+        ``kind`` ("offering" or "specification"); edges carry ``relation``
+        ("specified_by", "option" with ``group``, "add_on", or a relation kind, with
+        ``min``/``max`` on "contains"). References to unknown ids are left out
+        (validate_catalog reports them).
         """
-        return self._graph
+        cache = self._graphs
+        if business_date not in cache:
+            cache[business_date] = self._build_graph(business_date)
+        return cache[business_date]
 
     @cached_property
-    def _graph(self) -> nx.MultiDiGraph:
-        g = nx.MultiDiGraph(catalog=self.id, version=self.version)
+    def _graphs(self) -> dict[date | None, nx.MultiDiGraph]:
+        return {}
+
+    def _build_graph(self, business_date: date | None) -> nx.MultiDiGraph:
+        g = nx.MultiDiGraph(catalog=self.id, version=self.version, business_date=business_date)
         # Insert in sorted order so every traversal order is independent of file order.
         for spec_id in sorted(self._specs_by_id):
             spec = self._specs_by_id[spec_id]
             g.add_node(spec_id, kind="specification", name=spec.name)
-        for oid in self.offering_ids():
-            o = self._by_id[oid]
-            g.add_node(oid, kind="offering", name=o.name, family=o.family, sellable=o.sellable)
-        for oid in self.offering_ids():
-            o = self._by_id[oid]
+        resolved = {k: self.resolve(k, business_date) for k in self.offering_ids()}
+        present = {k: o for k, o in resolved.items() if o is not None}
+        for oid, o in present.items():
+            g.add_node(
+                oid,
+                kind="offering",
+                name=o.name,
+                family=o.family,
+                sellable=o.sellable,
+                version_id=o.version_id,
+                status=o.status,
+            )
+        for oid, o in present.items():
             if o.specification in self._specs_by_id:
                 g.add_edge(oid, o.specification, relation="specified_by")
             for group in o.option_groups:
                 for option in group.options:
-                    if option in self._by_id:
-                        g.add_edge(oid, option, relation="option", group=group.id)
+                    if stable_id(option) in present:
+                        g.add_edge(oid, stable_id(option), relation="option", group=group.id)
             for add_on in o.add_ons:
-                if add_on in self._by_id:
-                    g.add_edge(oid, add_on, relation="add_on")
+                if stable_id(add_on) in present:
+                    g.add_edge(oid, stable_id(add_on), relation="add_on")
             for rel in sorted(o.relations, key=lambda r: (r.kind, r.target)):
-                if rel.target in self._by_id:
-                    g.add_edge(oid, rel.target, relation=rel.kind, reason=rel.reason)
+                target = stable_id(rel.target)
+                if target not in present:
+                    continue
+                extra: dict[str, Any] = {}
+                if rel.kind == "contains":
+                    extra = {"min": rel.quantity_min, "max": rel.quantity_max}
+                if "@" in rel.target:
+                    extra["target_version"] = rel.target
+                g.add_edge(oid, target, relation=rel.kind, reason=rel.reason, **extra)
+        return nx.freeze(g)
+
+    def relation_graph(
+        self, kinds: tuple[str, ...], business_date: date | None = None
+    ) -> nx.DiGraph:
+        """Only edges of ``kinds``, as a simple directed graph over stable ids."""
+        g = nx.DiGraph()
+        full = self.graph(business_date)
+        g.add_nodes_from(n for n, d in full.nodes(data=True) if d["kind"] == "offering")
+        for u, v, data in sorted(full.edges(data=True), key=lambda e: (e[0], e[1])):
+            if data["relation"] in kinds and not g.has_edge(u, v):
+                g.add_edge(u, v, relation=data["relation"], reason=data.get("reason", ""))
         return nx.freeze(g)
 
     def requires_graph(self) -> nx.DiGraph:
@@ -254,12 +615,7 @@ class Catalog(_Strict):
 
     @cached_property
     def _requires_graph(self) -> nx.DiGraph:
-        g = nx.DiGraph()
-        g.add_nodes_from(self.offering_ids())
-        for u, v, data in sorted(self.graph().edges(data=True), key=lambda e: (e[0], e[1])):
-            if data["relation"] == "requires":
-                g.add_edge(u, v, reason=data.get("reason", ""))
-        return nx.freeze(g)
+        return self.relation_graph(("requires",))
 
 
 # --------------------------------------------------------------------------- problems
@@ -295,37 +651,6 @@ class CatalogInvalid(Exception):
         return "\n".join(lines)
 
 
-def _field_rank() -> dict[str, int]:
-    rank: dict[str, int] = {}
-    for model in (
-        Catalog,
-        Specification,
-        Offering,
-        Price,
-        OptionGroup,
-        Relation,
-        DecompositionStep,
-    ):
-        for name in model.model_fields:
-            rank.setdefault(name, len(rank))
-    return rank
-
-
-_FIELD_RANK = _field_rank()
-
-
-def _location_key(location: str) -> tuple[tuple[int, str], ...]:
-    """Document order: fields in declaration order, list items by index (10 after 9)."""
-    tokens = [t for t in re.split(r"[.\[\]]", location) if t]
-    return tuple(
-        (int(t), "") if t.isdigit() else (_FIELD_RANK.get(t, len(_FIELD_RANK)), t) for t in tokens
-    )
-
-
-def _sorted(problems: list[CatalogProblem]) -> list[CatalogProblem]:
-    return sorted(problems, key=lambda p: (_location_key(p.location), p.code, p.message))
-
-
 def _loc_to_path(loc: tuple[int | str, ...]) -> str:
     path = ""
     for part in loc:
@@ -351,200 +676,31 @@ def _schema_problems(error: ValidationError) -> list[CatalogProblem]:
     return problems
 
 
-# ------------------------------------------------------------------------- validation
-
-
-def _cycle_from(graph: nx.DiGraph, component: set[str]) -> list[str]:
-    """One cycle through the smallest node of a strongly connected component."""
-    start = min(component)
-    sub = graph.subgraph(sorted(component))
-    edges = nx.find_cycle(sub, source=start)
-    path = [edges[0][0]] + [v for _, v in edges]
-    # Rotate so the cycle is named from its smallest member: stable across file orders.
-    body = path[:-1]
-    i = body.index(min(body))
-    body = body[i:] + body[:i]
-    return [*body, body[0]]
-
-
-def _cycles(graph: nx.DiGraph) -> list[list[str]]:
-    found = []
-    for component in nx.strongly_connected_components(graph):
-        node = next(iter(component))
-        if len(component) > 1 or graph.has_edge(node, node):
-            found.append(_cycle_from(graph, set(component)))
-    return sorted(found)
-
-
-def _duplicates(ids: list[tuple[str, str]], what: str) -> list[CatalogProblem]:
-    """``ids`` is (id, location) in file order; every repeat after the first is a problem."""
-    first: dict[str, str] = {}
-    problems = []
-    for item_id, location in ids:
-        if item_id in first:
-            problems.append(
-                CatalogProblem(
-                    code="duplicate_id",
-                    message=f"{what} id {item_id!r} is already used at {first[item_id]}",
-                    elements=[item_id],
-                    location=location,
-                )
-            )
-        else:
-            first[item_id] = location
-    return problems
-
-
-def _check_offering(i: int, o: Offering, known: set[str], specs: set[str]) -> list[CatalogProblem]:
-    at = f"offerings[{i}]"
-    problems: list[CatalogProblem] = []
-
-    def dangling(what: str, ref: str, location: str) -> None:
-        problems.append(
-            CatalogProblem(
-                code="dangling_reference",
-                message=f"{o.id} refers to unknown {what} {ref!r}",
-                elements=[o.id, ref],
-                location=location,
-            )
-        )
-
-    if o.specification not in specs:
-        dangling("specification", o.specification, f"{at}.specification")
-    if o.sellable and not o.prices:
-        problems.append(
-            CatalogProblem(
-                code="missing_price",
-                message=f"{o.id} is sellable but has no price",
-                elements=[o.id],
-                location=f"{at}.prices",
-            )
-        )
-    if o.quantity_min < 0 or o.quantity_min > o.quantity_max:
-        problems.append(
-            CatalogProblem(
-                code="quantity_range",
-                message=f"{o.id} quantity range {o.quantity_min}..{o.quantity_max} is impossible",
-                elements=[o.id],
-                location=f"{at}.quantity_min",
-            )
-        )
-    problems += _duplicates([(p.id, f"{at}.prices[{j}]") for j, p in enumerate(o.prices)], "price")
-    seen_options: list[tuple[str, str]] = []
-    problems += _duplicates(
-        [(g.id, f"{at}.option_groups[{j}]") for j, g in enumerate(o.option_groups)],
-        "option group",
-    )
-    for j, group in enumerate(o.option_groups):
-        gat = f"{at}.option_groups[{j}]"
-        reason = None
-        if group.min < 0 or group.max < 0:
-            reason = "is negative"
-        elif group.min > group.max:
-            reason = "has min greater than max"
-        elif group.min > len(group.options):
-            reason = f"needs at least {group.min} of only {len(group.options)} options"
-        if reason:
-            problems.append(
-                CatalogProblem(
-                    code="cardinality",
-                    message=f"option group {group.id!r} of {o.id} "
-                    f"(min {group.min}, max {group.max}) {reason}",
-                    elements=[o.id, group.id],
-                    location=f"{gat}.min",
-                )
-            )
-        for k, option in enumerate(group.options):
-            seen_options.append((option, f"{gat}.options[{k}]"))
-            if option not in known:
-                dangling("option", option, f"{gat}.options[{k}]")
-    problems += _duplicates(seen_options, f"option (in {o.id})")
-    for k, add_on in enumerate(o.add_ons):
-        if add_on not in known:
-            dangling("add-on", add_on, f"{at}.add_ons[{k}]")
-    problems += _duplicates(
-        [(a, f"{at}.add_ons[{k}]") for k, a in enumerate(o.add_ons)], f"add-on (in {o.id})"
-    )
-    for k, rel in enumerate(o.relations):
-        if rel.target not in known:
-            dangling(f"{rel.kind} target", rel.target, f"{at}.relations[{k}].target")
-    problems += _check_decomposition(at, o)
-    return problems
-
-
-def _check_decomposition(at: str, o: Offering) -> list[CatalogProblem]:
-    problems = _duplicates(
-        [(s.task, f"{at}.decomposition[{j}].task") for j, s in enumerate(o.decomposition)],
-        f"task (in {o.id})",
-    )
-    tasks = {s.task for s in o.decomposition}
-    g = nx.DiGraph()
-    g.add_nodes_from(sorted(tasks))
-    first_at: dict[str, int] = {}
-    edges: set[tuple[str, str]] = set()
-    for j, step in enumerate(o.decomposition):
-        first_at.setdefault(step.task, j)
-        for k, dep in enumerate(step.depends_on):
-            if dep in tasks:
-                edges.add((step.task, dep))
-            else:
-                problems.append(
-                    CatalogProblem(
-                        code="dangling_reference",
-                        message=f"task {step.task!r} of {o.id} depends on unknown task {dep!r}",
-                        elements=[o.id, step.task, dep],
-                        location=f"{at}.decomposition[{j}].depends_on[{k}]",
-                    )
-                )
-    # Sorted edges: which cycle gets named must not depend on the order of the file.
-    g.add_edges_from(sorted(edges))
-    for cycle in _cycles(g):
-        # Edges point from a task to what it waits for; name the cycle in wait order.
-        problems.append(
-            CatalogProblem(
-                code="decomposition_cycle",
-                message=f"decomposition of {o.id} waits on itself: {' -> '.join(cycle)}",
-                elements=[o.id, *cycle[:-1]],
-                location=f"{at}.decomposition[{first_at[cycle[0]]}].depends_on",
-            )
-        )
-    return problems
-
-
 def validate_catalog(catalog: Catalog) -> list[CatalogProblem]:
-    """Every semantic problem of ``catalog``, sorted by location (empty when publishable)."""
-    problems: list[CatalogProblem] = []
-    problems += _duplicates(
-        [(s.id, f"specifications[{i}].id") for i, s in enumerate(catalog.specifications)]
-        + [(o.id, f"offerings[{i}].id") for i, o in enumerate(catalog.offerings)],
-        "specification/offering",
-    )
-    known = {o.id for o in catalog.offerings}
-    specs = {s.id for s in catalog.specifications}
-    for i, offering in enumerate(catalog.offerings):
-        problems += _check_offering(i, offering, known, specs)
+    """Every semantic problem of ``catalog``, sorted by location (empty when publishable).
 
-    requires = nx.DiGraph()
-    requires.add_nodes_from(sorted(known))
-    first_rel: dict[tuple[str, str], str] = {}
-    for i, offering in enumerate(catalog.offerings):
-        for k, rel in enumerate(offering.relations):
-            if rel.kind == "requires" and rel.target in known:
-                first_rel.setdefault((offering.id, rel.target), f"offerings[{i}].relations[{k}]")
-    requires.add_edges_from(sorted(first_rel))
-    for cycle in _cycles(requires):
-        problems.append(
-            CatalogProblem(
-                code="requires_cycle",
-                message=f"requires relations form a cycle: {' -> '.join(cycle)}",
-                elements=cycle[:-1],
-                location=first_rel[(cycle[0], cycle[1])],
-            )
-        )
-    return _sorted(problems)
+    The checks live in :mod:`cpqsim.catalog_checks`; this is their public entry point.
+    """
+    from cpqsim.catalog_checks import check_catalog
+
+    return check_catalog(catalog)
 
 
-# --------------------------------------------------------------------------- loading
+# --------------------------------------------------------------------------- publishing
+
+
+@dataclass(frozen=True)
+class PublishedCatalog:
+    """The outcome of a successful publication: an immutable catalog version.
+
+    ``version_id`` is ``<catalog id>@<catalog version>``; ``fingerprint`` is the sha256 of
+    the canonical JSON of the validated content (:func:`cpqsim.canonical.fingerprint`).
+    """
+
+    catalog: Catalog
+    version_id: str
+    fingerprint: str
+    source: str
 
 
 class _DecimalLoader(yaml.SafeLoader):
@@ -559,32 +715,48 @@ def _construct_decimal(loader: yaml.SafeLoader, node: yaml.Node) -> Decimal:
 _DecimalLoader.add_constructor("tag:yaml.org,2002:float", _construct_decimal)
 
 
-def parse_catalog(data: Any, source: str = "<memory>") -> Catalog:
-    """Build and check a catalog from plain data; raise :class:`CatalogInvalid` listing
-    every problem (schema errors first, since semantics cannot be judged without shape)."""
-    if not isinstance(data, dict):
+def publish(document: Any, source: str = "<memory>") -> PublishedCatalog:
+    """Publish a catalog document atomically: every check passes, or nothing is produced.
+
+    Raises :class:`CatalogInvalid` listing every problem (schema errors first, since
+    semantics cannot be judged without shape). The returned catalog is frozen; its
+    fingerprint is computed here, once, from the validated content.
+    """
+    if not isinstance(document, dict):
         raise CatalogInvalid(
             source,
             [
                 CatalogProblem(
                     code="schema",
-                    message=f"a catalog is a mapping, got {type(data).__name__}",
+                    message=f"a catalog is a mapping, got {type(document).__name__}",
                     location="",
                 )
             ],
         )
     try:
-        catalog = Catalog.model_validate(data)
+        catalog = Catalog.model_validate(document)
     except ValidationError as exc:
-        raise CatalogInvalid(source, _sorted(_schema_problems(exc))) from None
+        from cpqsim.catalog_checks import sort_problems
+
+        raise CatalogInvalid(source, sort_problems(_schema_problems(exc))) from None
     problems = validate_catalog(catalog)
     if problems:
         raise CatalogInvalid(source, problems)
-    return catalog
+    return PublishedCatalog(
+        catalog=catalog,
+        version_id=catalog.version_id,
+        fingerprint=catalog.fingerprint,
+        source=source,
+    )
 
 
-def load_catalog(path: str | Path) -> Catalog:
-    """Read, parse and check one catalog YAML file; every failure names the file."""
+def parse_catalog(data: Any, source: str = "<memory>") -> Catalog:
+    """Build and check a catalog from plain data (the catalog of :func:`publish`)."""
+    return publish(data, source=source).catalog
+
+
+def read_catalog_document(path: str | Path) -> Any:
+    """Read one catalog YAML file as plain data (floats become exact Decimals)."""
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -594,7 +766,7 @@ def load_catalog(path: str | Path) -> Catalog:
             source, [CatalogProblem(code="unreadable", message=f"cannot read file: {reason}")]
         ) from None
     try:
-        data = yaml.load(text, Loader=_DecimalLoader)  # a SafeLoader subclass
+        return yaml.load(text, Loader=_DecimalLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -607,7 +779,16 @@ def load_catalog(path: str | Path) -> Catalog:
                 )
             ],
         ) from None
-    return parse_catalog(data, source=source)
+
+
+def publish_file(path: str | Path) -> PublishedCatalog:
+    """Read and publish one catalog YAML file; every failure names the file."""
+    return publish(read_catalog_document(path), source=str(path))
+
+
+def load_catalog(path: str | Path) -> Catalog:
+    """Read, parse and check one catalog YAML file; every failure names the file."""
+    return publish_file(path).catalog
 
 
 # ----------------------------------------------------------------------------- TMF620
@@ -615,24 +796,49 @@ def load_catalog(path: str | Path) -> Catalog:
 _TMF620_PATH = "/tmf-api/productCatalogManagement/v4"
 
 
+def _tmf_time(day: date) -> str:
+    return f"{day.isoformat()}T00:00:00Z"
+
+
+def _valid_for(o: Offering) -> dict[str, str] | None:
+    period = {}
+    if o.effective_from is not None:
+        period["startDateTime"] = _tmf_time(o.effective_from)
+    if o.effective_to is not None:
+        period["endDateTime"] = _tmf_time(o.effective_to)
+    return period or None
+
+
 def to_tmf620_product_offering(
     catalog: Catalog, offering_id: str, base_url: str = "http://127.0.0.1:8000"
 ) -> dict[str, Any]:
-    """The offering as a TMF620 ``ProductOffering`` resource (JSON-native values only).
+    """The offering version as a TMF620 ``ProductOffering`` resource (JSON-native values).
 
-    Prices are exported as references with their type and period; amounts live in the
-    ProductOfferingPrice resources, which keeps this document free of JSON floats.
-    Options and add-ons become ``bundledProductOffering`` entries with their limits.
+    ``offering_id`` is a stable id (the default version) or a version id. ``id`` is the
+    stable id and ``version`` the offering version; ``lifecycleStatus`` and ``validFor``
+    come from the version. Options, add-ons and ``contains`` components become
+    ``bundledProductOffering`` entries with their limits; the other relation kinds become
+    ``productOfferingRelationship`` entries. Prices are exported as references with their
+    type and period; amounts live in the ProductOfferingPrice resources, which keeps this
+    document free of JSON floats.
     """
     o = catalog.offering(offering_id)
     root = base_url.rstrip("/") + _TMF620_PATH
 
+    def name_of(ref: str) -> str:
+        found = catalog.resolve(ref)
+        return found.name if found is not None else ref
+
+    def status_of(ref: str) -> str:
+        found = catalog.resolve(ref)
+        return STATUS_RULES[found.status].tmf if found is not None else "Unknown"
+
     def offering_ref(oid: str, lower: int, upper: int) -> dict[str, Any]:
         return {
-            "id": oid,
-            "href": f"{root}/productOffering/{oid}",
-            "name": catalog.offering(oid).name if catalog.has_offering(oid) else oid,
-            "lifecycleStatus": "Active",
+            "id": stable_id(oid),
+            "href": f"{root}/productOffering/{stable_id(oid)}",
+            "name": name_of(oid),
+            "lifecycleStatus": status_of(oid),
             "bundledProductOfferingOption": {
                 "numberRelOfferLowerLimit": lower,
                 "numberRelOfferUpperLimit": upper,
@@ -646,6 +852,7 @@ def to_tmf620_product_offering(
         for option in group.options:
             bundled.append(offering_ref(option, 1 if mandatory else 0, 1))
     bundled += [offering_ref(a, 0, 1) for a in o.add_ons]
+    bundled += [offering_ref(r.target, r.quantity_min, r.quantity_max) for r in o.contained()]
 
     prices = []
     for price in o.prices:
@@ -662,15 +869,40 @@ def to_tmf620_product_offering(
         prices.append(ref)
 
     spec_name = o.specification
-    if o.specification in {s.id for s in catalog.specifications}:
-        spec_name = catalog.specification(o.specification).name
+    characteristics: list[dict[str, Any]] = []
+    if catalog.has_specification(o.specification):
+        spec = catalog.specification(o.specification)
+        spec_name = spec.name
+        for c in spec.characteristics:
+            use: dict[str, Any] = {
+                "name": c.name,
+                "valueType": c.type,
+                "minCardinality": 1 if c.required else 0,
+                "maxCardinality": 1,
+                "@type": "ProductSpecificationCharacteristicValueUse",
+            }
+            values = [
+                {"value": v, "valueType": c.type, "isDefault": v == c.default} for v in c.values
+            ]
+            # TMF620 v4 ranges are integers; a fractional bound is left to the validator.
+            bounds = {
+                key: int(bound)
+                for key, bound in (("valueFrom", c.min), ("valueTo", c.max))
+                if bound is not None and bound == bound.to_integral_value()
+            }
+            if bounds:
+                values.append({"valueType": c.type, "rangeInterval": "closed", **bounds})
+            if values:
+                use["productSpecCharacteristicValue"] = values
+            characteristics.append(use)
+
     doc: dict[str, Any] = {
         "id": o.id,
         "href": f"{root}/productOffering/{o.id}",
         "name": o.name,
         "description": o.description,
-        "lifecycleStatus": "Active",
-        "version": catalog.version,
+        "lifecycleStatus": STATUS_RULES[o.status].tmf,
+        "version": o.version,
         "isSellable": o.sellable,
         "isBundle": bool(bundled),
         "productSpecification": {
@@ -684,13 +916,24 @@ def to_tmf620_product_offering(
         "bundledProductOffering": bundled,
         "productOfferingRelationship": [
             {
-                "id": rel.target,
-                "href": f"{root}/productOffering/{rel.target}",
+                "id": stable_id(rel.target),
+                "href": f"{root}/productOffering/{stable_id(rel.target)}",
+                "name": name_of(rel.target),
                 "relationshipType": rel.kind,
                 "@referredType": "ProductOffering",
             }
             for rel in o.relations
+            if rel.kind != "contains"
         ],
+        "prodSpecCharValueUse": characteristics,
+        "channel": [{"id": c, "name": c, "@referredType": "Channel"} for c in o.channels],
+        "marketSegment": [
+            {"id": s, "name": s, "@referredType": "MarketSegment"} for s in o.segments
+        ],
+        "place": [{"id": m, "name": m, "@referredType": "GeographicArea"} for m in o.markets],
         "@type": "ProductOffering",
     }
+    valid_for = _valid_for(o)
+    if valid_for is not None:
+        doc["validFor"] = valid_for
     return doc

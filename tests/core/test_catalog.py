@@ -89,6 +89,7 @@ def test_sample_catalog_loads_and_validates_clean(sample: Catalog) -> None:
         "business-internet",
         "managed-firewall",
         "saas-suite",
+        "secure-branch",
     ]
     assert sample.offering_ids() == sorted(sample.offering_ids())
 
@@ -160,7 +161,7 @@ def test_cycle_is_named_from_its_smallest_member_whatever_the_file_order() -> No
     data["offerings"][0]["relations"] = [{"kind": "requires", "target": "opt"}]
     data["offerings"].reverse()
     [problem] = problems_of(data)
-    assert problem.message.endswith("main -> opt -> main")
+    assert "main -> opt -> main" in problem.message
 
 
 def test_self_requirement_is_a_cycle() -> None:
@@ -243,7 +244,7 @@ def test_duplicate_ids_are_refused() -> None:
     # Specifications come first in the file, so the offering reusing "main" is the repeat.
     assert [(p.code, p.location, p.elements) for p in problems] == [
         ("duplicate_id", "offerings[0].id", ["main"]),
-        ("duplicate_id", "offerings[2].id", ["opt"]),
+        ("duplicate_id", "offerings[2].id", ["opt@1"]),
     ]
     assert "already used at specifications[1].id" in problems[0].message
     assert "already used at offerings[1].id" in problems[1].message
@@ -362,7 +363,9 @@ def test_tmf620_export_carries_references(sample: Catalog) -> None:
         doc["href"]
         == "http://h:1/tmf-api/productCatalogManagement/v4/productOffering/business-internet"
     )
-    assert (doc["isSellable"], doc["isBundle"], doc["version"]) == (True, True, "2026.11.1")
+    assert (doc["isSellable"], doc["isBundle"], doc["version"]) == (True, True, "1")
+    assert doc["lifecycleStatus"] == "Active"
+    assert doc["validFor"] == {"startDateTime": "2025-01-01T00:00:00Z"}
     assert doc["productSpecification"]["id"] == "internet-access-spec"
     assert [p["priceType"] for p in doc["productOfferingPrice"]] == ["recurring", "oneTime"]
     assert [b["id"] for b in doc["bundledProductOffering"]] == [
@@ -417,4 +420,19 @@ def test_updated_copy_never_serves_stale_lookups(sample: Catalog) -> None:
     smaller = sample.model_copy(update={"offerings": sample.offerings[:1]})
     assert smaller.offering_ids() == ["saas-suite"]
     assert "business-internet" not in smaller.graph()
-    assert len(sample.offering_ids()) == 15
+    assert len(sample.offering_ids()) == 17
+
+
+def test_sample_with_its_price_books_publishes_clean() -> None:
+    # Given the sample catalog plus its price books as the `pricing:` section,
+    # when published, then every price entry names a known offering, and the EUR
+    # book is scoped to the EU region.
+    from cpqsim.catalog import publish, read_catalog_document
+
+    document = read_catalog_document(SAMPLE)
+    document["pricing"] = read_catalog_document(LIBRARY / "enterprise.pricing.yaml")
+    published = publish(document, source="enterprise+pricing")
+    books = {b.id: b for b in published.catalog.pricing.price_books}
+    assert (books["list-usd"].currency, books["list-eur"].currency) == ("USD", "EUR")
+    assert books["list-eur"].region == "EU"
+    assert published.fingerprint != load_catalog(SAMPLE).fingerprint
