@@ -24,22 +24,6 @@ from cpqsim_scenarios.sim.downstream import Reply, SimDownstream
 MAX_IDLE_WALL_S = 0.5  # the pump re-checks the clock at least this often
 
 
-class TrackingEnvironment(simpy.Environment):
-    """A plain environment that remembers the last process started.
-
-    ``SimDownstream.call`` starts one process per request; holding it lets the actor
-    notice a request whose process ended without a reply (a lost response) and answer
-    the caller ``None`` instead of leaving it waiting forever.
-    """
-
-    last_process: simpy.Process | None = None
-
-    def process(self, generator):  # type: ignore[override]
-        proc = super().process(generator)
-        self.last_process = proc
-        return proc
-
-
 class DownstreamActor:
     def __init__(
         self, profile: DownstreamProfile, seed: int, t0_wall: float, time_scale: float
@@ -47,7 +31,7 @@ class DownstreamActor:
         self.profile = profile
         self.seed = seed
         self.clock = VirtualClock(t0_wall, time_scale)
-        self.env = TrackingEnvironment()
+        self.env = simpy.Environment()
         self.model = SimDownstream(
             self.env, profile, rng_stream(seed, f"downstream.{profile.name}")
         )
@@ -123,7 +107,7 @@ class DownstreamActor:
         if self.model.calls:
             raise RuntimeError("cannot move t0 of a downstream that already served calls")
         self.clock = VirtualClock(t0_wall, self.clock.time_scale)
-        self.env = TrackingEnvironment()
+        self.env = simpy.Environment()
         self.model = SimDownstream(
             self.env, self.profile, rng_stream(self.seed, f"downstream.{self.profile.name}")
         )
@@ -154,9 +138,7 @@ class DownstreamActor:
             if not future.done():
                 future.set_result(None)  # executed, reply lost
 
-        self.model.call(request, on_reply)
-        assert self.env.last_process is not None
-        self.env.last_process.callbacks.append(on_process_end)
+        self.model.call(request, on_reply).callbacks.append(on_process_end)
         self._end_turn(caller, seq)
         self._poke()
         return await future

@@ -9,6 +9,7 @@ shard so one actor call carries many commands (actor hops cost 0.2-0.7 ms each).
 from __future__ import annotations
 
 import asyncio
+import shutil
 import tempfile
 import time
 import uuid
@@ -55,6 +56,8 @@ class LivePlatform:
         self.backend: Backend = backend if backend is not None else RayBackend()
         self.t0_wall = config.t0_wall
         self.journal_dir: Path | None = None
+        # A journal folder we made ourselves is ours to remove; a configured one is the user's.
+        self._owns_journal_dir = config.journal and config.journal_dir is None
         if config.journal:
             self.journal_dir = config.journal_dir or Path(
                 tempfile.mkdtemp(prefix="cpqsim-journal-")
@@ -139,6 +142,8 @@ class LivePlatform:
 
     def shutdown(self) -> None:
         self.backend.shutdown()
+        if self._owns_journal_dir and self.journal_dir is not None:
+            shutil.rmtree(self.journal_dir, ignore_errors=True)
 
     # ----------------------------------------------------------------- routing
 

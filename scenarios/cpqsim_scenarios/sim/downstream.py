@@ -57,10 +57,16 @@ class SimDownstream:
     def busy(self) -> int:
         return self.servers.count
 
-    def call(self, request: DownstreamRequest, on_reply: Callable[[Reply], None]) -> None:
-        """Send a request; ``on_reply`` is called when (if ever) the reply arrives."""
+    def call(
+        self, request: DownstreamRequest, on_reply: Callable[[Reply], None]
+    ) -> simpy.Process:
+        """Send a request; ``on_reply`` is called when (if ever) the reply arrives.
+
+        The returned process ends when the downstream is done with the request, so a
+        host can tell a lost response (process ended, no reply) from a slow one.
+        """
         self.calls += 1
-        self.env.process(self._serve(request, on_reply))
+        return self.env.process(self._serve(request, on_reply))
 
     def query(self, reference: str, on_answer: Callable[[QueryStatus], None]) -> None:
         """Query-by-reference: answered after the query latency, from the ledger."""
