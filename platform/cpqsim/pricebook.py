@@ -13,6 +13,7 @@ date is exclusive, so consecutive windows can share a boundary without overlappi
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -65,7 +66,7 @@ class Tier(_Rule):
 
     up_to: int | None = Field(default=None, ge=1)
     unit_amount: Money
-    flat_amount: Money = 0
+    flat_amount: Money = Decimal(0)
 
 
 class PriceEntry(_Rule):
@@ -74,7 +75,7 @@ class PriceEntry(_Rule):
     id: str
     offering: str
     kind: ChargeKind
-    amount: Money = 0
+    amount: Money = Decimal(0)
     period: Period | None = Field(default=None, description="recurring: billed per month/year")
     term_months: int | None = Field(default=None, ge=1, description="commitment length")
     usage_unit: str | None = None

@@ -206,6 +206,7 @@ class PricedCharge(BaseModel):
     price_source_version: str = ""
     included_in: str | None = None
     applied_rules: list[str] = Field(default_factory=list)
+    line_path: str = Field(default="", description="lines[i] or lines[i].contents[k]...")
 
 
 class TraceStep(BaseModel):
@@ -379,6 +380,7 @@ class _Charge:
     """A charge while it is being priced (plain and mutable: no models in the hot loop)."""
 
     line_index: int
+    path: str
     item: str
     offering_id: str
     keys: tuple[str, ...]
@@ -402,7 +404,25 @@ class _Charge:
 
     @property
     def subject(self) -> str:
-        return f"lines[{self.line_index}]/{self.item}/{self.price_id}"
+        return f"{self.path}/{self.item}/{self.price_id}"
+
+
+@dataclass(slots=True)
+class _Segment:
+    """A quote line or a bundle component line (``QuoteLine.contents``), flattened.
+
+    ``quantity`` is effective: a component's quantity counts per unit of its bundle, so
+    it is multiplied down the nesting. ``parent`` is the containing bundle's segment.
+    """
+
+    index: int
+    path: str
+    line: QuoteLine
+    quantity: int
+    parent: _Segment | None
+    items: list[tuple[str, str, Any, tuple[str, ...]]]
+    charged: bool = False  # has a charge of its own offering (even at 0 when included)
+    included_in: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,6 +459,11 @@ def _offering_keys(offering: Any, item: str) -> tuple[str, ...]:
         if isinstance(value, str) and value not in keys:
             keys.append(value)
     return tuple(keys)
+
+
+def _stable(key: str) -> str:
+    """Stable offering id of a stable or version id (``mail@2`` -> ``mail``)."""
+    return key.split("@", 1)[0]
 
 
 def _contained(offering: Any) -> list[str]:
@@ -480,6 +505,7 @@ class _Pricer:
         self.rounding = self._rounding()
         self.quantum = self.rounding.quantum
         self.per_line = self.rounding.applies == "line"
+        self.zero = _ZERO.quantize(self.quantum) if self.per_line else _ZERO
         self._check_dates()
         self.book_for = self._index_books()
         self.first_period = self._first_period()
@@ -590,10 +616,13 @@ class _Pricer:
     def _offering(self, item: str) -> tuple[Any, tuple[str, ...]]:
         hit = self._offering_cache.get(item)
         if hit is None:
-            if self.day is not None and _accepts_business_date(self.catalog):
-                offering = self.catalog.offering(item, business_date=self.day)
-            else:
-                offering = self.catalog.offering(item)
+            try:
+                if self.day is not None and _accepts_business_date(self.catalog):
+                    offering = self.catalog.offering(item, business_date=self.day)
+                else:
+                    offering = self.catalog.offering(item)
+            except KeyError as exc:
+                raise PricingError(f"cannot price {item}: {exc.args[0]}") from None
             hit = (offering, _offering_keys(offering, item))
             self._offering_cache[item] = hit
         return hit
@@ -669,11 +698,12 @@ class _Pricer:
         lines = self.request.lines
         quote_items: set[str] = set()
         quote_qty: dict[str, int] = {}
-        line_items: list[list[tuple[str, str, Any, tuple[str, ...]]]] = []
-        for i, line in enumerate(lines):
-            items = [(line.offering, f"lines[{i}].offering")]
-            items += [(o, f"lines[{i}].options[{j}]") for j, o in enumerate(line.options)]
-            items += [(a, f"lines[{i}].add_ons[{k}]") for k, a in enumerate(line.add_ons)]
+        segments: list[_Segment] = []
+
+        def walk(i: int, line: QuoteLine, at: str, qty: int, parent: _Segment | None) -> None:
+            items = [(line.offering, f"{at}.offering")]
+            items += [(o, f"{at}.options[{j}]") for j, o in enumerate(line.options)]
+            items += [(a, f"{at}.add_ons[{k}]") for k, a in enumerate(line.add_ons)]
             resolved = []
             for item, path in items:
                 offering, keys = self._offering(item)
@@ -681,13 +711,19 @@ class _Pricer:
                 resolved.append((item, path, offering, keys))
                 for key in keys:
                     quote_items.add(key)
-                    quote_qty[key] = quote_qty.get(key, 0) + line.quantity
-            line_items.append(resolved)
+                    quote_qty[key] = quote_qty.get(key, 0) + qty
+            seg = _Segment(i, at, line, qty, parent, resolved)
+            segments.append(seg)
+            for k, sub in enumerate(getattr(line, "contents", None) or ()):
+                walk(i, sub, f"{at}.contents[{k}]", qty * sub.quantity, seg)
+
+        for i, line in enumerate(lines):
+            walk(i, line, f"lines[{i}]", line.quantity, None)
         self.quote_items = frozenset(quote_items)
         self.quote_qty = quote_qty
         self._index_rules()
-        for i, line in enumerate(lines):
-            self._price_line(i, line, line_items[i])
+        for seg in segments:  # pre-order: a bundle is priced before its components
+            self._price_line(seg)
         self._cross_line_inclusions(lines)
         return self._result()
 
@@ -726,9 +762,15 @@ class _Pricer:
             )
         return [(p, "catalog", self.catalog.version) for p in prices]
 
-    def _price_line(self, i: int, line: QuoteLine, items: list) -> None:
+    def _price_line(self, seg: _Segment) -> None:
+        line, items = seg.line, seg.items
         included = self._inclusions(line, items)
-        decisions = self._promotions(i, line, items)
+        parent = seg.parent
+        if parent is not None and (parent.charged or parent.included_in is not None):
+            # A component of a priced bundle: the bundle's price already pays for it.
+            included[line.offering] = parent.included_in or parent.line.offering
+            seg.included_in = included[line.offering]
+        decisions = self._promotions(seg)
         line_charges: list[_Charge] = []
         for item, path, offering, keys in items:
             entries = self._entries(item, offering, keys)
@@ -740,14 +782,16 @@ class _Pricer:
                         "included",
                         "included-component",
                         self.catalog.version,
-                        f"lines[{i}]/{item}",
-                        _ZERO,
-                        _ZERO,
+                        f"{seg.path}/{item}",
+                        self.zero,
+                        self.zero,
                         f"{item} is contained in {included[item]}; not charged",
                     )
                 continue
+            if item == line.offering:
+                seg.charged = True
             for entry, source, version in entries:
-                ch = self._charge(i, line, item, offering, keys, entry, source, version)
+                ch = self._charge(seg, item, offering, keys, entry, source, version)
                 if item in included:
                     ch.included_in = included[item]
                     self.step(
@@ -756,28 +800,32 @@ class _Pricer:
                         self.catalog.version,
                         ch.subject,
                         ch.list_amount,
-                        _ZERO,
+                        self.zero,
                         f"{item} is contained in {included[item]}, whose price covers it; "
                         "charged 0 so it is never charged twice",
                     )
-                    ch.list_amount = ch.running = _ZERO
+                    ch.list_amount = ch.running = self.zero
                 else:
                     self._discounts(ch, decisions)
                 self._finish(ch)
                 line_charges.append(ch)
-        self._explain_unapplied(i, line_charges, decisions, items)
+        self._explain_unapplied(seg, line_charges, decisions)
         self.charges.extend(line_charges)
 
     def _inclusions(self, line: QuoteLine, items: list) -> dict[str, str]:
-        """item -> the item on the same line that contains it (line offering first)."""
+        """item -> the item on the same line that contains it (line offering first).
+
+        Compared by stable id: a bundle containing ``mail`` (or ``mail@2``) covers the
+        ``mail`` selected on its line whichever version the date resolves.
+        """
         ids = [item for item, *_ in items]
         out: dict[str, str] = {}
         for container in ids:
-            closure = self._closure(container)
+            closure = {_stable(c) for c in self._closure(container)}
             if not closure:
                 continue
             for item in ids:
-                if item != container and item in closure and item not in out:
+                if item != container and _stable(item) in closure and item not in out:
                     out[item] = container
         return out
 
@@ -786,7 +834,8 @@ class _Pricer:
             return
         for i, line in enumerate(lines):
             for j, other in enumerate(lines):
-                if i != j and other.offering in self._closure(line.offering):
+                closure = {_stable(c) for c in self._closure(line.offering)}
+                if i != j and _stable(other.offering) in closure:
                     self.warnings.append(
                         f"lines[{j}] {other.offering} is also contained in {line.offering} "
                         f"on lines[{i}]; charged as an additional, separate purchase"
@@ -794,8 +843,7 @@ class _Pricer:
 
     def _charge(
         self,
-        i: int,
-        line: QuoteLine,
+        seg: _Segment,
         item: str,
         offering: Any,
         keys: tuple[str, ...],
@@ -806,21 +854,24 @@ class _Pricer:
         kind = entry.kind
         period = getattr(entry, "period", None)
         term = getattr(entry, "term_months", None)
+        i, qty = seg.index, seg.quantity
         ch = _Charge(
             line_index=i,
+            path=seg.path,
             item=item,
             offering_id=offering.id,
             keys=keys,
             price_id=entry.id,
             kind=kind,
             unit_amount=entry.amount,
-            quantity=line.quantity,
+            quantity=qty,
             period=period if kind == "recurring" else None,
             term_months=term,
             usage_unit=getattr(entry, "usage_unit", None),
             usage_units=None,
             source=source,
             source_version=version,
+            discount_amount=self.zero,
         )
         contract = self._contract(keys, entry.id)
         if kind == "usage":
@@ -860,8 +911,8 @@ class _Pricer:
                 self._list_step(ch, exact, detail, source, version)
             ch.list_amount = ch.running = self.q(exact, ch.subject, "usage amount")
             return ch
-        list_exact = entry.amount * line.quantity
-        detail = f"{kind} {entry.amount} x {line.quantity}"
+        list_exact = entry.amount * qty
+        detail = f"{kind} {entry.amount} x {qty}"
         if period == "year":
             detail += " per year"
         if term:
@@ -870,7 +921,7 @@ class _Pricer:
         if contract is not None:
             ch.unit_amount = contract.amount
             ch.contract = True
-            contracted = contract.amount * line.quantity
+            contracted = contract.amount * qty
             self.step(
                 "contract_price",
                 contract.id,
@@ -879,7 +930,7 @@ class _Pricer:
                 list_exact,
                 contracted,
                 f"account {contract.account_id} contract price {contract.amount} x "
-                f"{line.quantity} replaces list {entry.amount}",
+                f"{qty} replaces list {entry.amount}",
             )
             ch.applied.append(contract.id)
             list_exact = contracted
@@ -900,9 +951,9 @@ class _Pricer:
                 return max(found, key=lambda c: (c.effective_from, c.id))
         return None
 
-    def _promotions(self, i: int, line: QuoteLine, items: list) -> list:
+    def _promotions(self, seg: _Segment) -> list:
         seen: dict[str, Promotion] = {}
-        for _item, _path, _off, keys in items:
+        for _item, _path, _off, keys in seg.items:
             for key in keys:
                 for promo in self.promos_by_offering.get(key, ()):
                     seen.setdefault(promo.id, promo)
@@ -914,7 +965,7 @@ class _Pricer:
             region=self.request.region,
             channel=self.request.channel,
             segment=self.request.segment,
-            line_quantity=line.quantity,
+            line_quantity=seg.quantity,
             quote_items=self.quote_items,
         )
         return resolve_promotions([seen[k] for k in sorted(seen)], ctx)
@@ -996,7 +1047,7 @@ class _Pricer:
                     best = vd
         return best
 
-    def _explain_unapplied(self, i: int, charges: list[_Charge], decisions: list, items) -> None:
+    def _explain_unapplied(self, seg: _Segment, charges: list[_Charge], decisions: list) -> None:
         net = sum((c.running for c in charges), _ZERO)
         for d in decisions:
             if not d.applied:
@@ -1005,7 +1056,7 @@ class _Pricer:
                     "promotion",
                     p.id,
                     p.version,
-                    f"lines[{i}]",
+                    seg.path,
                     net,
                     net,
                     f"not applied: {d.reason}",
@@ -1013,7 +1064,7 @@ class _Pricer:
                 )
         if not self.bundles or self.day is None:
             return
-        keys = {k for *_, ks in items for k in ks}
+        keys = {k for *_, ks in seg.items for k in ks}
         for b in self.bundles:
             if not keys & set(b.applies_to):
                 continue
@@ -1028,7 +1079,7 @@ class _Pricer:
                 "bundle_discount",
                 b.id,
                 b.version,
-                f"lines[{i}]",
+                seg.path,
                 net,
                 net,
                 f"not applied: {why}",
@@ -1118,6 +1169,7 @@ class _Pricer:
             plain_charges.append(
                 {
                     "line_index": ch.line_index,
+                    "line_path": ch.path,
                     "item": ch.item,
                     "price_id": ch.price_id,
                     "kind": ch.kind,
