@@ -104,7 +104,7 @@ def _finite(value: Decimal) -> Decimal:
     return value
 
 
-def _text(value: Any) -> Any:
+def as_text(value: Any) -> Any:
     """Characteristic values are text; YAML writes ``true`` and ``36`` as scalars."""
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -113,7 +113,8 @@ def _text(value: Any) -> Any:
     return value
 
 
-Text = Annotated[str, BeforeValidator(_text)]
+#: A characteristic value: text, with YAML/JSON scalars (true, 36, 1.5) turned into text.
+Text = Annotated[str, BeforeValidator(as_text)]
 
 
 class _Strict(BaseModel):

@@ -3,9 +3,12 @@ violation comes back at once, located and explained."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from cpqsim.catalog import Catalog, load_catalog
@@ -13,12 +16,17 @@ from cpqsim.configuration import (
     RULES,
     QuoteLine,
     check_configuration,
+    explain_exclusion,
     explain_requirement,
+    recommendations,
+    resolve_line_versions,
 )
 
 SAMPLE = (
     Path(__file__).resolve().parents[2] / "scenarios" / "library" / "catalog" / "enterprise.yaml"
 )
+JUNE_2025 = date(2025, 6, 1)
+JUNE_2026 = date(2026, 6, 1)
 
 
 @pytest.fixture(scope="module")
@@ -172,8 +180,38 @@ def test_all_violations_are_reported_at_once(catalog: Catalog) -> None:
         ("unknown_offering", "lines[3].offering"),
         ("cardinality", "lines[4].options"),
     ]
-    # One broken quote exercises every rule of the contract.
-    assert {rule for rule, _ in summary(catalog, lines)} == set(RULES)
+    # This undated quote exercises every rule that does not need dates, bundles,
+    # characteristics or asset conflicts; the dated quote below covers the rest.
+    assert {rule for rule, _ in summary(catalog, lines)} | DATED_RULES == set(RULES)
+
+
+DATED_RULES = {"not_effective", "lifecycle", "characteristic", "bundle_contents", "conflicts"}
+
+
+def test_dated_checks_report_every_violation_at_once(catalog: Catalog) -> None:
+    # Given a quote dated 2026-06-01 that names the 2025 edition (window closed and
+    # grandfathered), a bad characteristic, an empty bundle and two conflicting firewalls,
+    # when checked, then each problem is reported at its path.
+    lines = [
+        QuoteLine(offering="saas-suite@1", options=["saas-edition-standard"]),
+        internet(characteristics={"bandwidth": "2G", "colour": "red"}),
+        QuoteLine(offering="secure-branch"),
+        firewall(),
+        QuoteLine(offering="legacy-firewall@1"),  # pinned: resolves though out of window
+    ]
+    found = [(v.rule, v.path) for v in check_configuration(catalog, lines, JUNE_2026)]
+    assert found == [
+        ("lifecycle", "lines[0].offering"),
+        ("not_effective", "lines[0].offering"),
+        ("characteristic", "lines[1].characteristics.bandwidth"),
+        ("characteristic", "lines[1].characteristics.colour"),
+        ("bundle_contents", "lines[2].contents"),
+        ("bundle_contents", "lines[2].contents"),
+        ("conflicts", "lines[3].offering"),
+        ("lifecycle", "lines[4].offering"),
+        ("not_effective", "lines[4].offering"),
+    ]
+    assert {rule for rule, _ in found} == DATED_RULES
 
 
 def test_duplicate_selection_counts_once_and_is_reported(catalog: Catalog) -> None:
@@ -233,3 +271,220 @@ def test_explain_requirement_follows_a_chain() -> None:
         }
     )
     assert explain_requirement(chain, "a", "c") == ["a", "b", "c"]
+
+
+# ------------------------------------------------------------------- versions & lifecycle
+
+
+def test_stable_ids_resolve_to_the_version_in_force_on_the_business_date(
+    catalog: Catalog,
+) -> None:
+    # Given saas-suite@1 (2025, grandfathered) and @2 (from 2026-01-01, active),
+    # when a 2026 line is pinned, then every element names a version id.
+    line = saas(add_ons=["saas-extra-storage"], characteristics={"data_residency": "EU"})
+    [pinned] = resolve_line_versions(catalog, [line], JUNE_2026)
+    assert (pinned.offering, pinned.options, pinned.add_ons) == (
+        "saas-suite@2",
+        ["saas-edition-standard@1"],
+        ["saas-extra-storage@1"],
+    )
+    assert pinned.characteristics == {"data_residency": "EU"}
+    assert check_configuration(catalog, [pinned], JUNE_2026) == []
+    # In 2025 the same stable id resolves to the 2025 edition.
+    assert resolve_line_versions(catalog, [line], JUNE_2025)[0].offering == "saas-suite@1"
+
+
+def test_unresolvable_keys_stay_as_given_so_the_check_reports_them(catalog: Catalog) -> None:
+    [pinned] = resolve_line_versions(catalog, [QuoteLine(offering="teleporter")], JUNE_2026)
+    assert pinned.offering == "teleporter"
+
+
+def test_a_pinned_version_outside_its_window_is_not_effective(catalog: Catalog) -> None:
+    [pinned] = resolve_line_versions(catalog, [saas()], JUNE_2026)
+    found = check_configuration(catalog, [pinned], date(2025, 12, 31))
+    assert [(v.rule, v.path) for v in found] == [("not_effective", "lines[0].offering")]
+    assert "saas-suite@2 [2026-01-01, open)" in found[0].message
+
+
+def test_grandfathered_version_is_refused_for_new_quotes_but_may_change_existing_assets(
+    catalog: Catalog,
+) -> None:
+    # Given the grandfathered 2025 edition, in force on 2025-06-01:
+    line = QuoteLine(offering="saas-suite@1", quantity=40, options=["saas-edition-standard"])
+    # when quoted new, then the lifecycle refuses it with the reason;
+    [v] = check_configuration(catalog, [line], JUNE_2025)
+    assert (v.rule, v.elements) == ("lifecycle", ["saas-suite@1"])
+    assert "grandfathered" in v.message and "does not allow new quotes" in v.message
+    # when it amends an existing asset (more seats), then it is valid.
+    assert check_configuration(catalog, [line], JUNE_2025, intent="change_asset") == []
+
+
+def test_retired_product_is_refused_even_for_changes(catalog: Catalog) -> None:
+    line = QuoteLine(offering="legacy-firewall@1")
+    for intent in ("new_quote", "new_order", "change_asset"):
+        rules = [
+            v.rule for v in check_configuration(catalog, [line], date(2024, 6, 1), intent=intent)
+        ]
+        assert rules == ["lifecycle"], intent
+
+
+# ------------------------------------------------------------------- characteristics
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"data_residency": "EU", "term_months": "36"}, []),
+        ({"term_months": 24}, []),  # a YAML/JSON integer is read as its text
+        (
+            {"data_residency": "APAC"},
+            ["data_residency of saas-suite is 'APAC' but must be one of US, EU"],
+        ),
+        ({"term_months": "6"}, ["term_months of saas-suite is '6' but must be at least 12"]),
+        ({"term_months": "1.5"}, ["term_months of saas-suite is '1.5' but must be an integer"]),
+    ],
+)
+def test_characteristic_values_are_checked_against_the_specification(
+    catalog: Catalog, values: dict, expected: list[str]
+) -> None:
+    found = check_configuration(catalog, [saas(characteristics=values)])
+    assert [v.message for v in found] == expected
+    assert all(v.rule == "characteristic" for v in found)
+
+
+def test_a_required_characteristic_without_default_must_be_given() -> None:
+    from cpqsim.catalog import parse_catalog
+
+    spec = {
+        "id": "s",
+        "name": "S",
+        "characteristics": [
+            {"name": "site_id", "type": "string", "required": True},
+            {"name": "ha", "type": "boolean", "default": False},
+        ],
+    }
+    offering = {
+        "id": "o",
+        "name": "O",
+        "specification": "s",
+        "family": "f",
+        "prices": [{"id": "p", "kind": "one_time", "amount": 1}],
+    }
+    cat = parse_catalog(
+        {
+            "id": "c",
+            "version": "1",
+            "currency": "USD",
+            "specifications": [spec],
+            "offerings": [offering],
+        }
+    )
+    [v] = check_configuration(cat, [QuoteLine(offering="o")])
+    assert (v.rule, v.path) == ("characteristic", "lines[0].characteristics")
+    assert "needs a value for 'site_id'" in v.message
+    ok = QuoteLine(offering="o", characteristics={"site_id": "SG-1", "ha": True})
+    assert check_configuration(cat, [ok]) == []
+    bad = QuoteLine(offering="o", characteristics={"site_id": "SG-1", "ha": "maybe"})
+    assert [v.message for v in check_configuration(cat, [bad])] == [
+        "ha of o is 'maybe' but must be true or false"
+    ]
+
+
+# ------------------------------------------------------------------- bundles
+
+
+def branch(*contents: QuoteLine, quantity: int = 1) -> QuoteLine:
+    return QuoteLine(offering="secure-branch", quantity=quantity, contents=list(contents))
+
+
+def test_a_complete_bundle_is_valid_and_satisfies_requirements_inside_it(
+    catalog: Catalog,
+) -> None:
+    # managed-firewall requires business-internet: the bundle's own line satisfies it.
+    lines = [branch(internet(), firewall(quantity=2))]
+    assert check_configuration(catalog, lines, JUNE_2026) == []
+
+
+def test_bundle_contents_are_checked_for_membership_counts_and_their_own_rules(
+    catalog: Catalog,
+) -> None:
+    lines = [branch(internet(options=["bi-access-fiber"]), firewall(quantity=3), saas())]
+    assert summary(catalog, lines) == [
+        ("bundle_contents", "lines[0].contents"),
+        ("cardinality", "lines[0].contents[0].options"),
+        ("bundle_contents", "lines[0].contents[2].offering"),
+    ]
+    messages = [v.message for v in check_configuration(catalog, lines)]
+    assert "each secure-branch holds 1..2 of managed-firewall; the configuration has 3" in messages
+
+
+def test_explain_requirement_follows_contains(catalog: Catalog) -> None:
+    assert explain_requirement(catalog, "secure-branch", "business-internet") == [
+        "secure-branch",
+        "business-internet",
+    ]
+
+
+# ------------------------------------------------------------------- exclusion, hints
+
+
+def test_explain_exclusion_direct_and_through_requirements(catalog: Catalog) -> None:
+    assert explain_exclusion(catalog, "bi-sla-premium", "bi-access-wireless") == [
+        "bi-sla-premium",
+        "bi-access-wireless",
+    ]
+    assert explain_exclusion(catalog, "bi-access-wireless", "bi-sla-premium") == [
+        "bi-access-wireless",
+        "bi-sla-premium",
+    ]
+    # A bundle holding a managed firewall conflicts with the legacy firewall it replaces.
+    assert explain_exclusion(catalog, "secure-branch", "legacy-firewall@1") == [
+        "secure-branch",
+        "managed-firewall",
+        "legacy-firewall",
+    ]
+    assert explain_exclusion(catalog, "saas-suite", "business-internet") is None
+
+
+def test_recommendations_are_hints_not_violations(catalog: Catalog) -> None:
+    lines = [saas(options=["saas-edition-premium"])]
+    assert check_configuration(catalog, lines) == []
+    [(item, target, reason)] = recommendations(catalog, lines)
+    assert (item, target) == ("saas-edition-premium", "saas-sso")
+    assert "identity provider" in reason
+
+
+# ------------------------------------------------------------------- property
+
+
+ACCESS = ["bi-access-fiber", "bi-access-copper", "bi-access-wireless"]
+SLAS = ["bi-sla-standard", "bi-sla-premium"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    options=st.lists(st.sampled_from(ACCESS + SLAS), unique=True, max_size=5),
+    static_ip=st.booleans(),
+    quantity=st.integers(min_value=-2, max_value=120),
+)
+def test_internet_configurations_match_a_hand_written_oracle(
+    catalog: Catalog, options: list[str], static_ip: bool, quantity: int
+) -> None:
+    # The oracle restates the catalog's rules for business-internet in plain Python.
+    access = [o for o in options if o in ACCESS]
+    sla = [o for o in options if o in SLAS]
+    expected = set()
+    if len(access) != 1 or len(sla) != 1:
+        expected.add("cardinality")
+    if "bi-access-wireless" in options and "bi-sla-premium" in options:
+        expected.add("excludes")
+    if not 1 <= quantity <= 100:
+        expected.add("quantity")
+    line = internet(options=options, quantity=quantity, add_ons=["static-ip"] if static_ip else [])
+    found = check_configuration(catalog, [line], JUNE_2026)
+    assert {v.rule for v in found} == expected
+    # Reordering the options never changes the verdict.
+    again = check_configuration(
+        catalog, [line.model_copy(update={"options": options[::-1]})], JUNE_2026
+    )
+    assert {v.rule for v in again} == expected
