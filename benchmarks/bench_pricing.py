@@ -1,0 +1,226 @@
+"""Pricing benchmark: time per quote for 10 .. 10,000 lines, against a bare baseline.
+
+Each quote is priced end to end (configuration check, price books, usage tiers, volume
+discounts, promotions with conflicts, manual discount, full trace, input and output
+fingerprints). The baseline, measured in the same run over the same lines, is the least
+any pricer must do: a bare Decimal ``unit x quantity`` multiply-and-sum. The ratio says
+what the rules, the trace and the fingerprints cost; the per-line column says whether the
+cost grows linearly (roughly constant time per line).
+
+    .venv/bin/python benchmarks/bench_pricing.py           # full run (target: 1,000 lines <= 10 ms)
+    .venv/bin/python benchmarks/bench_pricing.py --quick   # smoke run for the test suite
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from datetime import date
+from decimal import Decimal
+
+from cpqsim.catalog import Catalog, parse_catalog
+from cpqsim.configuration import QuoteLine
+from cpqsim.pricing import PriceRequest, UsageEstimate, price_quote
+
+N_OFFERINGS = 50
+D = Decimal
+
+
+def build_catalog() -> Catalog:
+    """50 offerings priced by a regional book, a usage book, tiers, volume discounts and
+    promotions that stack, exclude and expire."""
+    offerings = []
+    entries = []
+    usage_entries = []
+    for k in range(N_OFFERINGS):
+        oid = f"p{k:03d}"
+        offerings.append(
+            {
+                "id": oid,
+                "name": f"Product {k}",
+                "specification": "s",
+                "family": f"family-{k % 5}",
+                "quantity_max": 100000,
+                "prices": [{"id": f"{oid}-cat", "kind": "recurring", "amount": "1.00"}],
+            }
+        )
+        entries.append(
+            {
+                "id": f"{oid}-m",
+                "offering": oid,
+                "kind": "recurring",
+                "period": "month",
+                "amount": f"{10 + k}.{k % 100:02d}",
+            }
+        )
+        if k % 3 == 0:
+            entries.append(
+                {"id": f"{oid}-s", "offering": oid, "kind": "one_time", "amount": f"{k + 5}.50"}
+            )
+        if k % 5 == 0:
+            usage_entries.append(
+                {
+                    "id": f"{oid}-u",
+                    "offering": oid,
+                    "kind": "usage",
+                    "usage_unit": "call",
+                    "tier_mode": "graduated" if k % 10 else "volume",
+                    "tiers": [
+                        {"up_to": 1000, "unit_amount": "0.010"},
+                        {"up_to": 10000, "unit_amount": "0.005"},
+                        {"unit_amount": "0.001"},
+                    ],
+                }
+            )
+    ids = [o["id"] for o in offerings]
+    pricing = {
+        "version": "bench-rules-1",
+        "price_books": [
+            {"id": "usd", "version": "1", "currency": "USD", "entries": entries},
+            {
+                "id": "usd-us",
+                "version": "1",
+                "currency": "USD",
+                "region": "US",
+                "priority": 1,
+                "entries": usage_entries,
+            },
+        ],
+        "volume_discounts": [
+            {"id": f"vd-{o}", "offering": o, "min_quantity": 20, "pct": "0.05"} for o in ids[::2]
+        ],
+        "promotions": [
+            {
+                "id": "spring",
+                "applies_to": ids[:25],
+                "pct_off": "0.10",
+                "stacking_group": "season",
+                "priority": 5,
+            },
+            {
+                "id": "spring-small",
+                "applies_to": ids[:25],
+                "pct_off": "0.03",
+                "stacking_group": "season",
+            },
+            {"id": "partner", "applies_to": ids[10:40], "amount_off": "0.25", "priority": 2},
+            {
+                "id": "expired",
+                "applies_to": ids[::7],
+                "pct_off": "0.5",
+                "effective_to": "2026-01-01",
+            },
+            {
+                "id": "launch",
+                "applies_to": ids[40:],
+                "pct_off": "0.2",
+                "exclusive": True,
+                "eligibility": {"min_quantity": 30},
+            },
+        ],
+    }
+    return parse_catalog(
+        {
+            "id": "bench",
+            "version": "1",
+            "currency": "USD",
+            "specifications": [{"id": "s", "name": "S"}],
+            "offerings": offerings,
+            "pricing": pricing,
+        }
+    )
+
+
+def build_request(n: int) -> PriceRequest:
+    lines = [
+        QuoteLine(offering=f"p{i % N_OFFERINGS:03d}", quantity=1 + (i * 7) % 50) for i in range(n)
+    ]
+    usage = [
+        UsageEstimate(line=i, price_entry=f"p{i % N_OFFERINGS:03d}-u", units=D(500 + i * 37))
+        for i in range(n)
+        if (i % N_OFFERINGS) % 5 == 0
+    ]
+    return PriceRequest(
+        lines=lines,
+        discount_pct=D("0.02"),
+        region="US",
+        business_date=date(2026, 3, 1),
+        usage=usage,
+    )
+
+
+def baseline(catalog: Catalog, request: PriceRequest) -> Decimal:
+    """The bare minimum over the same lines: unit amount x quantity, summed."""
+    book = catalog.pricing.price_books[0]
+    unit = {e.offering: e.amount for e in book.entries if e.kind == "recurring"}
+    total = Decimal(0)
+    for line in request.lines:
+        total += unit[line.offering] * line.quantity
+    return total
+
+
+def median_seconds(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def run(sizes: list[int], repeats: int) -> list[dict]:
+    catalog = build_catalog()
+    rows = []
+    for n in sizes:
+        request = build_request(n)
+        result = price_quote(catalog, request)  # warm-up, and a sanity check
+        assert result.fingerprint == price_quote(catalog, request).fingerprint
+        pricing = median_seconds(lambda r=request: price_quote(catalog, r), repeats)
+        base = median_seconds(lambda r=request: baseline(catalog, r), max(repeats, 5))
+        rows.append(
+            {
+                "lines": n,
+                "charges": len(result.charges),
+                "trace": len(result.trace),
+                "median_ms": pricing * 1000,
+                "baseline_ms": base * 1000,
+                "ratio": pricing / base if base else float("inf"),
+                "us_per_line": pricing / n * 1e6,
+            }
+        )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, few repeats")
+    args = parser.parse_args(argv)
+    sizes = [10, 100, 300] if args.quick else [10, 100, 1000, 10000]
+    repeats = 3 if args.quick else 7
+    rows = run(sizes, repeats)
+    print(f"pricing benchmark ({'quick' if args.quick else 'full'}; median of {repeats} runs)")
+    print(
+        f"{'lines':>7} {'charges':>8} {'trace':>7} {'median ms':>10} {'baseline ms':>12} "
+        f"{'ratio':>8} {'us/line':>8}"
+    )
+    for r in rows:
+        print(
+            f"{r['lines']:>7} {r['charges']:>8} {r['trace']:>7} {r['median_ms']:>10.2f} "
+            f"{r['baseline_ms']:>12.3f} {r['ratio']:>7.0f}x {r['us_per_line']:>8.1f}"
+        )
+    per_line = [r["us_per_line"] for r in rows if r["lines"] >= 100]
+    if len(per_line) >= 2:
+        growth = max(per_line) / min(per_line)
+        verdict = "linear" if growth <= 2.0 else "SUPERLINEAR"
+        print(f"growth: time per line varies {growth:.2f}x from 100 lines up ({verdict})")
+    by_size = {r["lines"]: r for r in rows}
+    if 1000 in by_size:
+        ms = by_size[1000]["median_ms"]
+        print(f"target 1,000 lines <= 10 ms: {ms:.2f} ms ({'met' if ms <= 10 else 'NOT met'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

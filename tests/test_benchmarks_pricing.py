@@ -1,0 +1,28 @@
+"""The pricing benchmark runs and reports ratios against its baseline (no timing asserts:
+timings belong to the benchmark's printout, not to pass/fail on a shared machine)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_pricing_benchmark_quick_run_prints_ratios_and_growth() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "bench_pricing.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "baseline ms" in out and "ratio" in out
+    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert [int(r[0]) for r in rows] == [10, 100, 300]
+    assert all(r[5].endswith("x") for r in rows)
+    assert "growth: time per line" in out
