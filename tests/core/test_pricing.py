@@ -4,10 +4,12 @@ approval triggers at their edges, and properties that must hold for any valid qu
 from __future__ import annotations
 
 import functools
+import json
 import os
 import subprocess
 import sys
 import textwrap
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,12 +19,18 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 import cpqsim
+from cpqsim import canonical
+from cpqsim.approval import ApprovalPolicy
+from cpqsim.canonical import to_plain
 from cpqsim.catalog import Catalog, load_catalog, parse_catalog
 from cpqsim.configuration import QuoteLine, check_configuration
 from cpqsim.pricing import (
     PriceRequest,
+    PriceResult,
     PricingError,
     PricingPolicy,
+    UsageEstimate,
+    input_fingerprint,
     price_quote,
     reprice_matches,
     result_fingerprint,
@@ -454,3 +462,321 @@ def test_property_totals_are_never_negative_and_add_up(lines, discount) -> None:
     assert r.discount_total <= r.list_total
     assert r.list_total - r.discount_total == r.recurring_total + r.one_time_total
     assert all(c.net_amount >= 0 for c in r.charges)
+
+
+# ------------------------------------------------------- pricing rules (issue 3)
+
+
+GOLDEN = REPO / "tests" / "golden" / "pricing"
+DAY = date(2026, 3, 1)
+
+
+def golden_catalog(name: str) -> Catalog:
+    return parse_catalog(json.loads((GOLDEN / "catalogs" / name).read_text()))
+
+
+def rules_catalog(pricing: dict, offerings: list[dict] | None = None) -> Catalog:
+    """A one-offering catalog ('seat', catalog price 20.00/month) with ``pricing`` rules."""
+    return parse_catalog(
+        {
+            "id": "rules",
+            "version": "1",
+            "currency": "USD",
+            "specifications": [{"id": "s", "name": "S"}],
+            "offerings": offerings
+            or [
+                {
+                    "id": "seat",
+                    "name": "Seat",
+                    "specification": "s",
+                    "family": "f",
+                    "quantity_max": 10000,
+                    "prices": [{"id": "seat-monthly", "kind": "recurring", "amount": "20.00"}],
+                }
+            ],
+            "pricing": {"version": "r1", **pricing},
+        }
+    )
+
+
+def seat_book(book_id: str, amount: str, **scope) -> dict:
+    return {
+        "id": book_id,
+        "version": "1",
+        "currency": scope.pop("currency", "USD"),
+        **scope,
+        "entries": [
+            {
+                "id": f"{book_id}-seat",
+                "offering": "seat",
+                "kind": "recurring",
+                "period": "month",
+                "amount": amount,
+            }
+        ],
+    }
+
+
+def test_rules_need_an_explicit_business_date() -> None:
+    catalog = rules_catalog({"price_books": [seat_book("usd", "20.00")]})
+    with pytest.raises(PricingError, match="business_date is required"):
+        price_quote(catalog, PriceRequest(lines=[QuoteLine(offering="seat")]))
+
+
+def test_book_priority_beats_scope_and_scope_breaks_priority_ties() -> None:
+    books = [
+        seat_book("generic", "20.00"),
+        seat_book("eu", "19.00", region="EU"),
+        seat_book("eu-web", "18.00", region="EU", channel="web"),
+        seat_book("promo-book", "15.00", priority=1),
+    ]
+    catalog = rules_catalog({"price_books": books})
+
+    def unit(**request) -> Decimal:
+        r = price_quote(
+            catalog, PriceRequest(lines=[QuoteLine(offering="seat")], business_date=DAY, **request)
+        )
+        return r.charges[0].unit_amount
+
+    assert unit(region="EU", channel="web") == D("15.00")  # priority 1 wins over scope
+    no_promo = rules_catalog({"price_books": books[:3]})
+    one = PriceRequest(lines=[QuoteLine(offering="seat")], business_date=DAY, region="EU")
+    assert price_quote(no_promo, one).charges[0].price_source == "eu"
+    web = one.model_copy(update={"channel": "web"})
+    assert price_quote(no_promo, web).charges[0].price_source == "eu-web"
+    assert price_quote(no_promo, one.model_copy(update={"region": "US"})).charges[
+        0
+    ].price_source == ("generic")
+
+
+def test_equal_books_tie_is_broken_by_id_and_warned() -> None:
+    catalog = rules_catalog({"price_books": [seat_book("b", "21.00"), seat_book("a", "22.00")]})
+    r = price_quote(catalog, PriceRequest(lines=[QuoteLine(offering="seat")], business_date=DAY))
+    assert r.charges[0].price_source == "a"
+    assert any("tie" in w for w in r.warnings)
+
+
+def test_a_request_currency_without_price_names_offering_currency_scope_and_date() -> None:
+    catalog = rules_catalog({"price_books": [seat_book("usd", "20.00")]})
+    request = PriceRequest(
+        lines=[QuoteLine(offering="seat")],
+        business_date=DAY,
+        currency="EUR",
+        region="EU",
+        channel="web",
+    )
+    with pytest.raises(PricingError) as info:
+        price_quote(catalog, request)
+    for fragment in ("seat", "EUR", "region EU", "channel web", "2026-03-01"):
+        assert fragment in str(info.value)
+
+
+def test_amount_off_never_makes_a_charge_negative() -> None:
+    catalog = rules_catalog(
+        {"promotions": [{"id": "big", "applies_to": ["seat"], "amount_off": "25.00"}]}
+    )
+    r = price_quote(
+        catalog, PriceRequest(lines=[QuoteLine(offering="seat", quantity=2)], business_date=DAY)
+    )
+    # 2 x 25.00 = 50.00 off a 40.00 charge: capped at 40.00, net 0.00, and said so.
+    assert (r.charges[0].discount_amount, r.charges[0].net_amount) == (D("40.00"), D("0.00"))
+    assert r.recurring_total == D("0.00")
+    assert any("capped" in w for w in r.warnings)
+
+
+@pytest.mark.parametrize(
+    ("units", "graduated", "volume"),
+    [
+        # tiers: 1-1000 @0.10, 1001-10000 @0.05, 10001+ @0.01 + flat 20.00
+        ("0", "0.00", "0.00"),
+        ("1000", "100.00", "100.00"),  # the boundary belongs to the first tier
+        ("1001", "100.05", "50.05"),
+        ("10001", "570.01", "120.01"),
+    ],
+)
+def test_usage_tier_boundaries(units: str, graduated: str, volume: str) -> None:
+    for mode, want in (("graduated", graduated), ("volume", volume)):
+        case = json.loads((GOLDEN / f"tiered_usage_{mode}.json").read_text())
+        catalog = parse_catalog(case["catalog"])
+        request = PriceRequest(
+            lines=[QuoteLine(offering="api")],
+            business_date=DAY,
+            usage=[UsageEstimate(line=0, price_entry="api-calls", units=D(units))],
+        )
+        assert price_quote(catalog, request).usage_total == D(want), (mode, units)
+
+
+def test_a_missing_usage_estimate_prices_zero_units_and_warns() -> None:
+    case = json.loads((GOLDEN / "tiered_usage_graduated.json").read_text())
+    r = price_quote(
+        parse_catalog(case["catalog"]),
+        PriceRequest(lines=[QuoteLine(offering="api")], business_date=DAY),
+    )
+    assert r.usage_total == D("0.00")
+    assert any("no usage estimate" in w for w in r.warnings)
+
+
+def test_proration_by_period_end_and_no_proration_on_the_cycle_day() -> None:
+    seats = golden_catalog("seats.json")
+    line = [QuoteLine(offering="seat")]
+    # Start 2026-02-10, first period ends 2026-03-01 (exclusive): 19 of 28 February days.
+    # 20.00 x 19 / 28 = 13.5714... -> 13.57
+    r = price_quote(
+        seats,
+        PriceRequest(lines=line, service_start=date(2026, 2, 10), period_end=date(2026, 3, 1)),
+    )
+    assert r.prorated_first_period_total == D("13.57")
+    assert r.proration == {
+        "service_start": "2026-02-10",
+        "period_start": "2026-02-01",
+        "period_end": "2026-03-01",
+        "days": 19,
+        "period_days": 28,
+    }
+    on_cycle = price_quote(
+        seats, PriceRequest(lines=line, service_start=date(2026, 3, 1), billing_cycle_day=1)
+    )
+    assert on_cycle.prorated_first_period_total is None
+    assert not [t for t in on_cycle.trace if t.rule == "proration"]
+
+
+def test_the_fast_fingerprints_equal_the_canonical_ones() -> None:
+    catalog = golden_catalog("contracts.json")
+    request = PriceRequest(
+        lines=[QuoteLine(offering="seat", quantity=7)],
+        business_date=DAY,
+        account_id="acme",
+        discount_pct=D("0.0333"),
+    )
+    r = price_quote(catalog, request)
+    assert r.fingerprint == canonical.fingerprint(r.model_dump(exclude={"fingerprint"}))
+    assert r.input_fingerprint == input_fingerprint(
+        catalog, request, PricingPolicy(), ApprovalPolicy()
+    )
+    assert r.input_fingerprint == canonical.fingerprint(
+        {
+            "request": request,
+            "catalog": {"id": catalog.id, "version": catalog.version},
+            "pricing_rules_version": "r1",
+            "pricing_policy": PricingPolicy(),
+            "approval_policy_version": "approval-policy-v1",
+        }
+    )
+
+
+def test_a_stored_result_round_trips_through_plain_data() -> None:
+    catalog = golden_catalog("contracts.json")
+    r = price_quote(
+        catalog,
+        PriceRequest(lines=[QuoteLine(offering="seat", quantity=7)], business_date=DAY),
+    )
+    again = PriceResult.model_validate(to_plain(r.model_dump()))
+    assert again == r
+    assert result_fingerprint(again) == r.fingerprint
+
+
+RULES_REQUEST = dict(business_date=DAY, account_id="acme", region="EU", channel="web")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"business_date": date(2025, 6, 1)},
+        {"account_id": "globex"},
+        {"region": "US"},
+        {"channel": "partner"},
+        {"segment": "smb"},
+        {"currency": "USD"},
+        {"discount_pct": D("0.01")},
+        {"service_start": DAY},
+    ],
+)
+def test_input_fingerprint_changes_with_every_input_that_matters(change: dict) -> None:
+    catalog = golden_catalog("contracts.json")
+    base = PriceRequest(lines=[QuoteLine(offering="seat", quantity=3)], **RULES_REQUEST)
+    changed = base.model_copy(update=change)
+    assert (
+        price_quote(catalog, base).input_fingerprint
+        != price_quote(catalog, changed).input_fingerprint
+    )
+
+
+def promo_catalog() -> Catalog:
+    offerings = [
+        {
+            "id": oid,
+            "name": oid,
+            "specification": "s",
+            "family": "f",
+            "quantity_max": 10000,
+            "prices": [
+                {"id": f"{oid}-m", "kind": "recurring", "amount": amount},
+                {"id": f"{oid}-s", "kind": "one_time", "amount": "9.99"},
+            ],
+        }
+        for oid, amount in (("seat", "20.00"), ("firewall", "40.05"), ("internet", "99.95"))
+    ]
+    return rules_catalog(
+        {
+            "volume_discounts": [
+                {"id": "vd", "offering": "seat", "min_quantity": 30, "pct": "0.075"}
+            ],
+            "promotions": [
+                {
+                    "id": "p1",
+                    "applies_to": ["seat", "firewall"],
+                    "pct_off": "0.1",
+                    "stacking_group": "g",
+                    "priority": 3,
+                },
+                {"id": "p2", "applies_to": ["seat"], "pct_off": "0.15", "stacking_group": "g"},
+                {
+                    "id": "p3",
+                    "applies_to": ["firewall"],
+                    "amount_off": "45.00",
+                    "excludes": ["p1"],
+                    "priority": 4,
+                    "eligibility": {"min_quantity": 5},
+                },
+                {
+                    "id": "p4",
+                    "applies_to": ["internet"],
+                    "pct_off": "0.3",
+                    "exclusive": True,
+                    "charge_kinds": ["recurring", "one_time"],
+                },
+            ],
+            "bundle_discounts": [
+                {"id": "b", "when_all": ["seat", "internet"], "applies_to": ["seat"], "pct": "0.05"}
+            ],
+        },
+        offerings,
+    )
+
+
+PROMO_CATALOG = promo_catalog()
+rule_line = st.builds(
+    lambda offering, quantity: QuoteLine(offering=offering, quantity=quantity),
+    st.sampled_from(["seat", "firewall", "internet"]),
+    st.integers(min_value=1, max_value=60),
+)
+
+
+@PROPERTY
+@given(
+    lines=st.lists(rule_line, min_size=1, max_size=6), discount=discount_strategy, data=st.data()
+)
+def test_property_with_rules_order_repeatability_and_no_negative_totals(
+    lines, discount, data
+) -> None:
+    request = PriceRequest(lines=lines, discount_pct=discount, business_date=DAY)
+    a = price_quote(PROMO_CATALOG, request)
+    assert a == price_quote(PROMO_CATALOG, request)
+    shuffled = request.model_copy(update={"lines": data.draw(st.permutations(lines))})
+    b = price_quote(PROMO_CATALOG, shuffled)
+    for name in ("subtotal", "discount_total", "net_total", "recurring_total", "one_time_total"):
+        assert getattr(a, name) == getattr(b, name), name
+        assert getattr(a, name) >= 0
+    assert sorted(a.applied_rules) == sorted(b.applied_rules)
+    assert a.net_total == a.one_time_total + sum(a.recurring_by_period.values()) + a.usage_total
+    assert all(c.net_amount >= 0 for c in a.charges)
