@@ -110,6 +110,8 @@ def _print_summary(result: dict, out_dir: Path | None, wall_s: float) -> None:
             str(d["latency_p99_s"]),
         )
     out.print(ds)
+    for note in result.get("notes", []):
+        out.print(f"[yellow]note[/]: {note}")
     verdict = result["verdict"] == "pass"
     out.print(
         "[bold green]VERDICT: PASS[/] every invariant holds"

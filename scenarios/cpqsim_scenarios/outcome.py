@@ -49,3 +49,4 @@ class RunOutput:
     stats: JourneyStats
     simulated_s: float
     wall_s: float = 0.0
+    notes: list[str] = field(default_factory=list)  # caveats a reader of the verdict needs

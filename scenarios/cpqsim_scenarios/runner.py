@@ -103,6 +103,7 @@ def summarize(loaded: LoadedScenario, output: RunOutput, seed: int, log_sha: str
         "invariants": [r.model_dump() for r in invariants],
         "downstream": downstream,
         "events": len(output.events),
+        "notes": list(output.notes),
         "event_log_sha256": log_sha,
     }
 
