@@ -130,6 +130,28 @@ def _cycles(graph: nx.DiGraph) -> list[list[str]]:
     return sorted(found)
 
 
+def _may_cycle(edges: set[tuple[str, str]]) -> bool:
+    """Cheap pre-check (Kahn's algorithm) so acyclic task lists skip building a graph."""
+    if not edges:
+        return False
+    indegree: dict[str, int] = {}
+    after: dict[str, list[str]] = {}
+    for u, v in edges:
+        indegree[v] = indegree.get(v, 0) + 1
+        indegree.setdefault(u, 0)
+        after.setdefault(u, []).append(v)
+    ready = [n for n, d in indegree.items() if d == 0]
+    seen = 0
+    while ready:
+        n = ready.pop()
+        seen += 1
+        for m in after.get(n, []):
+            indegree[m] -= 1
+            if indegree[m] == 0:
+                ready.append(m)
+    return seen < len(indegree)
+
+
 def _duplicates(ids: Iterable[tuple[str, str]], what: str) -> list[CatalogProblem]:
     """``ids`` is (id, location) in file order; every repeat after the first is a problem."""
     first: dict[str, str] = {}
@@ -286,8 +308,6 @@ def _check_decomposition(at: str, o: Offering) -> list[CatalogProblem]:
         first_task.setdefault(s.task, j)
 
     tasks = set(first_task)
-    g = nx.DiGraph()
-    g.add_nodes_from(sorted(tasks))
     edges: set[tuple[str, str]] = set()
     for j, step in enumerate(o.decomposition):
         for k, dep in enumerate(step.depends_on):
@@ -300,6 +320,10 @@ def _check_decomposition(at: str, o: Offering) -> list[CatalogProblem]:
                     [o.id, step.task, dep],
                     f"{at}.decomposition[{j}].depends_on[{k}]",
                 )
+    if not _may_cycle(edges):
+        return found.problems
+    g = nx.DiGraph()
+    g.add_nodes_from(sorted(tasks))
     # Sorted edges: which cycle gets named must not depend on the order of the file.
     g.add_edges_from(sorted(edges))
     for cycle in _cycles(g):

@@ -436,3 +436,230 @@ def test_sample_with_its_price_books_publishes_clean() -> None:
     assert (books["list-usd"].currency, books["list-eur"].currency) == ("USD", "EUR")
     assert books["list-eur"].region == "EU"
     assert published.fingerprint != load_catalog(SAMPLE).fingerprint
+
+
+# ------------------------------------------------------------------ versions & publish
+
+
+def versioned() -> dict:
+    """tiny() with a second, older version of main that was superseded on 2026-01-01."""
+    data = tiny()
+    old = copy.deepcopy(data["offerings"][0])
+    old.update(version="1", status="superseded", effective_to="2026-01-01")
+    data["offerings"][0].update(version="2", effective_from="2026-01-01")
+    data["offerings"].insert(0, old)
+    return data
+
+
+def test_versions_of_one_offering_coexist_and_resolve_by_date() -> None:
+    from datetime import date
+
+    catalog = parse_catalog(versioned())
+    assert catalog.offering_ids() == ["main", "opt"]
+    assert catalog.version_ids() == ["main@1", "main@2", "opt@1"]
+    assert catalog.offering("main@1").status == "superseded"
+    assert catalog.offering("main", date(2025, 12, 31)).version_id == "main@1"
+    assert catalog.offering("main", date(2026, 1, 1)).version_id == "main@2"  # end exclusive
+    # Without a date: the newest version open to new quotes.
+    assert catalog.offering("main").version_id == "main@2"
+    assert catalog.has_offering("main@2") and not catalog.has_offering("main@3")
+    newest_only = catalog.model_copy(update={"offerings": catalog.offerings[1:]})
+    with pytest.raises(KeyError, match="no version of offering 'main' is in force on 1999-01-01"):
+        newest_only.offering("main", date(1999, 1, 1))
+
+
+def test_overlapping_windows_of_one_offering_are_refused() -> None:
+    data = versioned()
+    data["offerings"][0]["effective_to"] = "2026-02-01"  # one month of overlap
+    [problem] = problems_of(data)
+    assert (problem.code, problem.elements, problem.location) == (
+        "overlapping_versions",
+        ["main@1", "main@2"],
+        "offerings[1].effective_from",
+    )
+    assert "[open, 2026-02-01)" in problem.message and "[2026-01-01, open)" in problem.message
+
+
+def test_a_draft_may_overlap_because_it_is_not_published() -> None:
+    data = versioned()
+    draft = copy.deepcopy(data["offerings"][1])
+    draft.update(version="3", status="draft", effective_from="2026-03-01")
+    data["offerings"].append(draft)
+    catalog = parse_catalog(data)
+    assert catalog.offering("main").version_id == "main@2"
+
+
+def test_duplicate_sku_across_offerings_is_refused_but_shared_across_versions() -> None:
+    data = versioned()
+    for o in data["offerings"][:2]:
+        o["sku"] = "MAIN"  # two versions of one offering: fine
+    assert parse_catalog(data)
+    data["offerings"][2]["sku"] = "MAIN"
+    [problem] = problems_of(data)
+    assert (problem.code, problem.elements, problem.location) == (
+        "duplicate_sku",
+        ["MAIN", "main", "opt"],
+        "offerings[2].sku",
+    )
+
+
+def test_duplicate_downstream_mapping_is_refused() -> None:
+    data = tiny()
+    data["offerings"][0]["decomposition"].append(
+        {"task": "reserve", "system": "inventory", "operation": "reserve"}
+    )
+    [problem] = problems_of(data)
+    assert (problem.code, problem.location) == (
+        "duplicate_mapping",
+        "offerings[0].decomposition[2]",
+    )
+    assert problem.elements == ["main", "inventory", "reserve", "reserve"]
+
+
+def test_cycle_through_contains_is_a_hard_requirement_cycle() -> None:
+    data = tiny()
+    data["offerings"][0]["relations"] = [{"kind": "contains", "target": "opt"}]
+    data["offerings"][1]["relations"] = [{"kind": "dependsOnAsset", "target": "main"}]
+    [problem] = problems_of(data)
+    assert problem.code == "requires_cycle"
+    assert "main contains opt, opt dependsOnAsset main" in problem.message
+
+
+def test_soft_relations_may_loop() -> None:
+    data = tiny()
+    data["offerings"][0]["relations"] = [{"kind": "recommends", "target": "opt"}]
+    data["offerings"][1]["relations"] = [{"kind": "upgradesTo", "target": "main"}]
+    assert parse_catalog(data)
+
+
+def test_impossible_bundle_quantity_is_refused() -> None:
+    data = tiny()
+    data["offerings"][0]["relations"] = [{"kind": "contains", "target": "opt", "min": 3, "max": 2}]
+    [problem] = problems_of(data)
+    assert (problem.code, problem.location) == ("cardinality", "offerings[0].relations[0].min")
+
+
+def test_quantities_belong_only_to_contains() -> None:
+    data = tiny()
+    data["offerings"][0]["relations"] = [{"kind": "requires", "target": "opt", "min": 1}]
+    [problem] = problems_of(data)
+    assert problem.code == "schema" and "only a contains relation" in problem.message
+
+
+def test_a_price_book_entry_counts_as_a_price_and_pricing_refs_must_resolve() -> None:
+    data = tiny()
+    data["offerings"][0]["prices"] = []
+    entry = {"id": "e1", "offering": "main", "kind": "one_time", "amount": "5"}
+    data["pricing"] = {
+        "price_books": [{"id": "b", "version": "1", "currency": "USD", "entries": [entry]}]
+    }
+    assert parse_catalog(data)
+    data["pricing"]["promotions"] = [
+        {"id": "p", "applies_to": ["ghost"], "pct_off": "0.1", "excludes": ["nope"]}
+    ]
+    data["pricing"]["contract_prices"] = [
+        {
+            "id": "c",
+            "account_id": "a",
+            "offering": "main",
+            "price_entry": "zz",
+            "currency": "USD",
+            "amount": "1",
+        }
+    ]
+    found = [(p.code, p.location) for p in problems_of(data)]
+    assert found == [
+        ("dangling_reference", "pricing.contract_prices[0].price_entry"),
+        ("dangling_reference", "pricing.promotions[0].applies_to[0]"),
+        ("dangling_reference", "pricing.promotions[0].excludes[0]"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("characteristic", "fragment"),
+    [
+        ({"name": "c", "type": "enum"}, "lists no allowed values"),
+        ({"name": "c", "type": "integer", "min": 5, "max": 1}, "min 5 greater than max 1"),
+        ({"name": "c", "type": "string", "min": 1}, "cannot have a min/max range"),
+        ({"name": "c", "type": "integer", "values": ["x"]}, "allows 'x', which must be an integer"),
+        ({"name": "c", "type": "enum", "values": ["a"], "default": "b"}, "default 'b'"),
+    ],
+)
+def test_impossible_characteristics_are_refused(characteristic: dict, fragment: str) -> None:
+    data = tiny()
+    data["specifications"][0]["characteristics"] = [characteristic]
+    [problem] = problems_of(data)
+    assert problem.code == "characteristic" and fragment in problem.message
+    assert problem.location.startswith("specifications[0].characteristics[0]")
+
+
+def test_publish_is_atomic_and_fingerprints_the_content_not_the_layout() -> None:
+    from cpqsim.catalog import publish
+
+    first = publish(tiny())
+    reordered = {k: tiny()[k] for k in reversed(list(tiny()))}
+    second = publish(reordered)
+    assert first.fingerprint == second.fingerprint and first.fingerprint.startswith("sha256:")
+    assert first.version_id == "tiny@1"
+    changed = tiny()
+    changed["offerings"][0]["prices"][0]["amount"] = "10.01"
+    assert publish(changed).fingerprint != first.fingerprint
+    # Refused: nothing is produced, and the error carries every problem.
+    broken = tiny()
+    broken["offerings"][0]["prices"] = []
+    with pytest.raises(CatalogInvalid):
+        publish(broken)
+    with pytest.raises(Exception, match="frozen"):
+        first.catalog.offerings[0].name = "renamed"  # type: ignore[misc]
+
+
+def test_lifecycle_table_is_data_with_a_reason_per_status() -> None:
+    from cpqsim.catalog_lifecycle import STATUSES, allows, status_table
+
+    rows = {r["status"]: r for r in status_table()}
+    assert list(rows) == list(STATUSES)
+    assert [s for s in STATUSES if allows(s, "new_quote")] == ["active"]
+    assert [s for s in STATUSES if allows(s, "new_order")] == ["active", "superseded"]
+    assert [s for s in STATUSES if allows(s, "change_asset")] == [
+        "active",
+        "grandfathered",
+        "superseded",
+    ]
+    assert [s for s in STATUSES if not allows(s, "keep_asset")] == ["draft", "approved", "retired"]
+    assert all(row["why"] for row in rows.values())
+
+
+def test_tmf620_export_of_a_versioned_bundle_validates(
+    sample: Catalog, product_offering_validator: jsonschema.Draft4Validator
+) -> None:
+    for key in ["secure-branch", "saas-suite@1", "legacy-firewall", "saas-sso"]:
+        doc = to_tmf620_product_offering(sample, key)
+        assert [e.message for e in product_offering_validator.iter_errors(doc)] == []
+    old = to_tmf620_product_offering(sample, "saas-suite@1")
+    assert (old["version"], old["lifecycleStatus"]) == ("1", "Grandfathered")
+    assert old["validFor"] == {
+        "startDateTime": "2025-01-01T00:00:00Z",
+        "endDateTime": "2026-01-01T00:00:00Z",
+    }
+    bundle = to_tmf620_product_offering(sample, "secure-branch")
+    limits = {
+        b["id"]: b["bundledProductOfferingOption"]["numberRelOfferUpperLimit"]
+        for b in bundle["bundledProductOffering"]
+    }
+    assert limits == {"business-internet": 1, "managed-firewall": 2}
+    assert bundle["marketSegment"] == [
+        {"id": "enterprise", "name": "enterprise", "@referredType": "MarketSegment"}
+    ]
+    chars = to_tmf620_product_offering(sample, "business-internet")["prodSpecCharValueUse"]
+    assert [c["name"] for c in chars] == ["bandwidth", "service_address"]
+
+
+def test_graph_at_a_date_shows_the_versions_in_force(sample: Catalog) -> None:
+    from datetime import date
+
+    then = sample.graph(date(2025, 6, 1))
+    assert then.nodes["saas-suite"]["version_id"] == "saas-suite@1"
+    assert "saas-sso" not in then  # launched in 2026
+    assert sample.graph().nodes["saas-suite"]["version_id"] == "saas-suite@2"
+    edge = next(iter(sample.graph().get_edge_data("secure-branch", "managed-firewall").values()))
+    assert (edge["relation"], edge["min"], edge["max"]) == ("contains", 1, 2)
