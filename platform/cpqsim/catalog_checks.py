@@ -461,11 +461,12 @@ def _check_pricing(rules: PricingRules, known: set[str]) -> list[CatalogProblem]
     found = _Found()
 
     def ref(owner: str, what: str, key: str, location: str) -> None:
+        # ``owner`` reads "<kind> <id>"; the elements name the rule id and the reference.
         if key not in known:
             found.add(
                 "dangling_reference",
                 f"{owner} refers to unknown {what} {key!r}",
-                [owner, key],
+                [owner.rsplit(" ", 1)[-1], key],
                 location,
             )
 
