@@ -13,8 +13,10 @@ from collections.abc import Callable, Iterable
 
 from pydantic import BaseModel
 
+from cpqsim.catalog import Catalog
 from cpqsim.downstream import LedgerSnapshot
 from cpqsim.events import CloudEvent
+from cpqsim.pricing import PriceRequest, price_quote
 
 MAX_EXAMPLES = 5
 
@@ -206,13 +208,49 @@ def _agrees_with_ground_truth(events, ledgers):
     return problems
 
 
+REPRICING = (
+    "repricing_reproduces_fingerprint",
+    "pricing an accepted snapshot's exact request again reproduces its price fingerprint",
+)
+
+
+def _repricing(events: list[CloudEvent], catalog: Catalog) -> list[str]:
+    problems = []
+    for e in _by_name(events, "quote.accepted"):
+        snapshot = e.data["snapshot"]
+        if not snapshot.get("price_request"):
+            problems.append(f"quote {e.data['quote_id']} accepted without a stored price request")
+            continue
+        request = PriceRequest.model_validate(snapshot["price_request"])
+        try:
+            again = price_quote(catalog, request).fingerprint
+        except ValueError as exc:
+            problems.append(f"quote {e.data['quote_id']} no longer prices: {exc}")
+            continue
+        if again != snapshot["price_fingerprint"]:
+            problems.append(
+                f"quote {e.data['quote_id']} r{e.data['revision']} reprices to {again[:19]}..., "
+                f"accepted {snapshot['price_fingerprint'][:19]}..."
+            )
+    return problems
+
+
 def check_invariants(
-    events: Iterable[CloudEvent], ledgers: dict[str, LedgerSnapshot]
+    events: Iterable[CloudEvent],
+    ledgers: dict[str, LedgerSnapshot],
+    catalog: Catalog | None = None,
 ) -> list[InvariantResult]:
+    """Judge a run. With the run's ``catalog``, accepted prices are also re-derived."""
     log = list(events)
+    checks = [
+        (name, description, lambda fn=check: fn(log, ledgers))
+        for name, description, check in _CHECKS
+    ]
+    if catalog is not None:
+        checks.append((*REPRICING, lambda: _repricing(log, catalog)))
     results = []
-    for name, description, check in _CHECKS:
-        problems = check(log, ledgers)
+    for name, description, run in checks:
+        problems = run()
         results.append(
             InvariantResult(
                 name=name,

@@ -81,6 +81,9 @@ class CreateQuote(QuoteCommand):
     lines: list[QuoteLine] = Field(min_length=1)
     discount_pct: Decimal = Decimal("0")
     region: str | None = None
+    currency: str | None = Field(default=None, description="default: the catalog currency")
+    channel: str | None = None
+    segment: str | None = None
 
 
 class PriceQuote(QuoteCommand):
@@ -141,11 +144,15 @@ class QuoteCreated(QuoteEvent):
     lines: list[QuoteLine]
     discount_pct: Decimal
     region: str | None = None
+    currency: str | None = None
+    channel: str | None = None
+    segment: str | None = None
     catalog_version: str
 
 
 class QuotePriced(QuoteEvent):
     type_name: ClassVar[str] = "priced"
+    price_request: dict[str, Any]  # exactly what was priced, so it can be priced again
     price: dict[str, Any]
     price_fingerprint: str
     approval_required: bool
@@ -224,6 +231,10 @@ class Quote(BaseModel):
     discount_pct: Decimal
     region: str | None
     catalog_version: str
+    currency: str | None = None
+    channel: str | None = None
+    segment: str | None = None
+    price_request: dict[str, Any] | None = None
     price: dict[str, Any] | None = None
     price_fingerprint: str | None = None
     approval_required: bool = False
@@ -253,7 +264,11 @@ class UnknownQuote(GuardFailed):
 
 
 def commercial_snapshot(state: Quote) -> dict[str, Any]:
-    """What an approval and an acceptance bind to: every commercially material field."""
+    """What an approval and an acceptance bind to: every commercially material field.
+
+    It carries the exact price request (business date included), so the accepted price
+    can be reproduced later and compared by fingerprint, never silently recomputed.
+    """
     return to_plain(
         {
             "quote_id": state.quote_id,
@@ -263,13 +278,30 @@ def commercial_snapshot(state: Quote) -> dict[str, Any]:
             "discount_pct": state.discount_pct,
             "region": state.region,
             "catalog_version": state.catalog_version,
+            "price_request": state.price_request,
             "price_fingerprint": state.price_fingerprint,
         }
     )
 
 
-def _price(state_lines, discount_pct, region, services: QuoteServices) -> PriceResult:
-    request = PriceRequest(lines=state_lines, discount_pct=discount_pct, region=region)
+def price_request_for(state: Quote | CreateQuote, ctx: Context) -> PriceRequest:
+    """The request pricing sees: the quote's content and context at today's business date.
+
+    The business date comes from the context (virtual time in the sim), never the clock.
+    """
+    return PriceRequest(
+        lines=state.lines,
+        discount_pct=state.discount_pct,
+        region=state.region,
+        currency=state.currency,
+        channel=state.channel,
+        segment=state.segment,
+        account_id=state.account_id,
+        business_date=ctx.now.date(),
+    )
+
+
+def _price(request: PriceRequest, services: QuoteServices) -> PriceResult:
     return price_quote(services.catalog, request, services.pricing_policy, services.approval_policy)
 
 
@@ -282,7 +314,7 @@ def decide(
         if state is not None:
             raise GuardFailed(f"quote {command.quote_id} already exists")
         # Price once up-front so an invalid configuration is refused at the door.
-        _price(command.lines, command.discount_pct, command.region, services)
+        _price(price_request_for(command, ctx), services)
         return [
             QuoteCreated(
                 quote_id=command.quote_id,
@@ -292,6 +324,9 @@ def decide(
                 lines=command.lines,
                 discount_pct=command.discount_pct,
                 region=command.region,
+                currency=command.currency,
+                channel=command.channel,
+                segment=command.segment,
                 catalog_version=services.catalog.version,
             )
         ]
@@ -308,12 +343,14 @@ def decide(
     rev = state.revision
 
     if isinstance(command, PriceQuote):
-        result = _price(state.lines, state.discount_pct, state.region, services)
+        request = price_request_for(state, ctx)
+        result = _price(request, services)
         role = highest_required_role(services.approval_policy, result.approval_triggers)
         return [
             QuotePriced(
                 quote_id=state.quote_id,
                 revision=rev,
+                price_request=to_plain(request.model_dump()),
                 price=to_plain(result.model_dump()),
                 price_fingerprint=result.fingerprint,
                 approval_required=bool(result.approval_triggers),
@@ -428,6 +465,9 @@ def evolve(state: Quote | None, event: QuoteEvent) -> Quote:
             lines=event.lines,
             discount_pct=event.discount_pct,
             region=event.region,
+            currency=event.currency,
+            channel=event.channel,
+            segment=event.segment,
             catalog_version=event.catalog_version,
         )
     assert state is not None, f"{type(event).__name__} before QuoteCreated"
@@ -435,6 +475,7 @@ def evolve(state: Quote | None, event: QuoteEvent) -> Quote:
         return state.model_copy(
             update={
                 "status": S.PRICED,
+                "price_request": event.price_request,
                 "price": event.price,
                 "price_fingerprint": event.price_fingerprint,
                 "approval_required": event.approval_required,
@@ -457,6 +498,7 @@ def evolve(state: Quote | None, event: QuoteEvent) -> Quote:
                 "revision": event.revision,
                 "lines": event.lines,
                 "discount_pct": event.discount_pct,
+                "price_request": None,
                 "price": None,
                 "price_fingerprint": None,
                 "approval_required": False,

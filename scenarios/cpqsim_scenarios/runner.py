@@ -64,7 +64,7 @@ def execute(
 
 def summarize(loaded: LoadedScenario, output: RunOutput, seed: int, log_sha: str) -> dict:
     """The machine-readable verdict (``result.json``)."""
-    invariants = check_invariants(output.events, output.ledgers)
+    invariants = check_invariants(output.events, output.ledgers, loaded.catalog)
     by_state = Counter(output.orders_final.values())
     downstream = {}
     for name, ledger in sorted(output.ledgers.items()):

@@ -201,3 +201,22 @@ def test_a_provisioning_outage_is_ridden_through_by_a_long_backoff_policy():
     peak_open = max(c.get("inProgress", 0) for c in run.output.samples.orders_by_state)
     assert peak_open >= 10  # orders queued up behind the outage...
     assert run.result["orders"]["by_state"]["completed"] > 0.95 * run.result["orders"]["total"]
+
+
+def test_accepted_prices_are_reproduced_and_a_changed_price_list_is_caught(timeouts, tmp_path):
+    from cpqsim.catalog import load_catalog
+    from cpqsim.invariants import check_invariants
+
+    assert invariants(timeouts)["repricing_reproduces_fingerprint"]["holds"]
+    original = LIBRARY / "catalog" / "enterprise.yaml"
+    changed = tmp_path / "enterprise.yaml"
+    text = original.read_text()
+    assert 'amount: "12.50"' in text
+    changed.write_text(text.replace('amount: "12.50"', 'amount: "12.75"'))
+    verdict = {
+        r.name: r
+        for r in check_invariants(
+            timeouts.output.events, timeouts.output.ledgers, load_catalog(changed)
+        )
+    }
+    assert not verdict["repricing_reproduces_fingerprint"].holds
