@@ -552,7 +552,8 @@ class Catalog(_Strict):
         """The catalog as a read-only graph over stable ids (cached per date).
 
         Each offering node is the version :meth:`offering` resolves for the date (node
-        attribute ``version_id``); offerings with no version then are left out. Nodes carry
+        attribute ``version_id``); offerings with no version then are left out, and the
+        date-less view leaves out retired and never-launched offerings (history). Nodes carry
         ``kind`` ("offering" or "specification"); edges carry ``relation``
         ("specified_by", "option" with ``group``, "add_on", or a relation kind, with
         ``min``/``max`` on "contains"). References to unknown ids are left out
@@ -575,6 +576,13 @@ class Catalog(_Strict):
             g.add_node(spec_id, kind="specification", name=spec.name)
         resolved = {k: self.resolve(k, business_date) for k in self.offering_ids()}
         present = {k: o for k, o in resolved.items() if o is not None}
+        if business_date is None:
+            # The date-less view is the live catalog: what may be quoted or is still kept
+            # by installed assets. Retired and never-launched offerings are history; pass
+            # a business date to see the catalog as it was then.
+            present = {
+                k: o for k, o in present.items() if o.allows("new_quote") or o.allows("keep_asset")
+            }
         for oid, o in present.items():
             g.add_node(
                 oid,

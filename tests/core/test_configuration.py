@@ -437,12 +437,25 @@ def test_explain_exclusion_direct_and_through_requirements(catalog: Catalog) -> 
         "bi-access-wireless",
         "bi-sla-premium",
     ]
-    # A bundle holding a managed firewall conflicts with the legacy firewall it replaces.
-    assert explain_exclusion(catalog, "secure-branch", "legacy-firewall@1") == [
+    # A bundle holding a managed firewall conflicts with the legacy firewall it replaces
+    # (on a date when both were in force; the date-less view leaves retired ones out).
+    both = date(2024, 6, 1)
+    bundle = catalog.model_copy(
+        update={
+            "offerings": [
+                o.model_copy(update={"effective_from": None})
+                if o.id in ("secure-branch", "managed-firewall")
+                else o
+                for o in catalog.offerings
+            ]
+        }
+    )
+    assert explain_exclusion(bundle, "secure-branch", "legacy-firewall", both) == [
         "secure-branch",
         "managed-firewall",
         "legacy-firewall",
     ]
+    assert "legacy-firewall" not in catalog.graph()
     assert explain_exclusion(catalog, "saas-suite", "business-internet") is None
 
 
