@@ -55,6 +55,7 @@ from cpqsim.catalog import Catalog, Money
 from cpqsim.configuration import ConfigurationViolation, QuoteLine, check_configuration
 from cpqsim.money import CURRENCY_PLACES
 from cpqsim.pricebook import PriceBook, PriceEntry, PricingRules, Promotion
+from cpqsim.pricing_canonical import array_json, charge_json, object_json, steps_json
 from cpqsim.pricing_periods import FirstPeriod, ProrationError, first_period
 from cpqsim.pricing_promotions import PromotionContext, resolve_promotions
 from cpqsim.pricing_tiers import TierError, tiered_amount
@@ -401,10 +402,7 @@ class _Charge:
     included_in: str | None = None
     prorated: Decimal | None = None
     applied: list[str] = field(default_factory=list)
-
-    @property
-    def subject(self) -> str:
-        return f"{self.path}/{self.item}/{self.price_id}"
+    subject: str = ""  # path/item/price_id: names the charge in trace steps and warnings
 
 
 @dataclass(slots=True)
@@ -502,6 +500,14 @@ class _Pricer:
         self.charges: list[_Charge] = []
         self._offering_cache: dict[str, tuple[Any, tuple[str, ...]]] = {}
         self._closure_cache: dict[str, frozenset[str]] = {}
+        self._rounded: dict[str, str] = {}  # rounding step detail per kind of amount
+        # Per-request memos of quote-wide answers that many lines ask again.
+        self._promo_memo: dict[tuple, list] = {}
+        self._targets_memo: dict[tuple, bool] = {}
+        self._bundle_memo: dict[tuple[str, ...], list] = {}
+        self._volume_memo: dict[tuple[str, ...], Any] = {}
+        self._entries_memo: dict[str, list] = {}
+        self._inclusions_memo: dict[tuple[str, ...], dict[str, str]] = {}
         self.rounding = self._rounding()
         self.quantum = self.rounding.quantum
         self.per_line = self.rounding.applies == "line"
@@ -665,14 +671,13 @@ class _Pricer:
             return amount
         out = amount.quantize(self.quantum, rounding=self.rounding.mode, context=_QUANTIZE)
         if out != amount:
-            self.step(
-                "rounding",
-                "rounding",
-                self.policy.version,
-                subject,
-                amount,
-                out,
-                f"{what} rounded to {self.rounding.places} places, {self.rounding.mode}",
+            detail = self._rounded.get(what)
+            if detail is None:
+                detail = self._rounded[what] = (
+                    f"{what} rounded to {self.rounding.places} places, {self.rounding.mode}"
+                )
+            self.trace.append(
+                ("rounding", "rounding", self.policy.version, subject, amount, out, detail, True)
             )
         return out
 
@@ -749,6 +754,12 @@ class _Pricer:
 
     def _entries(self, item: str, offering: Any, keys: tuple[str, ...]) -> list:
         """(price entry or catalog price, source, version) for the item, or raise."""
+        hit = self._entries_memo.get(item)
+        if hit is None:
+            hit = self._entries_memo[item] = self._find_entries(item, offering, keys)
+        return hit
+
+    def _find_entries(self, item: str, offering: Any, keys: tuple[str, ...]) -> list:
         for key in keys:
             hit = self.book_for.get(key)
             if hit is not None:
@@ -818,7 +829,10 @@ class _Pricer:
         Compared by stable id: a bundle containing ``mail`` (or ``mail@2``) covers the
         ``mail`` selected on its line whichever version the date resolves.
         """
-        ids = [item for item, *_ in items]
+        ids = tuple([item for item, *_ in items])
+        hit = self._inclusions_memo.get(ids)
+        if hit is not None:
+            return dict(hit)
         out: dict[str, str] = {}
         for container in ids:
             closure = {_stable(c) for c in self._closure(container)}
@@ -827,7 +841,8 @@ class _Pricer:
             for item in ids:
                 if item != container and _stable(item) in closure and item not in out:
                     out[item] = container
-        return out
+        self._inclusions_memo[ids] = out
+        return dict(out)
 
     def _cross_line_inclusions(self, lines: list[QuoteLine]) -> None:
         if not any(self._closure_cache.values()):
@@ -872,6 +887,7 @@ class _Pricer:
             source=source,
             source_version=version,
             discount_amount=self.zero,
+            subject=f"{seg.path}/{item}/{entry.id}",
         )
         contract = self._contract(keys, entry.id)
         if kind == "usage":
@@ -912,7 +928,7 @@ class _Pricer:
             ch.list_amount = ch.running = self.q(exact, ch.subject, "usage amount")
             return ch
         list_exact = entry.amount * qty
-        detail = f"{kind} {entry.amount} x {qty}"
+        detail = f"{kind} {entry.amount!s} x {qty}"
         if period == "year":
             detail += " per year"
         if term:
@@ -952,6 +968,15 @@ class _Pricer:
         return None
 
     def _promotions(self, seg: _Segment) -> list:
+        """Decisions for the line; equal for equal selections at equal line quantity
+        (everything else they depend on is quote-wide), so resolved once per request."""
+        memo_key = (tuple([keys for *_, keys in seg.items]), seg.quantity)
+        hit = self._promo_memo.get(memo_key)
+        if hit is None:
+            hit = self._promo_memo[memo_key] = self._resolve_promotions(seg)
+        return hit
+
+    def _resolve_promotions(self, seg: _Segment) -> list:
         seen: dict[str, Promotion] = {}
         for _item, _path, _off, keys in seg.items:
             for key in keys:
@@ -982,14 +1007,14 @@ class _Pricer:
                     vd.id,
                     vd.version,
                     ch.running * vd.pct,
-                    f"{vd.pct} of {ch.running}: quote quantity {qty} of {vd.offering} "
+                    f"{vd.pct!s} of {ch.running!s}: quote quantity {qty} of {vd.offering} "
                     f"reaches {vd.min_quantity}",
                 )
         for d in decisions:
             p = d.promotion
             if not d.applied or ch.kind not in p.charge_kinds:
                 continue
-            if not set(ch.keys) & set(p.applies_to):
+            if not self._targets(ch.keys, p):
                 continue
             if not automatic:
                 self.step(
@@ -1004,27 +1029,21 @@ class _Pricer:
                 )
                 continue
             if p.pct_off is not None:
-                off, how = ch.running * p.pct_off, f"{p.pct_off} of {ch.running}"
+                off, how = ch.running * p.pct_off, f"{p.pct_off!s} of {ch.running!s}"
             else:
                 assert p.amount_off is not None
-                off, how = p.amount_off * ch.quantity, f"{p.amount_off} x {ch.quantity}"
+                off, how = p.amount_off * ch.quantity, f"{p.amount_off!s} x {ch.quantity}"
             self.discount(ch, "promotion", p.id, p.version, off, f"{how} ({d.reason})")
         if automatic:
-            for b in self.bundles:
-                if (
-                    self.day is not None
-                    and b.in_force(self.day)
-                    and set(ch.keys) & set(b.applies_to)
-                    and all(o in self.quote_items for o in b.when_all)
-                ):
-                    self.discount(
-                        ch,
-                        "bundle_discount",
-                        b.id,
-                        b.version,
-                        ch.running * b.pct,
-                        f"{b.pct} of {ch.running}: quote has all of {', '.join(b.when_all)}",
-                    )
+            for b in self._bundles_for(ch.keys):
+                self.discount(
+                    ch,
+                    "bundle_discount",
+                    b.id,
+                    b.version,
+                    ch.running * b.pct,
+                    f"{b.pct!s} of {ch.running!s}: quote has all of {', '.join(b.when_all)}",
+                )
         rate = self.request.discount_pct
         if rate:
             self.discount(
@@ -1033,10 +1052,40 @@ class _Pricer:
                 "manual-discount",
                 self.policy.version,
                 ch.running * rate,
-                f"{rate} of {ch.running} = {ch.running * rate}",
+                f"{rate!s} of {ch.running!s} = {ch.running * rate!s}",
             )
 
+    def _targets(self, keys: tuple[str, ...], rule: Any) -> bool:
+        """Does ``rule.applies_to`` name any of the offering ``keys``? (memoized)"""
+        memo_key = (keys, rule.id, id(rule))
+        hit = self._targets_memo.get(memo_key)
+        if hit is None:
+            hit = self._targets_memo[memo_key] = not set(keys).isdisjoint(rule.applies_to)
+        return hit
+
+    def _bundles_for(self, keys: tuple[str, ...]) -> list:
+        """Bundle discounts in force that target ``keys`` and whose offerings are all in
+        the quote (quote-wide facts: the same for every charge of these keys)."""
+        hit = self._bundle_memo.get(keys)
+        if hit is None:
+            day = self.day
+            hit = self._bundle_memo[keys] = [
+                b
+                for b in self.bundles
+                if day is not None
+                and b.in_force(day)
+                and self._targets(keys, b)
+                and all(o in self.quote_items for o in b.when_all)
+            ]
+        return hit
+
     def _volume(self, ch: _Charge):
+        hit = self._volume_memo.get(ch.keys, self)
+        if hit is self:
+            hit = self._volume_memo[ch.keys] = self._best_volume(ch)
+        return hit
+
+    def _best_volume(self, ch: _Charge):
         best = None
         for key in ch.keys:
             for vd in self.volume.get(key, ()):
@@ -1147,7 +1196,7 @@ class _Pricer:
 
     def _result(self) -> PriceResult:
         charges = self.charges
-        plain_charges = []
+        plain_charges: list[dict[str, Any]] = []
         by_kind: dict[str, list[Decimal]] = {"one_time": [], "usage": []}
         month: list[Decimal] = []
         year: list[Decimal] = []
@@ -1166,10 +1215,10 @@ class _Pricer:
                     prorated.append(ch.prorated)
             else:
                 by_kind[ch.kind].append(ch.running)
+            # Field order of PricedCharge: this dict becomes the model's __dict__.
             plain_charges.append(
                 {
                     "line_index": ch.line_index,
-                    "line_path": ch.path,
                     "item": ch.item,
                     "price_id": ch.price_id,
                     "kind": ch.kind,
@@ -1189,6 +1238,7 @@ class _Pricer:
                     "price_source_version": ch.source_version,
                     "included_in": ch.included_in,
                     "applied_rules": ch.applied,
+                    "line_path": ch.path,
                 }
             )
         subtotal = self._total([c.list_amount for c in charges], "subtotal")
@@ -1202,15 +1252,32 @@ class _Pricer:
                 seen.add(rule_id)
                 applied.append(rule_id)
         rules_version = self.rules.version
-        data = {
+        scalars: dict[str, Any] = {
             "currency": self.currency,
             "catalog_version": self.catalog.version,
             "pricing_version": self.policy.version,
-            "charges": plain_charges,
             "recurring_total": self._total(monthly_eq, "monthly-equivalent recurring total"),
             "one_time_total": self._total(by_kind["one_time"], "one-time total"),
             "discount_total": discount_total,
             "list_total": subtotal,
+            "rounding": {
+                "mode": self.rounding.mode,
+                "places": self.rounding.places,
+                "applies": self.rounding.applies,
+                "currency": self.currency,
+                "source": self.rounding.source,
+            },
+            "discount_pct": self.request.discount_pct,
+            "warnings": self.warnings,
+            "approval_triggers": required_approvals(
+                self.approval_policy,
+                self.request.discount_pct,
+                sorted(self.families),
+                self.request.region,
+            ),
+            "input_fingerprint": input_fingerprint(
+                self.catalog, self.request, self.policy, self.approval_policy
+            ),
             "subtotal": subtotal,
             "net_total": net_total,
             "usage_total": self._total(by_kind["usage"], "usage total"),
@@ -1235,25 +1302,6 @@ class _Pricer:
                 if fp is not None
                 else None
             ),
-            "rounding": {
-                "mode": self.rounding.mode,
-                "places": self.rounding.places,
-                "applies": self.rounding.applies,
-                "currency": self.currency,
-                "source": self.rounding.source,
-            },
-            "discount_pct": self.request.discount_pct,
-            "warnings": self.warnings,
-            "approval_triggers": required_approvals(
-                self.approval_policy,
-                self.request.discount_pct,
-                sorted(self.families),
-                self.request.region,
-            ),
-            "input_fingerprint": input_fingerprint(
-                self.catalog, self.request, self.policy, self.approval_policy
-            ),
-            "fingerprint": "",
             "applied_rules": applied,
             "rules_version": rules_version,
             "price_version": f"catalog {self.catalog.version} + rules {rules_version}",
@@ -1263,24 +1311,64 @@ class _Pricer:
             "account_id": self.request.account_id,
         }
         # The trace is complete only after the totals (total-level rounding steps).
-        data["trace"] = [
+        trace = self.trace
+        text = object_json(
+            scalars,
             {
-                "step": n,
-                "rule": rule,
-                "rule_id": rule_id,
-                "rule_version": version,
-                "subject": subject,
-                "before": before,
-                "after": after,
-                "detail": detail,
-                "applied": ok,
-            }
+                "charges": array_json([charge_json(c) for c in plain_charges]),
+                "trace": steps_json(trace),
+            },
+        )
+        fingerprint = "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+        data = dict(scalars)
+        data["charges"] = [_build(PricedCharge, c) for c in plain_charges]
+        data["trace"] = [
+            _build(
+                TraceStep,
+                {
+                    "step": n,
+                    "rule": rule,
+                    "rule_version": version,
+                    "subject": subject,
+                    "before": before,
+                    "after": after,
+                    "detail": detail,
+                    "rule_id": rule_id,
+                    "applied": ok,
+                },
+            )
             for n, (rule, rule_id, version, subject, before, after, detail, ok) in enumerate(
-                self.trace, 1
+                trace, 1
             )
         ]
-        result = PriceResult.model_validate(data)
-        return result.model_copy(update={"fingerprint": result_fingerprint(result)})
+        data["fingerprint"] = fingerprint
+        return _build(PriceResult, {name: data[name] for name in PriceResult.model_fields})
+
+
+_new = object.__new__
+_set = object.__setattr__
+_FIELDS_SET: dict[type, set[str]] = {}
+
+
+def _build(cls: type[BaseModel], values: dict[str, Any]) -> Any:
+    """An instance of ``cls`` holding ``values`` as they are, without validation.
+
+    Only for the pricer's own output, whose values already have the field types (Decimals,
+    ints, strs, lists, dates, ApprovalTrigger models) and every field present: validating
+    thousands of trace steps and charges again cost more than pricing them. The instance
+    is what ``model_validate`` would build (tests compare the two after a round trip).
+    """
+    obj = _new(cls)
+    _set(obj, "__dict__", values)
+    _set(obj, "__pydantic_fields_set__", _FIELDS_SET.get(cls) or _fields_set(cls))
+    _set(obj, "__pydantic_extra__", None)
+    _set(obj, "__pydantic_private__", None)
+    return obj
+
+
+def _fields_set(cls: type[BaseModel]) -> set[str]:
+    out = _FIELDS_SET[cls] = set(cls.model_fields)
+    return out
 
 
 _APPLIED_KINDS = frozenset(

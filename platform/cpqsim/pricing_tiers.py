@@ -57,7 +57,7 @@ def tiered_amount(mode: str, tiers: list[Tier], units: Decimal) -> tuple[Decimal
                 bound = "+" if tier.up_to is None else f"-{tier.up_to}"
                 flat = f" + flat {tier.flat_amount}" if tier.flat_amount else ""
                 return amount, [
-                    f"volume tier {lower + 1}{bound}: {units} x {tier.unit_amount}{flat}"
+                    f"volume tier {lower + 1}{bound}: {units!s} x {tier.unit_amount!s}{flat}"
                 ]
             lower = tier.up_to
         raise AssertionError("unreachable: the last tier bound was checked")  # pragma: no cover
@@ -75,7 +75,9 @@ def tiered_amount(mode: str, tiers: list[Tier], units: Decimal) -> tuple[Decimal
         total += amount
         bound = "+" if tier.up_to is None else f"-{tier.up_to}"
         flat = f" + flat {tier.flat_amount}" if tier.flat_amount else ""
-        parts.append(f"tier {lower + 1}{bound}: {in_tier} x {tier.unit_amount}{flat} = {amount}")
+        parts.append(
+            f"tier {lower + 1}{bound}: {in_tier!s} x {tier.unit_amount!s}{flat} = {amount!s}"
+        )
         if tier.up_to is None or units <= tier.up_to:
             break
         lower = tier.up_to

@@ -664,6 +664,72 @@ def test_the_fast_fingerprints_equal_the_canonical_ones() -> None:
     )
 
 
+def _golden_results() -> list[tuple[str, PriceResult]]:
+    out = []
+    for path in sorted(GOLDEN.glob("*.json")):
+        case = json.loads(path.read_text())
+        doc = case["catalog"]
+        if isinstance(doc, str):
+            doc = json.loads((GOLDEN / doc).read_text())
+        try:
+            result = price_quote(parse_catalog(doc), PriceRequest.model_validate(case["request"]))
+        except PricingError:
+            continue
+        out.append((path.stem, result))
+    return out
+
+
+def _mixed_result() -> PriceResult:
+    """A large quote touching every kind of step (books, tiers, volume, promotions won and
+    lost, manual discount, line rounding) with unicode and quotes in warnings and ids."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    try:
+        from bench_pricing import build_catalog, build_request
+    finally:
+        sys.path.pop(0)
+    return price_quote(build_catalog(), build_request(120))
+
+
+def test_the_pricer_writes_exactly_the_canonical_result_and_valid_models() -> None:
+    """The result is built without re-validating thousands of rows and its canonical JSON is
+    written straight from plain data; both must be indistinguishable from the slow path."""
+    results = [*_golden_results(), ("mixed", _mixed_result())]
+    assert len(results) > 20
+    for name, r in results:
+        dumped = r.model_dump(exclude={"fingerprint"})
+        assert r.fingerprint == canonical.fingerprint(dumped), name
+        assert r.fingerprint == result_fingerprint(r), name
+        again = PriceResult.model_validate(r.model_dump())
+        assert again == r, name
+        assert again.model_dump() == r.model_dump(), name
+        assert PriceResult.model_validate_json(r.model_dump_json()) == r, name
+        assert [t.step for t in r.trace] == list(range(1, len(r.trace) + 1)), name
+        assert r.model_fields_set == set(PriceResult.model_fields), name
+
+
+def test_canonical_fast_writer_escapes_text_like_json_dumps() -> None:
+    from cpqsim.pricing_canonical import fixed, steps_json
+
+    odd = 'quote "x" \\ \n tab\t é ✓ \u2028 \x00'
+    trace = [("rule", odd, "v\"1", odd, D("1E+2"), D("0E-10"), odd, False)]
+    plain = [
+        {
+            "step": 1,
+            "rule": "rule",
+            "rule_id": odd,
+            "rule_version": 'v"1',
+            "subject": odd,
+            "before": "100",
+            "after": "0.0000000000",
+            "detail": odd,
+            "applied": False,
+        }
+    ]
+    assert steps_json(trace) == canonical.canonical_json(plain)
+    for text in ("1E+2", "0E-10", "-0", "1.2E-7", "123.4500", "NaN"):
+        assert fixed(D(text)) == format(D(text), "f")
+
+
 def test_a_stored_result_round_trips_through_plain_data() -> None:
     catalog = golden_catalog("contracts.json")
     r = price_quote(
