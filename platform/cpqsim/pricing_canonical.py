@@ -53,27 +53,38 @@ def _opt_text(value: str | None) -> str:
     return "null" if value is None else encode_basestring(value)
 
 
-def steps_json(trace: Sequence[tuple]) -> str:
-    """JSON array of trace steps numbered from 1, from
-    ``(rule, rule_id, version, subject, before, after, detail, applied)`` tuples."""
+def steps_json(trace: Sequence[dict[str, Any]]) -> str:
+    """JSON array of trace steps (the field dicts of ``TraceStep``)."""
     memo: dict[str, str] = {}  # rule kinds, ids, versions and subjects repeat a lot
     get = memo.get
     esc = encode_basestring
     template = _STEP
     out: list[str] = []
     add = out.append
-    for n, (rule, rule_id, version, subject, before, after, detail, ok) in enumerate(trace, 1):
+    for t in trace:
+        after = t["after"]
         a = str(after)
         if "E" in a:
             a = format(after, "f")
+        before = t["before"]
         b = str(before)
         if "E" in b:
             b = format(before, "f")
-        r = get(rule) or memo.setdefault(rule, esc(rule))
-        i = get(rule_id) or memo.setdefault(rule_id, esc(rule_id))
-        v = get(version) or memo.setdefault(version, esc(version))
-        s = get(subject) or memo.setdefault(subject, esc(subject))
-        add(template % (a, "true" if ok else "false", b, esc(detail), r, i, v, n, s))
+        rule, rule_id, version, subject = t["rule"], t["rule_id"], t["rule_version"], t["subject"]
+        add(
+            template
+            % (
+                a,
+                "true" if t["applied"] else "false",
+                b,
+                esc(t["detail"]),
+                get(rule) or memo.setdefault(rule, esc(rule)),
+                get(rule_id) or memo.setdefault(rule_id, esc(rule_id)),
+                get(version) or memo.setdefault(version, esc(version)),
+                t["step"],
+                get(subject) or memo.setdefault(subject, esc(subject)),
+            )
+        )
     return "[" + ",".join(out) + "]"
 
 
@@ -106,14 +117,18 @@ def charge_json(c: dict[str, Any]) -> str:
 
 def object_json(fields: dict[str, Any], rendered: dict[str, str]) -> str:
     """A JSON object of ``fields`` (reduced by ``to_plain``) and ``rendered`` (values that
-    are already canonical JSON text), keys sorted."""
-    parts: list[tuple[str, str]] = [
-        (k, json.dumps(to_plain(v), sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+    are already canonical JSON text), keys sorted. Joined once: the rendered arrays of a
+    large quote run to megabytes, and every ``+`` would copy them again."""
+    texts = {
+        k: json.dumps(to_plain(v), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         for k, v in fields.items()
-    ]
-    parts += rendered.items()
-    parts.sort()
-    return "{" + ",".join(encode_basestring(k) + ":" + v for k, v in parts) + "}"
+    }
+    texts.update(rendered)
+    pieces: list[str] = []
+    for key in sorted(texts):
+        pieces += ("," if pieces else "{", encode_basestring(key), ":", texts[key])
+    pieces.append("}" if pieces else "{}")
+    return "".join(pieces)
 
 
 def array_json(items: Iterable[str]) -> str:

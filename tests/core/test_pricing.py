@@ -711,20 +711,19 @@ def test_canonical_fast_writer_escapes_text_like_json_dumps() -> None:
     from cpqsim.pricing_canonical import fixed, steps_json
 
     odd = 'quote "x" \\ \n tab\t é ✓ \u2028 \x00'
-    trace = [("rule", odd, "v\"1", odd, D("1E+2"), D("0E-10"), odd, False)]
-    plain = [
-        {
-            "step": 1,
-            "rule": "rule",
-            "rule_id": odd,
-            "rule_version": 'v"1',
-            "subject": odd,
-            "before": "100",
-            "after": "0.0000000000",
-            "detail": odd,
-            "applied": False,
-        }
-    ]
+    step = {
+        "step": 1,
+        "rule": "rule",
+        "rule_version": 'v"1',
+        "subject": odd,
+        "before": D("1E+2"),
+        "after": D("0E-10"),
+        "detail": odd,
+        "rule_id": odd,
+        "applied": False,
+    }
+    trace = [step]
+    plain = [{**step, "before": "100", "after": "0.0000000000"}]
     assert steps_json(trace) == canonical.canonical_json(plain)
     for text in ("1E+2", "0E-10", "-0", "1.2E-7", "123.4500", "NaN"):
         assert fixed(D(text)) == format(D(text), "f")
