@@ -5,7 +5,13 @@ discounts, promotions with conflicts, manual discount, full trace, input and out
 fingerprints). The baseline, measured in the same run over the same lines, is the least
 any pricer must do: a bare Decimal ``unit x quantity`` multiply-and-sum. The ratio says
 what the rules, the trace and the fingerprints cost; the per-line column says whether the
-cost grows linearly (roughly constant time per line).
+cost grows linearly (roughly constant time per line); the growth figure is time per line
+at the largest size over time per line at the next one (10,000 vs 1,000 in a full run).
+
+A last block says where the time of one quote goes, measured in the same run: the
+configuration check ``price_quote`` starts with, the input fingerprint, and the rest (rules,
+trace, result rows, output fingerprint); and how many rows (charges + trace steps) the
+result holds per line, since those rows are what a quote with a full trace must build.
 
     .venv/bin/python benchmarks/bench_pricing.py           # full run (target: 1,000 lines <= 10 ms)
     .venv/bin/python benchmarks/bench_pricing.py --quick   # smoke run for the test suite
@@ -20,9 +26,16 @@ import time
 from datetime import date
 from decimal import Decimal
 
+from cpqsim.approval import ApprovalPolicy
 from cpqsim.catalog import Catalog, parse_catalog
-from cpqsim.configuration import QuoteLine
-from cpqsim.pricing import PriceRequest, UsageEstimate, price_quote
+from cpqsim.configuration import QuoteLine, check_configuration
+from cpqsim.pricing import (
+    PriceRequest,
+    PricingPolicy,
+    UsageEstimate,
+    input_fingerprint,
+    price_quote,
+)
 
 N_OFFERINGS = 50
 D = Decimal
@@ -193,6 +206,24 @@ def run(sizes: list[int], repeats: int) -> list[dict]:
     return rows
 
 
+def breakdown(n: int, repeats: int) -> dict[str, float]:
+    """Median ms of the parts of pricing one ``n``-line quote (same catalog and lines)."""
+    catalog = build_catalog()
+    request = build_request(n)
+    policy, approval = PricingPolicy(), ApprovalPolicy()
+    total = median_seconds(lambda: price_quote(catalog, request), repeats)
+    config = median_seconds(lambda: check_configuration(catalog, request.lines), repeats)
+    inputs = median_seconds(
+        lambda: input_fingerprint(catalog, request, policy, approval), max(repeats, 5)
+    )
+    return {
+        "total": total * 1000,
+        "configuration check": config * 1000,
+        "input fingerprint": inputs * 1000,
+        "rules, trace, result rows, output fingerprint": max(total - config - inputs, 0) * 1000,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, few repeats")
@@ -215,10 +246,25 @@ def main(argv: list[str] | None = None) -> int:
         growth = max(per_line) / min(per_line)
         verdict = "linear" if growth <= 2.0 else "SUPERLINEAR"
         print(f"growth: time per line varies {growth:.2f}x from 100 lines up ({verdict})")
+        big, prev = rows[-1], rows[-2]
+        print(
+            f"growth: time per line at {big['lines']:,} vs {prev['lines']:,} lines: "
+            f"{big['us_per_line'] / prev['us_per_line']:.2f}x (1.00x = linear)"
+        )
     by_size = {r["lines"]: r for r in rows}
     if 1000 in by_size:
         ms = by_size[1000]["median_ms"]
         print(f"target 1,000 lines <= 10 ms: {ms:.2f} ms ({'met' if ms <= 10 else 'NOT met'})")
+    n = 1000 if 1000 in by_size else max(r["lines"] for r in rows if r["lines"] <= 1000)
+    parts = breakdown(n, repeats)
+    rows_per_line = (by_size[n]["charges"] + by_size[n]["trace"]) / n
+    print(
+        f"where time goes at {n:,} lines ({parts['total']:.2f} ms; "
+        f"{rows_per_line:.1f} result rows per line):"
+    )
+    for name, ms in parts.items():
+        if name != "total":
+            print(f"  {name:<48} {ms:8.2f} ms {ms / parts['total']:6.0%}")
     return 0
 
 

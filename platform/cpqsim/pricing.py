@@ -365,9 +365,10 @@ def _no_cyclic_gc() -> Iterator[None]:
     the result's row models), all alive until the result is returned. Every 700 such
     allocations CPython runs a collection, and the older generations it sweeps hold
     everything allocated so far, so GC time grew faster than the quote (10,000 lines cost
-    ~1.6x more per line than 1,000). Pricing creates no reference cycles, so nothing is
-    left for the collector to find; reference counting frees everything as usual.
-    Re-enabled in ``finally`` (also on PricingError), and only if it was enabled before.
+    ~1.6x more per line than 1,000). Pricing makes next to no reference cycles (the few it
+    makes are collected at the next collection after it); reference counting frees
+    everything else as usual. Re-enabled in ``finally`` (also on PricingError), and only
+    if it was enabled before.
     """
     was_enabled = gc.isenabled()
     gc.disable()
