@@ -165,7 +165,7 @@ def create_app(platform: LivePlatform) -> FastAPI:
 
     @app.get(f"{CATALOG_PATH}/productOffering", tags=["catalog"])
     async def list_offerings(request: Request, limit: Limit = 100, offset: Offset = 0):
-        ids = [o.id for o in catalog.offerings]
+        ids = catalog.version_ids()  # every version: TMF620 identifies one by id + version
         page = ids[offset : offset + limit]
         return _listing(
             [to_tmf620_product_offering(catalog, i, base(request)) for i in page], len(ids)

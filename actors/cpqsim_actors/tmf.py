@@ -11,7 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from cpqsim.catalog import Catalog
+from cpqsim.catalog import Catalog, stable_id
 from cpqsim.order import Order, OrderStatus, TaskStatus
 from cpqsim.quote import Quote, QuoteStatus
 
@@ -42,9 +42,10 @@ def money(amount: str | Decimal, currency: str) -> dict[str, Any]:
 
 
 def offering_ref(catalog: Catalog, offering_id: str, base_url: str) -> dict[str, Any]:
+    """A TMF reference: the stable offering id, and an href naming the exact version."""
     name = catalog.offering(offering_id).name if catalog.has_offering(offering_id) else offering_id
     return {
-        "id": offering_id,
+        "id": stable_id(offering_id),
         "href": f"{_root(base_url)}{CATALOG_PATH}/productOffering/{offering_id}",
         "name": name,
         "@referredType": "ProductOffering",

@@ -916,7 +916,7 @@ def to_tmf620_product_offering(
 
     doc: dict[str, Any] = {
         "id": o.id,
-        "href": f"{root}/productOffering/{o.id}",
+        "href": f"{root}/productOffering/{o.version_id}",  # exact version, resolvable
         "name": o.name,
         "description": o.description,
         "lifecycleStatus": STATUS_RULES[o.status].tmf,

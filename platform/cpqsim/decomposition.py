@@ -13,7 +13,7 @@ from __future__ import annotations
 import networkx as nx
 from pydantic import BaseModel, ConfigDict
 
-from cpqsim.catalog import Catalog
+from cpqsim.catalog import Catalog, stable_id
 from cpqsim.configuration import QuoteLine
 from cpqsim.lifecycle import DomainError
 
@@ -30,6 +30,8 @@ class OrderItem(BaseModel):
     quantity: int
     options: list[str] = []
     add_ons: list[str] = []
+    characteristics: dict[str, str] = {}
+    contents: list[QuoteLine] = []  # nested bundle contents, fulfilled as part of the item
 
 
 class TaskSpec(BaseModel):
@@ -57,18 +59,21 @@ def order_items(order_id: str, lines: list[QuoteLine]) -> list[OrderItem]:
             quantity=line.quantity,
             options=list(line.options),
             add_ons=list(line.add_ons),
+            characteristics=dict(line.characteristics),
+            contents=list(line.contents),
         )
         for i, line in enumerate(lines)
     ]
 
 
-def _element_tasks(catalog: Catalog, item: OrderItem, element: str) -> list[TaskSpec]:
+def _element_tasks(catalog: Catalog, item_id: str, element: str, path: str) -> list[TaskSpec]:
+    """Tasks of one catalog element; ids use stable ids (readable), specs the version."""
     steps = catalog.offering(element).decomposition
-    prefix = f"{item.item_id}/{element}"
+    prefix = f"{item_id}/{path}"
     return [
         TaskSpec(
             task_id=f"{prefix}/{step.task}",
-            item_id=item.item_id,
+            item_id=item_id,
             element=element,
             system=step.system,
             operation=step.operation,
@@ -95,26 +100,46 @@ def _with_extra_deps(tasks: list[TaskSpec], extra: list[str]) -> list[TaskSpec]:
     ]
 
 
+def _line_tasks(
+    catalog: Catalog, item_id: str, line: QuoteLine | OrderItem, path: str
+) -> tuple[list[TaskSpec], list[str]]:
+    """Tasks of a configured line (offering, options, add-ons, nested contents).
+
+    Returns the tasks and the sinks of the line's own offering, which add-ons wait for.
+    """
+    main = _element_tasks(catalog, item_id, line.offering, path)
+    tasks = list(main)
+    sinks = _sinks(main)
+    for option in line.options:
+        tasks += _element_tasks(catalog, item_id, option, f"{path}/{stable_id(option)}")
+    for add_on in line.add_ons:
+        own = _element_tasks(catalog, item_id, add_on, f"{path}/{stable_id(add_on)}")
+        tasks += _with_extra_deps(own, sinks)
+    for i, content in enumerate(line.contents):
+        inner, _ = _line_tasks(
+            catalog, item_id, content, f"{path}/contains{i}/{stable_id(content.offering)}"
+        )
+        tasks += inner
+    return tasks, sinks
+
+
 def decompose(catalog: Catalog, items: list[OrderItem]) -> nx.DiGraph:
     """The fulfillment DAG: nodes are task ids with a ``spec`` attribute."""
     per_item: dict[str, list[TaskSpec]] = {}
     main_sinks: dict[str, list[str]] = {}
     for item in items:
-        main = _element_tasks(catalog, item, item.offering)
-        tasks = list(main)
-        for option in item.options:
-            tasks += _element_tasks(catalog, item, option)
-        for add_on in item.add_ons:
-            tasks += _with_extra_deps(_element_tasks(catalog, item, add_on), _sinks(main))
+        tasks, sinks = _line_tasks(catalog, item.item_id, item, stable_id(item.offering))
         per_item[item.item_id] = tasks
-        main_sinks[item.item_id] = _sinks(main)
+        main_sinks[item.item_id] = sinks
 
     offering_items: dict[str, list[str]] = {}
     for item in items:
-        offering_items.setdefault(item.offering, []).append(item.item_id)
+        offering_items.setdefault(stable_id(item.offering), []).append(item.item_id)
     for item in items:
         required = [
-            r.target for r in catalog.offering(item.offering).relations if r.kind == "requires"
+            stable_id(r.target)
+            for r in catalog.offering(item.offering).relations
+            if r.kind in ("requires", "dependsOnAsset")
         ]
         waits = sorted(
             sink

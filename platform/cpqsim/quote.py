@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cpqsim.approval import ApprovalPolicy, approval_refusal, highest_required_role
 from cpqsim.canonical import fingerprint, to_plain
 from cpqsim.catalog import Catalog
-from cpqsim.configuration import QuoteLine
+from cpqsim.configuration import QuoteLine, resolve_line_versions
 from cpqsim.context import Context
 from cpqsim.events import DomainEvent
 from cpqsim.lifecycle import GuardFailed, TransitionTable
@@ -313,6 +313,10 @@ def decide(
     if isinstance(command, CreateQuote):
         if state is not None:
             raise GuardFailed(f"quote {command.quote_id} already exists")
+        # Quotes name exact catalog versions: pin every element at today's business date.
+        command = command.model_copy(
+            update={"lines": resolve_line_versions(services.catalog, command.lines, ctx.now.date())}
+        )
         # Price once up-front so an invalid configuration is refused at the door.
         _price(price_request_for(command, ctx), services)
         return [
@@ -405,7 +409,11 @@ def decide(
                 quote_id=state.quote_id,
                 revision=rev + 1,
                 previous_revision=rev,
-                lines=command.lines if command.lines is not None else state.lines,
+                lines=(
+                    resolve_line_versions(services.catalog, command.lines, ctx.now.date())
+                    if command.lines is not None
+                    else state.lines
+                ),
                 discount_pct=(
                     command.discount_pct if command.discount_pct is not None else state.discount_pct
                 ),

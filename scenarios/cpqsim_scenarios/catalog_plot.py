@@ -6,14 +6,22 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import networkx as nx
+from matplotlib.lines import Line2D
 
 from cpqsim.catalog import Catalog
 
 RELATION_COLOURS = {
     "requires": "#d62728",
     "excludes": "#9467bd",
+    "conflictsWith": "#8c564b",
+    "contains": "#ff7f0e",
     "option": "#1f77b4",
     "add_on": "#2ca02c",
+    "recommends": "#17becf",
+    "replaces": "#7f7f7f",
+    "upgradesTo": "#bcbd22",
+    "downgradesTo": "#e377c2",
+    "dependsOnAsset": "#393b79",
     "specified_by": "#c7c7c7",
 }
 
@@ -28,6 +36,7 @@ def draw_catalog(catalog: Catalog, path: Path | None = None, ax=None, with_specs
         sub, pos, ax=ax, node_size=300, node_color="#f0f0f0", edgecolors="#555555"
     )
     nx.draw_networkx_labels(sub, pos, ax=ax, font_size=7)
+    legend = []
     for relation, colour in RELATION_COLOURS.items():
         edges = [(u, v) for u, v, d in sub.edges(data=True) if d.get("relation") == relation]
         if edges:
@@ -38,10 +47,11 @@ def draw_catalog(catalog: Catalog, path: Path | None = None, ax=None, with_specs
                 ax=ax,
                 edge_color=colour,
                 arrows=True,
-                label=relation,
                 connectionstyle="arc3,rad=0.08",
             )
-    ax.legend(loc="lower left", fontsize="small")
+            legend.append(Line2D([0], [0], color=colour, label=relation))
+    if legend:  # edge collections carry no labels; proxy lines make the legend
+        ax.legend(handles=legend, loc="lower left", fontsize="small")
     ax.set_title(f"catalog {catalog.id} {catalog.version}")
     ax.axis("off")
     if path is not None:

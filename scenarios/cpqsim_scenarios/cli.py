@@ -146,11 +146,21 @@ def catalog_show(
     except CatalogInvalid as exc:
         _fail_input(str(exc))
     table = Table(
-        "offering", "sellable", "family", "option groups", "add-ons", "relations", "tasks"
+        "offering@version",
+        "status",
+        "effective",
+        "sellable",
+        "family",
+        "option groups",
+        "add-ons",
+        "relations",
+        "tasks",
     )
-    for o in catalog.offerings:
+    for o in sorted(catalog.offerings, key=lambda o: o.version_id):
         table.add_row(
-            o.id,
+            o.version_id,
+            o.status,
+            o.window(),
             "yes" if o.sellable else "",
             o.family,
             ", ".join(f"{g.id}[{g.min}..{g.max}]" for g in o.option_groups),
@@ -159,6 +169,7 @@ def catalog_show(
             ", ".join(f"{s.system}.{s.operation}" for s in o.decomposition),
         )
     out.print(table)
+    out.print(f"catalog {catalog.version_id}, fingerprint {catalog.fingerprint}")
     if picture is not None:
         from cpqsim_scenarios.catalog_plot import draw_catalog
 

@@ -361,8 +361,8 @@ def test_tmf620_export_carries_references(sample: Catalog) -> None:
     assert doc["@type"] == "ProductOffering"
     assert (
         doc["href"]
-        == "http://h:1/tmf-api/productCatalogManagement/v4/productOffering/business-internet"
-    )
+        == "http://h:1/tmf-api/productCatalogManagement/v4/productOffering/business-internet@1"
+    )  # the href names the exact version, so it resolves to what was exported
     assert (doc["isSellable"], doc["isBundle"], doc["version"]) == (True, True, "1")
     assert doc["lifecycleStatus"] == "Active"
     assert doc["validFor"] == {"startDateTime": "2025-01-01T00:00:00Z"}
