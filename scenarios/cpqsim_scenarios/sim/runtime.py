@@ -30,19 +30,13 @@ from cpqsim.orchestration import (
     TimerFired,
 )
 from cpqsim.quote import (
-    AcceptQuote,
-    ApproveQuote,
     ConvertQuoteToOrder,
-    CreateQuote,
-    PriceQuote,
     QuoteCommand,
     QuoteServices,
-    RejectQuote,
-    ReviseQuote,
-    SubmitQuoteForApproval,
 )
 from cpqsim.service import PlatformCore
-from cpqsim_scenarios.journeys import FALLBACK_DISCOUNT, JourneyPlan, plan_journeys
+from cpqsim_scenarios.journey_script import Command, CommandAnswer, Convert, Wait, journey
+from cpqsim_scenarios.journeys import JourneyPlan, plan_journeys
 from cpqsim_scenarios.model import LoadedScenario
 from cpqsim_scenarios.outcome import JourneyStats, RunOutput, Samples
 from cpqsim_scenarios.sim.downstream import Reply, SimDownstream
@@ -158,64 +152,29 @@ class SimRuntime:
     # ----------------------------------------------------------------- journeys
 
     def _journey(self, plan: JourneyPlan):
+        """Interpret the shared journey script with SimPy time and direct core calls."""
         yield self.env.timeout(plan.arrival_s)
-        self.stats.started += 1
-        qid, seller = plan.quote_id, plan.requester
-        created = self._quote(
-            CreateQuote(
-                quote_id=qid,
-                account_id=plan.account_id,
-                requester=seller,
-                lines=plan.lines,
-                discount_pct=plan.discount_pct,
-            ),
-            seller,
-        )
-        if not created or not self._quote(PriceQuote(quote_id=qid), seller):
-            return
-        quote = self.core.quotes[qid]
-        if quote.approval_required:
-            self.stats.approvals_requested += 1
-            self._quote(SubmitQuoteForApproval(quote_id=qid), seller)
-            yield self.env.timeout(plan.approval_delay_s)
-            role = quote.required_role or "sales_manager"
-            if plan.approve:
-                self._quote(
-                    ApproveQuote(quote_id=qid, approver=plan.approver, role=role), plan.approver
-                )
-            else:
-                self.stats.rejected += 1
-                self._quote(
-                    RejectQuote(
-                        quote_id=qid, approver=plan.approver, role=role, reason="discount too deep"
-                    ),
-                    plan.approver,
-                )
-                # The seller comes back within policy: a new revision, no approval needed.
-                yield self.env.timeout(600)
-                self.stats.revised += 1
-                self._quote(
-                    ReviseQuote(
-                        quote_id=qid, discount_pct=FALLBACK_DISCOUNT, reason="within policy"
-                    ),
-                    seller,
-                )
-                self._quote(PriceQuote(quote_id=qid), seller)
-        if not self._quote(AcceptQuote(quote_id=qid), seller):
-            return
-        self.stats.accepted += 1
-        yield self.env.timeout(60)
-        for attempt in range(1 + plan.convert_retries):
-            self._convert(plan, plan.idempotency_key, replay=attempt > 0)
-            yield self.env.timeout(5)
-        if plan.second_conversion:
-            self._convert(plan, f"{plan.idempotency_key}:again", replay=False)
+        script = journey(plan, self.stats)
+        answer = None
+        while True:
+            try:
+                step = script.send(answer)
+            except StopIteration:
+                return
+            answer = None
+            if isinstance(step, Wait):
+                yield self.env.timeout(step.seconds)
+            elif isinstance(step, Command):
+                ok = self._quote(step.command, step.actor)
+                answer = CommandAnswer(ok=ok, quote=self.core.quotes.get(plan.quote_id))
+            elif isinstance(step, Convert):
+                self._convert(step.quote_id, step.key, step.actor)
 
-    def _convert(self, plan: JourneyPlan, key: str, replay: bool) -> None:
-        ctx = self.ctx(plan.requester)
+    def _convert(self, quote_id: str, key: str, actor: str) -> None:
+        ctx = self.ctx(actor)
         try:
             quote, events = self.core.convert(
-                ConvertQuoteToOrder(quote_id=plan.quote_id, idempotency_key=key), ctx
+                ConvertQuoteToOrder(quote_id=quote_id, idempotency_key=key), ctx
             )
         except DomainError:
             self.stats.conversions_refused += 1
@@ -223,7 +182,7 @@ class SimRuntime:
         self._record(events)
         if not events:
             self.stats.conversion_replays += 1
-        _order, order_events, effects = self.core.start_order(quote, self.ctx(plan.requester))
+        _order, order_events, effects = self.core.start_order(quote, self.ctx(actor))
         if order_events:
             self.stats.converted += 1
         self._record(order_events)

@@ -1,0 +1,125 @@
+"""The quote-to-order journey, written once as a step generator both runtimes interpret.
+
+A journey yields what it wants next — wait some virtual seconds, run a quote command,
+convert — and is resumed with the answer. The sim runtime interprets the steps with
+SimPy timeouts and direct core calls; the live runtime batches the due commands of many
+journeys per shard. Same script, same plans: the same customer behaviour on both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from cpqsim.quote import (
+    AcceptQuote,
+    ApproveQuote,
+    CreateQuote,
+    PriceQuote,
+    Quote,
+    QuoteCommand,
+    RejectQuote,
+    ReviseQuote,
+    SubmitQuoteForApproval,
+)
+from cpqsim_scenarios.journeys import FALLBACK_DISCOUNT, JourneyPlan
+from cpqsim_scenarios.outcome import JourneyStats
+
+SELLER_RETURNS_AFTER_S = 600  # a rejected seller comes back with a revision
+CONVERT_AFTER_ACCEPT_S = 60
+CONVERT_RETRY_AFTER_S = 5
+
+
+@dataclass(frozen=True)
+class Wait:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Command:
+    command: QuoteCommand
+    actor: str
+
+
+@dataclass(frozen=True)
+class Convert:
+    quote_id: str
+    key: str
+    actor: str
+
+
+class Answer(Protocol):
+    """What a runtime resumes a journey with after a command."""
+
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def quote(self) -> Quote | None: ...
+
+
+@dataclass(frozen=True)
+class CommandAnswer:
+    ok: bool
+    quote: Quote | None = None
+
+
+Step = Wait | Command | Convert
+Journey = Generator[Step, Any, None]
+
+
+def journey(plan: JourneyPlan, stats: JourneyStats) -> Journey:
+    """Starts at the plan's arrival time (the runtime schedules the first step)."""
+    stats.started += 1
+    qid, seller = plan.quote_id, plan.requester
+    created: Answer = yield Command(
+        CreateQuote(
+            quote_id=qid,
+            account_id=plan.account_id,
+            requester=seller,
+            lines=plan.lines,
+            discount_pct=plan.discount_pct,
+        ),
+        seller,
+    )
+    if not created.ok:
+        return
+    priced: Answer = yield Command(PriceQuote(quote_id=qid), seller)
+    if not priced.ok or priced.quote is None:
+        return
+    quote = priced.quote
+    if quote.approval_required:
+        stats.approvals_requested += 1
+        yield Command(SubmitQuoteForApproval(quote_id=qid), seller)
+        yield Wait(plan.approval_delay_s)
+        role = quote.required_role or "sales_manager"
+        if plan.approve:
+            yield Command(
+                ApproveQuote(quote_id=qid, approver=plan.approver, role=role), plan.approver
+            )
+        else:
+            stats.rejected += 1
+            yield Command(
+                RejectQuote(
+                    quote_id=qid, approver=plan.approver, role=role, reason="discount too deep"
+                ),
+                plan.approver,
+            )
+            yield Wait(SELLER_RETURNS_AFTER_S)
+            stats.revised += 1
+            yield Command(
+                ReviseQuote(quote_id=qid, discount_pct=FALLBACK_DISCOUNT, reason="within policy"),
+                seller,
+            )
+            yield Command(PriceQuote(quote_id=qid), seller)
+    accepted: Answer = yield Command(AcceptQuote(quote_id=qid), seller)
+    if not accepted.ok:
+        return
+    stats.accepted += 1
+    yield Wait(CONVERT_AFTER_ACCEPT_S)
+    for _attempt in range(1 + plan.convert_retries):
+        yield Convert(qid, plan.idempotency_key, plan.requester)
+        yield Wait(CONVERT_RETRY_AFTER_S)
+    if plan.second_conversion:
+        yield Convert(qid, f"{plan.idempotency_key}:again", plan.requester)
