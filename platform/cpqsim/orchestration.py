@@ -92,6 +92,27 @@ class DownstreamTimedOut(Signal):
     pass
 
 
+def replied(
+    request: DownstreamRequest, ok: bool, error: str | None = None, retryable: bool = True
+) -> DownstreamReplied:
+    """The signal for a reply to ``request`` (runtimes observe replies; the core judges)."""
+    return DownstreamReplied(
+        order_id=request.order_id,
+        task_id=request.task_id,
+        attempt=request.attempt,
+        ok=ok,
+        error=error,
+        retryable=retryable,
+    )
+
+
+def timed_out(request: DownstreamRequest) -> DownstreamTimedOut:
+    """The signal for a caller timeout on ``request``."""
+    return DownstreamTimedOut(
+        order_id=request.order_id, task_id=request.task_id, attempt=request.attempt
+    )
+
+
 class ReconciliationAnswered(Signal):
     status: QueryStatus
 

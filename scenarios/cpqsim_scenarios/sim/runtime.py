@@ -13,14 +13,13 @@ from collections.abc import Callable
 
 import simpy
 
+from cpqsim import orchestration
 from cpqsim.context import Context, IdSource, at, rng_stream
 from cpqsim.downstream import LedgerSnapshot
 from cpqsim.events import CloudEvent, EventLog
 from cpqsim.lifecycle import DomainError
 from cpqsim.orchestration import (
     CallDownstream,
-    DownstreamReplied,
-    DownstreamTimedOut,
     Effect,
     QueryDownstream,
     RaiseFallout,
@@ -108,22 +107,13 @@ class SimRuntime:
             nonlocal replied
             replied = True
             self.signal(
-                DownstreamReplied(
-                    order_id=req.order_id,
-                    task_id=req.task_id,
-                    attempt=req.attempt,
-                    ok=reply.ok,
-                    error=reply.error,
-                    retryable=reply.retryable,
-                )
+                orchestration.replied(req, reply.ok, error=reply.error, retryable=reply.retryable)
             )
 
         self.downstreams[req.system].call(req, on_reply)
         yield self.env.timeout(effect.timeout_s)
         if not replied:
-            self.signal(
-                DownstreamTimedOut(order_id=req.order_id, task_id=req.task_id, attempt=req.attempt)
-            )
+            self.signal(orchestration.timed_out(req))
 
     def _query(self, effect: QueryDownstream) -> None:
         def on_answer(status) -> None:
