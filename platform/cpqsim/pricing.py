@@ -534,6 +534,7 @@ class _Pricer:
         self._bundle_memo: dict[tuple[str, ...], list] = {}
         self._volume_memo: dict[tuple[str, ...], Any] = {}
         self._entries_memo: dict[str, list] = {}
+        self._applying_memo: dict[tuple, list] = {}
         self._inclusions_memo: dict[tuple[str, ...], dict[str, str]] = {}
         self.rounding = self._rounding()
         self.quantum = self.rounding.quantum
@@ -723,18 +724,33 @@ class _Pricer:
     def discount(
         self, ch: _Charge, rule: str, rule_id: str, version: str, off: Decimal, detail: str
     ) -> None:
-        off = self.q(off, ch.subject, "discount")
-        if off > ch.running:
-            self.warnings.append(
-                f"{ch.subject}: {rule_id} would take {off} off {ch.running}; capped at "
-                f"{ch.running} (no negative charge without an explicit credit)"
-            )
-            off = ch.running
+        subject = ch.subject
+        if self.per_line:
+            off = self.q(off, subject, "discount")
         before = ch.running
-        ch.running = before - off
+        if off > before:
+            self.warnings.append(
+                f"{subject}: {rule_id} would take {off} off {before}; capped at "
+                f"{before} (no negative charge without an explicit credit)"
+            )
+            off = before
+        ch.running = after = before - off
         ch.discount_amount += off
         ch.applied.append(rule_id)
-        self.step(rule, rule_id, version, ch.subject, before, ch.running, detail)
+        trace = self.trace
+        trace.append(
+            {
+                "step": len(trace) + 1,
+                "rule": rule,
+                "rule_version": version,
+                "subject": subject,
+                "before": before,
+                "after": after,
+                "detail": detail,
+                "rule_id": rule_id,
+                "applied": True,
+            }
+        )
 
     # ------------------------------------------------------------------- run
 
@@ -1039,9 +1055,9 @@ class _Pricer:
     def _discounts(self, ch: _Charge, decisions: list) -> None:
         automatic = not ch.contract
         if automatic and ch.kind != "usage":
-            vd = self._volume(ch)
-            if vd is not None:
-                qty = max(self.quote_qty.get(k, 0) for k in ch.keys)
+            hit = self._volume(ch)
+            if hit is not None:
+                vd, qty = hit
                 self.discount(
                     ch,
                     "volume_discount",
@@ -1051,12 +1067,8 @@ class _Pricer:
                     f"{vd.pct!s} of {ch.running!s}: quote quantity {qty} of {vd.offering} "
                     f"reaches {vd.min_quantity}",
                 )
-        for d in decisions:
+        for d in self._applying(decisions, ch):
             p = d.promotion
-            if not d.applied or ch.kind not in p.charge_kinds:
-                continue
-            if not self._targets(ch.keys, p):
-                continue
             if not automatic:
                 self.step(
                     "promotion",
@@ -1120,10 +1132,28 @@ class _Pricer:
             ]
         return hit
 
-    def _volume(self, ch: _Charge):
+    def _applying(self, decisions: list, ch: _Charge) -> list:
+        """The applied promotions among ``decisions`` that price this kind of charge of
+        these offering keys (memoized: the decision lists are shared per request)."""
+        memo_key = (id(decisions), ch.keys, ch.kind)
+        hit = self._applying_memo.get(memo_key)
+        if hit is None:
+            hit = self._applying_memo[memo_key] = [
+                d
+                for d in decisions
+                if d.applied
+                and ch.kind in d.promotion.charge_kinds
+                and self._targets(ch.keys, d.promotion)
+            ]
+        return hit
+
+    def _volume(self, ch: _Charge) -> tuple[Any, int] | None:
+        """(best volume discount, quote quantity of the keys) or None; per offering keys."""
         hit = self._volume_memo.get(ch.keys, self)
         if hit is self:
-            hit = self._volume_memo[ch.keys] = self._best_volume(ch)
+            vd = self._best_volume(ch)
+            qty = max(self.quote_qty.get(k, 0) for k in ch.keys)
+            hit = self._volume_memo[ch.keys] = None if vd is None else (vd, qty)
         return hit
 
     def _best_volume(self, ch: _Charge):
@@ -1138,6 +1168,8 @@ class _Pricer:
         return best
 
     def _explain_unapplied(self, seg: _Segment, charges: list[_Charge], decisions: list) -> None:
+        if not self.bundles and all(d.applied for d in decisions):
+            return
         net = sum((c.running for c in charges), _ZERO)
         for d in decisions:
             if not d.applied:
@@ -1368,8 +1400,8 @@ class _Pricer:
         )
         fingerprint = "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
         data = dict(scalars)
-        data["charges"] = [_build(PricedCharge, c) for c in plain_charges]
-        data["trace"] = [_build(TraceStep, t) for t in trace]
+        data["charges"] = _build_all(PricedCharge, plain_charges)
+        data["trace"] = _build_all(TraceStep, trace)
         data["fingerprint"] = fingerprint
         return _build(PriceResult, {name: data[name] for name in PriceResult.model_fields})
 
@@ -1393,6 +1425,21 @@ def _build(cls: type[BaseModel], values: dict[str, Any]) -> Any:
     _set(obj, "__pydantic_extra__", None)
     _set(obj, "__pydantic_private__", None)
     return obj
+
+
+def _build_all(cls: type[BaseModel], rows: list[dict[str, Any]]) -> list[Any]:
+    """:func:`_build` for many rows (the same, without a call per row)."""
+    fields_set = _FIELDS_SET.get(cls) or _fields_set(cls)
+    out = []
+    add = out.append
+    for values in rows:
+        obj = _new(cls)
+        _set(obj, "__dict__", values)
+        _set(obj, "__pydantic_fields_set__", fields_set)
+        _set(obj, "__pydantic_extra__", None)
+        _set(obj, "__pydantic_private__", None)
+        add(obj)
+    return out
 
 
 def _fields_set(cls: type[BaseModel]) -> set[str]:
