@@ -4,6 +4,7 @@ approval triggers at their edges, and properties that must hold for any valid qu
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import os
 import subprocess
@@ -727,6 +728,23 @@ def test_canonical_fast_writer_escapes_text_like_json_dumps() -> None:
     assert steps_json(trace) == canonical.canonical_json(plain)
     for text in ("1E+2", "0E-10", "-0", "1.2E-7", "123.4500", "NaN"):
         assert fixed(D(text)) == format(D(text), "f")
+
+
+def test_pricing_leaves_the_garbage_collector_as_it_found_it() -> None:
+    catalog = golden_catalog("contracts.json")
+    good = PriceRequest(lines=[QuoteLine(offering="seat", quantity=2)], business_date=DAY)
+    bad = good.model_copy(update={"business_date": None})
+    was = gc.isenabled()
+    try:
+        for enabled in (True, False):
+            (gc.enable if enabled else gc.disable)()
+            price_quote(catalog, good)
+            assert gc.isenabled() is enabled
+            with pytest.raises(PricingError):
+                price_quote(catalog, bad)
+            assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
 
 
 def test_a_stored_result_round_trips_through_plain_data() -> None:
