@@ -11,14 +11,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from cpqsim.catalog import Catalog, CatalogInvalid, load_catalog
+from cpqsim.catalog import Catalog
 from cpqsim.configuration import QuoteLine, check_configuration
 from cpqsim.downstream import DownstreamProfile, ServiceTime
 from cpqsim.orchestration import NAIVE, ROBUST, ResiliencePolicy
-from cpqsim_scenarios.errors import InputInvalid, pydantic_problems
+from cpqsim_scenarios.errors import InputInvalid
+from cpqsim_scenarios.files import catalog_beside, read_model
 
 REQUIRED_SYSTEMS = ("billing",)
 
@@ -101,24 +101,8 @@ class LoadedScenario(BaseModel):
 def load_scenario(path: str | Path) -> LoadedScenario:
     """Read, validate and cross-check a scenario; raise ``InputInvalid`` naming file+field."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputInvalid(str(path), [("", f"cannot read file: {exc.strerror}")]) from exc
-    except yaml.YAMLError as exc:
-        raise InputInvalid(str(path), [("", f"not valid YAML: {exc}")]) from exc
-    if not isinstance(data, dict):
-        raise InputInvalid(str(path), [("", "a scenario file must be a YAML mapping")])
-    try:
-        scenario = Scenario.model_validate(data)
-    except ValidationError as exc:
-        raise InputInvalid(str(path), pydantic_problems(exc)) from exc
-    catalog_path = (path.parent / scenario.catalog).resolve()
-    try:
-        catalog = load_catalog(catalog_path)
-    except CatalogInvalid as exc:
-        problems = [("catalog", f"{catalog_path}: {p.location}: {p.message}") for p in exc.problems]
-        raise InputInvalid(str(path), problems) from exc
+    scenario = read_model(path, Scenario, "scenario")
+    catalog = catalog_beside(path, scenario.catalog)
     problems: list[tuple[str, str]] = []
     systems_needed = {step.system for o in catalog.offerings for step in o.decomposition} | set(
         REQUIRED_SYSTEMS
