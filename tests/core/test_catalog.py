@@ -423,19 +423,19 @@ def test_updated_copy_never_serves_stale_lookups(sample: Catalog) -> None:
     assert len(sample.offering_ids()) == 17
 
 
-def test_sample_with_its_price_books_publishes_clean() -> None:
-    # Given the sample catalog plus its price books as the `pricing:` section,
-    # when published, then every price entry names a known offering, and the EUR
-    # book is scoped to the EU region.
+def test_sample_publishes_with_its_price_books() -> None:
+    # Given the sample catalog with its `pricing:` section, when published, then every
+    # price entry names a known offering, and the EUR book is scoped to the EU region;
+    # without the section the catalog is a different publication.
     from cpqsim.catalog import publish, read_catalog_document
 
     document = read_catalog_document(SAMPLE)
-    document["pricing"] = read_catalog_document(LIBRARY / "enterprise.pricing.yaml")
-    published = publish(document, source="enterprise+pricing")
+    published = publish(document, source="enterprise")
     books = {b.id: b for b in published.catalog.pricing.price_books}
     assert (books["list-usd"].currency, books["list-eur"].currency) == ("USD", "EUR")
     assert books["list-eur"].region == "EU"
-    assert published.fingerprint != load_catalog(SAMPLE).fingerprint
+    del document["pricing"]
+    assert publish(document, source="no pricing").fingerprint != published.fingerprint
 
 
 # ------------------------------------------------------------------ versions & publish

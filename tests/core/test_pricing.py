@@ -25,6 +25,7 @@ from cpqsim.approval import ApprovalPolicy
 from cpqsim.canonical import to_plain
 from cpqsim.catalog import Catalog, load_catalog, parse_catalog
 from cpqsim.configuration import QuoteLine, check_configuration
+from cpqsim.pricebook import PricingRules
 from cpqsim.pricing import (
     PriceRequest,
     PriceResult,
@@ -42,9 +43,15 @@ SAMPLE = REPO / "scenarios" / "library" / "catalog" / "enterprise.yaml"
 D = Decimal
 
 
+def offering_prices_only(catalog: Catalog) -> Catalog:
+    """The sample without its price books: these specifications are about the fallback to
+    offerings' own list prices (price books are specified by the golden cases)."""
+    return catalog.model_copy(update={"pricing": PricingRules()})
+
+
 @pytest.fixture(scope="module")
 def catalog() -> Catalog:
-    return load_catalog(SAMPLE)
+    return offering_prices_only(load_catalog(SAMPLE))
 
 
 def saas_premium_sso(quantity: int = 10) -> QuoteLine:
@@ -292,8 +299,9 @@ def test_fingerprint_is_the_same_in_another_process_with_another_hash_seed(
     script = textwrap.dedent(
         f"""
         from cpqsim.catalog import load_catalog
+        from cpqsim.pricebook import PricingRules
         from cpqsim.pricing import PriceRequest, price_quote
-        catalog = load_catalog({str(SAMPLE)!r})
+        catalog = load_catalog({str(SAMPLE)!r}).model_copy(update={{"pricing": PricingRules()}})
         request = PriceRequest.model_validate_json({request.model_dump_json()!r})
         print(price_quote(catalog, request).fingerprint)
         """
@@ -411,7 +419,7 @@ PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 
 @functools.cache
 def sample_catalog() -> Catalog:
-    return load_catalog(SAMPLE)
+    return offering_prices_only(load_catalog(SAMPLE))
 
 
 def _valid(catalog: Catalog, lines: list[QuoteLine]) -> bool:
