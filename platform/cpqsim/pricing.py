@@ -347,7 +347,7 @@ def price_quote(
     policy = policy or PricingPolicy()
     approval_policy = approval_policy or ApprovalPolicy()
     _check_discount(request, policy)
-    violations = check_configuration(catalog, request.lines)
+    violations = check_configuration(catalog, request.lines, request.business_date)
     if violations:
         raise PricingError(
             f"the configuration is not valid against catalog {catalog.id} {catalog.version}",

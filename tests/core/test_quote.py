@@ -220,3 +220,25 @@ def test_approved_event_names_approver_requester_and_policy(services, ctx):
         "seller-1",
         "approval-policy-v1",
     )
+
+
+def test_a_quote_pins_the_versions_in_force_on_its_business_date(services, ctx):
+    state = given(services, ctx)
+    assert state.lines[0].offering == "saas-suite@2"
+    assert state.lines[0].options == ["saas-edition-standard@1"]
+
+
+def test_a_version_closed_to_new_quotes_is_refused_at_the_door(services, ctx):
+    from cpqsim.pricing import PricingError
+
+    grandfathered = QuoteLine(
+        offering="saas-suite@1", quantity=10, options=["saas-edition-standard"]
+    )
+    with pytest.raises(PricingError) as refused:
+        decide(
+            None,
+            CreateQuote(quote_id="Q2", account_id="a", requester="s", lines=[grandfathered]),
+            ctx,
+            services,
+        )
+    assert {v.rule for v in refused.value.violations} & {"lifecycle", "not_effective"}

@@ -28,6 +28,7 @@ from cpqsim.orchestration import (
     StartTimer,
     TimerFired,
 )
+from cpqsim.pricing import PricingError
 from cpqsim.quote import (
     ConvertQuoteToOrder,
     QuoteCommand,
@@ -77,7 +78,7 @@ class SimRuntime:
     def _quote(self, command: QuoteCommand, actor: str) -> bool:
         try:
             _, events = self.core.handle_quote(command, self.ctx(actor, causation=None))
-        except DomainError:
+        except (DomainError, PricingError):  # refused, as a real seller would be told
             self.stats.commands_refused += 1
             return False
         self._record(events)
