@@ -17,7 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cpqsim.catalog import CatalogInvalid, load_catalog
-from cpqsim_scenarios.errors import EXIT_INVALID_INPUT, InputInvalid
+from cpqsim_scenarios.errors import EXIT_INVALID_INPUT, EXIT_INVARIANT_VIOLATED, InputInvalid
 
 app = typer.Typer(
     help="cpqsim: simulate, break and load-test an enterprise CPQ/OMS platform.",
@@ -175,6 +175,71 @@ def catalog_show(
 
         draw_catalog(catalog, picture)
         out.print(f"wrote {picture}")
+
+
+def _parse_seeds(text: str) -> list[int]:
+    """``1-20`` or ``1,5,9`` or a mix: ``1-3,10``."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        start, dash, end = part.strip().partition("-")
+        if not start.isdigit() or (dash and not end.isdigit()):
+            raise ValueError(f"{part!r} is not a seed or a range such as 1-20")
+        seeds += list(range(int(start), int(end) + 1)) if dash else [int(start)]
+    if not seeds:
+        raise ValueError("no seeds given")
+    return sorted(set(seeds))
+
+
+@app.command()
+def sweep(
+    scenario: Annotated[Path, typer.Argument(help="scenario YAML")],
+    seeds: Annotated[str, typer.Option(help="seeds, e.g. 1-20 or 1,5,9")] = "1-10",
+    workers: Annotated[int, typer.Option(min=1, help="local worker processes")] = 2,
+    use_ray: Annotated[bool, typer.Option("--ray", help="run each seed as a Ray task")] = False,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="write sweep.json + plot")] = None,
+) -> None:
+    """Run a scenario over many seeds (sim runtime) and report how often each invariant broke."""
+    from cpqsim_scenarios import sweep as sweeps
+
+    try:
+        seed_list = _parse_seeds(seeds)
+    except ValueError as exc:
+        _fail_input(f"--seeds: {exc}")
+    if use_ray:
+        from cpqsim_actors.sweep import ray_executor
+
+        executor = ray_executor()
+    else:
+        executor = sweeps.local_executor(workers)
+    with Progress(
+        TextColumn(f"[bold]sweep[/] {scenario.name}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} seeds"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("sweep", total=len(seed_list))
+        try:
+            summary = sweeps.sweep(
+                scenario, seed_list, executor, lambda done, _: bar.update(task, completed=done)
+            )
+        except InputInvalid as exc:
+            _fail_input(str(exc))
+    table = Table("invariant", "broken in runs", "violations (all runs)")
+    for name, runs in summary["invariant_broken_in_runs"].items():
+        table.add_row(
+            name,
+            f"[bold red]{runs}[/]/{summary['runs']}" if runs else f"0/{summary['runs']}",
+            str(summary["violations_total"][name]),
+        )
+    out.print(f"[bold]{summary['scenario']}[/] policy={summary['policy']} seeds={seeds}")
+    out.print(table)
+    out.print(f"{summary['failed_runs']} of {summary['runs']} runs violated an invariant")
+    if out_dir is not None:
+        sweeps.write_sweep(out_dir, summary)
+        out.print(f"wrote {out_dir}/sweep.json and violations_per_seed.png")
+    raise typer.Exit(EXIT_INVARIANT_VIOLATED if summary["failed_runs"] else 0)
 
 
 LIFECYCLES = {

@@ -1,0 +1,114 @@
+"""Seed sweeps: run one scenario over many seeds and say how often each invariant broke.
+
+One seed is an anecdote. An architect deciding on a resilience policy wants the rate:
+"the naive policy duplicated activations on 20 of 20 days". Each seed is an independent,
+deterministic sim run, so a sweep is embarrassingly parallel: locally it fans out over
+processes; with ``--ray`` each seed is a Ray task (``cpqsim_actors.sweep``), which is how
+the same sweep scales out on a cluster.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from cpqsim_scenarios.model import LoadedScenario, load_scenario
+
+SeedResult = dict[str, Any]
+Executor = Callable[[str, list[int]], Iterable[SeedResult]]
+
+
+def run_seed(scenario_path: str, seed: int) -> SeedResult:
+    """One sim run, reduced to what a sweep compares (picklable, small)."""
+    from cpqsim_scenarios.runner import run_scenario
+
+    result = run_scenario(scenario_path, runtime="sim", seed=seed).result
+    return {
+        "seed": seed,
+        "verdict": result["verdict"],
+        "orders": result["orders"]["total"],
+        "by_state": result["orders"]["by_state"],
+        "violations": {i["name"]: i["violations"] for i in result["invariants"]},
+        "duplicates": {n: d["duplicates"] for n, d in result["downstream"].items()},
+        "event_log_sha256": result["event_log_sha256"],
+    }
+
+
+def local_executor(workers: int) -> Executor:
+    def execute(scenario_path: str, seeds: list[int]) -> Iterable[SeedResult]:
+        if workers <= 1:
+            return (run_seed(scenario_path, s) for s in seeds)
+        pool = ProcessPoolExecutor(max_workers=workers)
+        futures = [pool.submit(run_seed, scenario_path, s) for s in seeds]
+
+        def results():
+            try:
+                for f in futures:
+                    yield f.result()
+            finally:
+                pool.shutdown()
+
+        return results()
+
+    return execute
+
+
+def summarize(loaded: LoadedScenario, results: list[SeedResult]) -> dict[str, Any]:
+    results = sorted(results, key=lambda r: r["seed"])
+    names = list(results[0]["violations"]) if results else []
+    broken = {n: sum(1 for r in results if r["violations"][n] > 0) for n in names}
+    return {
+        "scenario": loaded.scenario.name,
+        "policy": loaded.scenario.resilience_policy().name,
+        "seeds": [r["seed"] for r in results],
+        "runs": len(results),
+        "failed_runs": sum(1 for r in results if r["verdict"] == "fail"),
+        "invariant_broken_in_runs": broken,
+        "violations_total": {n: sum(r["violations"][n] for r in results) for n in names},
+        "per_seed": results,
+    }
+
+
+def sweep(
+    scenario_path: str | Path,
+    seeds: list[int],
+    executor: Executor,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    loaded = load_scenario(scenario_path)  # validate once, up front, before any fan-out
+    results = []
+    for done, result in enumerate(executor(str(scenario_path), seeds), 1):
+        results.append(result)
+        if progress:
+            progress(done, len(seeds))
+    return summarize(loaded, results)
+
+
+def write_sweep(out_dir: Path, summary: dict[str, Any]) -> Path:
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "sweep.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    per_seed = summary["per_seed"]
+    names = [n for n, runs in summary["invariant_broken_in_runs"].items() if runs]
+    fig, ax = plt.subplots(figsize=(9, 4))
+    seeds = [str(r["seed"]) for r in per_seed]
+    bottom = [0] * len(per_seed)
+    for name in names:
+        values = [r["violations"][name] for r in per_seed]
+        ax.bar(seeds, values, bottom=bottom, label=name)
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    ax.set_title(f"{summary['scenario']} ({summary['policy']}): violations per seed")
+    ax.set_xlabel("seed")
+    ax.set_ylabel("violations")
+    if names:
+        ax.legend(fontsize="small")
+    else:
+        ax.text(0.5, 0.5, "every invariant held on every seed", ha="center", transform=ax.transAxes)
+    fig.tight_layout()
+    fig.savefig(out_dir / "violations_per_seed.png", dpi=110)
+    plt.close(fig)
+    return out_dir
