@@ -34,7 +34,10 @@ class Journal:
         with self._db:  # one transaction: events and counters move together
             self._db.execute("BEGIN")
             self._db.executemany(
-                "INSERT INTO events (body) VALUES (?)", [(e.to_json(),) for e in events]
+                # pydantic's own serializer: event data is plain JSON already (the
+                # envelope made it so), and replay validates whatever key order.
+                "INSERT INTO events (body) VALUES (?)",
+                [(e.model_dump_json(),) for e in events],
             )
             if ids is not None:
                 self._db.execute(

@@ -12,9 +12,11 @@ fires only if no reply came first.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import random
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from cpqsim.catalog import Catalog
@@ -41,7 +43,14 @@ from cpqsim_actors.clock import VirtualClock
 from cpqsim_actors.handles import ActorHandle, ActorUnavailable
 from cpqsim_actors.journal import Journal
 from cpqsim_actors.messages import OrderView
-from cpqsim_scenarios.sim.downstream import Reply
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """The answer to a message whose downstream is gone."""
+
+    error: Exception
+
 
 SETTLED = frozenset(
     {OrderStatus.COMPLETED, OrderStatus.FAILED, OrderStatus.CANCELLED, OrderStatus.HELD}
@@ -75,6 +84,18 @@ class OrderExecutor:
         # a restarted executor is a new caller.
         self._caller = f"{name}:{uuid.uuid4().hex[:8]}"
         self._seq: dict[str, int] = {}
+        # Batched downstream channel: messages posted during one event-loop tick go out
+        # as one ``submit`` per downstream; answers come back through one long ``poll``.
+        self._outbox: dict[str, list[tuple[str, Any, int]]] = {}
+        self._waiting: dict[int, tuple[str, asyncio.Future]] = {}  # token -> (system, answer)
+        self._open: dict[str, int] = {}  # system -> messages awaiting an answer
+        self._polling: set[str] = set()
+        self._tokens = 0
+        # Facts recorded during one tick are journaled in one transaction, before any
+        # effect decided in that tick leaves the actor (see ``_record``).
+        self._unjournaled: list[CloudEvent] = []
+        self._journal_flush_scheduled = False
+        self._completed: dict[str, str] = {}  # order id -> time of order.completed
         self._started = False
         self.journal = Journal(journal_path) if journal_path else None
         if self.journal is not None:
@@ -129,11 +150,31 @@ class OrderExecutor:
     def _remember(self, events: list[CloudEvent]) -> None:
         for event in events:
             self.log.append(event)
-            self.timelines.setdefault(event.subject.removeprefix("order/"), []).append(event)
+            order_id = event.subject.removeprefix("order/")
+            self.timelines.setdefault(order_id, []).append(event)
+            if order_id not in self._completed and event.name == "order.completed":
+                self._completed[order_id] = event.time
 
     def _record(self, events: list[CloudEvent]) -> None:
+        """Remember facts now; journal them once per event-loop tick.
+
+        The flush is queued (``call_soon``) before the caller runs the effects of these
+        facts, and effects only start as tasks queued after it, so the journal is
+        written before any downstream hears of them: write-ahead, one transaction per
+        tick instead of one per signal.
+        """
         self._remember(events)
-        if self.journal is not None and events:
+        if self.journal is None or not events:
+            return
+        self._unjournaled.extend(events)
+        if not self._journal_flush_scheduled:
+            self._journal_flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_journal)
+
+    def _flush_journal(self) -> None:
+        self._journal_flush_scheduled = False
+        if self.journal is not None and self._unjournaled:
+            events, self._unjournaled = self._unjournaled, []
             self.journal.append(events, self.ids.state())
 
     def _spawn(self, coro) -> None:
@@ -173,15 +214,74 @@ class OrderExecutor:
         self._seq[system] = seq + 1
         return seq
 
+    # ------------------------------------------------------ downstream channel
+
+    def _post(self, system: str, kind: str, payload: Any) -> asyncio.Future:
+        """Queue one message for ``system``; the future gets its answer.
+
+        Messages posted in one tick leave together, in posting order, as one
+        ``submit`` call carrying the next sequence number for that downstream.
+        """
+        loop = asyncio.get_running_loop()
+        self._tokens += 1
+        token = self._tokens
+        answer = loop.create_future()
+        self._waiting[token] = (system, answer)
+        self._open[system] = self._open.get(system, 0) + 1
+        box = self._outbox.get(system)
+        if box is None:
+            box = self._outbox[system] = []
+            loop.call_soon(self._flush_outbox, system)
+        box.append((kind, payload, token))
+        return answer
+
+    def _flush_outbox(self, system: str) -> None:
+        batch = self._outbox.pop(system, [])
+        if not batch:
+            return
+        self._spawn(self._submit(system, self._next_seq(system), batch))
+        if system not in self._polling:
+            self._polling.add(system)
+            self._spawn(self._poll(system))
+
+    async def _submit(self, system: str, seq: int, batch: list[tuple[str, Any, int]]) -> None:
+        try:
+            await self.downstream[system].call("submit", self._caller, seq, batch)
+        except ActorUnavailable as exc:
+            for _kind, _payload, token in batch:
+                self._answer(token, _Failed(exc))
+
+    async def _poll(self, system: str) -> None:
+        """Collect answers from ``system`` while any message to it is unanswered."""
+        try:
+            while self._open.get(system):
+                for token, value in await self.downstream[system].call("poll", self._caller):
+                    self._answer(token, value)
+        except ActorUnavailable as exc:
+            for token in [t for t, (s, _) in self._waiting.items() if s == system]:
+                self._answer(token, _Failed(exc))
+        self._polling.discard(system)
+
+    def _answer(self, token: int, value: Any) -> None:
+        entry = self._waiting.pop(token, None)
+        if entry is None:
+            return
+        system, answer = entry
+        self._open[system] -= 1
+        if not answer.done():
+            answer.set_result(value)
+
     async def _call(self, effect: CallDownstream) -> None:
         req = effect.request
         deadline = asyncio.get_running_loop().time() + self.clock.wall(effect.timeout_s)
-        reply_task = asyncio.ensure_future(self._send(req, self._next_seq(req.system)))
+        reply_task = self._post(req.system, "call", req)
         done, _ = await asyncio.wait({reply_task}, timeout=self.clock.wall(effect.timeout_s))
         timed_out = not done
         if timed_out:
             self._signal(self._timed_out(req))
         reply = await reply_task
+        if isinstance(reply, _Failed):
+            reply = None  # the downstream is gone: as good as a lost response
         if reply is not None:
             self._signal(
                 DownstreamReplied(
@@ -198,21 +298,14 @@ class OrderExecutor:
             await asyncio.sleep(max(0.0, deadline - asyncio.get_running_loop().time()))
             self._signal(self._timed_out(req))
 
-    async def _send(self, req: DownstreamRequest, seq: int) -> Reply | None:
-        try:
-            return await self.downstream[req.system].call("call", req, self._caller, seq)
-        except ActorUnavailable:
-            return None  # the downstream is gone: as good as a lost response
-
     @staticmethod
     def _timed_out(req: DownstreamRequest) -> DownstreamTimedOut:
         return DownstreamTimedOut(order_id=req.order_id, task_id=req.task_id, attempt=req.attempt)
 
     async def _query(self, effect: QueryDownstream) -> None:
-        seq = self._next_seq(effect.system)
-        status = await self.downstream[effect.system].call(
-            "query", effect.reference, self._caller, seq
-        )
+        status = await self._post(effect.system, "query", effect.reference)
+        if isinstance(status, _Failed):
+            raise status.error
         self._signal(
             ReconciliationAnswered(
                 order_id=effect.order_id,
@@ -240,7 +333,7 @@ class OrderExecutor:
         timeline = self.timelines.get(order_id, [])
         created = timeline[0].time if timeline else ""
         updated = timeline[-1].time if timeline else ""
-        completed = next((e.time for e in timeline if e.name == "order.completed"), None)
+        completed = self._completed.get(order_id)
         return OrderView(order=order, created=created, updated=updated, completed=completed)
 
     # ------------------------------------------------------------------ API
@@ -270,24 +363,30 @@ class OrderExecutor:
             view = self._view(order.order_id)
             assert view is not None
             out.append((view, bool(events)))
+        self._flush_journal()  # the answer promises the orders exist: journal them first
         return out
 
     async def get(self, order_id: str) -> OrderView | None:
+        self._flush_journal()  # never show a fact the journal does not hold yet
         return self._view(order_id)
 
     async def list(self, limit: int) -> tuple[list[OrderView], int]:
-        keys = sorted(
+        self._flush_journal()  # never show a fact the journal does not hold yet
+        keys = heapq.nsmallest(
+            limit,
             self.core.orders,
             key=lambda o: (self.timelines[o][0].time if self.timelines.get(o) else "", o),
-        )[:limit]
+        )
         return [v for v in map(self._view, keys) if v is not None], len(self.core.orders)
 
     async def timeline(self, order_id: str) -> list[CloudEvent] | None:
+        self._flush_journal()  # never show a fact the journal does not hold yet
         if order_id not in self.core.orders:
             return None
         return list(self.timelines.get(order_id, []))
 
     async def events(self) -> list[CloudEvent]:
+        self._flush_journal()  # never show a fact the journal does not hold yet
         return list(self.log)
 
     async def status_counts(self) -> dict[str, int]:

@@ -1,0 +1,273 @@
+"""HTTP gateway throughput: the cpqsim gateway beside a bare uvicorn + FastAPI + Ray baseline.
+
+One run, one Ray (started here, once), everything on 127.0.0.1:
+
+* **baseline**: a bare FastAPI app under uvicorn (same settings as ``cpqsim serve``) whose
+  one endpoint awaits a trivial method of one sync Ray actor;
+* **gateway**: ``cpqsim serve`` (the real platform: quote shards, order executors,
+  downstream fakes, journal) walked through its main endpoints: create, price, accept,
+  convert, get quote, get order.
+
+Both servers run as child processes joining this Ray through ``RAY_ADDRESS``; both are
+driven by the same closed-loop Locust ``FastHttpUser`` load (``loadtests/
+bench_gateway_locustfile.py``, headless, ``--csv``) in its own process, which never
+touches Ray. Printed: req/s, p50 and p99 per endpoint and in total, the ratio of the
+gateway's req/s to the baseline's (a figure that survives a noisy, shared machine better
+than req/s do), and CPU seconds per process group during each run (where the time goes).
+
+    .venv/bin/python benchmarks/bench_gateway.py              # 20 users x 20 s per target
+    .venv/bin/python benchmarks/bench_gateway.py --quick      # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+LOCUSTFILE = REPO / "loadtests" / "bench_gateway_locustfile.py"
+LOCUST = str(Path(sys.executable).with_name("locust"))
+
+
+# ------------------------------------------------------------------- baseline server
+
+
+def serve_baseline(port: int) -> None:
+    """uvicorn + FastAPI; ``GET /ping`` awaits one trivial sync Ray actor call."""
+    from contextlib import asynccontextmanager
+
+    import ray
+    import uvicorn
+    from fastapi import FastAPI
+
+    from cpqsim_actors.handles import ray_init
+
+    class Echo:
+        def ping(self) -> str:
+            return "pong"
+
+    ray_init()
+    actor = ray.remote(Echo).options(num_cpus=0).remote()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        await actor.ping.remote()
+        yield
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/health")
+    async def health() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/ping")
+    async def ping() -> dict:
+        return {"answer": await actor.ping.remote()}
+
+    try:
+        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    finally:
+        ray.kill(actor)
+
+
+def serve_gateway(port: int) -> None:
+    from cpqsim_actors.serve import serve
+
+    serve(port=port)
+
+
+# ---------------------------------------------------------------------------- driver
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(proc: subprocess.Popen, url: str, log: Path, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited:\n{log.read_text()[-3000:]}")
+        with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/health", timeout=1) as r:
+            if r.status == 200:
+                return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"server did not come up:\n{log.read_text()[-3000:]}")
+        time.sleep(0.3)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def cpu_by_group(server_pid: int) -> dict[str, float]:
+    """CPU seconds so far of this process tree, grouped: server, locust, each actor class."""
+    try:
+        import psutil
+    except ImportError:  # optional: the figures are a diagnosis aid only
+        return {}
+    out: dict[str, float] = defaultdict(float)
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            name = " ".join(proc.cmdline()[:1]) or proc.name()
+            times = proc.cpu_times()
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+        if proc.pid == server_pid:
+            group = "server (uvicorn)"
+        elif "locust" in " ".join(proc.cmdline()[:2]):
+            continue  # counted from RUSAGE_CHILDREN once it has exited
+        elif name.startswith("ray::"):
+            group = name.split()[0].split(".")[0]  # ray::Class.method -> ray::Class
+        else:
+            group = "ray system"
+        out[group] += times.user + times.system
+    return out
+
+
+def run_target(
+    target: str, user: str, users: int, seconds: int, ray_address: str, work: Path
+) -> tuple[list[dict], dict[str, float]]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = work / f"{target}.log"
+    env = {**os.environ, "RAY_ADDRESS": ray_address}
+    with open(log, "w") as out:
+        server = subprocess.Popen(
+            [sys.executable, __file__, f"--serve-{target}", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_healthy(server, url, log)
+            before = cpu_by_group(server.pid)
+            children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            prefix = work / target
+            run = subprocess.run(
+                [
+                    LOCUST,
+                    "-f",
+                    str(LOCUSTFILE),
+                    user,
+                    "--headless",
+                    "-u",
+                    str(users),
+                    "-r",
+                    str(users),
+                    "-t",
+                    f"{seconds}s",
+                    "--host",
+                    url,
+                    "--only-summary",
+                    "--csv",
+                    str(prefix),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=seconds + 60,
+                env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"},
+            )
+            after = cpu_by_group(server.pid)
+            children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        finally:
+            stop(server)
+    if run.returncode not in (0, 1):  # 1: some requests failed (reported, not fatal)
+        raise RuntimeError(f"locust failed ({run.returncode}):\n{run.stderr[-3000:]}")
+    with open(f"{prefix}_stats.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    cpu = {g: after[g] - before.get(g, 0.0) for g in after}
+    if cpu:  # locust has exited (and been waited for) by now: it is in RUSAGE_CHILDREN
+        cpu["locust"] = (children_after.ru_utime + children_after.ru_stime) - (
+            children_before.ru_utime + children_before.ru_stime
+        )
+    return rows, cpu
+
+
+def fmt_row(label: str, row: dict) -> str:
+    return (
+        f"{label:<34} {int(row['Request Count']):>8} {int(row['Failure Count']):>6} "
+        f"{float(row['Requests/s']):>8.0f} {row['50%']:>7} {row['99%']:>7}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short smoke run")
+    parser.add_argument("--users", type=int, default=None, help="closed-loop users (20)")
+    parser.add_argument("--seconds", type=int, default=None, help="seconds per target (20)")
+    parser.add_argument("--serve-baseline", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-gateway", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_baseline:
+        return serve_baseline(args.serve_baseline)
+    if args.serve_gateway:
+        return serve_gateway(args.serve_gateway)
+
+    users = args.users or (4 if args.quick else 20)
+    seconds = args.seconds or (4 if args.quick else 20)
+
+    from cpqsim_actors.handles import ray_address, ray_init, ray_shutdown
+
+    started = ray_init()
+    results: dict[str, tuple[list[dict], dict[str, float]]] = {}
+    try:
+        address = ray_address()
+        with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
+            for target, user in (("baseline", "BaselineUser"), ("gateway", "JourneyUser")):
+                results[target] = run_target(target, user, users, seconds, address, Path(tmp))
+    finally:
+        if started:
+            ray_shutdown()
+
+    print(f"{users} closed-loop Locust FastHttpUsers, {seconds} s per target, 127.0.0.1")
+    print(
+        f"{'target / endpoint':<34} {'requests':>8} {'fails':>6} {'req/s':>8} {'p50 ms':>7} "
+        f"{'p99 ms':>7}"
+    )
+    totals = {}
+    for target, (rows, _) in results.items():
+        for row in rows:
+            if row["Name"] == "Aggregated":
+                totals[target] = row
+                print(fmt_row(f"{target} (all)", row))
+            else:
+                print(fmt_row(f"  {row['Name']}", row))
+    for target, (_, cpu) in results.items():
+        if cpu:
+            top = sorted(cpu.items(), key=lambda kv: -kv[1])
+            shown = ", ".join(f"{g} {s:.1f}" for g, s in top if s >= 0.05)
+            print(f"cpu s during {target}: {shown}")
+    base = float(totals["baseline"]["Requests/s"])
+    gate = float(totals["gateway"]["Requests/s"])
+    ratio = gate / base if base else 0.0
+    print(
+        f"summary: baseline {base:.0f} req/s p50 {totals['baseline']['50%']} ms p99 "
+        f"{totals['baseline']['99%']} ms | gateway {gate:.0f} req/s p50 "
+        f"{totals['gateway']['50%']} ms p99 {totals['gateway']['99%']} ms"
+    )
+    print(f"ratio gateway/baseline req/s: {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()

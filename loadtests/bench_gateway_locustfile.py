@@ -1,0 +1,108 @@
+"""Closed-loop users for ``benchmarks/bench_gateway.py`` (HTTP only, never Ray).
+
+``BaselineUser`` hits the bare uvicorn + FastAPI + one-Ray-actor app the benchmark starts;
+``JourneyUser`` walks the cpqsim gateway's main endpoints: create, price, accept,
+convert, then read the quote and the order back. No think time: each user sends its
+next request as soon as the previous answer arrives, so req/s measures the server.
+
+    locust -f loadtests/bench_gateway_locustfile.py JourneyUser --headless -u 20 -r 20 \
+        -t 20s --host http://127.0.0.1:8000 --only-summary --csv /tmp/bench
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from locust import FastHttpUser, constant, task
+
+QUOTE = "/tmf-api/quoteManagement/v4/quote"
+ORDER = "/tmf-api/productOrderingManagement/v4/productOrder"
+
+# Configurations of the sample enterprise catalog that price without approval at 0 %.
+LINES = [
+    [
+        {
+            "offering": "saas-suite",
+            "quantity": 25,
+            "options": ["saas-edition-standard"],
+            "addOns": ["saas-extra-storage"],
+        }
+    ],
+    [
+        {
+            "offering": "business-internet",
+            "options": ["bi-access-fiber", "bi-sla-premium"],
+            "addOns": ["static-ip"],
+        }
+    ],
+]
+
+
+class Stop(Exception):
+    """The failing request is already reported; end this journey."""
+
+
+class BaselineUser(FastHttpUser):
+    wait_time = constant(0)
+
+    @task
+    def ping(self) -> None:
+        self.client.get("/ping", name="GET /ping (actor)")
+
+
+class JourneyUser(FastHttpUser):
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        self.n = 0
+
+    def _call(self, method: str, path: str, name: str, expect: int, **kwargs) -> dict:
+        body = None
+        with self.client.request(method, path, name=name, catch_response=True, **kwargs) as r:
+            if r.status_code == expect:
+                body = r.json()
+                r.success()
+            else:
+                r.failure(f"{name}: expected {expect}, got {r.status_code}: {r.text[:200]}")
+        if body is None:
+            raise Stop
+        return body
+
+    @task
+    def journey(self) -> None:
+        self.n += 1
+        try:
+            quote = self._call(
+                "POST",
+                QUOTE,
+                "POST /quote",
+                201,
+                json={
+                    "accountId": "acct-bench",
+                    "requester": "bench",
+                    "lines": LINES[self.n % len(LINES)],
+                },
+            )
+            qid = quote["id"]
+            priced = self._call("POST", f"{QUOTE}/{qid}/price", "POST /quote/{id}/price", 200)
+            if priced.get("approvalRequired"):
+                self._call("POST", f"{QUOTE}/{qid}/submitForApproval", "POST /submit", 200)
+                self._call(
+                    "POST",
+                    f"{QUOTE}/{qid}/approve",
+                    "POST /approve",
+                    200,
+                    json={"approver": "boss", "role": priced["requiredApprovalRole"]},
+                )
+            self._call("POST", f"{QUOTE}/{qid}/accept", "POST /quote/{id}/accept", 200)
+            order = self._call(
+                "POST",
+                f"{QUOTE}/{qid}/convert",
+                "POST /quote/{id}/convert",
+                201,
+                headers={"Idempotency-Key": f"bench-{uuid.uuid4().hex}"},
+            )
+            self._call("GET", f"{QUOTE}/{qid}", "GET /quote/{id}", 200)
+            self._call("GET", f"{ORDER}/{order['id']}", "GET /productOrder/{id}", 200)
+        except Stop:
+            pass
