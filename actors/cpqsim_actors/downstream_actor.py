@@ -39,9 +39,6 @@ class DownstreamActor:
         self._wake: asyncio.Event | None = None
         self._next_seq: dict[str, int] = {}
         self._turns: dict[tuple[str, int], asyncio.Future] = {}
-        # Batched channel (``submit`` / ``poll``): answers waiting for each caller's poll.
-        self._outbox: dict[str, list[tuple[int, Any]]] = {}
-        self._pollers: dict[str, asyncio.Future] = {}
 
     # ------------------------------------------------------------------ time
 
@@ -163,59 +160,6 @@ class DownstreamActor:
         self._end_turn(caller, seq)
         self._poke()
         return await future
-
-    # ------------------------------------------------------- batched channel
-
-    def _deliver(self, caller: str, token: int, value: Any) -> None:
-        self._outbox.setdefault(caller, []).append((token, value))
-        waiter = self._pollers.pop(caller, None)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def submit(self, caller: str, seq: int, batch: list[tuple[str, Any, int]]) -> int:
-        """Many messages of one caller in one actor call, admitted in the caller's order.
-
-        ``batch`` holds ``("call", DownstreamRequest, token)`` and ``("query", reference,
-        token)`` in send order; each token is answered exactly once through :meth:`poll`
-        with the same value :meth:`call` / :meth:`query` would return (``None`` for a call
-        whose response was lost), at the same virtual instant.
-        """
-        self._ensure_pump()
-        await self._wait_turn(caller, seq)
-        self._advance()
-        for kind, payload, token in batch:
-            if kind == "call":
-                self._submit_call(caller, payload, token)
-            else:
-                self.model.query(payload, lambda status, t=token: self._deliver(caller, t, status))
-        self._end_turn(caller, seq)
-        self._poke()
-        return len(batch)
-
-    def _submit_call(self, caller: str, request: DownstreamRequest, token: int) -> None:
-        answered = False
-
-        def on_reply(reply: Reply) -> None:
-            nonlocal answered
-            if not answered:
-                answered = True
-                self._deliver(caller, token, reply)
-
-        def on_process_end(_event: Any) -> None:
-            nonlocal answered
-            if not answered:  # executed, reply lost
-                answered = True
-                self._deliver(caller, token, None)
-
-        self.model.call(request, on_reply).callbacks.append(on_process_end)
-
-    async def poll(self, caller: str) -> list[tuple[int, Any]]:
-        """Every answer ready for ``caller``; waits until there is at least one."""
-        if not self._outbox.get(caller):
-            waiter = asyncio.get_running_loop().create_future()
-            self._pollers[caller] = waiter
-            await waiter
-        return self._outbox.pop(caller, [])
 
     async def ledger(self) -> LedgerSnapshot:
         self._advance()

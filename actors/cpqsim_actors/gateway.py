@@ -113,6 +113,7 @@ def _listing(items: list[dict], total: int) -> JSONResponse:
     )
 
 
+PAGE = 20  # default page size of the quote and order listings (X-Total-Count says more)
 Limit = Annotated[int, Query(ge=1, le=1000, description="page size")]
 Offset = Annotated[int, Query(ge=0, le=1_000_000, description="items to skip")]
 
@@ -144,6 +145,18 @@ def create_app(platform: LivePlatform) -> FastAPI:
     def base(request: Request) -> str:
         return str(request.base_url)
 
+    # The catalog is immutable for the app's life: render each TMF620 body once per host.
+    offering_bodies: dict[tuple[str, str], dict] = {}
+
+    def offering_body(offering_id: str, base_url: str) -> dict:
+        body = offering_bodies.get((offering_id, base_url))
+        if body is None:
+            if len(offering_bodies) > 10_000:  # many Host headers: don't grow without bound
+                offering_bodies.clear()
+            body = to_tmf620_product_offering(catalog, offering_id, base_url)
+            offering_bodies[(offering_id, base_url)] = body
+        return body
+
     def quote_json(view: QuoteView, request: Request) -> dict:
         return quote_resource(view.quote, catalog, base(request), view.created, view.updated)
 
@@ -167,15 +180,13 @@ def create_app(platform: LivePlatform) -> FastAPI:
     async def list_offerings(request: Request, limit: Limit = 100, offset: Offset = 0):
         ids = catalog.version_ids()  # every version: TMF620 identifies one by id + version
         page = ids[offset : offset + limit]
-        return _listing(
-            [to_tmf620_product_offering(catalog, i, base(request)) for i in page], len(ids)
-        )
+        return _listing([offering_body(i, base(request)) for i in page], len(ids))
 
     @app.get(f"{CATALOG_PATH}/productOffering/{{offering_id}}", tags=["catalog"])
     async def get_offering(offering_id: str, request: Request):
         if not catalog.has_offering(offering_id):
             return _error(404, "unknown_offering", f"no product offering {offering_id}")
-        return to_tmf620_product_offering(catalog, offering_id, base(request))
+        return JSONResponse(offering_body(offering_id, base(request)))
 
     # ------------------------------------------------------------------ TMF648 quote
 
@@ -198,7 +209,7 @@ def create_app(platform: LivePlatform) -> FastAPI:
         return JSONResponse(resource, status_code=201, headers={"Location": resource["href"]})
 
     @app.get(f"{QUOTE_PATH}/quote", tags=["quote"])
-    async def list_quotes(request: Request, limit: Limit = 100, offset: Offset = 0):
+    async def list_quotes(request: Request, limit: Limit = PAGE, offset: Offset = 0):
         views, total = await platform.list_quotes(limit, offset)
         return _listing([quote_json(v, request) for v in views], total)
 
@@ -207,7 +218,7 @@ def create_app(platform: LivePlatform) -> FastAPI:
         view = await platform.get_quote(quote_id)
         if view is None:
             return _error(404, "unknown_quote", f"quote {quote_id} does not exist")
-        return quote_json(view, request)
+        return JSONResponse(quote_json(view, request))
 
     @app.post(f"{QUOTE_PATH}/quote/{{quote_id}}/price", tags=["quote"])
     async def price_quote(quote_id: str, request: Request):
@@ -286,7 +297,7 @@ def create_app(platform: LivePlatform) -> FastAPI:
     # ------------------------------------------------------------------ TMF622 order
 
     @app.get(f"{ORDER_PATH}/productOrder", tags=["order"])
-    async def list_orders(request: Request, limit: Limit = 100, offset: Offset = 0):
+    async def list_orders(request: Request, limit: Limit = PAGE, offset: Offset = 0):
         views, total = await platform.list_orders(limit, offset)
         return _listing([order_json(v, request) for v in views], total)
 
@@ -295,13 +306,13 @@ def create_app(platform: LivePlatform) -> FastAPI:
         view = await platform.get_order(order_id)
         if view is None:
             return _error(404, "unknown_order", f"product order {order_id} does not exist")
-        return order_json(view, request)
+        return JSONResponse(order_json(view, request))
 
     @app.get(f"{ORDER_PATH}/productOrder/{{order_id}}/timeline", tags=["order"])
     async def order_timeline(order_id: str):
         events = await platform.timeline(order_id)
         if events is None:
             return _error(404, "unknown_order", f"product order {order_id} does not exist")
-        return [e.model_dump() for e in events]
+        return JSONResponse([e.model_dump(mode="json") for e in events])
 
     return app

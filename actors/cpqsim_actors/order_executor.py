@@ -16,7 +16,6 @@ import heapq
 import random
 import uuid
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 from cpqsim.catalog import Catalog
@@ -43,14 +42,7 @@ from cpqsim_actors.clock import VirtualClock
 from cpqsim_actors.handles import ActorHandle, ActorUnavailable
 from cpqsim_actors.journal import Journal
 from cpqsim_actors.messages import OrderView
-
-
-@dataclass(frozen=True)
-class _Failed:
-    """The answer to a message whose downstream is gone."""
-
-    error: Exception
-
+from cpqsim_scenarios.sim.downstream import Reply
 
 SETTLED = frozenset(
     {OrderStatus.COMPLETED, OrderStatus.FAILED, OrderStatus.CANCELLED, OrderStatus.HELD}
@@ -84,13 +76,6 @@ class OrderExecutor:
         # a restarted executor is a new caller.
         self._caller = f"{name}:{uuid.uuid4().hex[:8]}"
         self._seq: dict[str, int] = {}
-        # Batched downstream channel: messages posted during one event-loop tick go out
-        # as one ``submit`` per downstream; answers come back through one long ``poll``.
-        self._outbox: dict[str, list[tuple[str, Any, int]]] = {}
-        self._waiting: dict[int, tuple[str, asyncio.Future]] = {}  # token -> (system, answer)
-        self._open: dict[str, int] = {}  # system -> messages awaiting an answer
-        self._polling: set[str] = set()
-        self._tokens = 0
         # Facts recorded during one tick are journaled in one transaction, before any
         # effect decided in that tick leaves the actor (see ``_record``).
         self._unjournaled: list[CloudEvent] = []
@@ -214,74 +199,15 @@ class OrderExecutor:
         self._seq[system] = seq + 1
         return seq
 
-    # ------------------------------------------------------ downstream channel
-
-    def _post(self, system: str, kind: str, payload: Any) -> asyncio.Future:
-        """Queue one message for ``system``; the future gets its answer.
-
-        Messages posted in one tick leave together, in posting order, as one
-        ``submit`` call carrying the next sequence number for that downstream.
-        """
-        loop = asyncio.get_running_loop()
-        self._tokens += 1
-        token = self._tokens
-        answer = loop.create_future()
-        self._waiting[token] = (system, answer)
-        self._open[system] = self._open.get(system, 0) + 1
-        box = self._outbox.get(system)
-        if box is None:
-            box = self._outbox[system] = []
-            loop.call_soon(self._flush_outbox, system)
-        box.append((kind, payload, token))
-        return answer
-
-    def _flush_outbox(self, system: str) -> None:
-        batch = self._outbox.pop(system, [])
-        if not batch:
-            return
-        self._spawn(self._submit(system, self._next_seq(system), batch))
-        if system not in self._polling:
-            self._polling.add(system)
-            self._spawn(self._poll(system))
-
-    async def _submit(self, system: str, seq: int, batch: list[tuple[str, Any, int]]) -> None:
-        try:
-            await self.downstream[system].call("submit", self._caller, seq, batch)
-        except ActorUnavailable as exc:
-            for _kind, _payload, token in batch:
-                self._answer(token, _Failed(exc))
-
-    async def _poll(self, system: str) -> None:
-        """Collect answers from ``system`` while any message to it is unanswered."""
-        try:
-            while self._open.get(system):
-                for token, value in await self.downstream[system].call("poll", self._caller):
-                    self._answer(token, value)
-        except ActorUnavailable as exc:
-            for token in [t for t, (s, _) in self._waiting.items() if s == system]:
-                self._answer(token, _Failed(exc))
-        self._polling.discard(system)
-
-    def _answer(self, token: int, value: Any) -> None:
-        entry = self._waiting.pop(token, None)
-        if entry is None:
-            return
-        system, answer = entry
-        self._open[system] -= 1
-        if not answer.done():
-            answer.set_result(value)
-
     async def _call(self, effect: CallDownstream) -> None:
         req = effect.request
         deadline = asyncio.get_running_loop().time() + self.clock.wall(effect.timeout_s)
-        reply_task = self._post(req.system, "call", req)
+        reply_task = asyncio.ensure_future(self._send(req, self._next_seq(req.system)))
         done, _ = await asyncio.wait({reply_task}, timeout=self.clock.wall(effect.timeout_s))
         timed_out = not done
         if timed_out:
             self._signal(self._timed_out(req))
         reply = await reply_task
-        if isinstance(reply, _Failed):
-            reply = None  # the downstream is gone: as good as a lost response
         if reply is not None:
             self._signal(
                 DownstreamReplied(
@@ -298,14 +224,21 @@ class OrderExecutor:
             await asyncio.sleep(max(0.0, deadline - asyncio.get_running_loop().time()))
             self._signal(self._timed_out(req))
 
+    async def _send(self, req: DownstreamRequest, seq: int) -> Reply | None:
+        try:
+            return await self.downstream[req.system].call("call", req, self._caller, seq)
+        except ActorUnavailable:
+            return None  # the downstream is gone: as good as a lost response
+
     @staticmethod
     def _timed_out(req: DownstreamRequest) -> DownstreamTimedOut:
         return DownstreamTimedOut(order_id=req.order_id, task_id=req.task_id, attempt=req.attempt)
 
     async def _query(self, effect: QueryDownstream) -> None:
-        status = await self._post(effect.system, "query", effect.reference)
-        if isinstance(status, _Failed):
-            raise status.error
+        seq = self._next_seq(effect.system)
+        status = await self.downstream[effect.system].call(
+            "query", effect.reference, self._caller, seq
+        )
         self._signal(
             ReconciliationAnswered(
                 order_id=effect.order_id,

@@ -7,6 +7,7 @@ leaves the shard; a restarted shard replays its journal and is back where it was
 
 from __future__ import annotations
 
+import heapq
 import random
 from pathlib import Path
 
@@ -115,7 +116,7 @@ class QuoteShard:
 
     def list(self, limit: int) -> tuple[list[QuoteView], int]:
         """The first ``limit`` quotes by (creation time, id), and how many there are."""
-        keys = sorted(self.times, key=lambda q: (self.times[q][0], q))[:limit]
+        keys = heapq.nsmallest(limit, self.times, key=lambda q: (self.times[q][0], q))
         return [v for v in map(self._view, keys) if v is not None], len(self.times)
 
     def events(self) -> list[CloudEvent]:
