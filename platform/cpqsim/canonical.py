@@ -16,9 +16,24 @@ from typing import Any
 
 from pydantic import BaseModel
 
+_AS_IS = frozenset({str, int, bool, type(None)})
+
 
 def to_plain(value: Any) -> Any:
-    """Reduce a value to JSON-native types deterministically (Decimal -> str)."""
+    """Reduce a value to JSON-native types deterministically (Decimal -> str).
+
+    Exact-type checks come first because this runs on every event of every run: the
+    common leaves (str, int) and containers are dispatched without an isinstance chain.
+    """
+    kind = type(value)
+    if kind in _AS_IS:
+        return value
+    if kind is dict:
+        return {k if type(k) is str else str(k): to_plain(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [to_plain(v) for v in value]
+    if kind is Decimal:
+        return format(value, "f")
     if isinstance(value, BaseModel):
         return to_plain(value.model_dump(mode="python"))
     if isinstance(value, Decimal):
