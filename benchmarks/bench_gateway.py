@@ -82,10 +82,10 @@ def serve_baseline(port: int) -> None:
         ray.kill(actor)
 
 
-def serve_gateway(port: int) -> None:
+def serve_gateway(port: int, quote_shards: int, order_shards: int) -> None:
     from cpqsim_actors.serve import serve
 
-    serve(port=port)
+    serve(port=port, quote_shards=quote_shards, order_shards=order_shards)
 
 
 # ---------------------------------------------------------------------------- driver
@@ -146,7 +146,13 @@ def cpu_by_group(server_pid: int) -> dict[str, float]:
 
 
 def run_target(
-    target: str, user: str, users: int, seconds: int, ray_address: str, work: Path
+    target: str,
+    user: str,
+    users: int,
+    seconds: int,
+    ray_address: str,
+    work: Path,
+    server_args: tuple[str, ...] = (),
 ) -> tuple[list[dict], dict[str, float]]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -154,7 +160,7 @@ def run_target(
     env = {**os.environ, "RAY_ADDRESS": ray_address}
     with open(log, "w") as out:
         server = subprocess.Popen(
-            [sys.executable, __file__, f"--serve-{target}", str(port)],
+            [sys.executable, __file__, f"--serve-{target}", str(port), *server_args],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -216,13 +222,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short smoke run")
     parser.add_argument("--users", type=int, default=None, help="closed-loop users (20)")
     parser.add_argument("--seconds", type=int, default=None, help="seconds per target (20)")
+    parser.add_argument("--quote-shards", type=int, default=2, help="gateway quote shards")
+    parser.add_argument("--order-shards", type=int, default=2, help="gateway order shards")
     parser.add_argument("--serve-baseline", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--serve-gateway", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_baseline:
         return serve_baseline(args.serve_baseline)
     if args.serve_gateway:
-        return serve_gateway(args.serve_gateway)
+        return serve_gateway(args.serve_gateway, args.quote_shards, args.order_shards)
 
     users = args.users or (4 if args.quick else 20)
     seconds = args.seconds or (4 if args.quick else 20)
@@ -234,13 +242,20 @@ def main() -> None:
     try:
         address = ray_address()
         with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
+            shards = ("--quote-shards", str(args.quote_shards))
+            shards += ("--order-shards", str(args.order_shards))
             for target, user in (("baseline", "BaselineUser"), ("gateway", "JourneyUser")):
-                results[target] = run_target(target, user, users, seconds, address, Path(tmp))
+                results[target] = run_target(
+                    target, user, users, seconds, address, Path(tmp), shards
+                )
     finally:
         if started:
             ray_shutdown()
 
-    print(f"{users} closed-loop Locust FastHttpUsers, {seconds} s per target, 127.0.0.1")
+    print(
+        f"{users} closed-loop Locust FastHttpUsers, {seconds} s per target, 127.0.0.1; "
+        f"gateway with {args.quote_shards} quote + {args.order_shards} order shards"
+    )
     print(
         f"{'target / endpoint':<34} {'requests':>8} {'fails':>6} {'req/s':>8} {'p50 ms':>7} "
         f"{'p99 ms':>7}"
