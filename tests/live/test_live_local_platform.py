@@ -121,6 +121,49 @@ def test_a_restarted_quote_shard_replays_its_journal_and_never_reuses_an_id(plat
     asyncio.run(go())
 
 
+def test_a_restarted_order_executor_replays_its_journal_including_the_last_ticks_facts(
+    platform,
+):
+    """Facts are journaled once per event-loop tick; a restart right after a burst of
+    conversions (and again after fulfilment) still finds every order and fact."""
+
+    async def go():
+        await platform.start()
+        ids = [f"Q-{i:04d}" for i in range(12)]
+        for step in (create, lambda q: PriceQuote(quote_id=q), lambda q: AcceptQuote(quote_id=q)):
+            await platform.execute_many([(step(q), "s") for q in ids])
+        converted = await platform.convert_many([(q, f"key-{q}", "s") for q in ids])
+        order_ids = [c.order.order.order_id for c in converted]
+
+        def snapshot():
+            return {
+                o: (s.instance.core.orders[o], [e.id for e in s.instance.timelines[o]])
+                for o in order_ids
+                for s in [platform.order_shard(o)]
+            }
+
+        # Kill at once: the answers promised these orders, so the journal holds them.
+        created = {o: platform.order_shard(o).instance.core.orders[o].status for o in order_ids}
+        for shard in platform.order_shards:
+            shard.kill(restart=True)
+        for o in order_ids:
+            assert o in platform.order_shard(o).instance.core.orders
+        assert len(created) == len(ids)
+        await platform.start()  # resumes the in-flight work of the restarted executors
+        for _ in range(400):
+            if not await platform.unsettled_orders():
+                break
+            await asyncio.sleep(0.02)
+        assert await platform.unsettled_orders() == 0
+        await platform.get_order(order_ids[0])  # any read flushes the last tick's facts
+        before = snapshot()
+        for shard in platform.order_shards:
+            shard.kill(restart=True)
+        assert snapshot() == before
+
+    asyncio.run(go())
+
+
 def test_in_process_live_run_replays_the_sim_journeys_and_satisfies_the_checker():
     loaded = shortened("provisioning_timeouts", duration_s=3600, drain_s=3600, time_scale=0.0002)
     live = run_on_ray(loaded, backend=LocalBackend())
