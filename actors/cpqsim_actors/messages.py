@@ -44,6 +44,11 @@ class CommandResult:
     def ok(self) -> bool:
         return self.outcome == "ok"
 
+    @property
+    def quote(self):
+        """The quote after the command (the journey script's ``Answer`` protocol)."""
+        return self.view.quote if self.view is not None else None
+
 
 @dataclass(frozen=True)
 class ConvertOutcome:

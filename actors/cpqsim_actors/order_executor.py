@@ -18,13 +18,13 @@ import uuid
 from collections import Counter
 from typing import Any
 
+from cpqsim import orchestration
 from cpqsim.catalog import Catalog
 from cpqsim.context import Context, IdSource, rng_stream
 from cpqsim.downstream import DownstreamRequest
 from cpqsim.events import CloudEvent
 from cpqsim.orchestration import (
     CallDownstream,
-    DownstreamReplied,
     DownstreamTimedOut,
     Effect,
     QueryDownstream,
@@ -206,33 +206,22 @@ class OrderExecutor:
         done, _ = await asyncio.wait({reply_task}, timeout=self.clock.wall(effect.timeout_s))
         timed_out = not done
         if timed_out:
-            self._signal(self._timed_out(req))
+            self._signal(orchestration.timed_out(req))
         reply = await reply_task
         if reply is not None:
             self._signal(
-                DownstreamReplied(
-                    order_id=req.order_id,
-                    task_id=req.task_id,
-                    attempt=req.attempt,
-                    ok=reply.ok,
-                    error=reply.error,
-                    retryable=reply.retryable,
-                )
+                orchestration.replied(req, reply.ok, error=reply.error, retryable=reply.retryable)
             )
         elif not timed_out:
             # A lost response is silence: the caller still only learns of it at its timeout.
             await asyncio.sleep(max(0.0, deadline - asyncio.get_running_loop().time()))
-            self._signal(self._timed_out(req))
+            self._signal(orchestration.timed_out(req))
 
     async def _send(self, req: DownstreamRequest, seq: int) -> Reply | None:
         try:
             return await self.downstream[req.system].call("call", req, self._caller, seq)
         except ActorUnavailable:
             return None  # the downstream is gone: as good as a lost response
-
-    @staticmethod
-    def _timed_out(req: DownstreamRequest) -> DownstreamTimedOut:
-        return DownstreamTimedOut(order_id=req.order_id, task_id=req.task_id, attempt=req.attempt)
 
     async def _query(self, effect: QueryDownstream) -> None:
         seq = self._next_seq(effect.system)

@@ -20,8 +20,8 @@ from typing import Any
 
 from cpqsim_actors.clock import VirtualClock
 from cpqsim_actors.handles import Backend
-from cpqsim_actors.journeys import Command, Convert, Journey, Wait, journey
 from cpqsim_actors.platform import LivePlatform, PlatformConfig
+from cpqsim_scenarios.journey_script import Command, Convert, Journey, Wait, journey
 from cpqsim_scenarios.journeys import plan_journeys
 from cpqsim_scenarios.model import LoadedScenario
 from cpqsim_scenarios.outcome import JourneyStats, RunOutput, Samples
