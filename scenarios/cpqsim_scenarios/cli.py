@@ -7,6 +7,7 @@ reason). Long work shows progress on stderr; results go to stdout.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -327,12 +328,21 @@ def serve(
         Path | None, typer.Option(help="scenario whose downstream profiles and policy to use")
     ] = None,
     time_scale: Annotated[float, typer.Option(help="wall seconds per simulated second")] = 0.001,
-    quote_shards: Annotated[int, typer.Option(min=1)] = 2,
-    order_shards: Annotated[int, typer.Option(min=1)] = 2,
+    quote_shards: Annotated[
+        int | None, typer.Option(min=1, help="quote actors (default: 1 on <= 2 cores, else 2)")
+    ] = None,
+    order_shards: Annotated[
+        int | None, typer.Option(min=1, help="order actors (default: 1 on <= 2 cores, else 2)")
+    ] = None,
 ) -> None:
     """Start the live platform (Ray actors) behind an HTTP API; OpenAPI at /docs."""
     from cpqsim_actors.serve import serve as serve_live
 
+    # Every actor is a process: on a 2-core box fewer shards measured +20 % req/s and
+    # -40 % p99 (benchmarks/bench_gateway.py), so the default follows the machine.
+    default_shards = 1 if (os.cpu_count() or 1) <= 2 else 2
+    quote_shards = quote_shards or default_shards
+    order_shards = order_shards or default_shards
     err.print(f"cpqsim serving on http://{host}:{port} (OpenAPI: http://{host}:{port}/docs)")
     serve_live(
         host=host,
