@@ -21,6 +21,16 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from cpqsim.money import CURRENCY_PLACES, Money
 
 ChargeKind = Literal["one_time", "recurring", "usage"]
+RoundingMode = Literal[
+    "ROUND_HALF_EVEN",
+    "ROUND_HALF_UP",
+    "ROUND_HALF_DOWN",
+    "ROUND_UP",
+    "ROUND_DOWN",
+    "ROUND_CEILING",
+    "ROUND_FLOOR",
+    "ROUND_05UP",
+]
 Period = Literal["month", "year"]
 
 
@@ -47,16 +57,7 @@ class Effective(_Rule):
 class RoundingPolicy(_Rule):
     """Rounding is a stated policy, reported in every price result."""
 
-    mode: Literal[
-        "ROUND_HALF_EVEN",
-        "ROUND_HALF_UP",
-        "ROUND_HALF_DOWN",
-        "ROUND_UP",
-        "ROUND_DOWN",
-        "ROUND_CEILING",
-        "ROUND_FLOOR",
-        "ROUND_05UP",
-    ] = "ROUND_HALF_EVEN"
+    mode: RoundingMode = "ROUND_HALF_EVEN"
     applies: Literal["line", "total"] = "line"
     places: dict[str, int] = Field(default_factory=lambda: dict(CURRENCY_PLACES))
 

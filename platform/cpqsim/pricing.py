@@ -57,7 +57,7 @@ from cpqsim.approval import ApprovalPolicy, ApprovalTrigger, required_approvals
 from cpqsim.catalog import Catalog, Money
 from cpqsim.configuration import ConfigurationViolation, QuoteLine, check_configuration
 from cpqsim.money import CURRENCY_PLACES
-from cpqsim.pricebook import PriceBook, PriceEntry, PricingRules, Promotion
+from cpqsim.pricebook import PriceBook, PriceEntry, PricingRules, Promotion, RoundingMode
 from cpqsim.pricing_canonical import array_json, charge_json, object_json, steps_json
 from cpqsim.pricing_periods import FirstPeriod, ProrationError, first_period
 from cpqsim.pricing_promotions import PromotionContext, resolve_promotions
@@ -77,16 +77,6 @@ __all__ = [
     "result_fingerprint",
 ]
 
-RoundingMode = Literal[
-    "ROUND_HALF_EVEN",
-    "ROUND_HALF_UP",
-    "ROUND_HALF_DOWN",
-    "ROUND_UP",
-    "ROUND_DOWN",
-    "ROUND_CEILING",
-    "ROUND_FLOOR",
-    "ROUND_05UP",
-]
 
 # Wide enough that no intermediate product of amount x quantity x discount is ever
 # rounded before an explicit quantize step; Inexact traps so silent rounding is a bug.
