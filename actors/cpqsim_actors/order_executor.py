@@ -40,8 +40,8 @@ from cpqsim.quote import Quote, QuoteServices
 from cpqsim.service import PlatformCore
 from cpqsim_actors.clock import VirtualClock
 from cpqsim_actors.handles import ActorHandle, ActorUnavailable
-from cpqsim_actors.journal import Journal
 from cpqsim_actors.messages import OrderView
+from cpqsim_actors.recovery import JournaledShard
 from cpqsim_scenarios.sim.downstream import Reply
 
 SETTLED = frozenset(
@@ -49,7 +49,7 @@ SETTLED = frozenset(
 )
 
 
-class OrderExecutor:
+class OrderExecutor(JournaledShard):
     def __init__(
         self,
         name: str,
@@ -82,23 +82,16 @@ class OrderExecutor:
         self._journal_flush_scheduled = False
         self._completed: dict[str, str] = {}  # order id -> time of order.completed
         self._started = False
-        self.journal = Journal(journal_path) if journal_path else None
-        if self.journal is not None:
-            self._replay(self.journal)
-            t0 = self.journal.get_meta("t0_wall")
-            if t0 is not None:
-                self.clock = VirtualClock(t0, time_scale)
+        self._open_journal(journal_path, time_scale)
 
     # ---------------------------------------------------------------- recovery
 
-    def _replay(self, journal: Journal) -> None:
-        for event in journal.replay():
-            fact = ORDER_EVENTS[event.type].model_validate(event.data)
-            order = evolve(self.core.orders.get(fact.order_id), fact)
-            self.core.orders[order.order_id] = order
-            self.core.order_by_key[order.idempotency_key] = order.order_id
-            self._remember([event])
-        self.ids.restore(journal.ids())
+    def _replay_event(self, event: CloudEvent) -> None:
+        fact = ORDER_EVENTS[event.type].model_validate(event.data)
+        order = evolve(self.core.orders.get(fact.order_id), fact)
+        self.core.orders[order.order_id] = order
+        self.core.order_by_key[order.idempotency_key] = order.order_id
+        self._remember([event])
 
     def _resume(self) -> None:
         """After a restart, in-flight work died with the old process: pick it up again.

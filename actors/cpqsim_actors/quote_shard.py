@@ -20,11 +20,11 @@ from cpqsim.pricing import PricingError
 from cpqsim.quote import QUOTE_EVENTS, QuoteCommand, QuoteServices, UnknownQuote, evolve
 from cpqsim.service import PlatformCore
 from cpqsim_actors.clock import VirtualClock
-from cpqsim_actors.journal import Journal
 from cpqsim_actors.messages import CommandResult, QuoteView
+from cpqsim_actors.recovery import JournaledShard
 
 
-class QuoteShard:
+class QuoteShard(JournaledShard):
     def __init__(
         self,
         name: str,
@@ -42,21 +42,14 @@ class QuoteShard:
         self.rng: random.Random = rng_stream(seed, f"quote-shard.{name}")
         self.log: list[CloudEvent] = []
         self.times: dict[str, tuple[str, str]] = {}  # quote id -> (created, updated)
-        self.journal = Journal(journal_path) if journal_path else None
-        if self.journal is not None:
-            self._replay(self.journal)
-            t0 = self.journal.get_meta("t0_wall")
-            if t0 is not None:
-                self.clock = VirtualClock(t0, time_scale)
+        self._open_journal(journal_path, time_scale)
 
     # ---------------------------------------------------------------- recovery
 
-    def _replay(self, journal: Journal) -> None:
-        for event in journal.replay():
-            fact = QUOTE_EVENTS[event.type].model_validate(event.data)
-            self.core.quotes[fact.quote_id] = evolve(self.core.quotes.get(fact.quote_id), fact)
-            self._remember(fact.quote_id, event)
-        self.ids.restore(journal.ids())
+    def _replay_event(self, event: CloudEvent) -> None:
+        fact = QUOTE_EVENTS[event.type].model_validate(event.data)
+        self.core.quotes[fact.quote_id] = evolve(self.core.quotes.get(fact.quote_id), fact)
+        self._remember(fact.quote_id, event)
 
     def _remember(self, quote_id: str, event: CloudEvent) -> None:
         self.log.append(event)
