@@ -53,20 +53,38 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 
-from cpqsim.approval import ApprovalPolicy, ApprovalTrigger, required_approvals
+from cpqsim.approval import ApprovalPolicy, required_approvals
+from cpqsim.canonical import canonical_json
 from cpqsim.catalog import Catalog, Money
-from cpqsim.configuration import ConfigurationViolation, QuoteLine, check_configuration
+from cpqsim.configuration import (
+    ConfigurationViolation,
+    QuoteLine,
+    check_configuration,
+    line_key,
+)
 from cpqsim.money import CURRENCY_PLACES
 from cpqsim.pricebook import PriceBook, PriceEntry, PricingRules, Promotion, RoundingMode
-from cpqsim.pricing_canonical import array_json, charge_json, object_json, steps_json
+from cpqsim.pricing_canonical import charge_json, line_json, object_json, step_json
 from cpqsim.pricing_periods import FirstPeriod, ProrationError, first_period
 from cpqsim.pricing_promotions import PromotionContext, resolve_promotions
+from cpqsim.pricing_result import (
+    LineCharge,
+    PricedCharge,
+    PricedLine,
+    PriceResult,
+    PriceStep,
+    TraceStep,
+    build,
+)
 from cpqsim.pricing_tiers import TierError, tiered_amount
 
 __all__ = [
+    "LineCharge",
     "PriceRequest",
     "PriceResult",
+    "PriceStep",
     "PricedCharge",
+    "PricedLine",
     "PricingError",
     "PricingPolicy",
     "TraceStep",
@@ -97,10 +115,6 @@ def _plain(value: Decimal) -> str:
     return format(value, "f")
 
 
-# Decimals render as canonical.to_plain renders them (fixed-point text), so a JSON-mode
-# dump of these models *is* their canonical form and can be fingerprinted without the
-# slow generic walk (tests prove both give the same fingerprint).
-Amount = Annotated[Decimal, PlainSerializer(_plain, return_type=str, when_used="json")]
 _Fraction = Annotated[
     Money, AfterValidator(_normalized), PlainSerializer(_plain, return_type=str, when_used="json")
 ]
@@ -171,102 +185,6 @@ class PriceRequest(BaseModel):
     )
 
 
-class PricedCharge(BaseModel):
-    """One charge of one item (line offering, option or add-on) for the line quantity.
-
-    ``list_amount``, ``discount_amount`` and ``net_amount`` are per occurrence of the
-    charge: once (one-time), per month or per year (recurring), per month (usage).
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    line_index: int
-    item: str
-    price_id: str
-    kind: Literal["recurring", "one_time", "usage"]
-    unit_amount: Amount
-    quantity: int
-    list_amount: Amount
-    discount_amount: Amount
-    net_amount: Amount
-    period: Literal["month", "year"] | None = None
-    term_months: int | None = None
-    monthly_equivalent: Amount | None = None
-    term_amount: Amount | None = None
-    usage_unit: str | None = None
-    usage_units: Amount | None = None
-    prorated_amount: Amount | None = None
-    price_source: str = "catalog"
-    price_source_version: str = ""
-    included_in: str | None = None
-    applied_rules: list[str] = Field(default_factory=list)
-    line_path: str = Field(default="", description="lines[i] or lines[i].contents[k]...")
-
-
-class TraceStep(BaseModel):
-    """One rule considered, in order: what it touched and the amount before and after.
-
-    ``rule`` is the kind of step (list_price, contract_price, included, volume_discount,
-    promotion, bundle_discount, discount, proration, rounding); ``rule_id`` and
-    ``rule_version`` name the data rule; ``applied`` is False for a rule that was
-    considered and not applied (``detail`` says why; before == after).
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    step: int
-    rule: str
-    rule_version: str
-    subject: str
-    before: Amount
-    after: Amount
-    detail: str
-    rule_id: str = ""
-    applied: bool = True
-
-
-class PriceResult(BaseModel):
-    """A priced quote: charges, totals, rounding policy, trace, warnings, triggers.
-
-    Totals: ``subtotal`` (= ``list_total``) - ``discount_total`` = ``net_total``, the sum
-    of one occurrence of every charge, = ``one_time_total`` + monthly + annual recurring
-    (``recurring_by_period``) + ``usage_total``. ``recurring_total`` is the
-    monthly-equivalent recurring amount (annual / 12).
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    currency: str
-    catalog_version: str
-    pricing_version: str
-    charges: list[PricedCharge]
-    recurring_total: Amount
-    one_time_total: Amount
-    discount_total: Amount
-    list_total: Amount
-    rounding: dict[str, str | int]
-    discount_pct: Amount
-    trace: list[TraceStep]
-    warnings: list[str]
-    approval_triggers: list[ApprovalTrigger]
-    input_fingerprint: str
-    fingerprint: str
-    subtotal: Amount = _ZERO
-    net_total: Amount = _ZERO
-    usage_total: Amount = _ZERO
-    recurring_by_period: dict[str, Amount] = Field(default_factory=dict)
-    recurring_term_total: Amount = _ZERO
-    prorated_first_period_total: Amount | None = None
-    proration: dict[str, str | int] | None = None
-    applied_rules: list[str] = Field(default_factory=list)
-    rules_version: str = ""
-    price_version: str = ""
-    business_date: date | None = None
-    region: str | None = None
-    channel: str | None = None
-    account_id: str | None = None
-
-
 def _sha256(plain: Any) -> str:
     text = json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -289,14 +207,18 @@ def _input_plain(
     request: PriceRequest,
     policy: PricingPolicy,
     approval_policy: ApprovalPolicy,
+    *,
+    with_request: bool = True,
 ) -> dict[str, Any]:
-    return {
-        "request": request.model_dump(mode="json"),
+    out: dict[str, Any] = {
         "catalog": {"id": catalog.id, "version": catalog.version},
         "pricing_rules_version": _rules_of(catalog).version,
         "pricing_policy": policy.model_dump(mode="json"),
         "approval_policy_version": approval_policy.version,
     }
+    if with_request:
+        out["request"] = request.model_dump(mode="json")
+    return out
 
 
 def input_fingerprint(
@@ -305,8 +227,35 @@ def input_fingerprint(
     policy: PricingPolicy,
     approval_policy: ApprovalPolicy,
 ) -> str:
-    """What the price was computed *from*: request, catalog and rule versions, policy."""
-    return _sha256(_input_plain(catalog, request, policy, approval_policy))
+    """What the price was computed *from*: request, catalog and rule versions, policy.
+
+    The sha256 of the canonical JSON of ``_input_plain(...)`` (tests prove it).
+    """
+    keys = [line_key(line) for line in request.lines]
+    return request_fingerprint(catalog, request, policy, approval_policy, keys)
+
+
+def request_fingerprint(
+    catalog: Catalog,
+    request: PriceRequest,
+    policy: PricingPolicy,
+    approval_policy: ApprovalPolicy,
+    line_keys: list[tuple],
+) -> str:
+    """:func:`input_fingerprint` given each line's content key: the canonical JSON of a
+    line is written once per distinct content (large quotes repeat a few lines)."""
+    memo: dict[tuple, str] = {}
+    texts = []
+    for key, line in zip(line_keys, request.lines, strict=True):
+        text = memo.get(key)
+        if text is None:
+            text = memo[key] = canonical_json(line.model_dump(mode="json"))
+        texts.append(text)
+    rest = request.model_dump(mode="json", exclude={"lines"})
+    request_text = object_json(rest, {"lines": "[" + ",".join(texts) + "]"})
+    outer = _input_plain(catalog, request, policy, approval_policy, with_request=False)
+    text = object_json(outer, {"request": request_text})
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _check_discount(request: PriceRequest, policy: PricingPolicy) -> None:
@@ -337,14 +286,17 @@ def price_quote(
     policy = policy or PricingPolicy()
     approval_policy = approval_policy or ApprovalPolicy()
     _check_discount(request, policy)
-    violations = check_configuration(catalog, request.lines, request.business_date)
+    # Content keys, computed once: the configuration check, the pricer and the input
+    # fingerprint each do their per-line work once per distinct line content.
+    keys = [line_key(line) for line in request.lines]
+    violations = check_configuration(catalog, request.lines, request.business_date, line_keys=keys)
     if violations:
         raise PricingError(
             f"the configuration is not valid against catalog {catalog.id} {catalog.version}",
             violations,
         )
     with decimal.localcontext(_CONTEXT), _no_cyclic_gc():
-        return _Pricer(catalog, request, policy, approval_policy).run()
+        return _Pricer(catalog, request, policy, approval_policy, keys).run()
 
 
 @contextlib.contextmanager
@@ -395,8 +347,7 @@ def reprice_matches(
 class _Charge:
     """A charge while it is being priced (plain and mutable: no models in the hot loop)."""
 
-    line_index: int
-    path: str
+    path: str  # the segment's path relative to the quote line ("" or ".contents[k]")
     item: str
     offering_id: str
     keys: tuple[str, ...]
@@ -424,11 +375,11 @@ class _Charge:
 class _Segment:
     """A quote line or a bundle component line (``QuoteLine.contents``), flattened.
 
-    ``quantity`` is effective: a component's quantity counts per unit of its bundle, so
-    it is multiplied down the nesting. ``parent`` is the containing bundle's segment.
+    ``path`` is relative to the quote line (``""``, ``.contents[0]``...). ``quantity`` is
+    effective: a component's quantity counts per unit of its bundle, so it is multiplied
+    down the nesting. ``parent`` is the containing bundle's segment.
     """
 
-    index: int
     path: str
     line: QuoteLine
     quantity: int
@@ -436,6 +387,51 @@ class _Segment:
     items: list[tuple[str, str, Any, tuple[str, ...]]]
     charged: bool = False  # has a charge of its own offering (even at 0 when included)
     included_in: str | None = None
+
+
+@dataclass(slots=True)
+class _Template:
+    """What one distinct line content resolves to: its segments (pre-order, parents by
+    index) and how much of each offering key it adds to the quote-wide quantities."""
+
+    segments: list[tuple[str, QuoteLine, int, int | None, list]]
+    quantities: list[tuple[str, int]]
+
+
+@dataclass(slots=True)
+class _PricedCharge:
+    """A charge once priced: its row, its steps, and the amounts the totals sum.
+
+    Shared by every line whose charge has the same inputs (see ``_Pricer._charge_key``).
+    """
+
+    values: dict[str, Any]  # the LineCharge fields
+    model: Any
+    text: str
+    steps: list[dict[str, Any]]
+    warnings: list[str]
+    kind: str
+    period: str | None
+    running: Decimal
+    list_amount: Decimal
+    discount_amount: Decimal
+    monthly: Decimal | None
+    term: Decimal | None
+    prorated: Decimal | None
+
+
+@dataclass(slots=True)
+class _LinePrice:
+    """A quote line once priced: the shared ``PricedLine`` model, its canonical JSON, its
+    warnings (relative to the line) and its sums by kind of amount (one occurrence each)."""
+
+    model: Any
+    text: str
+    steps: list[dict[str, Any]]
+    warnings: list[str]
+    sums: dict[str, Decimal]
+    has_prorated: bool
+    has_term: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -501,18 +497,27 @@ class _Pricer:
         request: PriceRequest,
         policy: PricingPolicy,
         approval_policy: ApprovalPolicy,
+        line_keys: list[tuple] | None = None,
     ) -> None:
         self.catalog = catalog
+        self.line_keys = line_keys or [line_key(line) for line in request.lines]
         self.request = request
         self.policy = policy
         self.approval_policy = approval_policy
         self.rules = _rules_of(catalog)
         self.currency = request.currency or catalog.currency
         self.day = request.business_date
-        # Trace steps as the field dicts of TraceStep (numbered as appended): the result's
-        # models and its canonical JSON are both made from them, with no copy in between.
+        # Where steps and warnings go *now*: a charge's own lists while it is priced, its
+        # line's lists between charges, the totals' lists at the end. Steps are the field
+        # dicts of PriceStep: the result's models and its canonical JSON are both made
+        # from them, with no copy in between.
         self.trace: list[dict[str, Any]] = []
-        self.warnings: list[str] = []
+        self.totals_trace: list[dict[str, Any]] = []
+        self.quote_warnings: list[str] = []
+        self.warnings: list[str] = self.quote_warnings
+        self._usage_now: dict[str, Decimal] = {}
+        self._charges_memo: dict[tuple, _PricedCharge] = {}
+        self._sealed: dict[int, tuple[Any, str]] = {}  # id(step dict) -> (model, json)
         self.families: set[str] = set()
         self.charges: list[_Charge] = []
         self._offering_cache: dict[str, tuple[Any, tuple[str, ...]]] = {}
@@ -682,10 +687,8 @@ class _Pricer:
         detail: str,
         applied: bool = True,
     ) -> None:
-        trace = self.trace
-        trace.append(
+        self.trace.append(
             {
-                "step": len(trace) + 1,
                 "rule": rule,
                 "rule_version": version,
                 "subject": subject,
@@ -727,10 +730,8 @@ class _Pricer:
         ch.running = after = before - off
         ch.discount_amount += off
         ch.applied.append(rule_id)
-        trace = self.trace
-        trace.append(
+        self.trace.append(
             {
-                "step": len(trace) + 1,
                 "rule": rule,
                 "rule_version": version,
                 "subject": subject,
@@ -745,37 +746,68 @@ class _Pricer:
     # ------------------------------------------------------------------- run
 
     def run(self) -> PriceResult:
-        lines = self.request.lines
-        quote_items: set[str] = set()
-        quote_qty: dict[str, int] = {}
-        segments: list[_Segment] = []
+        """Price each distinct line once, then assemble the quote.
 
-        def walk(i: int, line: QuoteLine, at: str, qty: int, parent: _Segment | None) -> None:
-            items = [(line.offering, f"{at}.offering")]
-            items += [(o, f"{at}.options[{j}]") for j, o in enumerate(line.options)]
-            items += [(a, f"{at}.add_ons[{k}]") for k, a in enumerate(line.add_ons)]
+        Why per distinct line: a line's price depends on its own content, its usage
+        estimates and quote-wide facts (quantities, items present, date, scope, manual
+        discount) that are the same for every line of the request. So lines with equal
+        content and usage share one computed, immutable :class:`PricedLine`; a
+        1,000-site quote that repeats a few configurations is priced a few times, not
+        1,000. Inside a line, charges with equal inputs are shared the same way.
+        """
+        lines = self.request.lines
+        keys = self.line_keys
+        templates: dict[tuple, _Template] = {}
+        counts: dict[tuple, int] = {}
+        for key, line in zip(keys, lines, strict=True):
+            if key not in templates:
+                templates[key] = self._template(line)
+            counts[key] = counts.get(key, 0) + 1
+        quote_qty: dict[str, int] = {}
+        for key, count in counts.items():
+            for offering_key, qty in templates[key].quantities:
+                quote_qty[offering_key] = quote_qty.get(offering_key, 0) + qty * count
+        self.quote_items = frozenset(quote_qty)
+        self.quote_qty = quote_qty
+        self._index_rules()
+        usage_of: dict[int, list[tuple[str, Decimal]]] = {}
+        for (i, entry_id), units in self.usage.items():
+            usage_of.setdefault(i, []).append((entry_id, units))
+        usage_keys = {i: tuple(sorted(u)) for i, u in usage_of.items()}
+        memo: dict[tuple, _LinePrice] = {}
+        priced: list[_LinePrice] = []
+        for i, key in enumerate(keys):
+            usage = usage_keys.get(i, ())
+            hit = memo.get((key, usage))
+            if hit is None:
+                hit = memo[(key, usage)] = self._price_line(templates[key], dict(usage))
+            priced.append(hit)
+        self.warnings = self.quote_warnings
+        self._cross_line_inclusions(lines)
+        return self._result(priced)
+
+    def _template(self, line: QuoteLine) -> _Template:
+        """Resolve the items of ``line`` and its bundle contents (pre-order)."""
+        segments: list[tuple[str, QuoteLine, int, int | None, list]] = []
+        quantities: list[tuple[str, int]] = []
+
+        def walk(sub: QuoteLine, at: str, qty: int, parent: int | None) -> None:
+            items = [(sub.offering, f"{at}.offering")]
+            items += [(o, f"{at}.options[{j}]") for j, o in enumerate(sub.options)]
+            items += [(a, f"{at}.add_ons[{k}]") for k, a in enumerate(sub.add_ons)]
             resolved = []
             for item, path in items:
                 offering, keys = self._offering(item)
                 self.families.add(offering.family)
                 resolved.append((item, path, offering, keys))
-                for key in keys:
-                    quote_items.add(key)
-                    quote_qty[key] = quote_qty.get(key, 0) + qty
-            seg = _Segment(i, at, line, qty, parent, resolved)
-            segments.append(seg)
-            for k, sub in enumerate(getattr(line, "contents", None) or ()):
-                walk(i, sub, f"{at}.contents[{k}]", qty * sub.quantity, seg)
+                quantities.extend((key, qty) for key in keys)
+            me = len(segments)
+            segments.append((at, sub, qty, parent, resolved))
+            for k, child in enumerate(sub.contents):
+                walk(child, f"{at}.contents[{k}]", qty * child.quantity, me)
 
-        for i, line in enumerate(lines):
-            walk(i, line, f"lines[{i}]", line.quantity, None)
-        self.quote_items = frozenset(quote_items)
-        self.quote_qty = quote_qty
-        self._index_rules()
-        for seg in segments:  # pre-order: a bundle is priced before its components
-            self._price_line(seg)
-        self._cross_line_inclusions(lines)
-        return self._result()
+        walk(line, "", line.quantity, None)
+        return _Template(segments, quantities)
 
     def _index_rules(self) -> None:
         day, rules = self.day, self.rules
@@ -818,7 +850,27 @@ class _Pricer:
             )
         return [(p, "catalog", self.catalog.version) for p in prices]
 
-    def _price_line(self, seg: _Segment) -> None:
+    def _price_line(self, template: _Template, usage: dict[str, Decimal]) -> _LinePrice:
+        """Price one line (its segments in pre-order: a bundle before its components)."""
+        self._usage_now = usage
+        steps: list[dict[str, Any]] = []
+        warnings: list[str] = []
+        charges: list[_PricedCharge] = []
+        segments: list[_Segment] = []
+        for at, sub, qty, parent, items in template.segments:
+            seg = _Segment(at, sub, qty, None if parent is None else segments[parent], items)
+            segments.append(seg)
+            self.trace, self.warnings = steps, warnings
+            self._price_segment(seg, steps, warnings, charges)
+        return self._line_price(steps, warnings, charges)
+
+    def _price_segment(
+        self,
+        seg: _Segment,
+        steps: list[dict[str, Any]],
+        warnings: list[str],
+        charges: list[_PricedCharge],
+    ) -> None:
         line, items = seg.line, seg.items
         included = self._inclusions(line, items)
         parent = seg.parent
@@ -827,12 +879,12 @@ class _Pricer:
             included[line.offering] = parent.included_in or parent.line.offering
             seg.included_in = included[line.offering]
         decisions = self._promotions(seg)
-        line_charges: list[_Charge] = []
+        first = len(charges)
         for item, path, offering, keys in items:
             entries = self._entries(item, offering, keys)
             if not entries:
                 if item != line.offering and item not in included:
-                    self.warnings.append(f"{path}: {item} has no price; included at no charge")
+                    warnings.append(f"{path}: {item} has no price; included at no charge")
                 if item in included:
                     self.step(
                         "included",
@@ -847,26 +899,154 @@ class _Pricer:
             if item == line.offering:
                 seg.charged = True
             for entry, source, version in entries:
-                ch = self._charge(seg, item, offering, keys, entry, source, version)
-                if item in included:
-                    ch.included_in = included[item]
-                    self.step(
-                        "included",
-                        "included-component",
-                        self.catalog.version,
-                        ch.subject,
-                        ch.list_amount,
-                        self.zero,
-                        f"{item} is contained in {included[item]}, whose price covers it; "
-                        "charged 0 so it is never charged twice",
+                units = self._usage_now.get(entry.id) if entry.kind == "usage" else None
+                memo_key = (
+                    seg.path,
+                    item,
+                    id(entry),
+                    seg.quantity,
+                    id(decisions),
+                    included.get(item),
+                    units,
+                )
+                done = self._charges_memo.get(memo_key)
+                if done is None:
+                    done = self._charges_memo[memo_key] = self._priced_charge(
+                        seg,
+                        item,
+                        offering,
+                        keys,
+                        (entry, source, version),
+                        decisions,
+                        included.get(item),
                     )
-                    ch.list_amount = ch.running = self.zero
-                else:
-                    self._discounts(ch, decisions)
-                self._finish(ch)
-                line_charges.append(ch)
-        self._explain_unapplied(seg, line_charges, decisions)
-        self.charges.extend(line_charges)
+                    self.trace, self.warnings = steps, warnings
+                steps.extend(done.steps)
+                warnings.extend(done.warnings)
+                charges.append(done)
+        self._explain_unapplied(seg, charges[first:], decisions)
+
+    def _priced_charge(
+        self,
+        seg: _Segment,
+        item: str,
+        offering: Any,
+        keys: tuple[str, ...],
+        priced_by: tuple[Any, str, str],
+        decisions: list,
+        container: str | None,
+    ) -> _PricedCharge:
+        """Price one charge into its own step and warning lists."""
+        steps: list[dict[str, Any]] = []
+        warnings: list[str] = []
+        self.trace, self.warnings = steps, warnings
+        entry, source, version = priced_by
+        ch = self._charge(seg, item, offering, keys, entry, source, version)
+        if container is not None:
+            ch.included_in = container
+            self.step(
+                "included",
+                "included-component",
+                self.catalog.version,
+                ch.subject,
+                ch.list_amount,
+                self.zero,
+                f"{item} is contained in {container}, whose price covers it; "
+                "charged 0 so it is never charged twice",
+            )
+            ch.list_amount = ch.running = self.zero
+        else:
+            self._discounts(ch, decisions)
+        self._finish(ch)
+        monthly = self._monthly(ch)
+        term = self._term(ch)
+        # Field order of LineCharge: this dict becomes the model's __dict__.
+        values = {
+            "item": ch.item,
+            "price_id": ch.price_id,
+            "kind": ch.kind,
+            "unit_amount": ch.unit_amount,
+            "quantity": ch.quantity,
+            "list_amount": ch.list_amount,
+            "discount_amount": ch.discount_amount,
+            "net_amount": ch.running,
+            "period": ch.period,
+            "term_months": ch.term_months,
+            "monthly_equivalent": monthly,
+            "term_amount": term,
+            "usage_unit": ch.usage_unit,
+            "usage_units": ch.usage_units,
+            "prorated_amount": ch.prorated,
+            "price_source": ch.source,
+            "price_source_version": ch.source_version,
+            "included_in": ch.included_in,
+            "applied_rules": ch.applied,
+            "path": ch.path,
+        }
+        return _PricedCharge(
+            values=values,
+            model=build(LineCharge, values),
+            text=charge_json(values),
+            steps=steps,
+            warnings=warnings,
+            kind=ch.kind,
+            period=ch.period,
+            running=ch.running,
+            list_amount=ch.list_amount,
+            discount_amount=ch.discount_amount,
+            monthly=monthly,
+            term=term,
+            prorated=ch.prorated,
+        )
+
+    def _seal(self, steps: list[dict[str, Any]]) -> tuple[list[Any], list[str]]:
+        """The PriceStep models and canonical JSON of ``steps`` (each made once: steps
+        of shared charges appear on many lines)."""
+        sealed = self._sealed
+        models: list[Any] = []
+        texts: list[str] = []
+        for s in steps:
+            hit = sealed.get(id(s))
+            if hit is None:
+                hit = sealed[id(s)] = (build(PriceStep, s), step_json(s))
+            models.append(hit[0])
+            texts.append(hit[1])
+        return models, texts
+
+    def _line_price(
+        self, steps: list[dict[str, Any]], warnings: list[str], charges: list[_PricedCharge]
+    ) -> _LinePrice:
+        sums = dict.fromkeys(_SUMS, _ZERO)
+        has_prorated = has_term = False
+        for c in charges:
+            sums["list"] += c.list_amount
+            sums["discount"] += c.discount_amount
+            sums["net"] += c.running
+            if c.kind == "recurring":
+                sums["year" if c.period == "year" else "month"] += c.running
+                sums["monthly_eq"] += c.monthly  # type: ignore[operator]
+                if c.term is not None:
+                    sums["term"] += c.term
+                    has_term = True
+                if c.prorated is not None:
+                    sums["prorated"] += c.prorated
+                    has_prorated = True
+            else:
+                sums[c.kind] += c.running
+        step_models, step_texts = self._seal(steps)
+        values = {
+            "charges": [c.model for c in charges],
+            "trace": step_models,
+            "list_amount": sums["list"],
+            "discount_amount": sums["discount"],
+            "net_amount": sums["net"],
+        }
+        text = line_json(
+            [c.text for c in charges], step_texts, sums["list"], sums["discount"], sums["net"]
+        )
+        return _LinePrice(
+            build(PricedLine, values), text, steps, warnings, sums, has_prorated, has_term
+        )
 
     def _inclusions(self, line: QuoteLine, items: list) -> dict[str, str]:
         """item -> the item on the same line that contains it (line offering first).
@@ -890,16 +1070,19 @@ class _Pricer:
         return dict(out)
 
     def _cross_line_inclusions(self, lines: list[QuoteLine]) -> None:
+        """Warn when a line's offering is also contained in another line's bundle."""
         if not any(self._closure_cache.values()):
             return
+        at: dict[str, list[int]] = {}
+        for j, other in enumerate(lines):
+            at.setdefault(_stable(other.offering), []).append(j)
         for i, line in enumerate(lines):
-            for j, other in enumerate(lines):
-                closure = {_stable(c) for c in self._closure(line.offering)}
-                if i != j and _stable(other.offering) in closure:
-                    self.warnings.append(
-                        f"lines[{j}] {other.offering} is also contained in {line.offering} "
-                        f"on lines[{i}]; charged as an additional, separate purchase"
-                    )
+            closure = {_stable(c) for c in self._closure(line.offering)}
+            for j in sorted(j for c in closure for j in at.get(c, ()) if j != i):
+                self.warnings.append(
+                    f"lines[{j}] {lines[j].offering} is also contained in {line.offering} "
+                    f"on lines[{i}]; charged as an additional, separate purchase"
+                )
 
     def _charge(
         self,
@@ -914,9 +1097,8 @@ class _Pricer:
         kind = entry.kind
         period = getattr(entry, "period", None)
         term = getattr(entry, "term_months", None)
-        i, qty = seg.index, seg.quantity
+        qty = seg.quantity
         ch = _Charge(
-            line_index=i,
             path=seg.path,
             item=item,
             offering_id=offering.id,
@@ -936,11 +1118,12 @@ class _Pricer:
         )
         contract = self._contract(keys, entry.id)
         if kind == "usage":
-            units = self.usage.get((i, entry.id))
+            units = self._usage_now.get(entry.id)
             if units is None:
                 units = _ZERO
                 self.warnings.append(
-                    f"{ch.subject}: no usage estimate for lines[{i}] {entry.id}; priced at 0 units"
+                    f"{ch.subject}: no usage estimate for {entry.id} on this line; priced at "
+                    "0 units"
                 )
             ch.usage_units = units
             if contract is not None:
@@ -1157,7 +1340,9 @@ class _Pricer:
                     best = vd
         return best
 
-    def _explain_unapplied(self, seg: _Segment, charges: list[_Charge], decisions: list) -> None:
+    def _explain_unapplied(
+        self, seg: _Segment, charges: list[_PricedCharge], decisions: list
+    ) -> None:
         if not self.bundles and all(d.applied for d in decisions):
             return
         net = sum((c.running for c in charges), _ZERO)
@@ -1242,8 +1427,9 @@ class _Pricer:
             return ch.running * years
         return ch.running * ch.term_months
 
-    def _total(self, values: list[Decimal], what: str) -> Decimal:
-        exact = sum(values, _ZERO)
+    def _total(self, exact: Decimal, what: str) -> Decimal:
+        """Round one exact quote total (a step in ``totals_trace`` when rounding applies
+        to totals and changed it)."""
         out = exact.quantize(self.quantum, rounding=self.rounding.mode, context=_QUANTIZE)
         if not self.per_line and out != exact:
             self.step(
@@ -1257,76 +1443,54 @@ class _Pricer:
             )
         return out
 
-    def _result(self) -> PriceResult:
-        charges = self.charges
-        plain_charges: list[dict[str, Any]] = []
-        by_kind: dict[str, list[Decimal]] = {"one_time": [], "usage": []}
-        month: list[Decimal] = []
-        year: list[Decimal] = []
-        monthly_eq: list[Decimal] = []
-        terms: list[Decimal] = []
-        prorated: list[Decimal] = []
-        for ch in charges:
-            monthly = self._monthly(ch)
-            term = self._term(ch)
-            if ch.kind == "recurring":
-                (year if ch.period == "year" else month).append(ch.running)
-                monthly_eq.append(monthly)  # type: ignore[arg-type]
-                if term is not None:
-                    terms.append(term)
-                if ch.prorated is not None:
-                    prorated.append(ch.prorated)
+    def _result(self, priced: list[_LinePrice]) -> PriceResult:
+        # Each distinct line price once, times the number of lines that share it.
+        distinct: dict[int, list] = {}
+        for line in priced:
+            hit = distinct.get(id(line))
+            if hit is None:
+                distinct[id(line)] = [line, 1]
             else:
-                by_kind[ch.kind].append(ch.running)
-            # Field order of PricedCharge: this dict becomes the model's __dict__.
-            plain_charges.append(
-                {
-                    "line_index": ch.line_index,
-                    "item": ch.item,
-                    "price_id": ch.price_id,
-                    "kind": ch.kind,
-                    "unit_amount": ch.unit_amount,
-                    "quantity": ch.quantity,
-                    "list_amount": ch.list_amount,
-                    "discount_amount": ch.discount_amount,
-                    "net_amount": ch.running,
-                    "period": ch.period,
-                    "term_months": ch.term_months,
-                    "monthly_equivalent": monthly,
-                    "term_amount": term,
-                    "usage_unit": ch.usage_unit,
-                    "usage_units": ch.usage_units,
-                    "prorated_amount": ch.prorated,
-                    "price_source": ch.source,
-                    "price_source_version": ch.source_version,
-                    "included_in": ch.included_in,
-                    "applied_rules": ch.applied,
-                    "line_path": ch.path,
-                }
-            )
-        subtotal = self._total([c.list_amount for c in charges], "subtotal")
-        discount_total = self._total([c.discount_amount for c in charges], "discount total")
-        net_total = self._total([c.running for c in charges], "net total")
+                hit[1] += 1
+        sums = dict.fromkeys(_SUMS, _ZERO)
+        has_prorated = False
+        for line, count in distinct.values():
+            has_prorated = has_prorated or line.has_prorated
+            for name, value in line.sums.items():
+                if value:
+                    sums[name] += value * count
+        warnings = self.quote_warnings
+        for i, line in enumerate(priced):
+            if line.warnings:
+                prefix = f"lines[{i}]"
+                warnings.extend([prefix + w for w in line.warnings])
+        self.trace = self.totals_trace
+        subtotal = self._total(sums["list"], "subtotal")
+        discount_total = self._total(sums["discount"], "discount total")
+        net_total = self._total(sums["net"], "net total")
         fp = self.first_period
         applied: list[str] = []
         seen: set[str] = set()
-        for t in self.trace:
-            rule_id = t["rule_id"]
-            if (
-                t["applied"]
-                and t["rule"] in _APPLIED_KINDS
-                and rule_id not in seen
-                and rule_id != "catalog"
-            ):
-                seen.add(rule_id)
-                applied.append(rule_id)
+        for line, _ in distinct.values():  # first appearance order (dicts keep it)
+            for t in line.steps:
+                rule_id = t["rule_id"]
+                if (
+                    t["applied"]
+                    and t["rule"] in _APPLIED_KINDS
+                    and rule_id not in seen
+                    and rule_id != "catalog"
+                ):
+                    seen.add(rule_id)
+                    applied.append(rule_id)
         rules_version = self.rules.version
         scalars: dict[str, Any] = {
             "currency": self.currency,
             "catalog_version": self.catalog.version,
             "pricing_version": self.policy.version,
-            "recurring_total": self._total(monthly_eq, "monthly-equivalent recurring total"),
-            "one_time_total": self._total(by_kind["one_time"], "one-time total"),
+            "recurring_total": self._total(
+                sums["monthly_eq"], "monthly-equivalent recurring total"
+            ),
+            "one_time_total": self._total(sums["one_time"], "one-time total"),
             "discount_total": discount_total,
             "list_total": subtotal,
             "rounding": {
@@ -1337,26 +1501,26 @@ class _Pricer:
                 "source": self.rounding.source,
             },
             "discount_pct": self.request.discount_pct,
-            "warnings": self.warnings,
+            "warnings": warnings,
             "approval_triggers": required_approvals(
                 self.approval_policy,
                 self.request.discount_pct,
                 sorted(self.families),
                 self.request.region,
             ),
-            "input_fingerprint": input_fingerprint(
-                self.catalog, self.request, self.policy, self.approval_policy
+            "input_fingerprint": request_fingerprint(
+                self.catalog, self.request, self.policy, self.approval_policy, self.line_keys
             ),
             "subtotal": subtotal,
             "net_total": net_total,
-            "usage_total": self._total(by_kind["usage"], "usage total"),
+            "usage_total": self._total(sums["usage"], "usage total"),
             "recurring_by_period": {
-                "month": self._total(month, "monthly recurring total"),
-                "year": self._total(year, "annual recurring total"),
+                "month": self._total(sums["month"], "monthly recurring total"),
+                "year": self._total(sums["year"], "annual recurring total"),
             },
-            "recurring_term_total": self._total(terms, "recurring term total"),
+            "recurring_term_total": self._total(sums["term"], "recurring term total"),
             "prorated_first_period_total": (
-                self._total(prorated, "prorated first period total")
+                self._total(sums["prorated"], "prorated first period total")
                 if fp is not None and fp.partial
                 else None
             ),
@@ -1379,64 +1543,35 @@ class _Pricer:
             "channel": self.request.channel,
             "account_id": self.request.account_id,
         }
-        # The trace is complete only after the totals (total-level rounding steps).
-        trace = self.trace
+        # The totals' steps exist only once the totals are computed (rounding of totals).
+        totals_models, totals_texts = self._seal(self.totals_trace)
         text = object_json(
             scalars,
             {
-                "charges": array_json([charge_json(c) for c in plain_charges]),
-                "trace": steps_json(trace),
+                "lines": "[" + ",".join([line.text for line in priced]) + "]",
+                "totals_trace": "[" + ",".join(totals_texts) + "]",
             },
         )
-        fingerprint = "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
         data = dict(scalars)
-        data["charges"] = _build_all(PricedCharge, plain_charges)
-        data["trace"] = _build_all(TraceStep, trace)
-        data["fingerprint"] = fingerprint
-        return _build(PriceResult, {name: data[name] for name in PriceResult.model_fields})
+        data["lines"] = [line.model for line in priced]
+        data["totals_trace"] = totals_models
+        data["fingerprint"] = "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+        return build(PriceResult, {name: data[name] for name in PriceResult.model_fields})
 
 
-_new = object.__new__
-_set = object.__setattr__
-_FIELDS_SET: dict[type, set[str]] = {}
-
-
-def _build(cls: type[BaseModel], values: dict[str, Any]) -> Any:
-    """An instance of ``cls`` holding ``values`` as they are, without validation.
-
-    Only for the pricer's own output, whose values already have the field types (Decimals,
-    ints, strs, lists, dates, ApprovalTrigger models) and every field present: validating
-    thousands of trace steps and charges again cost more than pricing them. The instance
-    is what ``model_validate`` would build (tests compare the two after a round trip).
-    """
-    obj = _new(cls)
-    _set(obj, "__dict__", values)
-    _set(obj, "__pydantic_fields_set__", _FIELDS_SET.get(cls) or _fields_set(cls))
-    _set(obj, "__pydantic_extra__", None)
-    _set(obj, "__pydantic_private__", None)
-    return obj
-
-
-def _build_all(cls: type[BaseModel], rows: list[dict[str, Any]]) -> list[Any]:
-    """:func:`_build` for many rows (the same, without a call per row)."""
-    fields_set = _FIELDS_SET.get(cls) or _fields_set(cls)
-    out = []
-    add = out.append
-    for values in rows:
-        obj = _new(cls)
-        _set(obj, "__dict__", values)
-        _set(obj, "__pydantic_fields_set__", fields_set)
-        _set(obj, "__pydantic_extra__", None)
-        _set(obj, "__pydantic_private__", None)
-        add(obj)
-    return out
-
-
-def _fields_set(cls: type[BaseModel]) -> set[str]:
-    out = _FIELDS_SET[cls] = set(cls.model_fields)
-    return out
-
-
+# The amounts a line sums (one occurrence of each charge) and the quote totals add up.
+_SUMS = (
+    "list",
+    "discount",
+    "net",
+    "one_time",
+    "usage",
+    "month",
+    "year",
+    "monthly_eq",
+    "term",
+    "prorated",
+)
 _APPLIED_KINDS = frozenset(
     {"list_price", "contract_price", "volume_discount", "promotion", "bundle_discount", "discount"}
 )

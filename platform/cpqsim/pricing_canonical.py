@@ -15,27 +15,29 @@ quote.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from decimal import Decimal
 from json.encoder import encode_basestring  # C escaper, what json.dumps(ensure_ascii=False) uses
 from typing import Any
 
 from cpqsim.canonical import to_plain
 
-__all__ = ["array_json", "charge_json", "fixed", "object_json", "steps_json"]
+__all__ = ["array_json", "charge_json", "fixed", "line_json", "object_json", "step_json"]
 
 _STEP = (
     '{"after":"%s","applied":%s,"before":"%s","detail":%s,"rule":%s,"rule_id":%s,'
-    '"rule_version":%s,"step":%d,"subject":%s}'
+    '"rule_version":%s,"subject":%s}'
 )
 
 _CHARGE = (
     '{"applied_rules":[%s],"discount_amount":"%s","included_in":%s,"item":%s,"kind":%s,'
-    '"line_index":%d,"line_path":%s,"list_amount":"%s","monthly_equivalent":%s,'
-    '"net_amount":"%s","period":%s,"price_id":%s,"price_source":%s,'
-    '"price_source_version":%s,"prorated_amount":%s,"quantity":%d,"term_amount":%s,'
-    '"term_months":%s,"unit_amount":"%s","usage_unit":%s,"usage_units":%s}'
+    '"list_amount":"%s","monthly_equivalent":%s,"net_amount":"%s","path":%s,"period":%s,'
+    '"price_id":%s,"price_source":%s,"price_source_version":%s,"prorated_amount":%s,'
+    '"quantity":%d,"term_amount":%s,"term_months":%s,"unit_amount":"%s","usage_unit":%s,'
+    '"usage_units":%s}'
 )
+
+_LINE = '{"charges":[%s],"discount_amount":"%s","list_amount":"%s","net_amount":"%s","trace":[%s]}'
 
 
 def fixed(value: Decimal) -> str:
@@ -53,54 +55,32 @@ def _opt_text(value: str | None) -> str:
     return "null" if value is None else encode_basestring(value)
 
 
-def steps_json(trace: Sequence[dict[str, Any]]) -> str:
-    """JSON array of trace steps (the field dicts of ``TraceStep``)."""
-    memo: dict[str, str] = {}  # rule kinds, ids, versions and subjects repeat a lot
-    get = memo.get
-    esc = encode_basestring
-    template = _STEP
-    out: list[str] = []
-    add = out.append
-    for t in trace:
-        after = t["after"]
-        a = str(after)
-        if "E" in a:
-            a = format(after, "f")
-        before = t["before"]
-        b = str(before)
-        if "E" in b:
-            b = format(before, "f")
-        rule, rule_id, version, subject = t["rule"], t["rule_id"], t["rule_version"], t["subject"]
-        add(
-            template
-            % (
-                a,
-                "true" if t["applied"] else "false",
-                b,
-                esc(t["detail"]),
-                get(rule) or memo.setdefault(rule, esc(rule)),
-                get(rule_id) or memo.setdefault(rule_id, esc(rule_id)),
-                get(version) or memo.setdefault(version, esc(version)),
-                t["step"],
-                get(subject) or memo.setdefault(subject, esc(subject)),
-            )
-        )
-    return "[" + ",".join(out) + "]"
+def step_json(t: dict[str, Any]) -> str:
+    """One trace step (the field dict of a ``PriceStep``) as canonical JSON."""
+    return _STEP % (
+        fixed(t["after"]),
+        "true" if t["applied"] else "false",
+        fixed(t["before"]),
+        encode_basestring(t["detail"]),
+        encode_basestring(t["rule"]),
+        encode_basestring(t["rule_id"]),
+        encode_basestring(t["rule_version"]),
+        encode_basestring(t["subject"]),
+    )
 
 
 def charge_json(c: dict[str, Any]) -> str:
-    """One charge (the field dict of a ``PricedCharge``) as canonical JSON."""
+    """One charge (the field dict of a ``LineCharge``) as canonical JSON."""
     return _CHARGE % (
         ",".join([encode_basestring(r) for r in c["applied_rules"]]),
         fixed(c["discount_amount"]),
         _opt_text(c["included_in"]),
         encode_basestring(c["item"]),
         encode_basestring(c["kind"]),
-        c["line_index"],
-        encode_basestring(c["line_path"]),
         fixed(c["list_amount"]),
         _opt_amount(c["monthly_equivalent"]),
         fixed(c["net_amount"]),
+        encode_basestring(c["path"]),
         _opt_text(c["period"]),
         encode_basestring(c["price_id"]),
         encode_basestring(c["price_source"]),
@@ -112,6 +92,23 @@ def charge_json(c: dict[str, Any]) -> str:
         fixed(c["unit_amount"]),
         _opt_text(c["usage_unit"]),
         _opt_amount(c["usage_units"]),
+    )
+
+
+def line_json(
+    charges: Iterable[str],
+    steps: Iterable[str],
+    list_amount: Decimal,
+    discount: Decimal,
+    net: Decimal,
+) -> str:
+    """One priced line from the canonical JSON of its charges and steps."""
+    return _LINE % (
+        ",".join(charges),
+        fixed(discount),
+        fixed(list_amount),
+        fixed(net),
+        ",".join(steps),
     )
 
 

@@ -13,6 +13,7 @@ import textwrap
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -32,6 +33,7 @@ from cpqsim.pricing import (
     PricingError,
     PricingPolicy,
     UsageEstimate,
+    _input_plain,
     input_fingerprint,
     price_quote,
     reprice_matches,
@@ -688,15 +690,27 @@ def _golden_results() -> list[tuple[str, PriceResult]]:
     return out
 
 
-def _mixed_result() -> PriceResult:
-    """A large quote touching every kind of step (books, tiers, volume, promotions won and
-    lost, manual discount, line rounding) with unicode and quotes in warnings and ids."""
+def _bench() -> Any:
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
     try:
-        from bench_pricing import build_catalog, build_request
+        import bench_pricing
     finally:
         sys.path.pop(0)
-    return price_quote(build_catalog(), build_request(120))
+    return bench_pricing
+
+
+def _mixed_catalog() -> Catalog:
+    return _bench().build_catalog()
+
+
+def _mixed_request() -> PriceRequest:
+    return _bench().build_request(120)
+
+
+def _mixed_result() -> PriceResult:
+    """A large quote touching every kind of step (books, tiers, volume, promotions won and
+    lost, manual discount, line rounding), repeating 50 configurations over 120 lines."""
+    return price_quote(_mixed_catalog(), _mixed_request())
 
 
 def test_the_pricer_writes_exactly_the_canonical_result_and_valid_models() -> None:
@@ -717,11 +731,10 @@ def test_the_pricer_writes_exactly_the_canonical_result_and_valid_models() -> No
 
 
 def test_canonical_fast_writer_escapes_text_like_json_dumps() -> None:
-    from cpqsim.pricing_canonical import fixed, steps_json
+    from cpqsim.pricing_canonical import fixed, step_json
 
     odd = 'quote "x" \\ \n tab\t é ✓ \u2028 \x00'
     step = {
-        "step": 1,
         "rule": "rule",
         "rule_version": 'v"1',
         "subject": odd,
@@ -731,11 +744,48 @@ def test_canonical_fast_writer_escapes_text_like_json_dumps() -> None:
         "rule_id": odd,
         "applied": False,
     }
-    trace = [step]
-    plain = [{**step, "before": "100", "after": "0.0000000000"}]
-    assert steps_json(trace) == canonical.canonical_json(plain)
+    plain = {**step, "before": "100", "after": "0.0000000000"}
+    assert step_json(step) == canonical.canonical_json(plain)
     for text in ("1E+2", "0E-10", "-0", "1.2E-7", "123.4500", "NaN"):
         assert fixed(D(text)) == format(D(text), "f")
+
+
+def test_lines_with_equal_content_share_one_price_and_flat_views_say_which_line() -> None:
+    """Given a 120-line quote that repeats 50 configurations (usage estimates differ per
+    line), when it is priced, then equal lines hold the very same PricedLine, and the flat
+    views give each charge and step its own line index and absolute path."""
+    r = _mixed_result()
+    request = _mixed_request()
+    usage_lines = {u.line for u in request.usage}
+    for i, j in [(1, 51), (2, 102), (3, 103)]:
+        assert request.lines[i] == request.lines[j]
+        assert i not in usage_lines and j not in usage_lines
+        assert r.lines[i] is r.lines[j]
+    assert r.lines[0] is not r.lines[1]
+    # Line 5 and 55: equal content, different usage estimates -> different prices.
+    assert request.lines[5] == request.lines[55] and {5, 55} <= usage_lines
+    assert r.lines[5] is not r.lines[55]
+    flat = r.charges
+    assert len(flat) == sum(len(line.charges) for line in r.lines)
+    assert [c.line_index for c in flat] == sorted(c.line_index for c in flat)
+    for c in flat:
+        assert c.line_path == f"lines[{c.line_index}]" + c.path
+    lines_with_steps = {i for i, line in enumerate(r.lines) if line.trace}
+    assert all(t.subject.startswith(("lines[", "total")) for t in r.trace)
+    assert {int(t.subject[6 : t.subject.index("]")]) for t in r.trace if t.subject[0] == "l"} == (
+        lines_with_steps
+    )
+    for line in r.lines:
+        assert line.net_amount == sum((c.net_amount for c in line.charges), D(0))
+    assert r.net_total == sum((line.net_amount for line in r.lines), D(0))
+
+
+def test_the_fast_input_fingerprint_is_the_canonical_one_on_a_quote_that_repeats_lines() -> None:
+    catalog, request = _mixed_catalog(), _mixed_request()
+    generic = canonical.fingerprint(
+        _input_plain(catalog, request, PricingPolicy(), ApprovalPolicy())
+    )
+    assert price_quote(catalog, request).input_fingerprint == generic
 
 
 def test_pricing_leaves_the_garbage_collector_as_it_found_it() -> None:
