@@ -64,7 +64,7 @@ from cpqsim.configuration import (
 )
 from cpqsim.money import CURRENCY_PLACES
 from cpqsim.pricebook import PriceBook, PriceEntry, PricingRules, Promotion, RoundingMode
-from cpqsim.pricing_canonical import charge_json, line_json, object_json, step_json
+from cpqsim.pricing_canonical import Escapes, charge_json, line_json, object_json, step_json
 from cpqsim.pricing_periods import FirstPeriod, ProrationError, first_period
 from cpqsim.pricing_promotions import PromotionContext, resolve_promotions
 from cpqsim.pricing_result import (
@@ -75,6 +75,7 @@ from cpqsim.pricing_result import (
     PriceStep,
     TraceStep,
     build,
+    build_all,
 )
 from cpqsim.pricing_tiers import TierError, tiered_amount
 
@@ -90,6 +91,7 @@ __all__ = [
     "TraceStep",
     "UsageEstimate",
     "input_fingerprint",
+    "line_fingerprint",
     "price_quote",
     "reprice_matches",
     "result_fingerprint",
@@ -190,12 +192,20 @@ def _sha256(plain: Any) -> str:
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def result_fingerprint(result: PriceResult) -> str:
-    """Fingerprint of everything in ``result`` except the fingerprint field itself.
+def line_fingerprint(line: PricedLine) -> str:
+    """Fingerprint of one priced line: its canonical JSON without its fingerprint field."""
+    return _sha256(line.model_dump(mode="json", exclude={"fingerprint"}))
 
-    Equal to ``canonical.fingerprint(result.model_dump(exclude={"fingerprint"}))``.
+
+def result_fingerprint(result: PriceResult) -> str:
+    """The fingerprint ``result`` should carry, recomputed from its content (slow path).
+
+    Everything except the fingerprint field itself, each line standing as its
+    :func:`line_fingerprint` (computed again, not read from the line).
     """
-    return _sha256(result.model_dump(mode="json", exclude={"fingerprint"}))
+    plain = result.model_dump(mode="json", exclude={"fingerprint"})
+    plain["lines"] = [line_fingerprint(line) for line in result.lines]
+    return _sha256(plain)
 
 
 def _rules_of(catalog: Catalog) -> PricingRules:
@@ -408,7 +418,8 @@ class _PricedCharge:
     values: dict[str, Any]  # the LineCharge fields
     model: Any
     text: str
-    steps: list[dict[str, Any]]
+    step_models: list[Any]
+    step_texts: list[str]
     warnings: list[str]
     kind: str
     period: str | None
@@ -422,16 +433,24 @@ class _PricedCharge:
 
 @dataclass(slots=True)
 class _LinePrice:
-    """A quote line once priced: the shared ``PricedLine`` model, its canonical JSON, its
+    """A quote line once priced: the shared ``PricedLine`` model, its fingerprint, its
     warnings (relative to the line) and its sums by kind of amount (one occurrence each)."""
 
     model: Any
-    text: str
-    steps: list[dict[str, Any]]
+    digest: str  # the line's fingerprint as JSON text: how the line enters the quote's
+    applied: list[str]  # rule ids applied to its charges, in trace order (repeats kept)
     warnings: list[str]
-    sums: dict[str, Decimal]
-    has_prorated: bool
-    has_term: bool
+    sums: tuple[Decimal, ...]  # in the order of _SUMS
+
+
+@dataclass(slots=True)
+class _LineTrace:
+    """A line's trace while it is priced: sealed steps (models and JSON, in order) and
+    the line's own steps not sealed yet (``pending`` is the pricer's step sink)."""
+
+    models: list[Any]
+    texts: list[str]
+    pending: list[dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -517,7 +536,7 @@ class _Pricer:
         self.warnings: list[str] = self.quote_warnings
         self._usage_now: dict[str, Decimal] = {}
         self._charges_memo: dict[tuple, _PricedCharge] = {}
-        self._sealed: dict[int, tuple[Any, str]] = {}  # id(step dict) -> (model, json)
+        self._escapes = Escapes()
         self.families: set[str] = set()
         self.charges: list[_Charge] = []
         self._offering_cache: dict[str, tuple[Any, tuple[str, ...]]] = {}
@@ -787,11 +806,16 @@ class _Pricer:
         return self._result(priced)
 
     def _template(self, line: QuoteLine) -> _Template:
-        """Resolve the items of ``line`` and its bundle contents (pre-order)."""
+        """Resolve the items of ``line`` and its bundle contents (pre-order).
+
+        Iterative on purpose: a recursive closure would be a reference cycle holding the
+        pricer, freed only by the cyclic GC (paused while pricing) instead of on return.
+        """
         segments: list[tuple[str, QuoteLine, int, int | None, list]] = []
         quantities: list[tuple[str, int]] = []
-
-        def walk(sub: QuoteLine, at: str, qty: int, parent: int | None) -> None:
+        stack: list[tuple[QuoteLine, str, int, int | None]] = [(line, "", line.quantity, None)]
+        while stack:
+            sub, at, qty, parent = stack.pop()
             items = [(sub.offering, f"{at}.offering")]
             items += [(o, f"{at}.options[{j}]") for j, o in enumerate(sub.options)]
             items += [(a, f"{at}.add_ons[{k}]") for k, a in enumerate(sub.add_ons)]
@@ -803,10 +827,11 @@ class _Pricer:
                 quantities.extend((key, qty) for key in keys)
             me = len(segments)
             segments.append((at, sub, qty, parent, resolved))
-            for k, child in enumerate(sub.contents):
-                walk(child, f"{at}.contents[{k}]", qty * child.quantity, me)
-
-        walk(line, "", line.quantity, None)
+            children = [
+                (child, f"{at}.contents[{k}]", qty * child.quantity, me)
+                for k, child in enumerate(sub.contents)
+            ]
+            stack.extend(reversed(children))  # pre-order: first component next
         return _Template(segments, quantities)
 
     def _index_rules(self) -> None:
@@ -853,21 +878,22 @@ class _Pricer:
     def _price_line(self, template: _Template, usage: dict[str, Decimal]) -> _LinePrice:
         """Price one line (its segments in pre-order: a bundle before its components)."""
         self._usage_now = usage
-        steps: list[dict[str, Any]] = []
+        trace = _LineTrace([], [], [])
         warnings: list[str] = []
         charges: list[_PricedCharge] = []
         segments: list[_Segment] = []
         for at, sub, qty, parent, items in template.segments:
             seg = _Segment(at, sub, qty, None if parent is None else segments[parent], items)
             segments.append(seg)
-            self.trace, self.warnings = steps, warnings
-            self._price_segment(seg, steps, warnings, charges)
-        return self._line_price(steps, warnings, charges)
+            self.trace, self.warnings = trace.pending, warnings
+            self._price_segment(seg, trace, warnings, charges)
+        self._flush(trace)
+        return self._line_price(trace, warnings, charges)
 
     def _price_segment(
         self,
         seg: _Segment,
-        steps: list[dict[str, Any]],
+        trace: _LineTrace,
         warnings: list[str],
         charges: list[_PricedCharge],
     ) -> None:
@@ -920,9 +946,12 @@ class _Pricer:
                         decisions,
                         included.get(item),
                     )
-                    self.trace, self.warnings = steps, warnings
-                steps.extend(done.steps)
-                warnings.extend(done.warnings)
+                    self.trace, self.warnings = trace.pending, warnings
+                if trace.pending:
+                    self._flush(trace)
+                trace.models += done.step_models
+                trace.texts += done.step_texts
+                warnings += done.warnings
                 charges.append(done)
         self._explain_unapplied(seg, charges[first:], decisions)
 
@@ -983,11 +1012,13 @@ class _Pricer:
             "applied_rules": ch.applied,
             "path": ch.path,
         }
+        step_models, step_texts = self._seal(steps)
         return _PricedCharge(
             values=values,
             model=build(LineCharge, values),
-            text=charge_json(values),
-            steps=steps,
+            text=charge_json(values, self._escapes),
+            step_models=step_models,
+            step_texts=step_texts,
             warnings=warnings,
             kind=ch.kind,
             period=ch.period,
@@ -1000,52 +1031,56 @@ class _Pricer:
         )
 
     def _seal(self, steps: list[dict[str, Any]]) -> tuple[list[Any], list[str]]:
-        """The PriceStep models and canonical JSON of ``steps`` (each made once: steps
-        of shared charges appear on many lines)."""
-        sealed = self._sealed
-        models: list[Any] = []
-        texts: list[str] = []
-        for s in steps:
-            hit = sealed.get(id(s))
-            if hit is None:
-                hit = sealed[id(s)] = (build(PriceStep, s), step_json(s))
-            models.append(hit[0])
-            texts.append(hit[1])
-        return models, texts
+        """The PriceStep models and canonical JSON of ``steps`` (made once per step: a
+        shared charge carries its sealed steps to every line that has it)."""
+        esc = self._escapes
+        return build_all(PriceStep, steps), [step_json(s, esc) for s in steps]
+
+    def _flush(self, trace: _LineTrace) -> None:
+        """Seal the line's own steps appended since the last flush, keeping trace order."""
+        models, texts = self._seal(trace.pending)
+        trace.models += models
+        trace.texts += texts
+        trace.pending.clear()
 
     def _line_price(
-        self, steps: list[dict[str, Any]], warnings: list[str], charges: list[_PricedCharge]
+        self, trace: _LineTrace, warnings: list[str], charges: list[_PricedCharge]
     ) -> _LinePrice:
-        sums = dict.fromkeys(_SUMS, _ZERO)
-        has_prorated = has_term = False
+        sums = [_ZERO] * len(_SUMS)
         for c in charges:
-            sums["list"] += c.list_amount
-            sums["discount"] += c.discount_amount
-            sums["net"] += c.running
+            sums[_LIST] += c.list_amount
+            sums[_DISCOUNT] += c.discount_amount
+            sums[_NET] += c.running
             if c.kind == "recurring":
-                sums["year" if c.period == "year" else "month"] += c.running
-                sums["monthly_eq"] += c.monthly  # type: ignore[operator]
+                sums[_YEAR if c.period == "year" else _MONTH] += c.running
+                sums[_MONTHLY_EQ] += c.monthly  # type: ignore[operator]
                 if c.term is not None:
-                    sums["term"] += c.term
-                    has_term = True
+                    sums[_TERM] += c.term
                 if c.prorated is not None:
-                    sums["prorated"] += c.prorated
-                    has_prorated = True
+                    sums[_PRORATED] += c.prorated
             else:
-                sums[c.kind] += c.running
-        step_models, step_texts = self._seal(steps)
+                sums[_ONE_TIME if c.kind == "one_time" else _USAGE] += c.running
+        text = line_json(
+            [c.text for c in charges], trace.texts, sums[_LIST], sums[_DISCOUNT], sums[_NET]
+        )
+        fingerprint = "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
         values = {
             "charges": [c.model for c in charges],
-            "trace": step_models,
-            "list_amount": sums["list"],
-            "discount_amount": sums["discount"],
-            "net_amount": sums["net"],
+            "trace": trace.models,
+            "list_amount": sums[_LIST],
+            "discount_amount": sums[_DISCOUNT],
+            "net_amount": sums[_NET],
+            "fingerprint": fingerprint,
         }
-        text = line_json(
-            [c.text for c in charges], step_texts, sums["list"], sums["discount"], sums["net"]
-        )
+        applied: list[str] = []
+        for c in charges:
+            applied += c.values["applied_rules"]
         return _LinePrice(
-            build(PricedLine, values), text, steps, warnings, sums, has_prorated, has_term
+            build(PricedLine, values),
+            f'"{fingerprint}"',
+            applied,
+            warnings,
+            tuple(sums),
         )
 
     def _inclusions(self, line: QuoteLine, items: list) -> dict[str, str]:
@@ -1452,34 +1487,27 @@ class _Pricer:
                 distinct[id(line)] = [line, 1]
             else:
                 hit[1] += 1
-        sums = dict.fromkeys(_SUMS, _ZERO)
-        has_prorated = False
-        for line, count in distinct.values():
-            has_prorated = has_prorated or line.has_prorated
-            for name, value in line.sums.items():
-                if value:
-                    sums[name] += value * count
+        # Column sums in C (zip + sum), each distinct line scaled by its count.
+        scaled = [
+            line.sums if count == 1 else tuple([v * count for v in line.sums])
+            for line, count in distinct.values()
+        ]
+        sums = [sum(column, _ZERO) for column in zip(*scaled, strict=True)] or [_ZERO] * len(_SUMS)
         warnings = self.quote_warnings
         for i, line in enumerate(priced):
             if line.warnings:
                 prefix = f"lines[{i}]"
                 warnings.extend([prefix + w for w in line.warnings])
         self.trace = self.totals_trace
-        subtotal = self._total(sums["list"], "subtotal")
-        discount_total = self._total(sums["discount"], "discount total")
-        net_total = self._total(sums["net"], "net total")
+        subtotal = self._total(sums[_LIST], "subtotal")
+        discount_total = self._total(sums[_DISCOUNT], "discount total")
+        net_total = self._total(sums[_NET], "net total")
         fp = self.first_period
         applied: list[str] = []
         seen: set[str] = set()
         for line, _ in distinct.values():  # first appearance order (dicts keep it)
-            for t in line.steps:
-                rule_id = t["rule_id"]
-                if (
-                    t["applied"]
-                    and t["rule"] in _APPLIED_KINDS
-                    and rule_id not in seen
-                    and rule_id != "catalog"
-                ):
+            for rule_id in line.applied:
+                if rule_id not in seen:
                     seen.add(rule_id)
                     applied.append(rule_id)
         rules_version = self.rules.version
@@ -1487,10 +1515,8 @@ class _Pricer:
             "currency": self.currency,
             "catalog_version": self.catalog.version,
             "pricing_version": self.policy.version,
-            "recurring_total": self._total(
-                sums["monthly_eq"], "monthly-equivalent recurring total"
-            ),
-            "one_time_total": self._total(sums["one_time"], "one-time total"),
+            "recurring_total": self._total(sums[_MONTHLY_EQ], "monthly-equivalent recurring total"),
+            "one_time_total": self._total(sums[_ONE_TIME], "one-time total"),
             "discount_total": discount_total,
             "list_total": subtotal,
             "rounding": {
@@ -1513,14 +1539,14 @@ class _Pricer:
             ),
             "subtotal": subtotal,
             "net_total": net_total,
-            "usage_total": self._total(sums["usage"], "usage total"),
+            "usage_total": self._total(sums[_USAGE], "usage total"),
             "recurring_by_period": {
-                "month": self._total(sums["month"], "monthly recurring total"),
-                "year": self._total(sums["year"], "annual recurring total"),
+                "month": self._total(sums[_MONTH], "monthly recurring total"),
+                "year": self._total(sums[_YEAR], "annual recurring total"),
             },
-            "recurring_term_total": self._total(sums["term"], "recurring term total"),
+            "recurring_term_total": self._total(sums[_TERM], "recurring term total"),
             "prorated_first_period_total": (
-                self._total(sums["prorated"], "prorated first period total")
+                self._total(sums[_PRORATED], "prorated first period total")
                 if fp is not None and fp.partial
                 else None
             ),
@@ -1548,7 +1574,7 @@ class _Pricer:
         text = object_json(
             scalars,
             {
-                "lines": "[" + ",".join([line.text for line in priced]) + "]",
+                "lines": "[" + ",".join([line.digest for line in priced]) + "]",
                 "totals_trace": "[" + ",".join(totals_texts) + "]",
             },
         )
@@ -1561,17 +1587,9 @@ class _Pricer:
 
 # The amounts a line sums (one occurrence of each charge) and the quote totals add up.
 _SUMS = (
-    "list",
-    "discount",
-    "net",
-    "one_time",
-    "usage",
-    "month",
-    "year",
-    "monthly_eq",
-    "term",
+    "list", "discount", "net", "one_time", "usage", "month", "year", "monthly_eq", "term",
     "prorated",
-)
-_APPLIED_KINDS = frozenset(
-    {"list_price", "contract_price", "volume_discount", "promotion", "bundle_discount", "discount"}
+)  # fmt: skip
+_LIST, _DISCOUNT, _NET, _ONE_TIME, _USAGE, _MONTH, _YEAR, _MONTHLY_EQ, _TERM, _PRORATED = range(
+    len(_SUMS)
 )

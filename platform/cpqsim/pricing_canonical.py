@@ -22,7 +22,7 @@ from typing import Any
 
 from cpqsim.canonical import to_plain
 
-__all__ = ["array_json", "charge_json", "fixed", "line_json", "object_json", "step_json"]
+__all__ = ["Escapes", "array_json", "charge_json", "fixed", "line_json", "object_json", "step_json"]
 
 _STEP = (
     '{"after":"%s","applied":%s,"before":"%s","detail":%s,"rule":%s,"rule_id":%s,'
@@ -47,50 +47,64 @@ def fixed(value: Decimal) -> str:
     return text if "E" not in text else format(value, "f")
 
 
+class Escapes(dict):
+    """JSON string literals by text, escaped on first use: rule kinds, ids, versions,
+    items and paths repeat on every line of a large quote."""
+
+    def __missing__(self, text: str) -> str:
+        out = self[text] = encode_basestring(text)
+        return out
+
+
 def _opt_amount(value: Decimal | None) -> str:
     return "null" if value is None else '"' + fixed(value) + '"'
 
 
-def _opt_text(value: str | None) -> str:
-    return "null" if value is None else encode_basestring(value)
+def _opt_text(value: str | None, esc: Escapes) -> str:
+    return "null" if value is None else esc[value]
 
 
-def step_json(t: dict[str, Any]) -> str:
+def step_json(t: dict[str, Any], esc: Escapes) -> str:
     """One trace step (the field dict of a ``PriceStep``) as canonical JSON."""
+    after, before = str(t["after"]), str(t["before"])
+    if "E" in after:
+        after = format(t["after"], "f")
+    if "E" in before:
+        before = format(t["before"], "f")
     return _STEP % (
-        fixed(t["after"]),
+        after,
         "true" if t["applied"] else "false",
-        fixed(t["before"]),
+        before,
         encode_basestring(t["detail"]),
-        encode_basestring(t["rule"]),
-        encode_basestring(t["rule_id"]),
-        encode_basestring(t["rule_version"]),
-        encode_basestring(t["subject"]),
+        esc[t["rule"]],
+        esc[t["rule_id"]],
+        esc[t["rule_version"]],
+        esc[t["subject"]],
     )
 
 
-def charge_json(c: dict[str, Any]) -> str:
+def charge_json(c: dict[str, Any], esc: Escapes) -> str:
     """One charge (the field dict of a ``LineCharge``) as canonical JSON."""
     return _CHARGE % (
-        ",".join([encode_basestring(r) for r in c["applied_rules"]]),
+        ",".join([esc[r] for r in c["applied_rules"]]),
         fixed(c["discount_amount"]),
-        _opt_text(c["included_in"]),
-        encode_basestring(c["item"]),
-        encode_basestring(c["kind"]),
+        _opt_text(c["included_in"], esc),
+        esc[c["item"]],
+        esc[c["kind"]],
         fixed(c["list_amount"]),
         _opt_amount(c["monthly_equivalent"]),
         fixed(c["net_amount"]),
-        encode_basestring(c["path"]),
-        _opt_text(c["period"]),
-        encode_basestring(c["price_id"]),
-        encode_basestring(c["price_source"]),
-        encode_basestring(c["price_source_version"]),
+        esc[c["path"]],
+        _opt_text(c["period"], esc),
+        esc[c["price_id"]],
+        esc[c["price_source"]],
+        esc[c["price_source_version"]],
         _opt_amount(c["prorated_amount"]),
         c["quantity"],
         _opt_amount(c["term_amount"]),
         "null" if c["term_months"] is None else str(int(c["term_months"])),
         fixed(c["unit_amount"]),
-        _opt_text(c["usage_unit"]),
+        _opt_text(c["usage_unit"], esc),
         _opt_amount(c["usage_units"]),
     )
 

@@ -121,10 +121,12 @@ class PricedCharge(LineCharge):
 
 
 class PricedLine(BaseModel):
-    """The price of one quote line: its charges, its trace, and their sums.
+    """The price of one quote line: its charges, its trace, their sums and a fingerprint.
 
     ``list_amount``/``discount_amount``/``net_amount`` sum one occurrence of every charge of
     the line (as the rounding policy left them: rounded when it applies per line).
+    ``fingerprint`` is the sha256 of the line's canonical JSON without that field: two
+    pricings of a quote can be compared line by line, and equal lines hash equal.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -134,6 +136,7 @@ class PricedLine(BaseModel):
     list_amount: Amount
     discount_amount: Amount
     net_amount: Amount
+    fingerprint: str
 
 
 class PriceResult(BaseModel):
@@ -144,6 +147,11 @@ class PriceResult(BaseModel):
     (``recurring_by_period``) + ``usage_total``. ``recurring_total`` is the
     monthly-equivalent recurring amount (annual / 12). ``totals_trace`` holds the steps on
     the totals themselves (rounding when it applies to totals).
+
+    ``fingerprint`` is a hash tree over the output: the sha256 of the canonical JSON of
+    every field but itself, in which each line stands as its own fingerprint (see
+    :class:`PricedLine`). Changing any amount, step or line changes it; equal lines are
+    hashed once, which keeps fingerprinting a 10,000-line quote cheap.
     """
 
     model_config = ConfigDict(frozen=True)

@@ -28,6 +28,7 @@ from cpqsim.catalog import Catalog, load_catalog, parse_catalog
 from cpqsim.configuration import QuoteLine, check_configuration
 from cpqsim.pricebook import PricingRules
 from cpqsim.pricing import (
+    PricedLine,
     PriceRequest,
     PriceResult,
     PricingError,
@@ -660,7 +661,7 @@ def test_the_fast_fingerprints_equal_the_canonical_ones() -> None:
         discount_pct=D("0.0333"),
     )
     r = price_quote(catalog, request)
-    assert r.fingerprint == canonical.fingerprint(r.model_dump(exclude={"fingerprint"}))
+    assert r.fingerprint == _tree_fingerprint(r)
     assert r.input_fingerprint == input_fingerprint(
         catalog, request, PricingPolicy(), ApprovalPolicy()
     )
@@ -673,6 +674,52 @@ def test_the_fast_fingerprints_equal_the_canonical_ones() -> None:
             "approval_policy_version": "approval-policy-v1",
         }
     )
+
+
+def _line_fingerprint(line: PricedLine) -> str:
+    return canonical.fingerprint(line.model_dump(exclude={"fingerprint"}))
+
+
+def _tree_fingerprint(r: PriceResult) -> str:
+    """The result's fingerprint by its definition: every field but the fingerprint, each
+    line standing as the fingerprint of its own canonical JSON."""
+    plain = r.model_dump(exclude={"fingerprint"})
+    plain["lines"] = [_line_fingerprint(line) for line in r.lines]
+    return canonical.fingerprint(plain)
+
+
+def test_the_fingerprint_covers_every_line_through_its_line_fingerprint() -> None:
+    """Given a priced quote, when one amount of one line changes, then that line's
+    fingerprint no longer matches its content and the quote fingerprint changes."""
+    r = _mixed_result()
+    line = r.lines[7]
+    charge = line.charges[0].model_copy(update={"net_amount": line.charges[0].net_amount + 1})
+    tampered_line = line.model_copy(update={"charges": [charge, *line.charges[1:]]})
+    tampered = r.model_copy(update={"lines": [*r.lines[:7], tampered_line, *r.lines[8:]]})
+    assert _line_fingerprint(tampered_line) != line.fingerprint
+    assert result_fingerprint(tampered) != r.fingerprint
+    assert result_fingerprint(r) == r.fingerprint
+
+
+def test_applied_rules_are_the_applied_steps_of_the_trace_in_order() -> None:
+    """``applied_rules`` is gathered from the charges; it must say what the trace says:
+    every rule that changed a price (price book, contract, volume, promotion, bundle,
+    manual discount), once, in the order the trace first applies it."""
+    kinds = {
+        "list_price",
+        "contract_price",
+        "volume_discount",
+        "promotion",
+        "bundle_discount",
+        "discount",
+    }
+    for name, r in [*_golden_results(), ("mixed", _mixed_result())]:
+        from_trace: list[str] = []
+        for t in r.trace:
+            counts = t.applied and t.rule in kinds and t.rule_id != "catalog"
+            if counts and t.rule_id not in from_trace:
+                from_trace.append(t.rule_id)
+        assert r.applied_rules == from_trace, name
 
 
 def _golden_results() -> list[tuple[str, PriceResult]]:
@@ -719,8 +766,9 @@ def test_the_pricer_writes_exactly_the_canonical_result_and_valid_models() -> No
     results = [*_golden_results(), ("mixed", _mixed_result())]
     assert len(results) > 20
     for name, r in results:
-        dumped = r.model_dump(exclude={"fingerprint"})
-        assert r.fingerprint == canonical.fingerprint(dumped), name
+        for line in r.lines:
+            assert line.fingerprint == _line_fingerprint(line), name
+        assert r.fingerprint == _tree_fingerprint(r), name
         assert r.fingerprint == result_fingerprint(r), name
         again = PriceResult.model_validate(r.model_dump())
         assert again == r, name
@@ -731,7 +779,7 @@ def test_the_pricer_writes_exactly_the_canonical_result_and_valid_models() -> No
 
 
 def test_canonical_fast_writer_escapes_text_like_json_dumps() -> None:
-    from cpqsim.pricing_canonical import fixed, step_json
+    from cpqsim.pricing_canonical import Escapes, fixed, step_json
 
     odd = 'quote "x" \\ \n tab\t é ✓ \u2028 \x00'
     step = {
@@ -745,7 +793,7 @@ def test_canonical_fast_writer_escapes_text_like_json_dumps() -> None:
         "applied": False,
     }
     plain = {**step, "before": "100", "after": "0.0000000000"}
-    assert step_json(step) == canonical.canonical_json(plain)
+    assert step_json(step, Escapes()) == canonical.canonical_json(plain)
     for text in ("1E+2", "0E-10", "-0", "1.2E-7", "123.4500", "NaN"):
         assert fixed(D(text)) == format(D(text), "f")
 
