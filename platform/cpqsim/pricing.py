@@ -54,7 +54,6 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 
 from cpqsim.approval import ApprovalPolicy, required_approvals
-from cpqsim.canonical import canonical_json
 from cpqsim.catalog import Catalog, Money
 from cpqsim.configuration import (
     ConfigurationViolation,
@@ -64,7 +63,14 @@ from cpqsim.configuration import (
 )
 from cpqsim.money import CURRENCY_PLACES
 from cpqsim.pricebook import PriceBook, PriceEntry, PricingRules, Promotion, RoundingMode
-from cpqsim.pricing_canonical import Escapes, charge_json, line_json, object_json, step_json
+from cpqsim.pricing_canonical import (
+    Escapes,
+    charge_json,
+    line_json,
+    object_json,
+    quote_line_json,
+    step_json,
+)
 from cpqsim.pricing_periods import FirstPeriod, ProrationError, first_period
 from cpqsim.pricing_promotions import PromotionContext, resolve_promotions
 from cpqsim.pricing_result import (
@@ -255,11 +261,12 @@ def request_fingerprint(
     """:func:`input_fingerprint` given each line's content key: the canonical JSON of a
     line is written once per distinct content (large quotes repeat a few lines)."""
     memo: dict[tuple, str] = {}
+    esc = Escapes()
     texts = []
     for key, line in zip(line_keys, request.lines, strict=True):
         text = memo.get(key)
         if text is None:
-            text = memo[key] = canonical_json(line.model_dump(mode="json"))
+            text = memo[key] = quote_line_json(line, esc)
         texts.append(text)
     rest = request.model_dump(mode="json", exclude={"lines"})
     request_text = object_json(rest, {"lines": "[" + ",".join(texts) + "]"})

@@ -22,7 +22,16 @@ from typing import Any
 
 from cpqsim.canonical import to_plain
 
-__all__ = ["Escapes", "array_json", "charge_json", "fixed", "line_json", "object_json", "step_json"]
+__all__ = [
+    "Escapes",
+    "array_json",
+    "charge_json",
+    "fixed",
+    "line_json",
+    "object_json",
+    "quote_line_json",
+    "step_json",
+]
 
 _STEP = (
     '{"after":"%s","applied":%s,"before":"%s","detail":%s,"rule":%s,"rule_id":%s,'
@@ -106,6 +115,25 @@ def charge_json(c: dict[str, Any], esc: Escapes) -> str:
         fixed(c["unit_amount"]),
         _opt_text(c["usage_unit"], esc),
         _opt_amount(c["usage_units"]),
+    )
+
+
+_QUOTE_LINE = (
+    '{"add_ons":[%s],"characteristics":{%s},"contents":[%s],"offering":%s,"options":[%s],'
+    '"quantity":%d}'
+)
+
+
+def quote_line_json(line: Any, esc: Escapes) -> str:
+    """One requested line (a ``QuoteLine``, bundle contents included) as canonical JSON:
+    what the input fingerprint hashes for every line of the request."""
+    return _QUOTE_LINE % (
+        ",".join([esc[a] for a in line.add_ons]),
+        ",".join([esc[k] + ":" + esc[v] for k, v in sorted(line.characteristics.items())]),
+        ",".join([quote_line_json(child, esc) for child in line.contents]),
+        esc[line.offering],
+        ",".join([esc[o] for o in line.options]),
+        line.quantity,
     )
 
 

@@ -828,6 +828,27 @@ def test_lines_with_equal_content_share_one_price_and_flat_views_say_which_line(
     assert r.net_total == sum((line.net_amount for line in r.lines), D(0))
 
 
+def test_a_requested_line_is_written_as_its_canonical_json() -> None:
+    from cpqsim.pricing_canonical import Escapes, quote_line_json
+
+    odd = 'é "q" \\ ✓'
+    line = QuoteLine(
+        offering="bundle",
+        quantity=3,
+        options=["b", "a"],
+        add_ons=[odd],
+        characteristics={"zeta": "1", "alpha": odd, "Mid": "x"},
+        contents=[
+            QuoteLine(offering="c1", contents=[QuoteLine(offering="c2", quantity=2)]),
+            QuoteLine(offering="c3", characteristics={"k": "v"}),
+        ],
+    )
+    for one in (line, QuoteLine(offering="plain")):
+        assert quote_line_json(one, Escapes()) == canonical.canonical_json(
+            one.model_dump(mode="json")
+        )
+
+
 def test_the_fast_input_fingerprint_is_the_canonical_one_on_a_quote_that_repeats_lines() -> None:
     catalog, request = _mixed_catalog(), _mixed_request()
     generic = canonical.fingerprint(
