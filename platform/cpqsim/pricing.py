@@ -413,6 +413,9 @@ class _Template:
 
     segments: list[tuple[str, QuoteLine, int, int | None, list]]
     quantities: list[tuple[str, int]]
+    # Per segment, once known: (items contained in another item of the segment, the
+    # promotion decisions). Lines of equal content differing in usage reuse them.
+    resolved: list[tuple[dict[str, str], list] | None] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -889,29 +892,35 @@ class _Pricer:
         warnings: list[str] = []
         charges: list[_PricedCharge] = []
         segments: list[_Segment] = []
-        for at, sub, qty, parent, items in template.segments:
+        if not template.resolved:
+            template.resolved = [None] * len(template.segments)
+        for n, (at, sub, qty, parent, items) in enumerate(template.segments):
             seg = _Segment(at, sub, qty, None if parent is None else segments[parent], items)
             segments.append(seg)
             self.trace, self.warnings = trace.pending, warnings
-            self._price_segment(seg, trace, warnings, charges)
+            known = template.resolved[n]
+            if known is None:
+                known = template.resolved[n] = (self._inclusions(sub, items), self._promotions(seg))
+            self._price_segment(seg, known, trace, warnings, charges)
         self._flush(trace)
         return self._line_price(trace, warnings, charges)
 
     def _price_segment(
         self,
         seg: _Segment,
+        known: tuple[dict[str, str], list],
         trace: _LineTrace,
         warnings: list[str],
         charges: list[_PricedCharge],
     ) -> None:
         line, items = seg.line, seg.items
-        included = self._inclusions(line, items)
+        included, decisions = known
         parent = seg.parent
         if parent is not None and (parent.charged or parent.included_in is not None):
             # A component of a priced bundle: the bundle's price already pays for it.
+            included = dict(included)
             included[line.offering] = parent.included_in or parent.line.offering
             seg.included_in = included[line.offering]
-        decisions = self._promotions(seg)
         first = len(charges)
         for item, path, offering, keys in items:
             entries = self._entries(item, offering, keys)
