@@ -22,7 +22,12 @@ def test_pricing_benchmark_quick_run_prints_ratios_and_growth() -> None:
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "baseline ms" in out and "ratio" in out
-    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    table = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    rows = [r for r in table if r[-1] != "(all-distinct)"]
+    worst = [r for r in table if r[-1] == "(all-distinct)"]
     assert [int(r[0]) for r in rows] == [10, 100, 300]
-    assert all(r[5].endswith("x") for r in rows)
+    assert [int(r[0]) for r in worst] == [100]
+    assert int(worst[0][3]) == 100  # every line priced: nothing to share
+    assert all(int(r[3]) <= int(r[0]) for r in rows)
+    assert all(r[6].endswith("x") for r in table)
     assert "growth: time per line" in out

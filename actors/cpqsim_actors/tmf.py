@@ -86,7 +86,7 @@ def quote_resource(
     state = QUOTE_STATE[quote.status]
     price = quote.price or {}
     currency = price.get("currency", catalog.currency)
-    charges = price.get("charges", [])
+    priced_lines = price.get("lines", [])
     items = []
     for i, line in enumerate(quote.lines):
         children = [
@@ -109,7 +109,7 @@ def quote_resource(
             "quoteItem": children,
             "@type": "QuoteItem",
         }
-        line_charges = [c for c in charges if c["line_index"] == i]
+        line_charges = priced_lines[i]["charges"] if i < len(priced_lines) else []
         if line_charges:
             item["quoteItemPrice"] = _prices(line_charges, currency)
         items.append(item)
@@ -139,6 +139,7 @@ def quote_resource(
         resource["quoteDate"] = created
     if updated and quote.status in (QuoteStatus.ACCEPTED, QuoteStatus.CONVERTED):
         resource["effectiveQuoteCompletionDate"] = updated
+    charges = [c for line in priced_lines for c in line["charges"]]
     if charges:
         resource["quoteTotalPrice"] = _prices(charges, currency)
     if quote.approval_required:

@@ -19,7 +19,8 @@ def test_price_prints_machine_readable_json_with_trace_and_fingerprint():
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["fingerprint"].startswith("sha256:")
-    assert result["trace"] and result["approval_triggers"]  # 12 % is above the 10 % policy
+    assert any(line["trace"] for line in result["lines"])
+    assert result["approval_triggers"]  # 12 % is above the 10 % policy
     assert result["currency"] == "USD"
 
 
