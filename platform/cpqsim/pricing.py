@@ -70,6 +70,7 @@ from cpqsim.pricing_canonical import (
     object_json,
     quote_line_json,
     step_json,
+    usage_json,
 )
 from cpqsim.pricing_periods import FirstPeriod, ProrationError, first_period
 from cpqsim.pricing_promotions import PromotionContext, resolve_promotions
@@ -268,8 +269,11 @@ def request_fingerprint(
         if text is None:
             text = memo[key] = quote_line_json(line, esc)
         texts.append(text)
-    rest = request.model_dump(mode="json", exclude={"lines"})
-    request_text = object_json(rest, {"lines": "[" + ",".join(texts) + "]"})
+    rest = request.model_dump(mode="json", exclude={"lines", "usage"})
+    usage = ",".join([usage_json(u.line, u.price_entry, u.units, esc) for u in request.usage])
+    request_text = object_json(
+        rest, {"lines": "[" + ",".join(texts) + "]", "usage": "[" + usage + "]"}
+    )
     outer = _input_plain(catalog, request, policy, approval_policy, with_request=False)
     text = object_json(outer, {"request": request_text})
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()

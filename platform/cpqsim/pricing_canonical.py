@@ -31,6 +31,7 @@ __all__ = [
     "object_json",
     "quote_line_json",
     "step_json",
+    "usage_json",
 ]
 
 _STEP = (
@@ -45,6 +46,8 @@ _CHARGE = (
     '"quantity":%d,"term_amount":%s,"term_months":%s,"unit_amount":"%s","usage_unit":%s,'
     '"usage_units":%s}'
 )
+
+_USAGE = '{"line":%d,"price_entry":%s,"units":"%s"}'
 
 _LINE = '{"charges":[%s],"discount_amount":"%s","list_amount":"%s","net_amount":"%s","trace":[%s]}'
 
@@ -135,6 +138,11 @@ def quote_line_json(line: Any, esc: Escapes) -> str:
         ",".join([esc[o] for o in line.options]),
         line.quantity,
     )
+
+
+def usage_json(line: int, price_entry: str, units: Decimal, esc: Escapes) -> str:
+    """One usage estimate of the request as canonical JSON."""
+    return _USAGE % (line, esc[price_entry], fixed(units))
 
 
 def line_json(
