@@ -35,6 +35,11 @@ amount left by the previous one, so the trace reads as a calculation):
 Rounding (mode, places per currency, ``line`` or ``total``) comes from the catalog's
 pricing rules unless the :class:`PricingPolicy` overrides it; with ``line`` every amount a
 step produces is quantized at once, with ``total`` only the totals are.
+
+The result is kept per quote line (:mod:`cpqsim.pricing_result`): a line's price depends
+on its content, its usage estimates and quote-wide facts only, so each distinct line
+content is priced once per request and lines that repeat it share the same immutable
+:class:`PricedLine`; within lines, charges with equal inputs are shared the same way.
 """
 
 from __future__ import annotations

@@ -1,15 +1,16 @@
-"""Canonical JSON of a price result, written straight from the pricer's plain data.
+"""Canonical JSON of a price result and of its input, written straight from plain data.
 
-The result fingerprint is ``canonical.fingerprint(result.model_dump(exclude={"fingerprint"}))``:
-sorted keys, no spaces, ``ensure_ascii=False``, Decimals as fixed-point text, dates as ISO
-text. Going model -> ``model_dump`` -> ``to_plain`` -> ``json.dumps(sort_keys=True)`` for a
-large quote costs more than pricing it (thousands of trace steps and charges, each a
-dict to walk and sort), so this module writes the *same bytes* directly: the keys of a
-trace step and of a charge are fixed, so their sorted order is written once into a
-``%``-template and only the values are rendered per row (``format(d, "f")`` for Decimals,
-the json module's own C string escaper for text). ``tests/core/test_pricing.py`` proves
-the bytes equal the generic canonical form on every golden case and on a large mixed
-quote.
+Canonical here means what ``canonical.canonical_json`` produces: sorted keys, no spaces,
+``ensure_ascii=False``, Decimals as fixed-point text, dates as ISO text. Going model ->
+``model_dump`` -> ``to_plain`` -> ``json.dumps(sort_keys=True)`` for a large quote costs
+more than pricing it, so this module writes the *same bytes* directly: the keys of a trace
+step, a charge, a priced line, a requested line and a usage estimate are fixed, so their
+sorted order is written once into a ``%``-template and only the values are rendered per
+row (``format(d, "f")`` for Decimals, the json module's own C string escaper for text,
+remembered per distinct text in :class:`Escapes`). ``tests/core/test_pricing.py`` proves
+the bytes equal the generic canonical form on every golden case and on a large quote that
+repeats lines. What is hashed from these texts (a line's fingerprint, the quote's hash
+tree) is defined in :mod:`cpqsim.pricing_result`.
 """
 
 from __future__ import annotations
