@@ -768,18 +768,7 @@ class _Pricer:
         ch.running = after = before - off
         ch.discount_amount += off
         ch.applied.append(rule_id)
-        self.trace.append(
-            {
-                "rule": rule,
-                "rule_version": version,
-                "subject": subject,
-                "before": before,
-                "after": after,
-                "detail": detail,
-                "rule_id": rule_id,
-                "applied": True,
-            }
-        )
+        self.step(rule, rule_id, version, subject, before, after, detail)
 
     # ------------------------------------------------------------------- run
 
