@@ -501,3 +501,25 @@ def test_internet_configurations_match_a_hand_written_oracle(
         catalog, [line.model_copy(update={"options": options[::-1]})], JUNE_2026
     )
     assert {v.rule for v in again} == expected
+
+
+def test_repeated_lines_report_each_violation_at_its_own_line(catalog: Catalog) -> None:
+    """Given a quote repeating one invalid line and one line missing a requirement, when
+    it is checked (each distinct line content once), then every line's violation is
+    reported at that line's own path, as if each line were checked on its own."""
+    bad = saas(quantity=0)
+    lines = [bad, internet(), bad, firewall(), bad, firewall()]
+    found = [(v.rule, v.path) for v in check_configuration(catalog, lines)]
+    assert found == [
+        ("quantity", "lines[0].quantity"),
+        ("quantity", "lines[2].quantity"),
+        ("quantity", "lines[4].quantity"),
+    ]
+    without_internet = [bad, firewall(), bad, firewall()]
+    found = [(v.rule, v.path) for v in check_configuration(catalog, without_internet)]
+    assert found == [
+        ("quantity", "lines[0].quantity"),
+        ("requires", "lines[1].offering"),
+        ("quantity", "lines[2].quantity"),
+        ("requires", "lines[3].offering"),
+    ]
