@@ -57,9 +57,7 @@ class SimDownstream:
     def busy(self) -> int:
         return self.servers.count
 
-    def call(
-        self, request: DownstreamRequest, on_reply: Callable[[Reply], None]
-    ) -> simpy.Process:
+    def call(self, request: DownstreamRequest, on_reply: Callable[[Reply], None]) -> simpy.Process:
         """Send a request; ``on_reply`` is called when (if ever) the reply arrives.
 
         The returned process ends when the downstream is done with the request, so a
