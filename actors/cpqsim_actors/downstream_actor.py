@@ -72,8 +72,12 @@ class DownstreamActor:
             wait = MAX_IDLE_WALL_S if math.isinf(nxt) else self.clock.wall_until(nxt)
             self._wake.clear()
             if wait > 0:
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
+                # cancellation landing in the tick the wait completes (cpython#86296),
+                # and a pump that misses its cancellation never stops.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), min(wait, MAX_IDLE_WALL_S))
+                    async with asyncio.timeout(min(wait, MAX_IDLE_WALL_S)):
+                        await self._wake.wait()
             else:
                 await asyncio.sleep(0)
 

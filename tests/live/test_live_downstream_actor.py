@@ -49,3 +49,33 @@ def test_an_idle_pump_sleeps_instead_of_spinning(monkeypatch):
 
     idle = asyncio.run(go())
     assert idle <= 0.3 / downstream_actor.MAX_IDLE_WALL_S + 3
+
+
+def test_a_pump_cancelled_in_the_tick_it_wakes_still_stops():
+    """Python 3.11's ``asyncio.wait_for`` swallows a cancellation that lands in the tick its
+    inner wait completes (cpython#86296), and a pump that missed its cancellation ran on
+    forever, hanging ``asyncio.run`` at exit. Cancel at several tick offsets after a wake-up;
+    the pump must end cancelled every time."""
+    profile = shortened("happy_path").scenario.downstream["inventory"]
+
+    async def cancel_after(ticks: int) -> bool:
+        actor = DownstreamActor(profile, 1, time.time(), 0.0005)
+        await actor.start()
+        await asyncio.sleep(0.01)  # the pump is idle, waiting for a wake-up
+        task = actor._pump_task
+        assert task is not None and actor._wake is not None
+        actor._wake.set()
+        for _ in range(ticks):
+            await asyncio.sleep(0)
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=1.0)
+        stopped = task in done and task.cancelled()
+        if not stopped:
+            actor._pump_task = None
+            task.cancel()  # a second cancel ends a pump that swallowed the first
+        return stopped
+
+    async def go():
+        return [await cancel_after(ticks) for ticks in range(4)]
+
+    assert asyncio.run(go()) == [True] * 4
