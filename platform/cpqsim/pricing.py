@@ -375,7 +375,6 @@ class _Charge:
 
     path: str  # the segment's path relative to the quote line ("" or ".contents[k]")
     item: str
-    offering_id: str
     keys: tuple[str, ...]
     price_id: str
     kind: str
@@ -1150,7 +1149,6 @@ class _Pricer:
         ch = _Charge(
             path=seg.path,
             item=item,
-            offering_id=offering.id,
             keys=keys,
             price_id=entry.id,
             kind=kind,

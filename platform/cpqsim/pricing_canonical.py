@@ -25,7 +25,6 @@ from cpqsim.canonical import to_plain
 
 __all__ = [
     "Escapes",
-    "array_json",
     "charge_json",
     "fixed",
     "line_json",
@@ -177,7 +176,3 @@ def object_json(fields: dict[str, Any], rendered: dict[str, str]) -> str:
         pieces += ("," if pieces else "{", encode_basestring(key), ":", texts[key])
     pieces.append("}" if pieces else "{}")
     return "".join(pieces)
-
-
-def array_json(items: Iterable[str]) -> str:
-    return "[" + ",".join(items) + "]"
