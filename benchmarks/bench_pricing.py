@@ -18,7 +18,10 @@ different (``all-distinct`` rows): nothing is shared.
 A last block says where the time of one quote goes, measured in the same run: the
 configuration check ``price_quote`` starts with, the input fingerprint, and the rest (rules,
 trace, result rows, output fingerprint); and how many rows (charges + trace steps) the
-result holds per line, since those rows are what a quote with a full trace must build.
+result holds per line, since those rows are what a quote with a full trace must build. A
+last line measures a floor: writing out the same result alone (each distinct line's rows as
+models and canonical JSON, its hash, the hash of the line hashes), with no rule evaluated.
+Any pricer that returns this trace with these fingerprints pays at least that.
 
     .venv/bin/python benchmarks/bench_pricing.py           # full run (target: 1,000 lines <= 10 ms)
     .venv/bin/python benchmarks/bench_pricing.py --quick   # smoke run for the test suite
@@ -27,6 +30,7 @@ result holds per line, since those rows are what a quote with a full trace must 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import statistics
 import sys
 import time
@@ -38,11 +42,14 @@ from cpqsim.catalog import Catalog, parse_catalog
 from cpqsim.configuration import QuoteLine, check_configuration
 from cpqsim.pricing import (
     PriceRequest,
+    PriceResult,
     PricingPolicy,
     UsageEstimate,
     input_fingerprint,
     price_quote,
 )
+from cpqsim.pricing_canonical import Escapes, charge_json, line_json, step_json
+from cpqsim.pricing_result import LineCharge, PricedLine, PriceStep, build, build_all
 
 N_OFFERINGS = 50
 D = Decimal
@@ -226,6 +233,8 @@ def breakdown(n: int, repeats: int) -> dict[str, float]:
     request = build_request(n)
     policy, approval = PricingPolicy(), ApprovalPolicy()
     total = median_seconds(lambda: price_quote(catalog, request), repeats)
+    result = price_quote(catalog, request)
+    floor = median_seconds(lambda: write_result(result), repeats)
     config = median_seconds(lambda: check_configuration(catalog, request.lines), repeats)
     inputs = median_seconds(
         lambda: input_fingerprint(catalog, request, policy, approval), max(repeats, 5)
@@ -235,7 +244,42 @@ def breakdown(n: int, repeats: int) -> dict[str, float]:
         "configuration check": config * 1000,
         "input fingerprint": inputs * 1000,
         "rules, trace, result rows, output fingerprint": max(total - config - inputs, 0) * 1000,
+        "floor": floor * 1000,
     }
+
+
+def write_result(result: PriceResult) -> str:
+    """Write out ``result`` again with no rule evaluated: for each distinct line, its rows
+    as models and as canonical JSON, its hash and its ``PricedLine``; then the hash of the
+    line hashes. Checks that every line hash comes out the same (the same work was done)."""
+    esc = Escapes()
+    digests: dict[int, str] = {}
+    for line in result.lines:
+        if id(line) in digests:
+            continue
+        steps = [dict(s.__dict__) for s in line.trace]
+        charges = [dict(c.__dict__) for c in line.charges]
+        text = line_json(
+            [charge_json(c, esc) for c in charges],
+            [step_json(s, esc) for s in steps],
+            line.list_amount,
+            line.discount_amount,
+            line.net_amount,
+        )
+        fingerprint = "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+        assert fingerprint == line.fingerprint
+        values = {
+            "charges": build_all(LineCharge, charges),
+            "trace": build_all(PriceStep, steps),
+            "list_amount": line.list_amount,
+            "discount_amount": line.discount_amount,
+            "net_amount": line.net_amount,
+            "fingerprint": fingerprint,
+        }
+        build(PricedLine, values)
+        digests[id(line)] = f'"{fingerprint}"'
+    lines = "[" + ",".join([digests[id(line)] for line in result.lines]) + "]"
+    return hashlib.sha256(lines.encode("utf-8")).hexdigest()
 
 
 def _row(r: dict) -> str:
@@ -292,8 +336,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{rows_per_line:.1f} result rows per line):"
     )
     for name, ms in parts.items():
-        if name != "total":
+        if name not in ("total", "floor"):
             print(f"  {name:<48} {ms:8.2f} ms {ms / parts['total']:6.0%}")
+    floor = parts["floor"]
+    print(
+        f"floor: writing out the same result alone (rows, JSON, hashes; no rules) "
+        f"{floor:.2f} ms, {floor / parts['total']:.0%} of the quote"
+    )
     return 0
 
 

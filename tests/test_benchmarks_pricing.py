@@ -31,3 +31,4 @@ def test_pricing_benchmark_quick_run_prints_ratios_and_growth() -> None:
     assert all(int(r[3]) <= int(r[0]) for r in rows)
     assert all(r[6].endswith("x") for r in table)
     assert "growth: time per line" in out
+    assert "floor: writing out the same result alone" in out

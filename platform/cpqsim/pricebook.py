@@ -19,6 +19,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cpqsim.money import CURRENCY_PLACES, Money
+from cpqsim.pricing_tiers import check_tiers
 
 ChargeKind = Literal["one_time", "recurring", "usage"]
 RoundingMode = Literal[
@@ -93,6 +94,7 @@ class PriceEntry(_Rule):
             raise ValueError("a usage charge needs tiers and a tier_mode (graduated or volume)")
         if self.kind != "usage" and self.tiers:
             raise ValueError(f"a {self.kind} charge has no tiers")
+        check_tiers(self.tiers)
         return self
 
 

@@ -1192,7 +1192,7 @@ class _Pricer:
                 ch.applied.append(contract.id)
             else:
                 try:
-                    exact, parts = tiered_amount(entry.tier_mode, entry.tiers, units)
+                    exact, parts = tiered_amount(entry.tier_mode, entry.tiers, units, checked=True)
                 except TierError as exc:
                     raise PricingError(f"{ch.subject}: {exc}") from None
                 detail = (

@@ -17,17 +17,24 @@ exact; rounding is the caller's explicit step.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from cpqsim.pricebook import Tier
+if TYPE_CHECKING:  # pricebook runs check_tiers when it reads an entry
+    from cpqsim.pricebook import Tier
 
-__all__ = ["TierError", "tiered_amount"]
+__all__ = ["TierError", "check_tiers", "tiered_amount"]
 
 
 class TierError(ValueError):
     """The tiers cannot price this many units (e.g. the last tier has an upper bound)."""
 
 
-def _check_ascending(tiers: list[Tier]) -> None:
+def check_tiers(tiers: list[Tier]) -> None:
+    """Raise :class:`TierError` unless the upper bounds ascend and only the last is open.
+
+    ``PriceEntry`` runs this when a catalog is read, so a price book with tiers out of
+    order is refused at the door (naming the entry), not when a quote happens to use it.
+    """
     previous = 0
     for i, tier in enumerate(tiers):
         if tier.up_to is None:
@@ -39,9 +46,16 @@ def _check_ascending(tiers: list[Tier]) -> None:
             previous = tier.up_to
 
 
-def tiered_amount(mode: str, tiers: list[Tier], units: Decimal) -> tuple[Decimal, list[str]]:
-    """Exact amount for ``units`` and one human-readable breakdown entry per tier used."""
-    _check_ascending(tiers)
+def tiered_amount(
+    mode: str, tiers: list[Tier], units: Decimal, *, checked: bool = False
+) -> tuple[Decimal, list[str]]:
+    """Exact amount for ``units`` and one human-readable breakdown entry per tier used.
+
+    ``checked``: the caller knows ``tiers`` passed :func:`check_tiers` (the tiers of a
+    parsed ``PriceEntry`` did), so they are not checked again for every line priced.
+    """
+    if not checked:
+        check_tiers(tiers)
     if units < 0:
         raise TierError(f"usage estimate must not be negative, got {units}")
     if units == 0:

@@ -24,7 +24,7 @@ import cpqsim
 from cpqsim import canonical
 from cpqsim.approval import ApprovalPolicy
 from cpqsim.canonical import to_plain
-from cpqsim.catalog import Catalog, load_catalog, parse_catalog
+from cpqsim.catalog import Catalog, CatalogInvalid, load_catalog, parse_catalog
 from cpqsim.configuration import QuoteLine, check_configuration
 from cpqsim.pricebook import PricingRules
 from cpqsim.pricing import (
@@ -616,6 +616,17 @@ def test_usage_tier_boundaries(units: str, graduated: str, volume: str) -> None:
             usage=[UsageEstimate(line=0, price_entry="api-calls", units=D(units))],
         )
         assert price_quote(catalog, request).usage_total == D(want), (mode, units)
+
+
+def test_usage_tiers_out_of_order_are_refused_when_the_catalog_is_read() -> None:
+    case = json.loads((GOLDEN / "tiered_usage_graduated.json").read_text())
+    entry = case["catalog"]["pricing"]["price_books"][0]["entries"][0]
+    entry["tiers"][0], entry["tiers"][1] = entry["tiers"][1], entry["tiers"][0]
+    with pytest.raises(CatalogInvalid) as info:
+        parse_catalog(case["catalog"], source="tiers.yaml")
+    text = str(info.value)
+    assert "pricing.price_books[0].entries[0]" in text
+    assert "tier 2 upper bound 1000 is not above 10000" in text
 
 
 def test_a_missing_usage_estimate_prices_zero_units_and_warns() -> None:
