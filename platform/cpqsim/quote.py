@@ -253,6 +253,31 @@ class QuoteServices:
     catalog: Catalog
     pricing_policy: PricingPolicy = field(default_factory=PricingPolicy)
     approval_policy: ApprovalPolicy = field(default_factory=ApprovalPolicy)
+    # The last few prices, by the request's JSON: see ``price``.
+    _prices: dict[str, PriceResult] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    PRICES_KEPT: ClassVar[int] = 32
+
+    def price(self, request: PriceRequest) -> PriceResult:
+        """``price_quote`` of ``request`` against this catalog and these policies.
+
+        Why it keeps answers: ``CreateQuote`` prices its request to refuse a bad
+        configuration, currency or discount at the door, and the ``PriceQuote`` that
+        follows asks the same question moments later. The catalog and policies are fixed
+        for these services and pricing is a pure function of the request, so an equal
+        request (same JSON: lines, discount, scope and business date) gets the same
+        answer. Refusals are not kept; the oldest answer goes first.
+        """
+        key = request.model_dump_json()
+        hit = self._prices.get(key)
+        if hit is None:
+            hit = price_quote(self.catalog, request, self.pricing_policy, self.approval_policy)
+            if len(self._prices) >= self.PRICES_KEPT:
+                del self._prices[next(iter(self._prices))]
+            self._prices[key] = hit
+        return hit
 
 
 class AlreadyConverted(GuardFailed):
@@ -301,10 +326,6 @@ def price_request_for(state: Quote | CreateQuote, ctx: Context) -> PriceRequest:
     )
 
 
-def _price(request: PriceRequest, services: QuoteServices) -> PriceResult:
-    return price_quote(services.catalog, request, services.pricing_policy, services.approval_policy)
-
-
 def decide(
     state: Quote | None, command: QuoteCommand, ctx: Context, services: QuoteServices
 ) -> list[QuoteEvent]:
@@ -318,7 +339,7 @@ def decide(
             update={"lines": resolve_line_versions(services.catalog, command.lines, ctx.now.date())}
         )
         # Price once up-front so an invalid configuration is refused at the door.
-        _price(price_request_for(command, ctx), services)
+        services.price(price_request_for(command, ctx))
         return [
             QuoteCreated(
                 quote_id=command.quote_id,
@@ -348,7 +369,7 @@ def decide(
 
     if isinstance(command, PriceQuote):
         request = price_request_for(state, ctx)
-        result = _price(request, services)
+        result = services.price(request)
         role = highest_required_role(services.approval_policy, result.approval_triggers)
         return [
             QuotePriced(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 
 from cpqsim.configuration import QuoteLine
+from cpqsim.context import Context
 from cpqsim.lifecycle import GuardFailed, IllegalTransition
 from cpqsim.quote import (
     QUOTE_COMMANDS,
@@ -23,6 +25,7 @@ from cpqsim.quote import (
     QuoteConvertedToOrder,
     QuotePriced,
     QuoteRevised,
+    QuoteServices,
     QuoteStatus,
     RejectQuote,
     ReviseQuote,
@@ -30,6 +33,7 @@ from cpqsim.quote import (
     decide,
     evolve,
     execute,
+    price_request_for,
 )
 
 LINE = QuoteLine(offering="saas-suite", quantity=10, options=["saas-edition-standard"])
@@ -242,3 +246,43 @@ def test_a_version_closed_to_new_quotes_is_refused_at_the_door(services, ctx):
             services,
         )
     assert {v.rule for v in refused.value.violations} & {"lifecycle", "not_effective"}
+
+
+def _counting_prices(monkeypatch) -> list[str]:
+    """Record every request the catalog is actually priced for (by business date)."""
+    import cpqsim.quote as quote_module
+
+    priced: list[str] = []
+    real = quote_module.price_quote
+
+    def counting(catalog, request, *args):
+        priced.append(str(request.business_date))
+        return real(catalog, request, *args)
+
+    monkeypatch.setattr(quote_module, "price_quote", counting)
+    return priced
+
+
+def test_pricing_right_after_create_reuses_the_price_create_computed(services, ctx, monkeypatch):
+    priced = _counting_prices(monkeypatch)
+    state = given(services, ctx)
+    assert len(priced) == 1  # create prices to refuse bad input at the door
+    [event] = decide(state, PriceQuote(quote_id="Q1"), ctx, services)
+    assert len(priced) == 1  # the same request on the same day: the same answer, kept
+    fresh = QuoteServices(catalog=services.catalog).price(price_request_for(state, ctx))
+    assert event.price_fingerprint == fresh.fingerprint
+
+
+def test_pricing_on_a_later_business_date_prices_again(services, ctx, monkeypatch):
+    priced = _counting_prices(monkeypatch)
+    state = given(services, ctx)
+    later = Context(now=ctx.now + timedelta(days=1), ids=ctx.ids, rng=ctx.rng)
+    decide(state, PriceQuote(quote_id="Q1"), later, services)
+    assert priced == [str(ctx.now.date()), str(later.now.date())]
+
+
+def test_services_keep_a_bounded_number_of_prices(services, ctx):
+    request = price_request_for(given(services, ctx), ctx)
+    for k in range(QuoteServices.PRICES_KEPT + 5):
+        services.price(request.model_copy(update={"discount_pct": Decimal(k) / 1000}))
+    assert len(services._prices) == QuoteServices.PRICES_KEPT
