@@ -259,6 +259,7 @@ class QuoteServices:
     )
 
     PRICES_KEPT: ClassVar[int] = 32
+    LINES_KEPT: ClassVar[int] = 200
 
     def price(self, request: PriceRequest) -> PriceResult:
         """``price_quote`` of ``request`` against this catalog and these policies.
@@ -268,8 +269,12 @@ class QuoteServices:
         follows asks the same question moments later. The catalog and policies are fixed
         for these services and pricing is a pure function of the request, so an equal
         request (same JSON: lines, discount, scope and business date) gets the same
-        answer. Refusals are not kept; the oldest answer goes first.
+        answer. Refusals are not kept; the oldest answer goes first. Quotes of more than
+        ``LINES_KEPT`` lines are priced every time: their results are large, and the key
+        alone would cost a fair share of pricing them.
         """
+        if len(request.lines) > self.LINES_KEPT:
+            return price_quote(self.catalog, request, self.pricing_policy, self.approval_policy)
         key = request.model_dump_json()
         hit = self._prices.get(key)
         if hit is None:

@@ -286,3 +286,13 @@ def test_services_keep_a_bounded_number_of_prices(services, ctx):
     for k in range(QuoteServices.PRICES_KEPT + 5):
         services.price(request.model_copy(update={"discount_pct": Decimal(k) / 1000}))
     assert len(services._prices) == QuoteServices.PRICES_KEPT
+
+
+def test_large_quotes_are_priced_every_time_and_not_kept(services, ctx, monkeypatch):
+    priced = _counting_prices(monkeypatch)
+    request = price_request_for(given(services, ctx), ctx)
+    large = request.model_copy(update={"lines": [LINE] * (QuoteServices.LINES_KEPT + 1)})
+    services.price(large)
+    services.price(large)
+    assert len(priced) == 1 + 2  # create, then the large request twice
+    assert len(services._prices) == 1  # only the small request create priced
