@@ -41,6 +41,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -115,7 +116,12 @@ def as_text(value: Any) -> Any:
 
 
 #: A characteristic value: text, with YAML/JSON scalars (true, 36, 1.5) turned into text.
-Text = Annotated[str, BeforeValidator(as_text)]
+# Written as text, a number or a boolean in YAML (``12``, ``true``); kept as text.
+Text = Annotated[
+    str,
+    BeforeValidator(as_text),
+    WithJsonSchema({"type": ["string", "number", "boolean"]}),
+]
 
 
 class _Strict(BaseModel):

@@ -19,17 +19,22 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+# Bounds on durations (seconds): generous for any business scenario, and small enough
+# that a typo cannot ask for a run that never ends.
+DAY_S = 86_400.0
+MAX_TIME_S = 400 * DAY_S
+
 
 class ServiceTime(BaseModel):
     """Service-time distribution in seconds of (virtual) time."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     distribution: Literal["constant", "exponential", "lognormal", "uniform"] = "exponential"
-    mean_s: float = Field(default=2.0, gt=0)
-    sigma: float = Field(default=0.5, ge=0, description="lognormal shape (of the log)")
-    min_s: float = Field(default=0.0, ge=0, description="uniform lower bound")
-    max_s: float = Field(default=0.0, ge=0, description="uniform upper bound")
+    mean_s: float = Field(default=2.0, gt=0, le=DAY_S)
+    sigma: float = Field(default=0.5, ge=0, le=5, description="lognormal shape (of the log)")
+    min_s: float = Field(default=0.0, ge=0, le=DAY_S, description="uniform lower bound")
+    max_s: float = Field(default=0.0, ge=0, le=DAY_S, description="uniform upper bound")
 
     @model_validator(mode="after")
     def _uniform_bounds(self) -> ServiceTime:
@@ -39,10 +44,10 @@ class ServiceTime(BaseModel):
 
 
 class Outage(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    start_s: float = Field(ge=0)
-    end_s: float = Field(gt=0)
+    start_s: float = Field(ge=0, le=MAX_TIME_S)
+    end_s: float = Field(gt=0, le=MAX_TIME_S)
 
     @model_validator(mode="after")
     def _ordered(self) -> Outage:
@@ -54,7 +59,7 @@ class Outage(BaseModel):
 class FaultProfile(BaseModel):
     """How a downstream misbehaves. Rates are probabilities per request."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     error_rate: float = Field(default=0.0, ge=0, le=1, description="executes, fails, says so")
     timeout_rate: float = Field(
@@ -63,8 +68,8 @@ class FaultProfile(BaseModel):
     lost_response_rate: float = Field(
         default=0.0, ge=0, le=1, description="executes, but the reply never arrives"
     )
-    stall_s: float = Field(default=120.0, ge=0)
-    outages: list[Outage] = Field(default_factory=list)
+    stall_s: float = Field(default=120.0, ge=0, le=DAY_S)
+    outages: list[Outage] = Field(default_factory=list, max_length=1_000)
 
     @model_validator(mode="after")
     def _rates_sum(self) -> FaultProfile:
@@ -76,14 +81,16 @@ class FaultProfile(BaseModel):
 class DownstreamProfile(BaseModel):
     """One downstream system: capacity model, faults and ledger semantics."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    name: str
-    servers: int = Field(default=4, ge=1)
-    queue_limit: int = Field(default=100, ge=0, description="waiting requests beyond busy servers")
+    name: str = Field(min_length=1, max_length=100)
+    servers: int = Field(default=4, ge=1, le=10_000)
+    queue_limit: int = Field(
+        default=100, ge=0, le=10_000_000, description="waiting requests beyond busy servers"
+    )
     service_time: ServiceTime = Field(default_factory=ServiceTime)
-    network_latency_s: float = Field(default=0.05, ge=0)
-    query_latency_s: float = Field(default=0.2, ge=0)
+    network_latency_s: float = Field(default=0.05, ge=0, le=3600)
+    query_latency_s: float = Field(default=0.2, ge=0, le=3600)
     faults: FaultProfile = Field(default_factory=FaultProfile)
     deduplicates: bool = Field(
         default=True, description="honours idempotency keys: a repeated key has no new effect"

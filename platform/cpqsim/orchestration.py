@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cpqsim.catalog import Catalog
 from cpqsim.context import Context
 from cpqsim.decomposition import decompose, order_items, plan_tasks
-from cpqsim.downstream import DownstreamRequest, QueryStatus
+from cpqsim.downstream import DAY_S, DownstreamRequest, QueryStatus
 from cpqsim.order import (
     AssetActivated,
     BillingStarted,
@@ -47,20 +47,20 @@ from cpqsim.quote import Quote
 class ResiliencePolicy(BaseModel):
     """How fulfillment copes with failure. Durations are seconds of (virtual) time."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    name: str = "robust"
-    call_timeout_s: float = Field(default=30.0, gt=0)
-    max_attempts: int = Field(default=4, ge=1)
-    backoff_initial_s: float = Field(default=5.0, ge=0)
-    backoff_multiplier: float = Field(default=2.0, ge=1)
-    backoff_max_s: float = Field(default=300.0, ge=0)
+    name: str = Field(default="robust", min_length=1, max_length=100)
+    call_timeout_s: float = Field(default=30.0, gt=0, le=DAY_S)
+    max_attempts: int = Field(default=4, ge=1, le=100)
+    backoff_initial_s: float = Field(default=5.0, ge=0, le=DAY_S)
+    backoff_multiplier: float = Field(default=2.0, ge=1, le=100)
+    backoff_max_s: float = Field(default=300.0, ge=0, le=DAY_S)
     backoff_jitter: float = Field(default=0.2, ge=0, le=1)
     timeout_means: Literal["unknown", "failure"] = "unknown"
     reconcile_before_retry: bool = True
     send_idempotency_keys: bool = True
-    reconcile_poll_interval_s: float = Field(default=15.0, gt=0)
-    max_reconcile_polls: int = Field(default=8, ge=1)
+    reconcile_poll_interval_s: float = Field(default=15.0, gt=0, le=DAY_S)
+    max_reconcile_polls: int = Field(default=8, ge=1, le=1_000)
 
 
 ROBUST = ResiliencePolicy()

@@ -1,5 +1,5 @@
 """``python -m cpqsim_scenarios`` is the ``cpqsim`` command."""
 
-from cpqsim_scenarios.cli import app
+from cpqsim_scenarios.cli import main
 
-app(prog_name="cpqsim")
+main()

@@ -1,41 +1,117 @@
 """The ``cpqsim`` command line.
 
 Exit codes are part of the interface: 0 every invariant holds (or the input is valid),
-1 an invariant is violated, 2 the input is invalid (the message names file, field and
-reason). Long work shows progress on stderr; results go to stdout.
+1 an invariant is violated, 2 the input is invalid (the message names file, line,
+field and reason), 3 cpqsim itself failed (a bug). Long work shows progress on stderr;
+results go to stdout. Output folders are never cleared: see
+:mod:`cpqsim_scenarios.output`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import traceback
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cpqsim.catalog import CatalogInvalid, load_catalog
-from cpqsim_scenarios.errors import EXIT_INVALID_INPUT, EXIT_INVARIANT_VIOLATED, InputInvalid
+from cpqsim_scenarios.errors import (
+    EXIT_INTERNAL_ERROR,
+    EXIT_INVALID_INPUT,
+    EXIT_INVARIANT_VIOLATED,
+    SHOWN_PROBLEMS,
+    InputInvalid,
+    Problem,
+)
+from cpqsim_scenarios.output import tool_version
 
 app = typer.Typer(
     help="cpqsim: simulate, break and load-test an enterprise CPQ/OMS platform.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 catalog_app = typer.Typer(help="Inspect and validate product catalogs.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
 
-out = Console()
-err = Console(stderr=True)
+
+def _console(stderr: bool = False) -> Console:
+    """Full-width output when piped: tables are never cut at 80 columns in a file."""
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else 10_000
+    return Console(stderr=stderr, width=width, highlight=False, soft_wrap=not stream.isatty())
 
 
-def _fail_input(message: str) -> None:
-    err.print(f"[bold red]invalid input[/]\n{message}", highlight=False)
+out = _console()
+err = _console(stderr=True)
+
+
+class Runtime(StrEnum):
+    sim = "sim"
+    ray = "ray"
+
+
+class LifecycleName(StrEnum):
+    quote = "quote"
+    order = "order"
+    task = "task"
+
+
+class SchemaName(StrEnum):
+    scenario = "scenario"
+    catalog = "catalog"
+    request = "request"
+
+
+def _fail_input(problem: InputInvalid | str, as_json: bool = False) -> NoReturn:
+    """Print a refusal (capped on screen, complete in JSON) and exit 2."""
+    exc = problem if isinstance(problem, InputInvalid) else InputInvalid("input", [("", problem)])
+    if as_json:
+        print(json.dumps(exc.to_json(), indent=2, sort_keys=True))
+    elif len(exc.problems) == 1:
+        err.print("[bold red]invalid input[/]: " + escape(exc.problems[0].render(exc.path)))
+    else:
+        err.print("[bold red]invalid input[/]: " + escape(exc.headline()))
+        for line in exc.lines(SHOWN_PROBLEMS):
+            err.print(escape(line))
     raise typer.Exit(EXIT_INVALID_INPUT)
+
+
+def _option_problem(option: str, message: str) -> InputInvalid:
+    return InputInvalid(option, [Problem("", message)])
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"cpqsim {tool_version()}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="print the version"),
+    ] = False,
+) -> None:
+    """cpqsim: simulate, break and load-test an enterprise CPQ/OMS platform."""
+
+
+def _counts(counts: dict[str, int]) -> str:
+    """``completed 318, held 3`` (never a dict repr in human output)."""
+    return ", ".join(f"{k} {v:,}" for k, v in counts.items()) or "none"
+
+
+# -------------------------------------------------------------------------------- run
 
 
 @app.command()
@@ -43,32 +119,52 @@ def run(
     scenario: Annotated[
         Path, typer.Argument(help="scenario YAML, e.g. scenarios/library/happy_path.yaml")
     ],
-    seed: Annotated[int | None, typer.Option(help="override the scenario's seed")] = None,
-    runtime: Annotated[
-        str, typer.Option(help="sim (SimPy, virtual time) or ray (live actors)")
-    ] = "sim",
-    out_dir: Annotated[
-        Path | None, typer.Option("--out", help="output folder (default: runs/<new>)")
+    seed: Annotated[
+        int | None, typer.Option(min=0, max=2**63 - 1, help="override the scenario's seed")
     ] = None,
+    runtime: Annotated[
+        Runtime, typer.Option(help="sim (SimPy, virtual time) or ray (live actors)")
+    ] = Runtime.sim,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="output folder: new, empty, or a previous run's (default: runs/<new>)"
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(help="replace a previous run's files in --out (never anyone else's)"),
+    ] = False,
+    max_memory_gb: Annotated[
+        float,
+        typer.Option(min=0.1, max=1024, help="refuse runs projected to need more memory"),
+    ] = 4.0,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print result.json (or the refusal) as JSON")
+    ] = False,
 ) -> None:
     """Run a failure-mode scenario and print the invariant verdict."""
     from cpqsim_scenarios.model import load_scenario
-    from cpqsim_scenarios.runner import run_scenario
+    from cpqsim_scenarios.output import plan_output
+    from cpqsim_scenarios.projection import refuse_if_too_big
+    from cpqsim_scenarios.runner import default_out_dir, run_scenario
 
-    if runtime not in ("sim", "ray"):
-        _fail_input(f"--runtime: {runtime!r} is not one of sim, ray")
     try:
         loaded = load_scenario(scenario)
+        seed = loaded.scenario.seed if seed is None else seed
+        projection = refuse_if_too_big(loaded, max_memory_gb)
+        target = out_dir or default_out_dir(loaded, runtime.value, seed)
+        plan_output(target, marker="result.json", overwrite=overwrite)  # refuse before running
     except InputInvalid as exc:
-        _fail_input(str(exc))
+        _fail_input(exc, as_json)
     with Progress(
-        TextColumn(f"[bold]{loaded.scenario.name}[/] on {runtime}"),
+        TextColumn(f"[bold]{escape(loaded.scenario.name)}[/] on {runtime.value}"),
         BarColumn(),
         TextColumn("{task.fields[virtual]}"),
         TimeElapsedColumn(),
         console=err,
-        disable=quiet,
+        disable=quiet or as_json,
         transient=True,
     ) as bar:
         task = bar.add_task("run", total=1.0, virtual="")
@@ -78,41 +174,56 @@ def run(
                 task, completed=now / end, virtual=f"{now / 3600:5.1f} h of {end / 3600:.1f} h"
             )
 
-        result = run_scenario(
-            loaded, runtime=runtime, seed=seed, out_dir=out_dir, write=True, progress=progress
-        )
-    _print_summary(result.result, result.out_dir, result.output.wall_s)
+        if not quiet and not as_json:
+            err.print(f"projected: {projection.describe()}")
+        try:
+            result = run_scenario(
+                loaded,
+                runtime=runtime.value,
+                seed=seed,
+                out_dir=target,
+                progress=progress,
+                overwrite=overwrite,
+                max_memory_gb=max_memory_gb,
+            )
+        except InputInvalid as exc:
+            _fail_input(exc, as_json)
+    if as_json:
+        print(json.dumps(result.result, indent=2, sort_keys=True))
+    else:
+        _print_summary(result.result, result.out_dir, result.output.wall_s)
     raise typer.Exit(result.exit_code)
 
 
-def _print_summary(result: dict, out_dir: Path | None, wall_s: float) -> None:
+def _print_summary(result: dict[str, Any], out_dir: Path | None, wall_s: float) -> None:
     orders = result["orders"]
     out.print(
-        f"[bold]{result['scenario']}[/] runtime={result['runtime']} seed={result['seed']} "
-        f"policy={result['policy']}: {orders['total']} orders {orders['by_state']} "
-        f"in {wall_s:.1f} s wall"
+        f"[bold]{escape(result['scenario'])}[/] runtime={result['runtime']} "
+        f"seed={result['seed']} policy={escape(result['policy'])}: {orders['total']:,} orders "
+        f"({escape(_counts(orders['by_state']))}) in {wall_s:.1f} s wall"
     )
     table = Table("invariant", "holds", "violations", "first example", show_lines=False)
     for inv in result["invariants"]:
         table.add_row(
             inv["name"],
             "[green]yes[/]" if inv["holds"] else "[bold red]NO[/]",
-            str(inv["violations"]),
-            inv["examples"][0] if inv["examples"] else "",
+            f"{inv['violations']:,}",
+            escape(inv["examples"][0]) if inv["examples"] else "",
         )
     out.print(table)
     ds = Table("downstream", "calls", "side effects", "duplicates", "p99 s")
     for name, d in result["downstream"].items():
+        p99 = d["latency_p99_s"]
         ds.add_row(
             name,
-            str(d["calls"]),
-            str(d["side_effects"]),
-            str(d["duplicates"]),
-            str(d["latency_p99_s"]),
+            f"{d['calls']:,}",
+            f"{d['side_effects']:,}",
+            f"{d['duplicates']:,}",
+            "-" if p99 is None else f"{p99:g}",
         )
     out.print(ds)
     for note in result.get("notes", []):
-        out.print(f"[yellow]note[/]: {note}")
+        out.print(f"[yellow]note[/]: {escape(note)}")
     verdict = result["verdict"] == "pass"
     out.print(
         "[bold green]VERDICT: PASS[/] every invariant holds"
@@ -120,19 +231,40 @@ def _print_summary(result: dict, out_dir: Path | None, wall_s: float) -> None:
         else "[bold red]VERDICT: FAIL[/] invariants violated (see examples above)"
     )
     if out_dir is not None:
-        out.print(f"wrote {out_dir}/result.json, events.jsonl, report.md and plots")
+        out.print(f"wrote {escape(str(out_dir))}/ (result.json, events.jsonl, report.md, plots)")
+
+
+# ---------------------------------------------------------------------------- catalog
 
 
 @catalog_app.command("validate")
-def catalog_validate(file: Annotated[Path, typer.Argument(help="catalog YAML")]) -> None:
+def catalog_validate(
+    file: Annotated[Path, typer.Argument(help="catalog YAML")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the outcome as JSON")] = False,
+) -> None:
     """Validate a catalog: every problem, explained; exit 2 when invalid."""
+    from cpqsim_scenarios.files import load_catalog_file
+
     try:
-        catalog = load_catalog(file)
-    except CatalogInvalid as exc:
-        _fail_input(str(exc))
+        catalog = load_catalog_file(file)
+    except InputInvalid as exc:
+        _fail_input(exc, as_json)
+    if as_json:
+        summary = {
+            "valid": True,
+            "file": str(file),
+            "catalog": catalog.id,
+            "version": catalog.version,
+            "offerings": len(catalog.offerings),
+            "specifications": len(catalog.specifications),
+            "fingerprint": catalog.fingerprint,
+        }
+        print(json.dumps(summary, indent=2, sort_keys=True))
+        return
     out.print(
-        f"[green]valid[/]: {file} — catalog {catalog.id} version {catalog.version}, "
-        f"{len(catalog.offerings)} offerings, {len(catalog.specifications)} specifications"
+        f"[green]valid[/]: {escape(str(file))} — catalog {escape(catalog.id)} version "
+        f"{escape(str(catalog.version))}, {len(catalog.offerings):,} offerings, "
+        f"{len(catalog.specifications):,} specifications"
     )
 
 
@@ -140,12 +272,19 @@ def catalog_validate(file: Annotated[Path, typer.Argument(help="catalog YAML")])
 def catalog_show(
     file: Annotated[Path, typer.Argument(help="catalog YAML")],
     picture: Annotated[Path | None, typer.Option(help="also draw the graph to this PNG")] = None,
+    overwrite: Annotated[bool, typer.Option(help="replace an existing --picture file")] = False,
 ) -> None:
     """Summarise a catalog (offerings, options, relations, decomposition)."""
+    from cpqsim_scenarios.files import load_catalog_file
+    from cpqsim_scenarios.output import plan_file, write_file
+
     try:
-        catalog = load_catalog(file)
-    except CatalogInvalid as exc:
-        _fail_input(str(exc))
+        catalog = load_catalog_file(file)
+        picture_path = (
+            plan_file(picture, overwrite=overwrite, option="--picture") if picture else None
+        )
+    except InputInvalid as exc:
+        _fail_input(exc)
     table = Table(
         "offering@version",
         "status",
@@ -159,53 +298,64 @@ def catalog_show(
     )
     for o in sorted(catalog.offerings, key=lambda o: o.version_id):
         table.add_row(
-            o.version_id,
-            o.status,
-            o.window(),
-            "yes" if o.sellable else "",
-            o.family,
-            ", ".join(f"{g.id}[{g.min}..{g.max}]" for g in o.option_groups),
-            ", ".join(o.add_ons),
-            ", ".join(f"{r.kind} {r.target}" for r in o.relations),
-            ", ".join(f"{s.system}.{s.operation}" for s in o.decomposition),
+            *(
+                escape(cell)
+                for cell in (
+                    o.version_id,
+                    o.status,
+                    o.window(),
+                    "yes" if o.sellable else "",
+                    o.family,
+                    ", ".join(f"{g.id}[{g.min}..{g.max}]" for g in o.option_groups),
+                    ", ".join(o.add_ons),
+                    ", ".join(f"{r.kind} {r.target}" for r in o.relations),
+                    ", ".join(f"{s.system}.{s.operation}" for s in o.decomposition),
+                )
+            )
         )
     out.print(table)
-    out.print(f"catalog {catalog.version_id}, fingerprint {catalog.fingerprint}")
-    if picture is not None:
+    out.print(f"catalog {escape(catalog.version_id)}, fingerprint {catalog.fingerprint}")
+    if picture_path is not None:
         from cpqsim_scenarios.catalog_plot import draw_catalog
 
-        draw_catalog(catalog, picture)
-        out.print(f"wrote {picture}")
+        write_file(picture_path, lambda tmp: draw_catalog(catalog, tmp))
+        out.print(f"wrote {escape(str(picture_path))}")
+
+
+# ------------------------------------------------------------------------------ sweep
 
 
 def _parse_seeds(text: str) -> list[int]:
-    """``1-20`` or ``1,5,9`` or a mix: ``1-3,10``."""
-    seeds: list[int] = []
-    for part in text.split(","):
-        start, dash, end = part.strip().partition("-")
-        if not start.isdigit() or (dash and not end.isdigit()):
-            raise ValueError(f"{part!r} is not a seed or a range such as 1-20")
-        seeds += list(range(int(start), int(end) + 1)) if dash else [int(start)]
-    if not seeds:
-        raise ValueError("no seeds given")
-    return sorted(set(seeds))
+    """Kept for callers and tests: see :func:`cpqsim_scenarios.sweep.parse_seeds`."""
+    from cpqsim_scenarios.sweep import parse_seeds
+
+    return parse_seeds(text)
 
 
 @app.command()
 def sweep(
     scenario: Annotated[Path, typer.Argument(help="scenario YAML")],
-    seeds: Annotated[str, typer.Option(help="seeds, e.g. 1-20 or 1,5,9")] = "1-10",
-    workers: Annotated[int, typer.Option(min=1, help="local worker processes")] = 2,
+    seeds: Annotated[str, typer.Option(help="seeds, e.g. 1-20 or 1,5,9 (at most 10,000)")] = "1-10",
+    workers: Annotated[int, typer.Option(min=1, max=256, help="local worker processes")] = 2,
     use_ray: Annotated[bool, typer.Option("--ray", help="run each seed as a Ray task")] = False,
     out_dir: Annotated[Path | None, typer.Option("--out", help="write sweep.json + plot")] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="replace a previous sweep's files in --out")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Run a scenario over many seeds (sim runtime) and report how often each invariant broke."""
     from cpqsim_scenarios import sweep as sweeps
+    from cpqsim_scenarios.model import load_scenario
+    from cpqsim_scenarios.output import plan_output
+    from cpqsim_scenarios.projection import refuse_if_too_big
 
     try:
-        seed_list = _parse_seeds(seeds)
-    except ValueError as exc:
-        _fail_input(f"--seeds: {exc}")
+        seed_list = sweeps.seeds_or_refuse(seeds)
+        refuse_if_too_big(load_scenario(scenario))
+        plan = plan_output(out_dir, marker="sweep.json", overwrite=overwrite) if out_dir else None
+    except InputInvalid as exc:
+        _fail_input(exc, as_json)
     if use_ray:
         from cpqsim_actors.sweep import ray_executor
 
@@ -213,12 +363,13 @@ def sweep(
     else:
         executor = sweeps.local_executor(workers)
     with Progress(
-        TextColumn(f"[bold]sweep[/] {scenario.name}"),
+        TextColumn(f"[bold]sweep[/] {escape(scenario.name)}"),
         BarColumn(),
         TextColumn("{task.completed}/{task.total} seeds"),
         TimeElapsedColumn(),
         console=err,
         transient=True,
+        disable=as_json,
     ) as bar:
         task = bar.add_task("sweep", total=len(seed_list))
         try:
@@ -226,22 +377,31 @@ def sweep(
                 scenario, seed_list, executor, lambda done, _: bar.update(task, completed=done)
             )
         except InputInvalid as exc:
-            _fail_input(str(exc))
-    table = Table("invariant", "broken in runs", "violations (all runs)")
-    for name, runs in summary["invariant_broken_in_runs"].items():
-        table.add_row(
-            name,
-            f"[bold red]{runs}[/]/{summary['runs']}" if runs else f"0/{summary['runs']}",
-            str(summary["violations_total"][name]),
+            _fail_input(exc, as_json)
+    if plan is not None:
+        sweeps.write_sweep(plan.target, summary, plan=plan)
+    if as_json:
+        print(json.dumps(summary, indent=2, sort_keys=True))
+    else:
+        table = Table("invariant", "broken in runs", "violations (all runs)")
+        for name, runs in summary["invariant_broken_in_runs"].items():
+            table.add_row(
+                name,
+                f"[bold red]{runs}[/]/{summary['runs']}" if runs else f"0/{summary['runs']}",
+                f"{summary['violations_total'][name]:,}",
+            )
+        out.print(
+            f"[bold]{escape(summary['scenario'])}[/] policy={escape(summary['policy'])} "
+            f"seeds={escape(seeds)}"
         )
-    out.print(f"[bold]{summary['scenario']}[/] policy={summary['policy']} seeds={seeds}")
-    out.print(table)
-    out.print(f"{summary['failed_runs']} of {summary['runs']} runs violated an invariant")
-    if out_dir is not None:
-        sweeps.write_sweep(out_dir, summary)
-        out.print(f"wrote {out_dir}/sweep.json and violations_per_seed.png")
+        out.print(table)
+        out.print(f"{summary['failed_runs']} of {summary['runs']} runs violated an invariant")
+        if plan is not None:
+            out.print(f"wrote {escape(str(plan.target))}/ (sweep.json, violations_per_seed.png)")
     raise typer.Exit(EXIT_INVARIANT_VIOLATED if summary["failed_runs"] else 0)
 
+
+# -------------------------------------------------------------------------- lifecycle
 
 LIFECYCLES = {
     "quote": "cpqsim.quote:QUOTE_LIFECYCLE",
@@ -259,12 +419,13 @@ def lifecycle_table(name: str):
 
 @app.command()
 def lifecycle(
-    name: Annotated[str, typer.Argument(help="quote, order or task")] = "quote",
+    name: Annotated[LifecycleName, typer.Argument(help="which lifecycle")] = LifecycleName.quote,
 ) -> None:
     """Print a lifecycle as a Mermaid state diagram, generated from its transition table."""
-    if name not in LIFECYCLES:
-        _fail_input(f"lifecycle: {name!r} is not one of {', '.join(LIFECYCLES)}")
-    print(lifecycle_table(name).to_mermaid(), end="")
+    print(lifecycle_table(name.value).to_mermaid(), end="")
+
+
+# ------------------------------------------------------------------------------ price
 
 
 @app.command()
@@ -281,79 +442,144 @@ def price(
         catalog, request = load_price_request(file)
         result = price_quote(catalog, request)
     except InputInvalid as exc:
-        _fail_input(str(exc))
+        _fail_input(exc, as_json)
     except PricingError as exc:
-        _fail_input(f"{file}: request: {exc}")
+        violations = getattr(exc, "violations", None) or []
+        problems = [
+            Problem(f"request.{v.path}", v.message, code=getattr(v, "rule", None))
+            for v in violations
+        ] or [Problem("request", str(exc))]
+        _fail_input(InputInvalid(str(file), problems), as_json)
     if as_json:
-        import json
-
-        out.print_json(json.dumps(to_plain(result.model_dump()), sort_keys=True))
+        print(json.dumps(to_plain(result.model_dump()), sort_keys=True, indent=2))
         return
     charges = Table("line", "item", "price", "kind", "qty", "list", "discount", "net")
     for c in result.charges:
         charges.add_row(
-            str(c.line_index),
-            c.item,
-            c.price_id,
-            c.kind,
-            str(c.quantity),
-            str(c.list_amount),
-            str(c.discount_amount),
-            str(c.net_amount),
+            *(
+                escape(str(x))
+                for x in (
+                    c.line_index,
+                    c.item,
+                    c.price_id,
+                    c.kind,
+                    c.quantity,
+                    c.list_amount,
+                    c.discount_amount,
+                    c.net_amount,
+                )
+            )
         )
     out.print(charges)
     trace = Table("#", "rule", "version", "subject", "before", "after", "detail")
     for t in result.trace:
         trace.add_row(
-            str(t.step), t.rule, t.rule_version, t.subject, str(t.before), str(t.after), t.detail
+            *(
+                escape(str(x))
+                for x in (t.step, t.rule, t.rule_version, t.subject, t.before, t.after, t.detail)
+            )
         )
     out.print(trace)
     out.print(
         f"currency {result.currency}: recurring {result.recurring_total}, one-time "
-        f"{result.one_time_total}, discount {result.discount_total}; rounding {result.rounding}"
+        f"{result.one_time_total}, discount {result.discount_total}; rounding "
+        f"{escape(str(result.rounding))}"
     )
     for warning in result.warnings:
-        out.print(f"[yellow]warning[/]: {warning}")
+        out.print(f"[yellow]warning[/]: {escape(str(warning))}")
     for trigger in result.approval_triggers:
-        out.print(f"[bold]approval needed[/]: {trigger.reason} ({trigger.rule_id})")
+        out.print(f"[bold]approval needed[/]: {escape(f'{trigger.reason} ({trigger.rule_id})')}")
     out.print(f"fingerprint {result.fingerprint}")
+
+
+# ----------------------------------------------------------------------------- schema
+
+
+@app.command()
+def schema(
+    name: Annotated[SchemaName, typer.Argument(help="which file format")],
+) -> None:
+    """Print the JSON Schema of a file format (editors use it to complete and check files)."""
+    from cpqsim_scenarios.schemas import schema_json
+
+    print(schema_json(name.value), end="")
+
+
+# ------------------------------------------------------------------------------ serve
 
 
 @app.command()
 def serve(
-    port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1")] = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 8000,
     host: Annotated[str, typer.Option(help="bind address (loopback by default)")] = "127.0.0.1",
     catalog: Annotated[Path | None, typer.Option(help="catalog YAML (default: sample)")] = None,
     scenario: Annotated[
         Path | None, typer.Option(help="scenario whose downstream profiles and policy to use")
     ] = None,
-    time_scale: Annotated[float, typer.Option(help="wall seconds per simulated second")] = 0.001,
+    time_scale: Annotated[
+        float, typer.Option(min=1e-6, max=10, help="wall seconds per simulated second")
+    ] = 0.001,
     quote_shards: Annotated[
-        int | None, typer.Option(min=1, help="quote actors (default: 1 on <= 2 cores, else 2)")
+        int | None,
+        typer.Option(min=1, max=64, help="quote actors (default: 1 on <= 2 cores, else 2)"),
     ] = None,
     order_shards: Annotated[
-        int | None, typer.Option(min=1, help="order actors (default: 1 on <= 2 cores, else 2)")
+        int | None,
+        typer.Option(min=1, max=64, help="order actors (default: 1 on <= 2 cores, else 2)"),
     ] = None,
 ) -> None:
     """Start the live platform (Ray actors) behind an HTTP API; OpenAPI at /docs."""
+    from cpqsim_scenarios.files import load_catalog_file
+    from cpqsim_scenarios.model import REQUIRED_SYSTEMS, load_scenario
+
+    # Every input is judged before Ray starts (seconds, and a process per actor).
+    try:
+        if scenario is not None:
+            loaded = load_scenario(scenario)
+            profiles = set(loaded.scenario.downstream)
+        if catalog is not None:
+            chosen = load_catalog_file(catalog)
+            if scenario is not None:
+                needed = {s.system for o in chosen.offerings for s in o.decomposition}
+                missing = sorted((needed | set(REQUIRED_SYSTEMS)) - profiles)
+                if missing:
+                    raise _option_problem(
+                        "--scenario",
+                        f"{scenario} has no downstream profile for {', '.join(missing)}, "
+                        f"which catalog {catalog} uses",
+                    )
+    except InputInvalid as exc:
+        _fail_input(exc)
     from cpqsim_actors.serve import serve as serve_live
 
     # Every actor is a process: on a 2-core box fewer shards measured +20 % req/s and
     # -40 % p99 (benchmarks/bench_gateway.py), so the default follows the machine.
     default_shards = 1 if (os.cpu_count() or 1) <= 2 else 2
-    quote_shards = quote_shards or default_shards
-    order_shards = order_shards or default_shards
-    err.print(f"cpqsim serving on http://{host}:{port} (OpenAPI: http://{host}:{port}/docs)")
-    serve_live(
-        host=host,
-        port=port,
-        catalog_path=catalog,
-        scenario_path=scenario,
-        time_scale=time_scale,
-        quote_shards=quote_shards,
-        order_shards=order_shards,
-    )
+    err.print(f"cpqsim starting on http://{host}:{port} (OpenAPI: http://{host}:{port}/docs)")
+    try:
+        serve_live(
+            host=host,
+            port=port,
+            catalog_path=catalog,
+            scenario_path=scenario,
+            time_scale=time_scale,
+            quote_shards=quote_shards or default_shards,
+            order_shards=order_shards or default_shards,
+        )
+    except (InputInvalid, ValueError) as exc:
+        _fail_input(exc if isinstance(exc, InputInvalid) else str(exc))
 
 
-def main() -> None:  # pragma: no cover - console entry for `python -m`
-    sys.exit(app())
+def main() -> None:
+    """The console entry point: bad input exits 2, a bug exits 3 with its traceback."""
+    try:
+        app(prog_name="cpqsim")
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception:  # a bug in cpqsim, not the user's fault: say so, keep the evidence
+        err.print("[bold red]cpqsim failed[/] (a bug: please report it with this traceback)")
+        traceback.print_exc()
+        sys.exit(EXIT_INTERNAL_ERROR)

@@ -1,57 +1,95 @@
-"""Reading user files: YAML into validated models, catalogs relative to the file.
+"""Reading user files into validated models: scenarios, catalogs, price requests.
 
-Every failure becomes :class:`InputInvalid` naming the file and the field, so the CLI can
+The core takes documents (plain data); reading files is the shell's job. Every failure
+becomes :class:`InputInvalid` naming the file, line, column and field, so the CLI can
 exit 2 with a message instead of a traceback.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
-from cpqsim.catalog import Catalog, CatalogInvalid, load_catalog
-from cpqsim_scenarios.errors import InputInvalid, pydantic_problems
+from cpqsim.catalog import Catalog, CatalogInvalid, publish
+from cpqsim_scenarios.documents import Document, read_document
+from cpqsim_scenarios.errors import InputInvalid, Problem, problems_from_validation
 
 M = TypeVar("M", bound=BaseModel)
 
-
-class DecimalSafeLoader(yaml.SafeLoader):
-    """YAML floats become exact Decimals, so ``19.99`` and ``"19.99"`` mean the same."""
-
-
-DecimalSafeLoader.add_constructor(
-    "tag:yaml.org,2002:float", lambda loader, node: Decimal(loader.construct_scalar(node))
-)
+MAX_CATALOG_OFFERINGS = 200_000
+MAX_CATALOG_SPECIFICATIONS = 200_000
 
 
-def read_model(path: Path, model: type[M], what: str, exact_numbers: bool = False) -> M:
-    """Parse ``path`` (YAML or JSON) into ``model``; every problem names file and field."""
-    loader = DecimalSafeLoader if exact_numbers else yaml.SafeLoader
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
-    except OSError as exc:
-        raise InputInvalid(str(path), [("", f"cannot read file: {exc.strerror}")]) from exc
-    except yaml.YAMLError as exc:
-        raise InputInvalid(str(path), [("", f"not valid YAML: {exc}")]) from exc
-    if not isinstance(data, dict):
-        raise InputInvalid(str(path), [("", f"a {what} file must be a YAML mapping")])
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise InputInvalid(str(path), pydantic_problems(exc)) from exc
-
-
-def catalog_beside(path: Path, reference: str) -> Catalog:
-    """Load the catalog a file refers to, relative to that file."""
-    catalog_path = (path.parent / reference).resolve()
-    try:
-        return load_catalog(catalog_path)
-    except CatalogInvalid as exc:
+def validate_document(document: Document, model: type[M], what: str) -> M:
+    """``document`` as ``model``; every problem names file, line, column and field."""
+    if not isinstance(document.data, dict):
+        found = type(document.data).__name__
         raise InputInvalid(
-            str(path),
-            [("catalog", f"{catalog_path}: {p.location}: {p.message}") for p in exc.problems],
-        ) from exc
+            document.path,
+            [document.problem((), f"a {what} file must be a mapping of fields, not a {found}")],
+        )
+    try:
+        return model.model_validate(document.data)
+    except ValidationError as exc:
+        raise InputInvalid(
+            document.path,
+            problems_from_validation(exc, document.data, model, locate=document.mark),
+        ) from None
+
+
+def read_model(path: str | Path, model: type[M], what: str) -> M:
+    """Parse ``path`` (YAML or JSON) into ``model``."""
+    return validate_document(read_document(path, what), model, what)
+
+
+def catalog_problems(document: Document, exc: CatalogInvalid) -> list[Problem]:
+    """The core's catalog problems, placed in the file."""
+    return [document.problem(p.location, p.message, code=p.code) for p in exc.problems]
+
+
+def _bounded_catalog(document: Document) -> None:
+    data: Any = document.data
+    if not isinstance(data, dict):
+        return
+    problems = []
+    for key, limit in (
+        ("offerings", MAX_CATALOG_OFFERINGS),
+        ("specifications", MAX_CATALOG_SPECIFICATIONS),
+    ):
+        items = data.get(key)
+        if isinstance(items, list) and len(items) > limit:
+            problems.append(
+                document.problem(
+                    (key,), f"{len(items):,} entries, over the limit of {limit:,} per catalog"
+                )
+            )
+    if problems:
+        raise InputInvalid(document.path, problems)
+
+
+def load_catalog_file(path: str | Path) -> Catalog:
+    """Read, publish and return one catalog file; every problem placed in the file."""
+    document = read_document(path, "catalog")
+    _bounded_catalog(document)
+    try:
+        return publish(document.data, source=document.path).catalog
+    except CatalogInvalid as exc:
+        raise InputInvalid(document.path, catalog_problems(document, exc)) from None
+
+
+def catalog_beside(document: Document, reference: str, field: str = "catalog") -> Catalog:
+    """Load the catalog a file refers to, relative to that file.
+
+    The catalog's own problems are reported against the catalog file (with its lines);
+    a missing catalog is reported against the referring file's field.
+    """
+    catalog_path = (Path(document.path).parent / reference).resolve()
+    if not catalog_path.is_file():
+        reason = "is a folder" if catalog_path.is_dir() else "does not exist"
+        raise InputInvalid(
+            document.path,
+            [document.problem((field,), f"catalog {catalog_path} {reason} (got {reference!r})")],
+        )
+    return load_catalog_file(catalog_path)

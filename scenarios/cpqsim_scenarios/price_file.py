@@ -14,21 +14,35 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cpqsim.catalog import Catalog
 from cpqsim.pricing import PriceRequest
-from cpqsim_scenarios.files import catalog_beside, read_model
+from cpqsim_scenarios.documents import read_document
+from cpqsim_scenarios.files import catalog_beside, validate_document
+
+MAX_REQUEST_LINES = 20_000
 
 
 class PriceRequestFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    catalog: str
+    catalog: str = Field(
+        min_length=1, max_length=4096, description="catalog YAML, relative to this file"
+    )
     request: PriceRequest
+
+    @field_validator("request")
+    @classmethod
+    def _bounded(cls, request: PriceRequest) -> PriceRequest:
+        if len(request.lines) > MAX_REQUEST_LINES:
+            raise ValueError(
+                f"{len(request.lines):,} lines, over the limit of {MAX_REQUEST_LINES:,}"
+            )
+        return request
 
 
 def load_price_request(path: str | Path) -> tuple[Catalog, PriceRequest]:
-    path = Path(path)
-    parsed = read_model(path, PriceRequestFile, "quote-request", exact_numbers=True)
-    return catalog_beside(path, parsed.catalog), parsed.request
+    document = read_document(path, "quote-request")
+    parsed = validate_document(document, PriceRequestFile, "quote-request")
+    return catalog_beside(document, parsed.catalog), parsed.request

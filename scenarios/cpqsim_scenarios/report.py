@@ -111,7 +111,8 @@ def _timeline(output: RunOutput, order_id: str, limit: int = 40) -> list[str]:
                 for k, v in e.data.items()
                 if k in ("task_id", "attempt", "found", "treated_as", "via", "reason")
             }
-            lines.append(f"| {e.time} | {e.name} | {detail or ''} |")
+            text = ", ".join(f"{k} {v}" for k, v in detail.items())
+            lines.append(f"| {e.time} | {e.name} | {text} |")
     return lines[:limit]
 
 
@@ -150,7 +151,8 @@ def write_report(out_dir: Path, result: dict[str, Any], output: RunOutput, loade
         )
     md += ["", "## Orders", "", "| state | orders |", "|---|---|"]
     md += [f"| {k} | {v} |" for k, v in result["orders"]["by_state"].items()]
-    md += ["", f"Journeys: {result['journeys']}", "", "## Downstream systems", ""]
+    journeys = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in result["journeys"].items())
+    md += ["", f"Journeys: {journeys}.", "", "## Downstream systems", ""]
     md += [
         "| system | calls | rejected | side effects | duplicates | p50 s | p99 s |",
         "|---|---|---|---|---|---|---|",

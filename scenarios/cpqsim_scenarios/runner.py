@@ -1,18 +1,16 @@
 """Run a scenario on a runtime, judge it, and write what an architect needs to see.
 
 ``run_scenario`` is the one entry point shared by the CLI, the tests and the notebooks:
-load and validate, execute on ``sim`` or ``ray``, check every invariant from the event
-log and the ledgers, and (when asked) write ``result.json``, ``events.jsonl`` and a
-report with plots. Nothing is half-written: files go to a temporary folder first and
-are moved into place only when all of them are complete.
+load and validate, refuse a run projected too big, execute on ``sim`` or ``ray``, check
+every invariant from the event log and the ledgers, and (when asked) write
+``result.json``, ``events.jsonl`` and a report with plots. The output folder is judged
+before the run starts (see :mod:`cpqsim_scenarios.output`: nothing cpqsim did not write
+is ever replaced) and nothing is half-written.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import shutil
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -26,6 +24,14 @@ from cpqsim.invariants import all_hold, check_invariants
 from cpqsim_scenarios.errors import EXIT_INVARIANT_VIOLATED, EXIT_OK
 from cpqsim_scenarios.model import LoadedScenario, load_scenario
 from cpqsim_scenarios.outcome import RunOutput
+from cpqsim_scenarios.output import (
+    RESULT_SCHEMA_VERSION,
+    OutputPlan,
+    plan_output,
+    tool_stamp,
+    write_output,
+)
+from cpqsim_scenarios.projection import DEFAULT_MAX_MEMORY_GB, refuse_if_too_big
 
 Runtime = Literal["sim", "ray"]
 Progress = Callable[[float, float], None]
@@ -62,7 +68,9 @@ def execute(
     raise ValueError(f"unknown runtime {runtime!r} (choose sim or ray)")
 
 
-def summarize(loaded: LoadedScenario, output: RunOutput, seed: int, log_sha: str) -> dict:
+def summarize(
+    loaded: LoadedScenario, output: RunOutput, seed: int, log_sha: str, started_at: str = ""
+) -> dict:
     """The machine-readable verdict (``result.json``)."""
     invariants = check_invariants(output.events, output.ledgers, loaded.catalog)
     by_state = Counter(output.orders_final.values())
@@ -81,6 +89,10 @@ def summarize(loaded: LoadedScenario, output: RunOutput, seed: int, log_sha: str
         }
     stats = output.stats
     return {
+        "schema_version": RESULT_SCHEMA_VERSION,
+        "tool": tool_stamp(),
+        "started_at": started_at,
+        "wall_s": round(output.wall_s, 3),
         "scenario": loaded.scenario.name,
         "scenario_file": loaded.path,
         "seed": seed,
@@ -116,30 +128,27 @@ def _percentile(sorted_values: list[float], q: float) -> float | None:
 
 
 def default_out_dir(loaded: LoadedScenario, runtime: str, seed: int) -> Path:
+    """A new folder under ``runs/`` (never an existing one: a suffix keeps it new)."""
     # Folder names are for humans; the clock is read here, in the shell, never in the core.
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return Path("runs") / f"{stamp}-{loaded.scenario.name}-{runtime}-seed{seed}"
+    base = Path("runs") / f"{stamp}-{loaded.scenario.name}-{runtime}-seed{seed}"
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
 
 
-def write_run(out_dir: Path, run: ScenarioRun, loaded: LoadedScenario) -> Path:
+def write_run(plan: OutputPlan, run: ScenarioRun, loaded: LoadedScenario) -> Path:
     from cpqsim_scenarios.report import write_report
 
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir.parent))
-    try:
+    def write(staging: Path) -> dict:
         (staging / "events.jsonl").write_text(run.events_jsonl, encoding="utf-8")
-        (staging / "result.json").write_text(
-            json.dumps(run.result, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-        )
         write_report(staging, run.result, run.output, loaded)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        staging.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return out_dir
+        return run.result
+
+    write_output(plan, write)
+    return plan.target
 
 
 def run_scenario(
@@ -150,18 +159,29 @@ def run_scenario(
     out_dir: str | Path | None = None,
     progress: Progress | None = None,
     write: bool = False,
+    overwrite: bool = False,
+    max_memory_gb: float = DEFAULT_MAX_MEMORY_GB,
 ) -> ScenarioRun:
-    """Load (unless given loaded), run, judge; write files when ``out_dir`` or ``write``."""
+    """Load (unless given loaded), run, judge; write files when ``out_dir`` or ``write``.
+
+    Everything that can refuse the run (the input, its projected size, the output
+    folder) is checked before the run starts.
+    """
     loaded = scenario if isinstance(scenario, LoadedScenario) else load_scenario(scenario)
     seed = loaded.scenario.seed if seed is None else seed
+    refuse_if_too_big(loaded, max_memory_gb)
+    plan = None
+    if out_dir is not None or write:
+        target = Path(out_dir) if out_dir is not None else default_out_dir(loaded, runtime, seed)
+        plan = plan_output(target, marker="result.json", overwrite=overwrite)
+    started_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     output = execute(loaded, runtime, seed, progress)
     log = EventLog()
     log.extend(output.events)
     jsonl = log.to_jsonl()
     log_sha = hashlib.sha256(jsonl.encode("utf-8")).hexdigest()
-    result = summarize(loaded, output, seed, log_sha)
+    result = summarize(loaded, output, seed, log_sha, started_at)
     run = ScenarioRun(result=result, output=output, events_jsonl=jsonl, out_dir=None)
-    if out_dir is not None or write:
-        target = Path(out_dir) if out_dir is not None else default_out_dir(loaded, runtime, seed)
-        run.out_dir = write_run(target, run, loaded)
+    if plan is not None:
+        run.out_dir = write_run(plan, run, loaded)
     return run

@@ -9,13 +9,48 @@ the same sweep scales out on a cluster.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from cpqsim_scenarios.errors import InputInvalid, Problem
 from cpqsim_scenarios.model import LoadedScenario, load_scenario
+from cpqsim_scenarios.output import OutputPlan, plan_output, write_output
+
+MAX_SEEDS = 10_000
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``1-20`` or ``1,5,9`` or a mix: ``1-3,10``; bounded, ranges checked before expanding."""
+    seeds: set[int] = set()
+    for part in text.split(","):
+        start, dash, end = part.strip().partition("-")
+        if not start.isdigit() or (dash and not end.isdigit()):
+            raise ValueError(f"{part.strip()!r} is not a seed or a range such as 1-20")
+        if len(start) > 19 or len(end) > 19:
+            raise ValueError(f"{part.strip()!r}: seeds are at most 19 digits")
+        lo = int(start)
+        hi = int(end) if dash else lo
+        if hi < lo:
+            raise ValueError(f"the range {part.strip()} is reversed; did you mean {hi}-{lo}?")
+        if hi - lo + 1 > MAX_SEEDS or len(seeds) + (hi - lo + 1) > MAX_SEEDS:
+            raise ValueError(
+                f"{part.strip()} makes more than {MAX_SEEDS:,} seeds; a sweep runs at most "
+                f"{MAX_SEEDS:,}"
+            )
+        seeds.update(range(lo, hi + 1))
+    if not seeds:
+        raise ValueError("no seeds given")
+    return sorted(seeds)
+
+
+def seeds_or_refuse(text: str) -> list[int]:
+    try:
+        return parse_seeds(text)
+    except ValueError as exc:
+        raise InputInvalid("--seeds", [Problem("", f"{exc} (got {text!r})")]) from None
+
 
 SeedResult = dict[str, Any]
 Executor = Callable[[str, list[int]], Iterable[SeedResult]]
@@ -87,11 +122,27 @@ def sweep(
     return summarize(loaded, results)
 
 
-def write_sweep(out_dir: Path, summary: dict[str, Any]) -> Path:
+def write_sweep(
+    out_dir: Path,
+    summary: dict[str, Any],
+    *,
+    overwrite: bool = False,
+    plan: OutputPlan | None = None,
+) -> Path:
+    """Write ``sweep.json`` and the per-seed plot; never replaces files cpqsim did not write."""
+    plan = plan or plan_output(out_dir, marker="sweep.json", overwrite=overwrite)
+
+    def write(staging: Path) -> dict[str, Any]:
+        _plot_violations(summary, staging / "violations_per_seed.png")
+        return summary
+
+    write_output(plan, write)
+    return plan.target
+
+
+def _plot_violations(summary: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "sweep.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     per_seed = summary["per_seed"]
     names = [n for n, runs in summary["invariant_broken_in_runs"].items() if runs]
     fig, ax = plt.subplots(figsize=(9, 4))
@@ -109,6 +160,5 @@ def write_sweep(out_dir: Path, summary: dict[str, Any]) -> Path:
     else:
         ax.text(0.5, 0.5, "every invariant held on every seed", ha="center", transform=ax.transAxes)
     fig.tight_layout()
-    fig.savefig(out_dir / "violations_per_seed.png", dpi=110)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
-    return out_dir
