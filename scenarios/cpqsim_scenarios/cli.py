@@ -443,6 +443,14 @@ def price(
         result = price_quote(catalog, request)
     except InputInvalid as exc:
         _fail_input(exc, as_json)
+    except ArithmeticError as exc:  # e.g. a 60-digit discount: refuse, never crash
+        _fail_input(
+            InputInvalid(
+                str(file),
+                [Problem("request", f"a number cannot be priced exactly ({type(exc).__name__})")],
+            ),
+            as_json,
+        )
     except PricingError as exc:
         violations = getattr(exc, "violations", None) or []
         problems = [

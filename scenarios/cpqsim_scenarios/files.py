@@ -45,7 +45,17 @@ def read_model(path: str | Path, model: type[M], what: str) -> M:
 
 
 def catalog_problems(document: Document, exc: CatalogInvalid) -> list[Problem]:
-    """The core's catalog problems, placed in the file."""
+    """The core's catalog problems, placed in the file.
+
+    Shape problems are re-explained from pydantic's own error (which ``publish`` was
+    handling when it raised, hence ``__context__``) so they read like every other file's:
+    "unknown field 'relatons'; did you mean 'relations'?" rather than pydantic's wording.
+    """
+    shape = exc.__context__
+    if isinstance(shape, ValidationError):
+        from cpqsim.catalog import Catalog as CatalogModel
+
+        return problems_from_validation(shape, document.data, CatalogModel, locate=document.mark)
     return [document.problem(p.location, p.message, code=p.code) for p in exc.problems]
 
 

@@ -22,6 +22,7 @@ from cpqsim_scenarios.documents import read_document
 from cpqsim_scenarios.files import catalog_beside, validate_document
 
 MAX_REQUEST_LINES = 20_000
+MAX_SIGNIFICANT_DIGITS = 28  # the decimal context's precision: more cannot be exact
 
 
 class PriceRequestFile(BaseModel):
@@ -35,6 +36,12 @@ class PriceRequestFile(BaseModel):
     @field_validator("request")
     @classmethod
     def _bounded(cls, request: PriceRequest) -> PriceRequest:
+        digits = len(request.discount_pct.as_tuple().digits)
+        if digits > MAX_SIGNIFICANT_DIGITS:
+            raise ValueError(
+                f"discount_pct has {digits} significant digits; at most "
+                f"{MAX_SIGNIFICANT_DIGITS} can be priced exactly"
+            )
         if len(request.lines) > MAX_REQUEST_LINES:
             raise ValueError(
                 f"{len(request.lines):,} lines, over the limit of {MAX_REQUEST_LINES:,}"
