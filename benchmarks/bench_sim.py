@@ -53,7 +53,7 @@ def run_once(scenario_name: str, rate_factor: float, duration_s: float | None):
     sim.run()
     wall = time.perf_counter() - started
     scheduled = next(sim.env._eid)  # SimPy counts every event it schedules
-    return wall, len(sim.core.orders), len(sim.log), scheduled
+    return wall, len(sim.orders.orders), len(sim.log), scheduled
 
 
 def main() -> None:

@@ -15,11 +15,11 @@ import math
 from typing import Any
 
 import simpy
+from cpqsim_host.fakes import Reply, SimDownstream
 
 from cpqsim.context import rng_stream
 from cpqsim.downstream import DownstreamProfile, DownstreamRequest, LedgerSnapshot, QueryStatus
 from cpqsim_actors.clock import VirtualClock
-from cpqsim_scenarios.sim.downstream import Reply, SimDownstream
 
 MAX_IDLE_WALL_S = 0.5  # the pump re-checks the clock at least this often
 

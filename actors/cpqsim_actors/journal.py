@@ -4,6 +4,10 @@ A shard appends every fact it produced (one transaction per command or batch) an
 (re)started, rebuilds its aggregates by replaying the facts in order. The id counters
 are stored next to the events so a restarted shard never hands out an id twice, and the
 run's clock anchor (t0) too, so a restarted shard keeps the same time axis.
+
+The *outbox* holds messages promised to another shard in the same transaction as the
+facts that promised them (a converted quote's order), until the receiver confirms: a
+crash between the two shards loses nothing, because whoever starts next re-sends them.
 """
 
 from __future__ import annotations
@@ -27,11 +31,19 @@ class Journal:
             "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, body TEXT NOT NULL)"
         )
         self._db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS outbox (k TEXT PRIMARY KEY, body TEXT NOT NULL)"
+        )
 
-    def append(self, events: list[CloudEvent], ids: dict[str, int] | None = None) -> None:
-        if not events and ids is None:
+    def append(
+        self,
+        events: list[CloudEvent],
+        ids: dict[str, int] | None = None,
+        outbox: dict[str, str] | None = None,
+    ) -> None:
+        if not events and ids is None and not outbox:
             return
-        with self._db:  # one transaction: events and counters move together
+        with self._db:  # one transaction: events, counters and promises move together
             self._db.execute("BEGIN")
             self._db.executemany(
                 # pydantic's own serializer: event data is plain JSON already (the
@@ -43,6 +55,19 @@ class Journal:
                 self._db.execute(
                     "INSERT OR REPLACE INTO meta (k, v) VALUES ('ids', ?)", (json.dumps(ids),)
                 )
+            if outbox:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO outbox (k, body) VALUES (?, ?)", list(outbox.items())
+                )
+
+    def outbox(self) -> dict[str, str]:
+        return dict(self._db.execute("SELECT k, body FROM outbox ORDER BY k").fetchall())
+
+    def confirm(self, keys: list[str]) -> None:
+        """The receiver has them: drop these promises."""
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany("DELETE FROM outbox WHERE k = ?", [(k,) for k in keys])
 
     def replay(self) -> list[CloudEvent]:
         rows = self._db.execute("SELECT body FROM events ORDER BY seq").fetchall()

@@ -36,6 +36,7 @@ class CommandResult:
     outcome: Outcome
     view: QuoteView | None = None
     new_events: int = 0
+    last_event_id: str | None = None  # the latest fact the command established
     code: str | None = None
     message: str | None = None
     violations: list[dict[str, Any]] = field(default_factory=list)

@@ -1,52 +1,45 @@
 """An order shard and fulfillment executor: one async actor per slice of the orders.
 
-It holds the order side of ``PlatformCore`` and executes the effects the process
-manager decides: calls to downstream actors (with the caller timeout scaled to wall
-time), reconciliation queries and timers. Every resulting signal is fed back into
-``PlatformCore.signal`` on the actor's single event-loop thread, so one order's facts are
-applied strictly one after another, exactly as in the sim runtime: a reply that arrives
+It holds an ``OrderService`` (the core's order side) and is the live runtime's
+:class:`~cpqsim_host.port.DownstreamPort`: timers are ``loop.call_later`` on the actor's
+single event-loop thread, calls and queries go to downstream actors with the caller's
+timeout scaled to wall time. The effect runner that turns effects into those calls, and
+what comes back into signals, is the host's — the same one the sim runs — so one order's
+facts are applied strictly one after another, exactly as in the sim: a reply that arrives
 after the timeout is still delivered (late), a lost response never is, and a timeout
 fires only if no reply came first.
+
+Recovery needs nobody's help. The journal is written before any effect decided in the
+same tick leaves the actor; a restarted executor replays it, restores its ids, and —
+as soon as its event loop runs, which for a Ray async actor is during construction —
+applies the restart rule (``cpqsim.orchestration.resume``) to every unsettled order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import random
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
-from cpqsim import orchestration
+from cpqsim_host.effect_runner import EffectRunner
+from cpqsim_host.fakes import Reply
+
 from cpqsim.catalog import Catalog
 from cpqsim.context import Context, IdSource, rng_stream
-from cpqsim.downstream import DownstreamRequest
+from cpqsim.conversion import CreateOrder
+from cpqsim.downstream import DownstreamRequest, QueryStatus
 from cpqsim.events import CloudEvent
-from cpqsim.orchestration import (
-    CallDownstream,
-    DownstreamTimedOut,
-    Effect,
-    QueryDownstream,
-    RaiseFallout,
-    ReconciliationAnswered,
-    ResiliencePolicy,
-    Signal,
-    StartTimer,
-    TimerFired,
-)
-from cpqsim.order import ORDER_EVENTS, OrderStatus, TaskStatus, evolve
-from cpqsim.quote import Quote, QuoteServices
-from cpqsim.service import PlatformCore
+from cpqsim.orchestration import ResiliencePolicy, Signal
+from cpqsim.services import OrderService
 from cpqsim_actors.clock import VirtualClock
 from cpqsim_actors.handles import ActorHandle, ActorUnavailable
 from cpqsim_actors.messages import OrderView
 from cpqsim_actors.recovery import JournaledShard
-from cpqsim_scenarios.sim.downstream import Reply
-
-SETTLED = frozenset(
-    {OrderStatus.COMPLETED, OrderStatus.FAILED, OrderStatus.CANCELLED, OrderStatus.HELD}
-)
 
 
 class OrderExecutor(JournaledShard):
@@ -62,16 +55,17 @@ class OrderExecutor(JournaledShard):
         seed: int = 0,
     ) -> None:
         self.name = name
-        self.core = PlatformCore(QuoteServices(catalog=catalog), policy)
+        self.orders = OrderService(catalog, policy)
         self.clock = VirtualClock(t0_wall, time_scale)
         self.downstream = downstream
         self.ids = IdSource(namespace=name)
         self.rng: random.Random = rng_stream(seed, f"orchestration.{name}")
         self.log: list[CloudEvent] = []
         self.timelines: dict[str, list[CloudEvent]] = {}
-        self.fallout_cases = 0
         self.errors: list[str] = []
-        self._inflight: set[asyncio.Task] = set()
+        self.effects = EffectRunner(self, self._signal)
+        self._tasks: set[asyncio.Task] = set()
+        self._timers: set[asyncio.TimerHandle] = set()
         # Messages to each downstream carry (caller, seq) so they are admitted in order;
         # a restarted executor is a new caller.
         self._caller = f"{name}:{uuid.uuid4().hex[:8]}"
@@ -81,49 +75,110 @@ class OrderExecutor(JournaledShard):
         self._unjournaled: list[CloudEvent] = []
         self._journal_flush_scheduled = False
         self._completed: dict[str, str] = {}  # order id -> time of order.completed
+        self._unreachable: dict[str, float] = {}  # system -> virtual time it is back
         self._started = False
         self._open_journal(journal_path, time_scale)
+        with contextlib.suppress(RuntimeError):  # no loop yet (in-process): first call starts
+            asyncio.get_running_loop()
+            self._ensure_started()
 
     # ---------------------------------------------------------------- recovery
 
     def _replay_event(self, event: CloudEvent) -> None:
-        fact = ORDER_EVENTS[event.type].model_validate(event.data)
-        order = evolve(self.core.orders.get(fact.order_id), fact)
-        self.core.orders[order.order_id] = order
-        self.core.order_by_key[order.idempotency_key] = order.order_id
+        self.orders.apply(event)
         self._remember([event])
 
-    def _resume(self) -> None:
-        """After a restart, in-flight work died with the old process: pick it up again.
-
-        An in-flight call's outcome is unknown (the policy decides what that means),
-        an unknown task is reconciled again and a waiting retry is re-armed.
-        """
-        for order in list(self.core.orders.values()):
-            if order.status in SETTLED:
-                continue
-            for task_id, task in order.tasks.items():
-                oid, n = order.order_id, task.attempts
-                if task.status is TaskStatus.IN_FLIGHT:
-                    self._spawn_signal(DownstreamTimedOut(order_id=oid, task_id=task_id, attempt=n))
-                elif task.status is TaskStatus.UNKNOWN:
-                    self._spawn_signal(
-                        TimerFired(order_id=oid, task_id=task_id, attempt=n, purpose="reconcile")
-                    )
-                elif task.status is TaskStatus.WAITING_RETRY:
-                    self._spawn_signal(
-                        TimerFired(order_id=oid, task_id=task_id, attempt=n, purpose="retry")
-                    )
-
     def _ensure_started(self) -> None:
-        if not self._started:
-            self._started = True
-            self._resume()
+        """Resume every unsettled order once, on the first tick this incarnation runs."""
+        if self._started:
+            return
+        self._started = True
+        for signal in self.orders.resume(self.ids.next("restart")):
+            self._later(0.0, lambda s=signal: self._signal(s))
+
+    # ------------------------------------------------------- the downstream port
+
+    def now_s(self) -> float:
+        return self.clock.now_s()
+
+    def schedule(self, delay_s: float, fn: Callable[[], None]) -> None:
+        self._later(self.clock.wall(delay_s), fn)
+
+    def _later(self, wall_s: float, fn: Callable[[], None]) -> None:
+        loop = asyncio.get_running_loop()
+        handle: asyncio.TimerHandle | None = None
+
+        def fire() -> None:
+            self._timers.discard(handle)  # type: ignore[arg-type]
+            self._guarded(fn)
+
+        handle = loop.call_later(wall_s, fire)
+        self._timers.add(handle)
+
+    def call(
+        self,
+        request: DownstreamRequest,
+        timeout_s: float,
+        on_reply: Callable[[Reply], None],
+        on_deadline: Callable[[], None],
+    ) -> None:
+        seq = self._next_seq(request.system)
+
+        async def send() -> None:
+            try:
+                reply = await self._downstream(request.system).call(
+                    "call", request, self._caller, seq
+                )
+            except ActorUnavailable:
+                return  # the downstream is gone: as good as a lost response
+            if reply is not None:
+                self._guarded(lambda: on_reply(reply))
+
+        self._spawn(send())
+        self.schedule(timeout_s, on_deadline)
+
+    def query(
+        self,
+        system: str,
+        reference: str,
+        on_answer: Callable[[QueryStatus], None],
+        on_error: Callable[[str], None],
+    ) -> None:
+        seq = self._next_seq(system)
+
+        async def ask() -> None:
+            try:
+                status = await self._downstream(system).call("query", reference, self._caller, seq)
+            except ActorUnavailable as exc:
+                reason = f"{system} unreachable: {exc}"
+                self._guarded(lambda: on_error(reason))
+                return
+            self._guarded(lambda: on_answer(status))
+
+        self._spawn(ask())
+
+    def _downstream(self, system: str) -> ActorHandle:
+        back = self._unreachable.get(system)
+        if back is not None and self.clock.now_s() < back:
+            return _Unreachable(system)
+        return self.downstream[system]
+
+    def _next_seq(self, system: str) -> int:
+        seq = self._seq.get(system, 0)
+        self._seq[system] = seq + 1
+        return seq
 
     # ---------------------------------------------------------------- plumbing
 
     def _ctx(self, actor: str = "orchestrator") -> Context:
         return Context(now=self.clock.now(), ids=self.ids, rng=self.rng, actor=actor)
+
+    def _guarded(self, fn: Callable[[], None]) -> None:
+        """A callback that fails is recorded, never allowed to take the actor's loop down."""
+        try:
+            fn()
+        except Exception as exc:  # pragma: no cover - a bug: keep the evidence
+            self.errors.append(f"{type(exc).__name__}: {exc}")
 
     def _remember(self, events: list[CloudEvent]) -> None:
         for event in events:
@@ -137,9 +192,9 @@ class OrderExecutor(JournaledShard):
         """Remember facts now; journal them once per event-loop tick.
 
         The flush is queued (``call_soon``) before the caller runs the effects of these
-        facts, and effects only start as tasks queued after it, so the journal is
-        written before any downstream hears of them: write-ahead, one transaction per
-        tick instead of one per signal.
+        facts, and effects only reach a downstream from tasks queued after it, so the
+        journal is written before any downstream hears of them: write-ahead, one
+        transaction per tick instead of one per signal.
         """
         self._remember(events)
         if self.journal is None or not events:
@@ -157,92 +212,16 @@ class OrderExecutor(JournaledShard):
 
     def _spawn(self, coro) -> None:
         task = asyncio.get_running_loop().create_task(coro)
-        self._inflight.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task) -> None:
-        self._inflight.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            self.errors.append(repr(task.exception()))
-
-    def _spawn_signal(self, signal: Signal) -> None:
-        async def later() -> None:
-            self._signal(signal)
-
-        self._spawn(later())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _signal(self, signal: Signal) -> None:
-        _order, events, effects = self.core.signal(signal, self._ctx())
+        _order, events, effects = self.orders.signal(signal, self._ctx())
         self._record(events)
-        self._run_effects(effects)
-
-    def _run_effects(self, effects: list[Effect]) -> None:
-        for effect in effects:
-            if isinstance(effect, CallDownstream):
-                self._spawn(self._call(effect))
-            elif isinstance(effect, QueryDownstream):
-                self._spawn(self._query(effect))
-            elif isinstance(effect, StartTimer):
-                self._spawn(self._timer(effect))
-            elif isinstance(effect, RaiseFallout):
-                self.fallout_cases += 1
-
-    def _next_seq(self, system: str) -> int:
-        seq = self._seq.get(system, 0)
-        self._seq[system] = seq + 1
-        return seq
-
-    async def _call(self, effect: CallDownstream) -> None:
-        req = effect.request
-        deadline = asyncio.get_running_loop().time() + self.clock.wall(effect.timeout_s)
-        reply_task = asyncio.ensure_future(self._send(req, self._next_seq(req.system)))
-        done, _ = await asyncio.wait({reply_task}, timeout=self.clock.wall(effect.timeout_s))
-        timed_out = not done
-        if timed_out:
-            self._signal(orchestration.timed_out(req))
-        reply = await reply_task
-        if reply is not None:
-            self._signal(
-                orchestration.replied(req, reply.ok, error=reply.error, retryable=reply.retryable)
-            )
-        elif not timed_out:
-            # A lost response is silence: the caller still only learns of it at its timeout.
-            await asyncio.sleep(max(0.0, deadline - asyncio.get_running_loop().time()))
-            self._signal(orchestration.timed_out(req))
-
-    async def _send(self, req: DownstreamRequest, seq: int) -> Reply | None:
-        try:
-            return await self.downstream[req.system].call("call", req, self._caller, seq)
-        except ActorUnavailable:
-            return None  # the downstream is gone: as good as a lost response
-
-    async def _query(self, effect: QueryDownstream) -> None:
-        seq = self._next_seq(effect.system)
-        status = await self.downstream[effect.system].call(
-            "query", effect.reference, self._caller, seq
-        )
-        self._signal(
-            ReconciliationAnswered(
-                order_id=effect.order_id,
-                task_id=effect.task_id,
-                attempt=effect.attempt,
-                status=status,
-            )
-        )
-
-    async def _timer(self, effect: StartTimer) -> None:
-        await asyncio.sleep(self.clock.wall(effect.delay_s))
-        self._signal(
-            TimerFired(
-                order_id=effect.order_id,
-                task_id=effect.task_id,
-                attempt=effect.attempt,
-                purpose=effect.purpose,
-            )
-        )
+        self.effects.run(effects)
 
     def _view(self, order_id: str) -> OrderView | None:
-        order = self.core.orders.get(order_id)
+        order = self.orders.orders.get(order_id)
         if order is None:
             return None
         timeline = self.timelines.get(order_id, [])
@@ -263,23 +242,27 @@ class OrderExecutor(JournaledShard):
         self._ensure_started()
         return self.name
 
-    async def start_orders(self, items: list[tuple[Quote, str]]) -> list[tuple[OrderView, bool]]:
-        """Create (once per order id) and launch the orders of converted quotes.
+    async def start_orders(self, creates: list[CreateOrder]) -> list[tuple[OrderView, bool]]:
+        """Create (once per order id) and launch orders of converted quotes.
 
         Returns each order's view and whether this call created it; a replayed
         conversion gets the original order back and starts nothing.
         """
         self._ensure_started()
         out: list[tuple[OrderView, bool]] = []
-        for quote, actor in items:
-            order, events, effects = self.core.start_order(quote, self._ctx(actor))
+        for create in creates:
+            order, events, effects = self.orders.start(create, self._ctx(create.actor))
             self._record(events)
-            self._run_effects(effects)
+            self.effects.run(effects)
             view = self._view(order.order_id)
             assert view is not None
             out.append((view, bool(events)))
         self._flush_journal()  # the answer promises the orders exist: journal them first
         return out
+
+    async def make_unreachable(self, system: str, for_s: float) -> None:
+        """Fault injection: ``system`` cannot be reached from here for ``for_s`` seconds."""
+        self._unreachable[system] = self.clock.now_s() + for_s
 
     async def get(self, order_id: str) -> OrderView | None:
         self._flush_journal()  # never show a fact the journal does not hold yet
@@ -289,14 +272,14 @@ class OrderExecutor(JournaledShard):
         self._flush_journal()  # never show a fact the journal does not hold yet
         keys = heapq.nsmallest(
             limit,
-            self.core.orders,
+            self.orders.orders,
             key=lambda o: (self.timelines[o][0].time if self.timelines.get(o) else "", o),
         )
-        return [v for v in map(self._view, keys) if v is not None], len(self.core.orders)
+        return [v for v in map(self._view, keys) if v is not None], len(self.orders.orders)
 
     async def timeline(self, order_id: str) -> list[CloudEvent] | None:
         self._flush_journal()  # never show a fact the journal does not hold yet
-        if order_id not in self.core.orders:
+        if order_id not in self.orders.orders:
             return None
         return list(self.timelines.get(order_id, []))
 
@@ -305,24 +288,38 @@ class OrderExecutor(JournaledShard):
         return list(self.log)
 
     async def status_counts(self) -> dict[str, int]:
-        return dict(Counter(o.status.value for o in self.core.orders.values()))
+        return dict(Counter(o.status.value for o in self.orders.orders.values()))
 
     async def unsettled(self) -> int:
         """Orders neither terminal nor held in an owned fallout case."""
-        return sum(1 for o in self.core.orders.values() if o.status not in SETTLED)
+        return self.orders.unsettled()
 
     async def orders_final(self) -> dict[str, str]:
-        return {oid: o.status.value for oid, o in self.core.orders.items()}
+        return {oid: o.status.value for oid, o in self.orders.orders.items()}
 
     async def stats(self) -> dict[str, Any]:
         return {
-            "orders": len(self.core.orders),
-            "fallout_cases": self.fallout_cases,
-            "inflight": len(self._inflight),
+            "orders": len(self.orders.orders),
+            "fallout_cases": sum(len(o.fallout_cases) for o in self.orders.orders.values()),
+            "inflight": len(self._tasks),
+            "timers": len(self._timers),
             "errors": list(self.errors[:10]),
         }
 
     def stop(self) -> None:
-        for task in list(self._inflight):
+        for task in list(self._tasks):
             task.cancel()
-        self._inflight.clear()
+        self._tasks.clear()
+        for timer in list(self._timers):
+            timer.cancel()
+        self._timers.clear()
+
+
+class _Unreachable:
+    """A downstream that cannot be reached (injected fault): every call fails at once."""
+
+    def __init__(self, system: str) -> None:
+        self.name = system
+
+    async def call(self, method: str, *args: Any) -> Any:
+        raise ActorUnavailable(f"{self.name} is unreachable (injected fault)")

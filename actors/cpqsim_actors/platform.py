@@ -4,11 +4,17 @@ Gateway and scenario driver both go through :class:`LivePlatform`. It owns no do
 state: quotes live in quote shards, orders in order executors, ground truth in the
 downstream actors. Routing is ``crc32(id) % shards``; batch methods group commands per
 shard so one actor call carries many commands (actor hops cost 0.2-0.7 ms each).
+
+It also keeps the platform whole without anybody's help: actors restart however often
+they die (each recovers from its journal), a supervisor wakes restarted executors so
+they resume their orders, and it relays conversions that a crash left half done (a quote
+converted, its order never created) from the quote shards' outboxes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import tempfile
 import time
@@ -19,18 +25,20 @@ from pathlib import Path
 from typing import Any
 
 from cpqsim.catalog import Catalog
+from cpqsim.conversion import CreateOrder, order_to_create
 from cpqsim.downstream import DownstreamProfile, LedgerSnapshot
 from cpqsim.events import CloudEvent
 from cpqsim.orchestration import ResiliencePolicy
 from cpqsim.quote import ConvertQuoteToOrder, QuoteCommand
 from cpqsim_actors.downstream_actor import DownstreamActor
-from cpqsim_actors.handles import ActorHandle, ActorSpec, Backend, RayBackend
+from cpqsim_actors.handles import ActorHandle, ActorSpec, ActorUnavailable, Backend, RayBackend
 from cpqsim_actors.messages import CommandResult, ConvertOutcome, OrderView, QuoteView
 from cpqsim_actors.order_executor import OrderExecutor
 from cpqsim_actors.quote_shard import QuoteShard
-from cpqsim_actors.sharding import shard_of
+from cpqsim_actors.sharding import group_by_shard, shard_of
 
 ASYNC_CONCURRENCY = 10_000  # async actors mostly wait on timers and downstream replies
+SUPERVISE_EVERY_S = 0.5  # wall seconds between supervisor rounds (wake, relay)
 
 
 @dataclass(frozen=True)
@@ -44,7 +52,7 @@ class PlatformConfig:
     seed: int = 0
     journal_dir: Path | None = None
     journal: bool = True
-    max_restarts: int = 3
+    max_restarts: int = -1  # recover from the journal however often it takes
     t0_wall: float = field(default_factory=time.time)
 
 
@@ -55,6 +63,7 @@ class LivePlatform:
         self.config = config
         self.backend: Backend = backend if backend is not None else RayBackend()
         self.t0_wall = config.t0_wall
+        self._supervisor: asyncio.Task | None = None
         self.journal_dir: Path | None = None
         # A journal folder we made ourselves is ours to remove; a configured one is the user's.
         self._owns_journal_dir = config.journal and config.journal_dir is None
@@ -125,12 +134,16 @@ class LivePlatform:
         return self.config.catalog
 
     async def start(self) -> None:
-        """Wait until every actor is up and its background loop runs."""
+        """Wait until every actor is up, relay what a previous life left half done, and
+        start supervising."""
         await asyncio.gather(
             *(h.call("start") for h in self.downstream.values()),
             *(h.call("ping") for h in self.quote_shards),
             *(h.call("start") for h in self.order_shards),
         )
+        await self.relay_conversions()
+        if self._supervisor is None:
+            self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
 
     def actors(self) -> list[ActorHandle]:
         return [*self.downstream.values(), *self.quote_shards, *self.order_shards]
@@ -141,6 +154,9 @@ class LivePlatform:
         await asyncio.gather(*(h.call("reset_clock", t0_wall) for h in self.actors()))
 
     def shutdown(self) -> None:
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            self._supervisor = None
         self.backend.shutdown()
         if self._owns_journal_dir and self.journal_dir is not None:
             shutil.rmtree(self.journal_dir, ignore_errors=True)
@@ -165,10 +181,10 @@ class LivePlatform:
 
     async def execute_many(self, items: Sequence[tuple[QuoteCommand, str]]) -> list[CommandResult]:
         """Commands grouped into one batch per shard; results in the input's order."""
-        n = len(self.quote_shards)
-        groups: dict[int, list[int]] = {}
-        for i, (command, _) in enumerate(items):
-            groups.setdefault(shard_of(command.quote_id, n), []).append(i)
+        groups = group_by_shard(
+            ((command.quote_id, i) for i, (command, _) in enumerate(items)),
+            len(self.quote_shards),
+        )
         answers = await asyncio.gather(
             *(
                 self.quote_shards[s].call("execute_batch", [items[i] for i in idx])
@@ -187,32 +203,85 @@ class LivePlatform:
     async def convert_many(self, items: Sequence[tuple[str, str, str]]) -> list[ConvertOutcome]:
         """Quote side first (idempotent per key), then the order side (idempotent per id).
 
-        A crash between the two halves heals on the client's retry with the same key:
-        the quote answers with the order id it already chose and the order is created.
+        The order each converted quote calls for comes from the conversion process
+        manager; a quote shard keeps it in its outbox until the order side confirms, so a
+        crash between the two halves is healed by :meth:`relay_conversions`.
         """
         results = await self.execute_many(
             [(ConvertQuoteToOrder(quote_id=q, idempotency_key=k), a) for q, k, a in items]
         )
-        n = len(self.order_shards)
-        groups: dict[int, list[int]] = {}
+        creates: dict[int, CreateOrder] = {}
         for i, result in enumerate(results):
             if result.ok and result.view is not None:
-                order_id = result.view.quote.order_id
-                assert order_id is not None
-                groups.setdefault(shard_of(order_id, n), []).append(i)
+                create = order_to_create(result.view.quote, items[i][2], result.last_event_id)
+                if create is not None:
+                    creates[i] = create
+        started = await self.start_orders(list(creates.values()))
+        outcomes = [ConvertOutcome(result=r) for r in results]
+        for i, (view, created) in zip(creates, started, strict=True):
+            outcomes[i] = ConvertOutcome(result=results[i], order=view, created=created)
+        return outcomes
+
+    async def start_orders(self, creates: list[CreateOrder]) -> list[tuple[OrderView, bool]]:
+        """Create and start orders on their shards, then confirm them to the quote side."""
+        if not creates:
+            return []
+        groups = group_by_shard(
+            ((c.order_id, (i, c)) for i, c in enumerate(creates)), len(self.order_shards)
+        )
         answers = await asyncio.gather(
             *(
-                self.order_shards[s].call(
-                    "start_orders", [(results[i].view.quote, items[i][2]) for i in idx]
-                )
-                for s, idx in groups.items()
+                self.order_shards[s].call("start_orders", [c for _, c in batch])
+                for s, batch in groups.items()
             )
         )
-        outcomes = [ConvertOutcome(result=r) for r in results]
-        for idx, batch in zip(groups.values(), answers, strict=True):
-            for i, (view, created) in zip(idx, batch, strict=True):
-                outcomes[i] = ConvertOutcome(result=results[i], order=view, created=created)
-        return outcomes
+        out: list[tuple[OrderView, bool] | None] = [None] * len(creates)
+        for batch, answer in zip(groups.values(), answers, strict=True):
+            for (i, _), started in zip(batch, answer, strict=True):
+                out[i] = started
+        await self._confirm([c.quote.quote_id for c in creates], [c.order_id for c in creates])
+        return out  # type: ignore[return-value]
+
+    async def _confirm(self, quote_ids: list[str], order_ids: list[str]) -> None:
+        groups = group_by_shard(zip(quote_ids, order_ids, strict=True), len(self.quote_shards))
+        await asyncio.gather(
+            *(self.quote_shards[s].call("confirm_conversions", ids) for s, ids in groups.items())
+        )
+
+    async def relay_conversions(self) -> int:
+        """Create the orders of conversions no order side has confirmed (after a crash)."""
+        pending = await asyncio.gather(
+            *(h.call("unconfirmed_conversions") for h in self.quote_shards)
+        )
+        creates = [c for part in pending for c in part]
+        await self.start_orders(creates)
+        return len(creates)
+
+    # ----------------------------------------------------------------- supervision
+
+    async def supervise_once(self) -> None:
+        """Wake every executor (a restarted one resumes its orders) and relay conversions."""
+        await asyncio.gather(*(h.call("start") for h in self.order_shards))
+        await self.relay_conversions()
+
+    async def _supervise(self) -> None:
+        while True:
+            await asyncio.sleep(SUPERVISE_EVERY_S)
+            with contextlib.suppress(ActorUnavailable):  # restarting: next round
+                await self.supervise_once()
+
+    def restart(self, component: str) -> None:
+        """Fault injection: kill the actors of ``component`` ("quotes", "orders") so they
+        restart from their journals (a real ``ray.kill`` on Ray)."""
+        shards = {"quotes": self.quote_shards, "orders": self.order_shards}[component]
+        for handle in shards:
+            handle.kill(restart=True)
+
+    async def make_unreachable(self, system: str, for_s: float) -> None:
+        """Fault injection: order executors cannot reach ``system`` for ``for_s`` seconds."""
+        await asyncio.gather(
+            *(h.call("make_unreachable", system, for_s) for h in self.order_shards)
+        )
 
     async def get_quote(self, quote_id: str) -> QuoteView | None:
         return await self.quote_shard(quote_id).call("get", quote_id)

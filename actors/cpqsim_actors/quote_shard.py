@@ -1,8 +1,14 @@
 """A quote shard: one single-threaded (sync) actor holding a slice of the quotes.
 
 A sync Ray actor executes one method at a time, so commands to a quote are applied in
-arrival order without locks. Each command's facts are journaled before the answer
-leaves the shard; a restarted shard replays its journal and is back where it was.
+arrival order without locks. Each batch's facts are journaled before the answer leaves
+the shard; a restarted shard replays its journal and is back where it was.
+
+Conversion has an outbox: when a quote converts, the order it calls for is journaled in
+the same transaction as the fact, and stays there until the order side confirms it
+exists. If the shard (or the caller) dies between the two sides, the platform relays the
+unconfirmed orders when it next looks (see ``LivePlatform.relay_conversions``): no
+client retry is needed, and no converted quote is left without its order.
 """
 
 from __future__ import annotations
@@ -13,12 +19,13 @@ from pathlib import Path
 
 from cpqsim.catalog import Catalog
 from cpqsim.context import Context, IdSource, rng_stream
+from cpqsim.conversion import CreateOrder, order_to_create
 from cpqsim.events import CloudEvent
 from cpqsim.lifecycle import DomainError
 from cpqsim.orchestration import ResiliencePolicy
 from cpqsim.pricing import PricingError
-from cpqsim.quote import QUOTE_EVENTS, QuoteCommand, QuoteServices, UnknownQuote, evolve
-from cpqsim.service import PlatformCore
+from cpqsim.quote import QuoteCommand, QuoteConvertedToOrder, QuoteServices, UnknownQuote
+from cpqsim.services import QuoteService
 from cpqsim_actors.clock import VirtualClock
 from cpqsim_actors.messages import CommandResult, QuoteView
 from cpqsim_actors.recovery import JournaledShard
@@ -36,20 +43,23 @@ class QuoteShard(JournaledShard):
         seed: int = 0,
     ) -> None:
         self.name = name
-        self.core = PlatformCore(QuoteServices(catalog=catalog), policy)
+        self.quotes = QuoteService(QuoteServices(catalog=catalog))
         self.clock = VirtualClock(t0_wall, time_scale)
         self.ids = IdSource(namespace=name)
         self.rng: random.Random = rng_stream(seed, f"quote-shard.{name}")
         self.log: list[CloudEvent] = []
         self.times: dict[str, tuple[str, str]] = {}  # quote id -> (created, updated)
+        self.outbox: dict[str, CreateOrder] = {}  # order id -> promised order
         self._open_journal(journal_path, time_scale)
+        if self.journal is not None:
+            for order_id, body in self.journal.outbox().items():
+                self.outbox[order_id] = CreateOrder.model_validate_json(body)
 
     # ---------------------------------------------------------------- recovery
 
     def _replay_event(self, event: CloudEvent) -> None:
-        fact = QUOTE_EVENTS[event.type].model_validate(event.data)
-        self.core.quotes[fact.quote_id] = evolve(self.core.quotes.get(fact.quote_id), fact)
-        self._remember(fact.quote_id, event)
+        quote = self.quotes.apply(event)
+        self._remember(quote.quote_id, event)
 
     def _remember(self, quote_id: str, event: CloudEvent) -> None:
         self.log.append(event)
@@ -59,7 +69,7 @@ class QuoteShard(JournaledShard):
     # ---------------------------------------------------------------- commands
 
     def _view(self, quote_id: str) -> QuoteView | None:
-        quote = self.core.quotes.get(quote_id)
+        quote = self.quotes.quotes.get(quote_id)
         if quote is None:
             return None
         created, updated = self.times[quote_id]
@@ -68,7 +78,7 @@ class QuoteShard(JournaledShard):
     def _execute(self, command: QuoteCommand, actor: str) -> tuple[CommandResult, list]:
         ctx = Context(now=self.clock.now(), ids=self.ids, rng=self.rng, actor=actor)
         try:
-            _quote, events = self.core.handle_quote(command, ctx)
+            quote, events = self.quotes.handle(command, ctx)
         except UnknownQuote as exc:
             return CommandResult("not_found", code=exc.code, message=exc.message), []
         except DomainError as exc:
@@ -84,9 +94,17 @@ class QuoteShard(JournaledShard):
             )
         for event in events:
             self._remember(command.quote_id, event)
-        return CommandResult(
-            "ok", view=self._view(command.quote_id), new_events=len(events)
-        ), events
+            if event.type == QuoteConvertedToOrder.cloudevent_type():
+                create = order_to_create(quote, actor, caused_by=event.id)
+                assert create is not None
+                self.outbox[create.order_id] = create
+        result = CommandResult(
+            "ok",
+            view=self._view(command.quote_id),
+            new_events=len(events),
+            last_event_id=events[-1].id if events else None,
+        )
+        return result, events
 
     def execute(self, command: QuoteCommand, actor: str = "api") -> CommandResult:
         return self.execute_batch([(command, actor)])[0]
@@ -94,13 +112,33 @@ class QuoteShard(JournaledShard):
     def execute_batch(self, items: list[tuple[QuoteCommand, str]]) -> list[CommandResult]:
         """Many commands in one actor call (and one journal transaction), in order."""
         results, facts = [], []
+        promised_before = set(self.outbox)
         for command, actor in items:
             result, events = self._execute(command, actor)
             results.append(result)
             facts.extend(events)
         if self.journal is not None and facts:
-            self.journal.append(facts, self.ids.state())
+            promised = {
+                oid: self.outbox[oid].model_dump_json()
+                for oid in self.outbox
+                if oid not in promised_before
+            }
+            self.journal.append(facts, self.ids.state(), outbox=promised)
         return results
+
+    # ----------------------------------------------------------------- outbox
+
+    def unconfirmed_conversions(self) -> list[CreateOrder]:
+        """Orders promised by conversions that the order side has not confirmed yet."""
+        return [self.outbox[k] for k in sorted(self.outbox)]
+
+    def confirm_conversions(self, order_ids: list[str]) -> int:
+        done = [oid for oid in order_ids if oid in self.outbox]
+        for oid in done:
+            del self.outbox[oid]
+        if self.journal is not None and done:
+            self.journal.confirm(done)
+        return len(done)
 
     # ------------------------------------------------------------------ reads
 

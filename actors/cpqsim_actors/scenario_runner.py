@@ -1,40 +1,163 @@
-"""Run a scenario on the live runtime: the same journeys, in scaled real time, on Ray.
+"""Run a scenario on the live runtime: the same journeys, in scaled real time, on actors.
 
-The driver replays ``plan_journeys`` against the sharded actors. Due journey steps are
-collected per tick and sent as one batch per shard; orders then fulfil themselves
-inside the order executors against the downstream actors. After the last arrival the
-run drains until every order is terminal or held in an owned fallout case, or until
-``duration_s + drain_s`` of virtual time, whichever comes first. What comes back is a
-``RunOutput`` that the same invariant checker judges as a sim run.
+The driver is a :class:`~cpqsim_host.port.PlatformPort` over a :class:`LivePlatform`:
+timers are the driver loop's, snapped to ticks so that the journeys due together send
+their commands together, and every command due in one tick goes out as one batch per
+shard. The journey interpreter and the conversion step are the host's, the same ones the
+sim runs. Orders then fulfil themselves inside the order executors. After the last
+arrival the run drains until every order is settled (terminal, or held in an owned
+fallout case), or until ``duration_s + drain_s`` of virtual time, whichever comes first.
+Platform faults (restarts, unreachable systems) are injected at their virtual times.
+
+Two runtimes use this driver: ``ray`` (actors are Ray actors) and ``inprocess`` (the same
+actor classes as plain objects on this process's event loop: no Ray, same code paths).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import heapq
-import itertools
+import math
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
+from cpqsim_host.journey_runner import JourneyRunner
+from cpqsim_host.journeys import plan_journeys
+from cpqsim_host.outcome import JourneyStats, RunOutput, Samples
+from cpqsim_host.port import CommandAnswer, OrderStarted
+from cpqsim_host.scenario import LoadedScenario, PlatformFault
+
+from cpqsim.conversion import CreateOrder
+from cpqsim.quote import QuoteCommand
 from cpqsim_actors.clock import VirtualClock
-from cpqsim_actors.handles import Backend
+from cpqsim_actors.handles import ActorUnavailable, Backend, LocalBackend
+from cpqsim_actors.messages import CommandResult
 from cpqsim_actors.platform import LivePlatform, PlatformConfig
-from cpqsim_scenarios.journey_script import Command, Convert, Journey, Wait, journey
-from cpqsim_scenarios.journeys import plan_journeys
-from cpqsim_scenarios.model import LoadedScenario
-from cpqsim_scenarios.outcome import JourneyStats, RunOutput, Samples
 
 Progress = Callable[[float, float], None]
+T = TypeVar("T")
 
-MAX_TICK_WALL_S = 0.02  # the driver wakes at least this often
-SETTLE_POLL_WALL_S = 0.1  # how often to ask the executors whether every order settled
+TICK_WALL_S = 0.01  # timers snap to this grid, so journeys due together batch together
+WATCH_EVERY_WALL_S = 0.1  # how often the driver samples, checks settlement, reports
 # Past the virtual deadline, orders still in flight usually mean the wall clock could not
 # keep up with the time scale (actor hops cost real milliseconds). Give them this much
 # extra wall time to settle, and say so in the run's notes, rather than report them stuck.
 OVERTIME_GRACE_WALL_S = 15.0
-PROGRESS_EVERY_WALL_S = 0.25
+RETRY_UNAVAILABLE_S = 0.1  # a restarting actor: ask again after this long...
+RETRY_UNAVAILABLE_FOR_S = 30.0  # ...for at most this long
+
+
+async def _patiently(call: Callable[[], Awaitable[T]]) -> T:
+    """Await ``call()``, asking again while the actor it reaches is restarting."""
+    deadline = time.monotonic() + RETRY_UNAVAILABLE_FOR_S
+    while True:
+        try:
+            return await call()
+        except ActorUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(RETRY_UNAVAILABLE_S)
+
+
+def _answer(result: CommandResult) -> CommandAnswer:
+    return CommandAnswer(
+        ok=result.ok,
+        quote=result.quote,
+        new_events=result.new_events,
+        last_event_id=result.last_event_id,
+        code=result.code,
+        message=result.message,
+    )
+
+
+class LiveDriverPort:
+    """The host's platform port over a live platform, batching per tick."""
+
+    def __init__(self, platform: LivePlatform, clock: VirtualClock) -> None:
+        self.platform = platform
+        self.clock = clock
+        self.loop = asyncio.get_running_loop()
+        self.errors: list[str] = []
+        self._commands: list[tuple[list[tuple[QuoteCommand, str]], Callable]] = []
+        self._creates: list[tuple[list[CreateOrder], Callable]] = []
+        self._flush_queued = False
+        self._tasks: set[asyncio.Task] = set()
+
+    def now_s(self) -> float:
+        return self.clock.now_s()
+
+    def schedule(self, delay_s: float, fn: Callable[[], None]) -> None:
+        due = self.loop.time() + self.clock.wall(delay_s)
+        self.loop.call_at(math.ceil(due / TICK_WALL_S) * TICK_WALL_S, self._guarded, fn)
+
+    def execute(
+        self, commands: list[tuple[QuoteCommand, str]], done: Callable[[list[CommandAnswer]], None]
+    ) -> None:
+        self._commands.append((commands, done))
+        self._queue_flush()
+
+    def start_orders(
+        self, creates: list[CreateOrder], done: Callable[[list[OrderStarted]], None]
+    ) -> None:
+        self._creates.append((creates, done))
+        self._queue_flush()
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._tasks or self._commands or self._creates)
+
+    def _queue_flush(self) -> None:
+        if not self._flush_queued:
+            self._flush_queued = True
+            self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_queued = False
+        commands, self._commands = self._commands, []
+        creates, self._creates = self._creates, []
+        if commands:
+            self._spawn(self._run_commands(commands))
+        if creates:
+            self._spawn(self._run_creates(creates))
+
+    async def _run_commands(self, batches: list[tuple[list, Callable]]) -> None:
+        flat = [c for commands, _ in batches for c in commands]
+        results = await _patiently(lambda: self.platform.execute_many(flat))
+        i = 0
+        for commands, done in batches:
+            answers = [_answer(r) for r in results[i : i + len(commands)]]
+            i += len(commands)
+            self._guarded(lambda d=done, a=answers: d(a))
+
+    async def _run_creates(self, batches: list[tuple[list[CreateOrder], Callable]]) -> None:
+        flat = [c for creates, _ in batches for c in creates]
+        started = await _patiently(lambda: self.platform.start_orders(flat))
+        i = 0
+        for creates, done in batches:
+            answers = [
+                OrderStarted(order_id=view.order.order_id, created=created)
+                for view, created in started[i : i + len(creates)]
+            ]
+            i += len(creates)
+            self._guarded(lambda d=done, a=answers: d(a))
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = self.loop.create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+
+        def finished(t: asyncio.Task) -> None:
+            self._tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                self.errors.append(repr(t.exception()))
+
+        task.add_done_callback(finished)
+
+    def _guarded(self, fn: Callable[[], Any]) -> None:
+        try:
+            fn()
+        except Exception as exc:  # pragma: no cover - a bug: keep the evidence
+            self.errors.append(f"{type(exc).__name__}: {exc}")
 
 
 def run_on_ray(
@@ -55,6 +178,15 @@ def run_on_ray(
     # Called from inside an event loop (a notebook): run on a private loop in a thread.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coro).result()
+
+
+def run_inprocess(
+    loaded: LoadedScenario, seed: int | None = None, progress: Progress | None = None
+) -> RunOutput:
+    """The ``inprocess`` runtime: the live actors as objects on one asyncio loop."""
+    output = run_on_ray(loaded, seed, progress, backend=LocalBackend())
+    output.runtime = "inprocess"
+    return output
 
 
 async def _run(
@@ -88,112 +220,77 @@ async def _run(
         t0 = time.time()
         await platform.reset_clock(t0)
         clock = VirtualClock(t0, scenario.time_scale)
-        driver = _Driver(platform, clock, scenario.duration_s + scenario.drain_s, progress)
+        port = LiveDriverPort(platform, clock)
+        runner = JourneyRunner(port, JourneyStats())
+        runner.start(plans)
+        for fault in scenario.platform_faults:
+            port.schedule(fault.at_s, lambda f=fault: port._spawn(_inject(platform, f)))
+        driver = _Watch(platform, port, runner, clock, scenario.duration_s, progress)
+        driver.end_s = scenario.duration_s + scenario.drain_s
         driver.samples_every = scenario.sample_every_s
-        await driver.run(plans, scenario.duration_s)
-        return await _collect(platform, driver, wall_start)
+        await driver.run()
+        return await _collect(platform, driver, wall_start, runtime="ray")
     finally:
         platform.shutdown()
 
 
-class _Driver:
+async def _inject(platform: LivePlatform, fault: PlatformFault) -> None:
+    if fault.restart is not None:
+        platform.restart(fault.restart)
+    elif fault.unreachable is not None:
+        await _patiently(lambda: platform.make_unreachable(fault.unreachable, fault.for_s))
+
+
+class _Watch:
+    """Samples the platform, reports progress, and decides when the run is over."""
+
     def __init__(
-        self, platform: LivePlatform, clock: VirtualClock, end_s: float, progress: Progress | None
+        self,
+        platform: LivePlatform,
+        port: LiveDriverPort,
+        runner: JourneyRunner,
+        clock: VirtualClock,
+        duration_s: float,
+        progress: Progress | None,
     ) -> None:
         self.platform = platform
+        self.port = port
+        self.runner = runner
         self.clock = clock
-        self.end_s = end_s
+        self.duration_s = duration_s
+        self.end_s = duration_s
         self.progress = progress
-        self.stats = JourneyStats()
         self.samples = Samples()
         self.samples_every = 300.0
-        self._heap: list[tuple[float, int, Journey, Any]] = []
-        self._seq = itertools.count()
         self.stopped_at = 0.0
         self.overtime_s = 0.0
 
-    def _push(self, due: float, gen: Journey, value: Any = None) -> None:
-        heapq.heappush(self._heap, (due, next(self._seq), gen, value))
-
-    async def run(self, plans, duration_s: float) -> None:
-        for plan in plans:
-            self._push(plan.arrival_s, journey(plan, self.stats))
+    async def run(self) -> None:
         next_sample = 0.0
-        next_settle_check = 0.0
-        last_progress = 0.0
         overtime_until: float | None = None
         while True:
             now = self.clock.now_s()
+            if now >= next_sample and now <= self.end_s:
+                await _patiently(lambda t=next_sample: self._sample(t))
+                next_sample += self.samples_every
+            quiet = self.runner.active == 0 and not self.port.busy
             if now >= self.end_s:
-                wall = time.monotonic()
-                overtime_until = overtime_until or wall + OVERTIME_GRACE_WALL_S
-                settled = not self._heap and await self.platform.unsettled_orders() == 0
-                if wall >= overtime_until or settled:
+                overtime_until = overtime_until or time.monotonic() + OVERTIME_GRACE_WALL_S
+                settled = quiet and await self._settled()
+                if settled or time.monotonic() >= overtime_until:
                     self.overtime_s = max(now - self.end_s, 0.0)
                     break
-                ready = [(gen, value) for _, _, gen, value in self._heap]
-                self._heap.clear()
-                await self._advance(ready)  # late journeys still finish, out of order
-                await asyncio.sleep(SETTLE_POLL_WALL_S)
-                continue
-            if now >= next_sample:
-                await self._sample(next_sample)
-                next_sample += self.samples_every
-            ready = []
-            while self._heap and self._heap[0][0] <= now:
-                _, _, gen, value = heapq.heappop(self._heap)
-                ready.append((gen, value))
-            if ready:
-                await self._advance(ready)
-            wall = time.monotonic()
-            if not self._heap and now >= duration_s and wall >= next_settle_check:
-                next_settle_check = wall + SETTLE_POLL_WALL_S
-                if await self.platform.unsettled_orders() == 0:
-                    break
-            if self.progress and wall - last_progress >= PROGRESS_EVERY_WALL_S:
-                last_progress = wall
+            elif quiet and now >= self.duration_s and await self._settled():
+                break
+            if self.progress:
                 self.progress(min(now, self.end_s), self.end_s)
-            nxt = min(self._heap[0][0] if self._heap else self.end_s, next_sample, self.end_s)
-            await asyncio.sleep(min(self.clock.wall_until(nxt), MAX_TICK_WALL_S))
+            await asyncio.sleep(WATCH_EVERY_WALL_S)
         self.stopped_at = min(self.clock.now_s(), self.end_s + self.overtime_s)
         if self.progress:
             self.progress(min(self.stopped_at, self.end_s), self.end_s)
 
-    async def _advance(self, ready: list[tuple[Journey, Any]]) -> None:
-        """Resume due journeys; run their commands in per-shard batches until all wait."""
-        pending = ready
-        while pending:
-            commands: list[tuple[Journey, Command]] = []
-            converts: list[tuple[Journey, Convert]] = []
-            for gen, value in pending:
-                try:
-                    step = gen.send(value)
-                except StopIteration:
-                    continue
-                if isinstance(step, Wait):
-                    self._push(self.clock.now_s() + step.seconds, gen)
-                elif isinstance(step, Command):
-                    commands.append((gen, step))
-                else:
-                    converts.append((gen, step))
-            results, outcomes = await asyncio.gather(
-                self.platform.execute_many([(c.command, c.actor) for _, c in commands]),
-                self.platform.convert_many([(c.quote_id, c.key, c.actor) for _, c in converts]),
-            )
-            pending = []
-            for (gen, _), result in zip(commands, results, strict=True):
-                if not result.ok:
-                    self.stats.commands_refused += 1
-                pending.append((gen, result))
-            for (gen, _), outcome in zip(converts, outcomes, strict=True):
-                if not outcome.result.ok:
-                    self.stats.conversions_refused += 1
-                else:
-                    if outcome.replay:
-                        self.stats.conversion_replays += 1
-                    if outcome.created:
-                        self.stats.converted += 1
-                pending.append((gen, outcome))
+    async def _settled(self) -> bool:
+        return await _patiently(self.platform.unsettled_orders) == 0
 
     async def _sample(self, t: float) -> None:
         counts, queues = await asyncio.gather(
@@ -206,45 +303,53 @@ class _Driver:
             self.samples.busy.setdefault(name, []).append(busy)
 
 
-async def _collect(platform: LivePlatform, driver: _Driver, wall_start: float) -> RunOutput:
-    events, ledgers, metrics, finals, executors = await asyncio.gather(
-        platform.events(),
-        platform.ledgers(),
-        platform.downstream_metrics(),
-        platform.orders_final(),
-        platform.executor_stats(),
+async def _collect(
+    platform: LivePlatform, watch: _Watch, wall_start: float, runtime: str
+) -> RunOutput:
+    events, ledgers, metrics, finals, executors = await _patiently(
+        lambda: asyncio.gather(
+            platform.events(),
+            platform.ledgers(),
+            platform.downstream_metrics(),
+            platform.orders_final(),
+            platform.executor_stats(),
+        )
     )
-    driver.stats.fallout_cases = sum(e["fallout_cases"] for e in executors)
+    stats = watch.runner.stats
+    stats.fallout_cases = sum(e["fallout_cases"] for e in executors)
+    errors = [*watch.port.errors, *(err for e in executors for err in e["errors"])]
     return RunOutput(
-        runtime="ray",
+        runtime=runtime,
         events=events,
         ledgers=ledgers,
         orders_final=finals,
-        samples=driver.samples,
+        samples=watch.samples,
         latencies={name: m["latencies"] for name, m in metrics.items()},
         downstream_calls={name: m["calls"] for name, m in metrics.items()},
         downstream_rejected={name: m["rejected"] for name, m in metrics.items()},
-        stats=driver.stats,
-        simulated_s=driver.stopped_at,
+        stats=stats,
+        simulated_s=watch.stopped_at,
         wall_s=time.perf_counter() - wall_start,
-        notes=_notes(driver, finals),
+        notes=_notes(watch, finals, errors),
     )
 
 
-def _notes(driver: _Driver, finals: dict[str, str]) -> list[str]:
+def _notes(watch: _Watch, finals: dict[str, str], errors: list[str]) -> list[str]:
     """Caveats that change how a live verdict reads (the sim never needs them)."""
     notes = []
-    if driver.overtime_s > 0:
+    if watch.overtime_s > 0:
         open_orders = sum(1 for s in finals.values() if s not in ("completed", "held"))
         notes.append(
             f"orders were still in flight at the end of the drain window; the run went "
-            f"{driver.overtime_s:.0f} virtual seconds over ({open_orders} still open). The "
-            f"wall clock could not keep up with time_scale={driver.clock.time_scale}: "
+            f"{watch.overtime_s:.0f} virtual seconds over ({open_orders} still open). The "
+            f"wall clock could not keep up with time_scale={watch.clock.time_scale}: "
             "raise time_scale in the scenario for a faithful live run"
         )
-    if driver._heap:
+    if watch.runner.active:
         notes.append(
-            f"{len(driver._heap)} customer journeys had not finished when the run ended "
-            f"(time_scale={driver.clock.time_scale} may be too aggressive for this machine)"
+            f"{watch.runner.active} customer journeys had not finished when the run ended "
+            f"(time_scale={watch.clock.time_scale} may be too aggressive for this machine)"
         )
+    if errors:
+        notes.append(f"{len(errors)} internal errors, e.g. {errors[0]}")
     return notes

@@ -11,6 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from cpqsim.canonical import to_plain
 from cpqsim.catalog import Catalog, stable_id
 from cpqsim.order import Order, OrderStatus, TaskStatus
 from cpqsim.quote import Quote, QuoteStatus
@@ -84,7 +85,7 @@ def quote_resource(
     quote: Quote, catalog: Catalog, base_url: str, created: str = "", updated: str = ""
 ) -> dict[str, Any]:
     state = QUOTE_STATE[quote.status]
-    price = quote.price or {}
+    price = to_plain(quote.price) if quote.price is not None else {}
     currency = price.get("currency", catalog.currency)
     priced_lines = price.get("lines", [])
     items = []
@@ -143,7 +144,7 @@ def quote_resource(
     if charges:
         resource["quoteTotalPrice"] = _prices(charges, currency)
     if quote.approval_required:
-        approval = quote.approval or {}
+        approval = quote.approval.model_dump() if quote.approval is not None else {}
         parties.extend(
             [{"id": approval["approver"], "role": "Approver", "@referredType": "Individual"}]
             if approval

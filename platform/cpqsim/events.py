@@ -38,7 +38,11 @@ class CloudEvent(BaseModel):
     """CloudEvents 1.0 structured-mode envelope (JSON format).
 
     Extension attribute names follow the spec (lower-case alphanumerics only), hence
-    ``correlationid`` and ``causationid``.
+    ``correlationid`` and ``causationid``. ``causationid`` is the id of what caused the
+    fact: the command (``cmd-...``) or, for facts of fulfilment, the event whose effect
+    was answered (the dispatch a reply answers, the retry a timer fires). ``actor`` is
+    the party on whose authority the fact happened (a seller, an approver, the
+    orchestrator).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -52,6 +56,7 @@ class CloudEvent(BaseModel):
     datacontenttype: Literal["application/json"] = "application/json"
     correlationid: str
     causationid: str | None = None
+    actor: str = "system"
     data: dict[str, Any] = Field(default_factory=dict)
 
     @property
@@ -74,6 +79,7 @@ def envelope(event: DomainEvent, ctx: Context, source: str = "/cpqsim") -> Cloud
         time=iso(ctx.now),
         correlationid=ctx.correlation_id or event.subject(),
         causationid=ctx.causation_id,
+        actor=ctx.actor,
         data=to_plain(event.model_dump()),
     )
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from cpqsim.catalog import Catalog
 from cpqsim.downstream import LedgerSnapshot
 from cpqsim.events import CloudEvent
+from cpqsim.order import ORDER_LIFECYCLE, ORDER_TRIGGERS, OrderStatus, settled
 from cpqsim.pricing import PriceRequest, price_quote
 
 MAX_EXAMPLES = 5
@@ -75,23 +76,23 @@ def _converted_once(events, ledgers):
     "every order ends terminal or held in a fallout case with an owner (nothing silently stuck)",
 )
 def _terminal_or_fallout(events, ledgers):
-    status: dict[str, str] = {}
-    owned: set[str] = set()
+    # Statuses come from the order lifecycle table and "settled" from its one definition
+    # (cpqsim.order.settled): the checker cannot disagree with the runtimes about it.
+    status: dict[str, OrderStatus] = {}
+    owned: dict[str, int] = defaultdict(int)
     for e in events:
-        if e.source.endswith("/order"):
-            oid = e.data["order_id"]
-            if e.name == "order.created":
-                status[oid] = "acknowledged"
-            elif e.name == "order.decomposed":
-                status[oid] = "inProgress"
-            elif e.name == "order.completed":
-                status[oid] = "completed"
-            elif e.name == "order.fallout_opened" and e.data.get("owner"):
-                owned.add(oid)
+        if e.name == "order.created":
+            status[e.data["order_id"]] = OrderStatus.ACKNOWLEDGED
+        trigger = ORDER_TRIGGERS.get(e.type)
+        oid = e.data.get("order_id")
+        if trigger is not None and oid in status and ORDER_LIFECYCLE.allows(status[oid], trigger):
+            status[oid] = ORDER_LIFECYCLE.next_state(status[oid], trigger)
+            if e.name == "order.fallout_opened" and e.data.get("owner"):
+                owned[oid] += 1
     return [
-        f"order {oid} is stuck in {s} with no owned fallout case"
+        f"order {oid} is stuck in {s.value} with no owned fallout case"
         for oid, s in sorted(status.items())
-        if s not in ("completed", "failed", "cancelled") and oid not in owned
+        if not settled(s, owned[oid])
     ]
 
 

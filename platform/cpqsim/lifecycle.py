@@ -35,13 +35,14 @@ class TransitionTable:
         self.name = name
         self._table = dict(table)
 
-    def next_state(self, state: StrEnum, trigger: str) -> StrEnum:
+    def next_state(self, state: StrEnum, trigger: str, action: str | None = None) -> StrEnum:
+        """The state after ``trigger``; ``action`` names it in the error (e.g. a command)."""
         try:
             return self._table[(state, trigger)]
         except KeyError:
             allowed = sorted(t for (s, t) in self._table if s == state)
             raise IllegalTransition(
-                f"{self.name}: {trigger} is not allowed in state {state.value!r}"
+                f"{self.name}: {action or trigger} is not allowed in state {state.value!r}"
                 f" (allowed: {', '.join(allowed) or 'nothing, the state is final'})"
             ) from None
 

@@ -13,7 +13,8 @@ naive policy (blind retry, no keys) exists to prove the invariant checker can fa
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,6 +30,7 @@ from cpqsim.order import (
     FulfillmentTaskDispatched,
     FulfillmentTaskFailed,
     FulfillmentTaskReconciled,
+    FulfillmentTaskReconciliationFailed,
     FulfillmentTaskReconciliationRequested,
     FulfillmentTaskRetryScheduled,
     FulfillmentTaskTimedOut,
@@ -38,6 +40,7 @@ from cpqsim.order import (
     OrderDecomposed,
     OrderEvent,
     OrderStatus,
+    TaskState,
     TaskStatus,
     evolve,
 )
@@ -76,10 +79,15 @@ NAIVE = ResiliencePolicy(
 
 
 class Signal(BaseModel):
+    """What a runtime observed about a task. ``caused_by`` is the id of the event whose
+    effect this answers (the dispatch a reply answers); facts decided on the signal carry
+    it as their ``causationid``."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
     order_id: str
     task_id: str
     attempt: int
+    caused_by: str | None = None
 
 
 class DownstreamReplied(Signal):
@@ -92,29 +100,14 @@ class DownstreamTimedOut(Signal):
     pass
 
 
-def replied(
-    request: DownstreamRequest, ok: bool, error: str | None = None, retryable: bool = True
-) -> DownstreamReplied:
-    """The signal for a reply to ``request`` (runtimes observe replies; the core judges)."""
-    return DownstreamReplied(
-        order_id=request.order_id,
-        task_id=request.task_id,
-        attempt=request.attempt,
-        ok=ok,
-        error=error,
-        retryable=retryable,
-    )
-
-
-def timed_out(request: DownstreamRequest) -> DownstreamTimedOut:
-    """The signal for a caller timeout on ``request``."""
-    return DownstreamTimedOut(
-        order_id=request.order_id, task_id=request.task_id, attempt=request.attempt
-    )
-
-
 class ReconciliationAnswered(Signal):
     status: QueryStatus
+
+
+class ReconciliationFailed(Signal):
+    """The query by reference itself failed (the downstream is unreachable)."""
+
+    reason: str
 
 
 class TimerFired(Signal):
@@ -125,7 +118,11 @@ class TimerFired(Signal):
 
 
 class Effect(BaseModel):
+    """Something a runtime must do. ``caused_by`` is the id of the event that decided it,
+    filled in when the facts are enveloped (see :class:`cpqsim.services.OrderService`)."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
+    caused_by: str | None = None
 
 
 class CallDownstream(Effect):
@@ -156,6 +153,108 @@ class RaiseFallout(Effect):
     reason: str
 
 
+# ---------------------------------------------------------------- signals from effects
+# Runtimes observe; these say which signal each observation is, so no runtime decides it.
+
+
+def replied(
+    request: DownstreamRequest,
+    ok: bool,
+    error: str | None = None,
+    retryable: bool = True,
+    caused_by: str | None = None,
+) -> DownstreamReplied:
+    """The signal for a reply to ``request`` (runtimes observe replies; the core judges)."""
+    return DownstreamReplied(
+        order_id=request.order_id,
+        task_id=request.task_id,
+        attempt=request.attempt,
+        ok=ok,
+        error=error,
+        retryable=retryable,
+        caused_by=caused_by,
+    )
+
+
+def timed_out(request: DownstreamRequest, caused_by: str | None = None) -> DownstreamTimedOut:
+    """The signal for a caller timeout on ``request``."""
+    return DownstreamTimedOut(
+        order_id=request.order_id,
+        task_id=request.task_id,
+        attempt=request.attempt,
+        caused_by=caused_by,
+    )
+
+
+def answered(query: QueryDownstream, status: QueryStatus) -> ReconciliationAnswered:
+    return ReconciliationAnswered(
+        order_id=query.order_id,
+        task_id=query.task_id,
+        attempt=query.attempt,
+        status=status,
+        caused_by=query.caused_by,
+    )
+
+
+def query_failed(query: QueryDownstream, reason: str) -> ReconciliationFailed:
+    return ReconciliationFailed(
+        order_id=query.order_id,
+        task_id=query.task_id,
+        attempt=query.attempt,
+        reason=reason,
+        caused_by=query.caused_by,
+    )
+
+
+def fired(timer: StartTimer) -> TimerFired:
+    return TimerFired(
+        order_id=timer.order_id,
+        task_id=timer.task_id,
+        attempt=timer.attempt,
+        purpose=timer.purpose,
+        caused_by=timer.caused_by,
+    )
+
+
+def resume(order: Order, caused_by: str | None = None) -> list[Signal]:
+    """The restart rule: what an executor that lost its in-flight work must do next.
+
+    Whatever was in flight when the process died has an unknown outcome (its reply, if
+    any, went to the dead process): it is taken as timed out, and the policy decides what
+    that means. A task already unknown is reconciled again, and a retry that was waiting
+    is re-armed. Settled orders need nothing. ``caused_by`` names the restart: the facts
+    decided on these signals carry it as their causation.
+    """
+    if order.settled:
+        return []
+    signals: list[Signal] = []
+    for task_id in order.task_order:
+        task = order.tasks[task_id]
+        who = {
+            "order_id": order.order_id,
+            "task_id": task_id,
+            "attempt": task.attempts,
+            "caused_by": caused_by,
+        }
+        if task.status is TaskStatus.IN_FLIGHT:
+            signals.append(DownstreamTimedOut(**who))
+        elif task.status is TaskStatus.UNKNOWN:
+            signals.append(TimerFired(**who, purpose="reconcile"))
+        elif task.status is TaskStatus.WAITING_RETRY:
+            signals.append(TimerFired(**who, purpose="retry"))
+    return signals
+
+
+class Reaction(NamedTuple):
+    """What a process-manager step decided: the new state, facts, effects, and for each
+    effect the index of the fact that decided it (its cause)."""
+
+    order: Order
+    events: list[OrderEvent]
+    effects: list[Effect]
+    causes: list[int]
+
+
 class Step:
     """Accumulates facts and effects while keeping the state current after each fact."""
 
@@ -163,14 +262,24 @@ class Step:
         self.order = order
         self.events: list[OrderEvent] = []
         self.effects: list[Effect] = []
+        self.causes: list[int] = []
 
     def emit(self, event: OrderEvent) -> None:
         self.order = evolve(self.order, event)
         self.events.append(event)
 
-    def result(self) -> tuple[Order, list[OrderEvent], list[Effect]]:
+    def effect(self, effect: Effect) -> None:
+        """Add an effect decided by the latest fact."""
+        self.effects.append(effect)
+        self.causes.append(len(self.events) - 1)
+
+    def reaction(self) -> Reaction:
         assert self.order is not None
-        return self.order, self.events, self.effects
+        return Reaction(self.order, self.events, self.effects, self.causes)
+
+    def result(self) -> tuple[Order, list[OrderEvent], list[Effect]]:
+        order, events, effects, _ = self.reaction()
+        return order, events, effects
 
 
 def reference_of(order_id: str, task_id: str) -> str:
@@ -178,14 +287,14 @@ def reference_of(order_id: str, task_id: str) -> str:
     return f"{order_id}:{task_id}"
 
 
-def start_order(
+def start_order_reaction(
     quote: Quote,
     order_id: str,
     idempotency_key: str,
     catalog: Catalog,
     ctx: Context,
     policy: ResiliencePolicy,
-) -> tuple[Order, list[OrderEvent], list[Effect]]:
+) -> Reaction:
     """Create the order from the accepted snapshot, decompose it, dispatch what is ready."""
     if quote.accepted_snapshot is None:
         raise ValueError(f"quote {quote.quote_id} has no accepted snapshot")
@@ -206,94 +315,173 @@ def start_order(
     )
     step.emit(OrderDecomposed(order_id=order_id, tasks=plan_tasks(decompose(catalog, items))))
     _advance(step, ctx, policy)
-    return step.result()
+    return step.reaction()
+
+
+def start_order(
+    quote: Quote,
+    order_id: str,
+    idempotency_key: str,
+    catalog: Catalog,
+    ctx: Context,
+    policy: ResiliencePolicy,
+) -> tuple[Order, list[OrderEvent], list[Effect]]:
+    order, events, effects, _ = start_order_reaction(
+        quote, order_id, idempotency_key, catalog, ctx, policy
+    )
+    return order, events, effects
+
+
+def react_traced(order: Order, signal: Signal, ctx: Context, policy: ResiliencePolicy) -> Reaction:
+    """``react``, also saying which fact decided each effect."""
+    step = Step(order)
+    task = order.tasks.get(signal.task_id)
+    if task is None:
+        raise KeyError(f"order {order.order_id} has no task {signal.task_id}")
+    if task.status not in (TaskStatus.DONE, TaskStatus.FALLOUT):  # else late or duplicate news
+        _ON_SIGNAL[type(signal)](step, task, signal, ctx, policy)
+    return step.reaction()
 
 
 def react(
     order: Order, signal: Signal, ctx: Context, policy: ResiliencePolicy
 ) -> tuple[Order, list[OrderEvent], list[Effect]]:
-    step = Step(order)
-    task = order.tasks.get(signal.task_id)
-    if task is None:
-        raise KeyError(f"order {order.order_id} has no task {signal.task_id}")
-    if task.status in (TaskStatus.DONE, TaskStatus.FALLOUT):
-        return step.result()  # late or duplicate news about a settled task
-    oid, tid, attempt = order.order_id, signal.task_id, signal.attempt
+    order, events, effects, _ = react_traced(order, signal, ctx, policy)
+    return order, events, effects
 
-    if isinstance(signal, DownstreamReplied):
-        if signal.ok:
-            late = signal.attempt != task.attempts or task.status is not TaskStatus.IN_FLIGHT
-            step.emit(
-                FulfillmentTaskCompleted(
-                    order_id=oid,
-                    task_id=tid,
-                    attempt=attempt,
-                    via="late_reply" if late else "reply",
-                )
-            )
-            _advance(step, ctx, policy)
-        elif task.status is TaskStatus.IN_FLIGHT and signal.attempt == task.attempts:
-            step.emit(
-                FulfillmentTaskFailed(
-                    order_id=oid,
-                    task_id=tid,
-                    attempt=attempt,
-                    error=signal.error or "error",
-                    retryable=signal.retryable,
-                )
-            )
-            if signal.retryable:
-                _retry_or_fallout(step, tid, ctx, policy, reason=signal.error or "error")
-            else:
-                _open_fallout(step, tid, ctx, f"non-retryable error: {signal.error}")
-    elif isinstance(signal, DownstreamTimedOut):
-        if task.status is not TaskStatus.IN_FLIGHT or signal.attempt != task.attempts:
-            return step.result()
+
+def _on_reply(
+    step: Step, task: TaskState, signal: DownstreamReplied, ctx: Context, policy: ResiliencePolicy
+) -> None:
+    oid, tid, attempt = signal.order_id, signal.task_id, signal.attempt
+    if signal.ok:
+        late = signal.attempt != task.attempts or task.status is not TaskStatus.IN_FLIGHT
         step.emit(
-            FulfillmentTaskTimedOut(
-                order_id=oid, task_id=tid, attempt=attempt, treated_as=policy.timeout_means
+            FulfillmentTaskCompleted(
+                order_id=oid, task_id=tid, attempt=attempt, via="late_reply" if late else "reply"
             )
         )
-        if policy.timeout_means == "unknown" and policy.reconcile_before_retry:
-            _request_reconciliation(step, tid)
+        _advance(step, ctx, policy)
+    elif task.status is TaskStatus.IN_FLIGHT and signal.attempt == task.attempts:
+        step.emit(
+            FulfillmentTaskFailed(
+                order_id=oid,
+                task_id=tid,
+                attempt=attempt,
+                error=signal.error or "error",
+                retryable=signal.retryable,
+            )
+        )
+        if signal.retryable:
+            _retry_or_fallout(step, tid, ctx, policy, reason=signal.error or "error")
         else:
-            _retry_or_fallout(step, tid, ctx, policy, reason="timeout")
-    elif isinstance(signal, ReconciliationAnswered):
-        if task.status is not TaskStatus.UNKNOWN:
-            return step.result()
+            _open_fallout(step, tid, ctx, f"non-retryable error: {signal.error}")
+
+
+def _on_timeout(
+    step: Step, task: TaskState, signal: DownstreamTimedOut, ctx: Context, policy: ResiliencePolicy
+) -> None:
+    if task.status is not TaskStatus.IN_FLIGHT or signal.attempt != task.attempts:
+        return  # the reply came first, or this is an old attempt's timer
+    step.emit(
+        FulfillmentTaskTimedOut(
+            order_id=signal.order_id,
+            task_id=signal.task_id,
+            attempt=signal.attempt,
+            treated_as=policy.timeout_means,
+        )
+    )
+    if policy.timeout_means == "unknown" and policy.reconcile_before_retry:
+        _request_reconciliation(step, signal.task_id)
+    else:
+        _retry_or_fallout(step, signal.task_id, ctx, policy, reason="timeout")
+
+
+def _poll_again_or_fallout(
+    step: Step, task: TaskState, signal: Signal, ctx: Context, policy: ResiliencePolicy, why: str
+) -> None:
+    if task.polls >= policy.max_reconcile_polls:
+        _open_fallout(step, signal.task_id, ctx, why)
+        return
+    step.effect(
+        StartTimer(
+            order_id=signal.order_id,
+            task_id=signal.task_id,
+            attempt=signal.attempt,
+            purpose="reconcile",
+            delay_s=policy.reconcile_poll_interval_s,
+        )
+    )
+
+
+def _on_answer(
+    step: Step,
+    task: TaskState,
+    signal: ReconciliationAnswered,
+    ctx: Context,
+    policy: ResiliencePolicy,
+) -> None:
+    if task.status is not TaskStatus.UNKNOWN:
+        return
+    oid, tid, attempt = signal.order_id, signal.task_id, signal.attempt
+    step.emit(
+        FulfillmentTaskReconciled(
+            order_id=oid, task_id=tid, attempt=attempt, found=signal.status.value
+        )
+    )
+    if signal.status is QueryStatus.COMPLETED:
         step.emit(
-            FulfillmentTaskReconciled(
-                order_id=oid, task_id=tid, attempt=attempt, found=signal.status.value
+            FulfillmentTaskCompleted(
+                order_id=oid, task_id=tid, attempt=attempt, via="reconciliation"
             )
         )
-        if signal.status is QueryStatus.COMPLETED:
-            step.emit(
-                FulfillmentTaskCompleted(
-                    order_id=oid, task_id=tid, attempt=attempt, via="reconciliation"
-                )
-            )
-            _advance(step, ctx, policy)
-        elif signal.status is QueryStatus.IN_PROGRESS:
-            if task.polls >= policy.max_reconcile_polls:
-                _open_fallout(step, tid, ctx, "downstream outcome still unknown after polling")
-            else:
-                step.effects.append(
-                    StartTimer(
-                        order_id=oid,
-                        task_id=tid,
-                        attempt=attempt,
-                        purpose="reconcile",
-                        delay_s=policy.reconcile_poll_interval_s,
-                    )
-                )
-        else:  # not found or failed: nothing happened downstream, a retry is safe
-            _retry_or_fallout(step, tid, ctx, policy, reason=f"reconciled: {signal.status.value}")
-    elif isinstance(signal, TimerFired):
-        if signal.purpose == "reconcile" and task.status is TaskStatus.UNKNOWN:
-            _request_reconciliation(step, tid)
-        elif signal.purpose == "retry" and task.status is TaskStatus.WAITING_RETRY:
-            _dispatch(step, tid, policy)
-    return step.result()
+        _advance(step, ctx, policy)
+    elif signal.status is QueryStatus.IN_PROGRESS:
+        _poll_again_or_fallout(
+            step, task, signal, ctx, policy, "downstream outcome still unknown after polling"
+        )
+    else:  # not found or failed: nothing happened downstream, a retry is safe
+        _retry_or_fallout(step, tid, ctx, policy, reason=f"reconciled: {signal.status.value}")
+
+
+def _on_query_failure(
+    step: Step,
+    task: TaskState,
+    signal: ReconciliationFailed,
+    ctx: Context,
+    policy: ResiliencePolicy,
+) -> None:
+    """A failed query answers nothing: the outcome stays unknown, so never retry the call;
+    ask again later, and give the task to a person once the polling budget is spent."""
+    if task.status is not TaskStatus.UNKNOWN:
+        return
+    step.emit(
+        FulfillmentTaskReconciliationFailed(
+            order_id=signal.order_id,
+            task_id=signal.task_id,
+            attempt=signal.attempt,
+            reason=signal.reason,
+        )
+    )
+    _poll_again_or_fallout(step, task, signal, ctx, policy, f"cannot reconcile: {signal.reason}")
+
+
+def _on_timer(
+    step: Step, task: TaskState, signal: TimerFired, ctx: Context, policy: ResiliencePolicy
+) -> None:
+    if signal.purpose == "reconcile" and task.status is TaskStatus.UNKNOWN:
+        _request_reconciliation(step, signal.task_id)
+    elif signal.purpose == "retry" and task.status is TaskStatus.WAITING_RETRY:
+        _dispatch(step, signal.task_id, policy)
+
+
+_ON_SIGNAL: dict[type[Signal], Callable[..., None]] = {
+    DownstreamReplied: _on_reply,
+    DownstreamTimedOut: _on_timeout,
+    ReconciliationAnswered: _on_answer,
+    ReconciliationFailed: _on_query_failure,
+    TimerFired: _on_timer,
+}
 
 
 def _request_reconciliation(step: Step, task_id: str) -> None:
@@ -306,7 +494,7 @@ def _request_reconciliation(step: Step, task_id: str) -> None:
             order_id=order.order_id, task_id=task_id, attempt=task.attempts, reference=ref
         )
     )
-    step.effects.append(
+    step.effect(
         QueryDownstream(
             system=task.spec.system,
             reference=ref,
@@ -341,7 +529,7 @@ def _retry_or_fallout(
             delay_ms=round(delay * 1000),
         )
     )
-    step.effects.append(
+    step.effect(
         StartTimer(
             order_id=order.order_id,
             task_id=task_id,
@@ -369,9 +557,7 @@ def _open_fallout(step: Step, task_id: str, ctx: Context, reason: str) -> None:
             repair_actions=["reconcile_with_downstream", "retry_task", "cancel_order"],
         )
     )
-    step.effects.append(
-        RaiseFallout(order_id=order.order_id, case_id=case_id, owner=owner, reason=reason)
-    )
+    step.effect(RaiseFallout(order_id=order.order_id, case_id=case_id, owner=owner, reason=reason))
 
 
 def _dispatch(step: Step, task_id: str, policy: ResiliencePolicy) -> None:
@@ -393,7 +579,7 @@ def _dispatch(step: Step, task_id: str, policy: ResiliencePolicy) -> None:
         )
     )
     item = next(i for i in order.items if i.item_id == task.spec.item_id)
-    step.effects.append(
+    step.effect(
         CallDownstream(
             request=DownstreamRequest(
                 system=task.spec.system,

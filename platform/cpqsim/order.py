@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from cpqsim.decomposition import OrderItem, TaskSpec
 from cpqsim.events import DomainEvent
 from cpqsim.lifecycle import TransitionTable
+from cpqsim.quote import CommercialSnapshot
 
 
 class OrderStatus(StrEnum):
@@ -30,6 +31,19 @@ class OrderStatus(StrEnum):
 TERMINAL_ORDER_STATUSES = frozenset(
     {OrderStatus.COMPLETED, OrderStatus.FAILED, OrderStatus.CANCELLED}
 )
+
+
+def settled(status: OrderStatus, open_owned_cases: int) -> bool:
+    """The one definition of a settled order, used by every runtime and the checker.
+
+    An order is settled when it is terminal, or held with at least one open fallout case
+    that has an owner: someone is responsible for it, so it is not silently stuck. A run
+    may end (and a restart need not resume it) once every order is settled.
+    """
+    return status in TERMINAL_ORDER_STATUSES or (
+        status is OrderStatus.HELD and open_owned_cases > 0
+    )
+
 
 OS = OrderStatus
 ORDER_LIFECYCLE = TransitionTable(
@@ -68,6 +82,7 @@ TASK_LIFECYCLE = TransitionTable(
         (T.IN_FLIGHT, "timed_out"): T.UNKNOWN,
         (T.UNKNOWN, "reconciled_absent"): T.WAITING_RETRY,
         (T.UNKNOWN, "reconciled_pending"): T.UNKNOWN,
+        (T.UNKNOWN, "reconciliation_failed"): T.UNKNOWN,  # the query itself failed
         (T.UNKNOWN, "treated_as_failed"): T.WAITING_RETRY,  # what a naive policy does
         (T.IN_FLIGHT, "fallout"): T.FALLOUT,
         (T.UNKNOWN, "fallout"): T.FALLOUT,
@@ -103,7 +118,7 @@ class OrderCreated(OrderEvent):
     account_id: str
     idempotency_key: str
     items: list[OrderItem]
-    snapshot: dict[str, Any]
+    snapshot: CommercialSnapshot
     snapshot_fingerprint: str
     price_fingerprint: str
 
@@ -152,6 +167,11 @@ class FulfillmentTaskReconciled(TaskEvent):
     found: str  # QueryStatus value
 
 
+class FulfillmentTaskReconciliationFailed(TaskEvent):
+    type_name: ClassVar[str] = "task_reconciliation_failed"
+    reason: str
+
+
 class FulfillmentTaskRetryScheduled(TaskEvent):
     type_name: ClassVar[str] = "task_retry_scheduled"
     delay_ms: int
@@ -195,7 +215,7 @@ class Order(BaseModel):
     account_id: str
     idempotency_key: str
     items: list[OrderItem]
-    snapshot: dict[str, Any]
+    snapshot: CommercialSnapshot
     snapshot_fingerprint: str
     price_fingerprint: str
     status: OrderStatus = OrderStatus.ACKNOWLEDGED
@@ -208,6 +228,14 @@ class Order(BaseModel):
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL_ORDER_STATUSES
+
+    @property
+    def open_owned_cases(self) -> int:
+        return sum(1 for c in self.fallout_cases if c["status"] == "open" and c["owner"])
+
+    @property
+    def settled(self) -> bool:
+        return settled(self.status, self.open_owned_cases)
 
 
 def _task_step(state: Order, task_id: str, trigger: str, **changes: Any) -> Order:
@@ -237,7 +265,7 @@ def evolve(state: Order | None, event: OrderEvent) -> Order:
         )
     assert state is not None, f"{type(event).__name__} before OrderCreated"
     if isinstance(event, OrderDecomposed):
-        state = _order_step(state, "decomposed")
+        state = _order_step(state, ORDER_TRIGGERS[event.cloudevent_type()])
         return state.model_copy(
             update={
                 "tasks": {t.task_id: TaskState(spec=t) for t in event.tasks},
@@ -258,6 +286,8 @@ def evolve(state: Order | None, event: OrderEvent) -> Order:
     if isinstance(event, FulfillmentTaskReconciliationRequested):
         task = state.tasks[event.task_id]
         return _task_step(state, event.task_id, "reconciled_pending", polls=task.polls + 1)
+    if isinstance(event, FulfillmentTaskReconciliationFailed):
+        return _task_step(state, event.task_id, "reconciliation_failed")
     if isinstance(event, FulfillmentTaskReconciled):
         if event.found in ("not_found", "failed"):
             return _task_step(state, event.task_id, "reconciled_absent")
@@ -266,7 +296,7 @@ def evolve(state: Order | None, event: OrderEvent) -> Order:
         return state
     if isinstance(event, FalloutCaseOpened):
         state = _task_step(state, event.task_id, "fallout")
-        state = _order_step(state, "fallout_opened")
+        state = _order_step(state, ORDER_TRIGGERS[event.cloudevent_type()])
         case = {
             "case_id": event.case_id,
             "task_id": event.task_id,
@@ -281,7 +311,7 @@ def evolve(state: Order | None, event: OrderEvent) -> Order:
     if isinstance(event, BillingStarted):
         return state.model_copy(update={"billing_started": [*state.billing_started, event.item_id]})
     if isinstance(event, OrderCompleted):
-        return _order_step(state, "completed")
+        return _order_step(state, ORDER_TRIGGERS[event.cloudevent_type()])
     raise TypeError(f"unhandled order event {type(event).__name__}")  # pragma: no cover
 
 
@@ -296,10 +326,19 @@ ORDER_EVENTS: dict[str, type[OrderEvent]] = {
         FulfillmentTaskTimedOut,
         FulfillmentTaskReconciliationRequested,
         FulfillmentTaskReconciled,
+        FulfillmentTaskReconciliationFailed,
         FulfillmentTaskRetryScheduled,
         FalloutCaseOpened,
         AssetActivated,
         BillingStarted,
         OrderCompleted,
     )
+}
+
+# Which facts move the order itself through ORDER_LIFECYCLE (by event name): ``evolve``
+# and the invariant checker read order statuses from the same table.
+ORDER_TRIGGERS: dict[str, str] = {
+    OrderDecomposed.cloudevent_type(): "decomposed",
+    FalloutCaseOpened.cloudevent_type(): "fallout_opened",
+    OrderCompleted.cloudevent_type(): "completed",
 }

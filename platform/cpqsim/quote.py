@@ -9,6 +9,7 @@ order carries, so conversion never re-prices.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -17,13 +18,13 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from cpqsim.approval import ApprovalPolicy, approval_refusal, highest_required_role
-from cpqsim.canonical import fingerprint, to_plain
+from cpqsim.canonical import fingerprint
 from cpqsim.catalog import Catalog
-from cpqsim.configuration import QuoteLine, resolve_line_versions
+from cpqsim.configuration import QuoteLine, check_configuration, resolve_line_versions
 from cpqsim.context import Context
 from cpqsim.events import DomainEvent
 from cpqsim.lifecycle import GuardFailed, TransitionTable
-from cpqsim.pricing import PriceRequest, PriceResult, PricingPolicy, price_quote
+from cpqsim.pricing import PriceRequest, PriceResult, PricingError, PricingPolicy, price_quote
 
 
 class QuoteStatus(StrEnum):
@@ -39,30 +40,31 @@ class QuoteStatus(StrEnum):
 
 S = QuoteStatus
 
-# (status, command) -> status. Content guards are applied in ``decide``.
+# (status, fact) -> status: the only place a quote's target state is written. ``evolve``
+# reads the new status from here; ``decide`` asks it whether a command's fact may happen
+# at all (content guards such as "approval needed" come after, in the command's handler).
 QUOTE_LIFECYCLE = TransitionTable(
     "quote",
     {
-        (S.DRAFT, "PriceQuote"): S.PRICED,
-        (S.PRICED, "PriceQuote"): S.PRICED,
-        (S.PRICED, "SubmitQuoteForApproval"): S.PENDING_APPROVAL,
-        (S.PENDING_APPROVAL, "ApproveQuote"): S.APPROVED,
-        (S.PENDING_APPROVAL, "RejectQuote"): S.REJECTED,
-        (S.PRICED, "AcceptQuote"): S.ACCEPTED,  # only when no approval is required
-        (S.APPROVED, "AcceptQuote"): S.ACCEPTED,
-        (S.ACCEPTED, "ConvertQuoteToOrder"): S.CONVERTED,
-        (S.CONVERTED, "ConvertQuoteToOrder"): S.CONVERTED,  # same key: idempotent replay
+        (S.DRAFT, "priced"): S.PRICED,
+        (S.PRICED, "priced"): S.PRICED,
+        (S.PRICED, "submitted_for_approval"): S.PENDING_APPROVAL,
+        (S.PENDING_APPROVAL, "approved"): S.APPROVED,
+        (S.PENDING_APPROVAL, "rejected"): S.REJECTED,
+        (S.PRICED, "accepted"): S.ACCEPTED,  # only when no approval is required
+        (S.APPROVED, "accepted"): S.ACCEPTED,
+        (S.ACCEPTED, "converted_to_order"): S.CONVERTED,
         # Any change before acceptance opens a new revision, back in draft.
-        (S.DRAFT, "ReviseQuote"): S.DRAFT,
-        (S.PRICED, "ReviseQuote"): S.DRAFT,
-        (S.PENDING_APPROVAL, "ReviseQuote"): S.DRAFT,
-        (S.APPROVED, "ReviseQuote"): S.DRAFT,
-        (S.REJECTED, "ReviseQuote"): S.DRAFT,
-        (S.DRAFT, "CancelQuote"): S.CANCELLED,
-        (S.PRICED, "CancelQuote"): S.CANCELLED,
-        (S.PENDING_APPROVAL, "CancelQuote"): S.CANCELLED,
-        (S.APPROVED, "CancelQuote"): S.CANCELLED,
-        (S.REJECTED, "CancelQuote"): S.CANCELLED,
+        (S.DRAFT, "revised"): S.DRAFT,
+        (S.PRICED, "revised"): S.DRAFT,
+        (S.PENDING_APPROVAL, "revised"): S.DRAFT,
+        (S.APPROVED, "revised"): S.DRAFT,
+        (S.REJECTED, "revised"): S.DRAFT,
+        (S.DRAFT, "cancelled"): S.CANCELLED,
+        (S.PRICED, "cancelled"): S.CANCELLED,
+        (S.PENDING_APPROVAL, "cancelled"): S.CANCELLED,
+        (S.APPROVED, "cancelled"): S.CANCELLED,
+        (S.REJECTED, "cancelled"): S.CANCELLED,
     },
 )
 
@@ -128,6 +130,29 @@ class CancelQuote(QuoteCommand):
 # ----------------------------------------------------------------------------- events
 
 
+class CommercialSnapshot(BaseModel):
+    """What an approval and an acceptance bind to: every commercially material field.
+
+    It carries the exact price request (business date included), so the accepted price
+    can be reproduced later and compared by fingerprint, never silently recomputed.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    quote_id: str
+    revision: int
+    account_id: str
+    lines: list[QuoteLine]
+    discount_pct: Decimal
+    region: str | None
+    catalog_version: str
+    price_request: PriceRequest | None
+    price_fingerprint: str | None
+
+    def fingerprint(self) -> str:
+        return fingerprint(self)
+
+
 class QuoteEvent(DomainEvent):
     aggregate: ClassVar[str] = "quote"
     quote_id: str
@@ -152,8 +177,8 @@ class QuoteCreated(QuoteEvent):
 
 class QuotePriced(QuoteEvent):
     type_name: ClassVar[str] = "priced"
-    price_request: dict[str, Any]  # exactly what was priced, so it can be priced again
-    price: dict[str, Any]
+    price_request: PriceRequest  # exactly what was priced, so it can be priced again
+    price: PriceResult
     price_fingerprint: str
     approval_required: bool
     required_role: str | None = None
@@ -195,7 +220,7 @@ class QuoteRevised(QuoteEvent):
 
 class QuoteAccepted(QuoteEvent):
     type_name: ClassVar[str] = "accepted"
-    snapshot: dict[str, Any]
+    snapshot: CommercialSnapshot
     snapshot_fingerprint: str
     price_fingerprint: str
     approval_required: bool
@@ -218,7 +243,11 @@ class QuoteCancelled(QuoteEvent):
 
 
 class Quote(BaseModel):
-    """Current state of one quote, rebuilt from its events by ``evolve``."""
+    """Current state of one quote, rebuilt from its events by ``evolve``.
+
+    Snapshots are kept as the typed models the events carry: deciding on a quote never
+    re-parses its price or approval.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -234,13 +263,13 @@ class Quote(BaseModel):
     currency: str | None = None
     channel: str | None = None
     segment: str | None = None
-    price_request: dict[str, Any] | None = None
-    price: dict[str, Any] | None = None
+    price_request: PriceRequest | None = None
+    price: PriceResult | None = None
     price_fingerprint: str | None = None
     approval_required: bool = False
     required_role: str | None = None
-    approval: dict[str, Any] | None = None
-    accepted_snapshot: dict[str, Any] | None = None
+    approval: QuoteApproved | None = None
+    accepted_snapshot: CommercialSnapshot | None = None
     accepted_snapshot_fingerprint: str | None = None
     order_id: str | None = None
     conversion_key: str | None = None
@@ -253,36 +282,31 @@ class QuoteServices:
     catalog: Catalog
     pricing_policy: PricingPolicy = field(default_factory=PricingPolicy)
     approval_policy: ApprovalPolicy = field(default_factory=ApprovalPolicy)
-    # The last few prices, by the request's JSON: see ``price``.
-    _prices: dict[str, PriceResult] = field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
-
-    PRICES_KEPT: ClassVar[int] = 32
-    LINES_KEPT: ClassVar[int] = 200
 
     def price(self, request: PriceRequest) -> PriceResult:
-        """``price_quote`` of ``request`` against this catalog and these policies.
+        """``price_quote`` of ``request`` against this catalog and these policies."""
+        return price_quote(self.catalog, request, self.pricing_policy, self.approval_policy)
 
-        Why it keeps answers: ``CreateQuote`` prices its request to refuse a bad
-        configuration, currency or discount at the door, and the ``PriceQuote`` that
-        follows asks the same question moments later. The catalog and policies are fixed
-        for these services and pricing is a pure function of the request, so an equal
-        request (same JSON: lines, discount, scope and business date) gets the same
-        answer. Refusals are not kept; the oldest answer goes first. Quotes of more than
-        ``LINES_KEPT`` lines are priced every time: their results are large, and the key
-        alone would cost a fair share of pricing them.
+    def admit(self, request: PriceRequest) -> None:
+        """Refuse, at the door, what pricing would refuse for the request's content.
+
+        The discount within policy, the currency's rounding known, and the configuration
+        valid on the business date: the questions that do not need a price. A quote is
+        priced once, by ``PriceQuote``.
         """
-        if len(request.lines) > self.LINES_KEPT:
-            return price_quote(self.catalog, request, self.pricing_policy, self.approval_policy)
-        key = request.model_dump_json()
-        hit = self._prices.get(key)
-        if hit is None:
-            hit = price_quote(self.catalog, request, self.pricing_policy, self.approval_policy)
-            if len(self._prices) >= self.PRICES_KEPT:
-                del self._prices[next(iter(self._prices))]
-            self._prices[key] = hit
-        return hit
+        d = request.discount_pct
+        limit = self.pricing_policy.max_discount_pct
+        if not d.is_finite() or d < 0 or d > limit:
+            raise PricingError(
+                f"discount_pct {d} is outside 0..{limit} allowed by {self.pricing_policy.version}"
+            )
+        violations = check_configuration(self.catalog, request.lines, request.business_date)
+        if violations:
+            raise PricingError(
+                f"the configuration is not valid against catalog {self.catalog.id} "
+                f"{self.catalog.version}",
+                violations,
+            )
 
 
 class AlreadyConverted(GuardFailed):
@@ -293,24 +317,18 @@ class UnknownQuote(GuardFailed):
     code = "unknown_quote"
 
 
-def commercial_snapshot(state: Quote) -> dict[str, Any]:
-    """What an approval and an acceptance bind to: every commercially material field.
-
-    It carries the exact price request (business date included), so the accepted price
-    can be reproduced later and compared by fingerprint, never silently recomputed.
-    """
-    return to_plain(
-        {
-            "quote_id": state.quote_id,
-            "revision": state.revision,
-            "account_id": state.account_id,
-            "lines": [line.model_dump() for line in state.lines],
-            "discount_pct": state.discount_pct,
-            "region": state.region,
-            "catalog_version": state.catalog_version,
-            "price_request": state.price_request,
-            "price_fingerprint": state.price_fingerprint,
-        }
+def commercial_snapshot(state: Quote) -> CommercialSnapshot:
+    """The commercially material content of the quote as it stands."""
+    return CommercialSnapshot(
+        quote_id=state.quote_id,
+        revision=state.revision,
+        account_id=state.account_id,
+        lines=state.lines,
+        discount_pct=state.discount_pct,
+        region=state.region,
+        catalog_version=state.catalog_version,
+        price_request=state.price_request,
+        price_fingerprint=state.price_fingerprint,
     )
 
 
@@ -331,35 +349,204 @@ def price_request_for(state: Quote | CreateQuote, ctx: Context) -> PriceRequest:
     )
 
 
+# ----------------------------------------------------------------------------- deciding
+
+# The fact each command would establish: its legality is looked up in QUOTE_LIFECYCLE.
+COMMAND_FACTS: dict[str, str] = {
+    "PriceQuote": QuotePriced.type_name,
+    "SubmitQuoteForApproval": QuoteSubmittedForApproval.type_name,
+    "ApproveQuote": QuoteApproved.type_name,
+    "RejectQuote": QuoteRejected.type_name,
+    "ReviseQuote": QuoteRevised.type_name,
+    "AcceptQuote": QuoteAccepted.type_name,
+    "ConvertQuoteToOrder": QuoteConvertedToOrder.type_name,
+    "CancelQuote": QuoteCancelled.type_name,
+}
+
+
+def _create(command: CreateQuote, ctx: Context, services: QuoteServices) -> list[QuoteEvent]:
+    # Quotes name exact catalog versions: pin every element at today's business date.
+    command = command.model_copy(
+        update={"lines": resolve_line_versions(services.catalog, command.lines, ctx.now.date())}
+    )
+    services.admit(price_request_for(command, ctx))
+    return [
+        QuoteCreated(
+            quote_id=command.quote_id,
+            revision=1,
+            account_id=command.account_id,
+            requester=command.requester,
+            lines=command.lines,
+            discount_pct=command.discount_pct,
+            region=command.region,
+            currency=command.currency,
+            channel=command.channel,
+            segment=command.segment,
+            catalog_version=services.catalog.version,
+        )
+    ]
+
+
+def _price(
+    state: Quote, command: PriceQuote, ctx: Context, services: QuoteServices
+) -> list[QuoteEvent]:
+    request = price_request_for(state, ctx)
+    result = services.price(request)
+    role = highest_required_role(services.approval_policy, result.approval_triggers)
+    return [
+        QuotePriced(
+            quote_id=state.quote_id,
+            revision=state.revision,
+            price_request=request,
+            price=result,
+            price_fingerprint=result.fingerprint,
+            approval_required=bool(result.approval_triggers),
+            required_role=role,
+        )
+    ]
+
+
+def _submit(
+    state: Quote, command: SubmitQuoteForApproval, ctx: Context, services: QuoteServices
+) -> list[QuoteEvent]:
+    if not state.approval_required:
+        raise GuardFailed(f"quote {state.quote_id} needs no approval at its current price")
+    return [
+        QuoteSubmittedForApproval(
+            quote_id=state.quote_id,
+            revision=state.revision,
+            requester=state.requester,
+            required_role=state.required_role or "",
+            snapshot_fingerprint=commercial_snapshot(state).fingerprint(),
+            policy_version=services.approval_policy.version,
+        )
+    ]
+
+
+def _decide_approval(
+    state: Quote, command: ApproveQuote | RejectQuote, ctx: Context, services: QuoteServices
+) -> list[QuoteEvent]:
+    triggers = state.price.approval_triggers if state.price is not None else []
+    refusal = approval_refusal(
+        services.approval_policy, triggers, command.approver, command.role, state.requester
+    )
+    if refusal:
+        raise GuardFailed(refusal)
+    if isinstance(command, RejectQuote):
+        return [
+            QuoteRejected(
+                quote_id=state.quote_id,
+                revision=state.revision,
+                approver=command.approver,
+                role=command.role,
+                reason=command.reason,
+            )
+        ]
+    return [
+        QuoteApproved(
+            quote_id=state.quote_id,
+            revision=state.revision,
+            approver=command.approver,
+            role=command.role,
+            requester=state.requester,
+            reason=command.reason,
+            snapshot_fingerprint=commercial_snapshot(state).fingerprint(),
+            policy_version=services.approval_policy.version,
+        )
+    ]
+
+
+def _revise(
+    state: Quote, command: ReviseQuote, ctx: Context, services: QuoteServices
+) -> list[QuoteEvent]:
+    lines = (
+        resolve_line_versions(services.catalog, command.lines, ctx.now.date())
+        if command.lines is not None
+        else state.lines
+    )
+    return [
+        QuoteRevised(
+            quote_id=state.quote_id,
+            revision=state.revision + 1,
+            previous_revision=state.revision,
+            lines=lines,
+            discount_pct=(
+                command.discount_pct if command.discount_pct is not None else state.discount_pct
+            ),
+            reason=command.reason,
+            invalidated_approval=state.approval is not None,
+        )
+    ]
+
+
+def _accept(
+    state: Quote, command: AcceptQuote, ctx: Context, services: QuoteServices
+) -> list[QuoteEvent]:
+    rev = state.revision
+    if command.revision is not None and command.revision != rev:
+        raise GuardFailed(f"quote {state.quote_id} is at revision {rev}, not {command.revision}")
+    if state.status is S.PRICED and state.approval_required:
+        raise GuardFailed(
+            f"quote {state.quote_id} needs approval by {state.required_role} before acceptance"
+        )
+    snapshot = commercial_snapshot(state)
+    snapshot_fp = snapshot.fingerprint()
+    approval_fp = state.approval.snapshot_fingerprint if state.approval else None
+    if state.approval_required and approval_fp != snapshot_fp:
+        raise GuardFailed(f"approval of quote {state.quote_id} does not match its content")
+    return [
+        QuoteAccepted(
+            quote_id=state.quote_id,
+            revision=rev,
+            snapshot=snapshot,
+            snapshot_fingerprint=snapshot_fp,
+            price_fingerprint=state.price_fingerprint or "",
+            approval_required=state.approval_required,
+            approval_snapshot_fingerprint=approval_fp,
+        )
+    ]
+
+
+def _convert(
+    state: Quote, command: ConvertQuoteToOrder, ctx: Context, services: QuoteServices
+) -> list[QuoteEvent]:
+    return [
+        QuoteConvertedToOrder(
+            quote_id=state.quote_id,
+            revision=state.revision,
+            order_id=command.order_id or ctx.ids.next("ord"),
+            idempotency_key=command.idempotency_key,
+            snapshot_fingerprint=state.accepted_snapshot_fingerprint or "",
+        )
+    ]
+
+
+def _cancel(
+    state: Quote, command: CancelQuote, ctx: Context, services: QuoteServices
+) -> list[QuoteEvent]:
+    return [QuoteCancelled(quote_id=state.quote_id, revision=state.revision, reason=command.reason)]
+
+
+_HANDLERS: dict[type[QuoteCommand], Callable[..., list[QuoteEvent]]] = {
+    PriceQuote: _price,
+    SubmitQuoteForApproval: _submit,
+    ApproveQuote: _decide_approval,
+    RejectQuote: _decide_approval,
+    ReviseQuote: _revise,
+    AcceptQuote: _accept,
+    ConvertQuoteToOrder: _convert,
+    CancelQuote: _cancel,
+}
+
+
 def decide(
     state: Quote | None, command: QuoteCommand, ctx: Context, services: QuoteServices
 ) -> list[QuoteEvent]:
     """The facts that executing ``command`` against ``state`` establishes (maybe none)."""
-    name = type(command).__name__
     if isinstance(command, CreateQuote):
         if state is not None:
             raise GuardFailed(f"quote {command.quote_id} already exists")
-        # Quotes name exact catalog versions: pin every element at today's business date.
-        command = command.model_copy(
-            update={"lines": resolve_line_versions(services.catalog, command.lines, ctx.now.date())}
-        )
-        # Price once up-front so an invalid configuration is refused at the door.
-        services.price(price_request_for(command, ctx))
-        return [
-            QuoteCreated(
-                quote_id=command.quote_id,
-                revision=1,
-                account_id=command.account_id,
-                requester=command.requester,
-                lines=command.lines,
-                discount_pct=command.discount_pct,
-                region=command.region,
-                currency=command.currency,
-                channel=command.channel,
-                segment=command.segment,
-                catalog_version=services.catalog.version,
-            )
-        ]
+        return _create(command, ctx, services)
     if state is None:
         raise UnknownQuote(f"quote {command.quote_id} does not exist")
     if isinstance(command, ConvertQuoteToOrder) and state.status is S.CONVERTED:
@@ -369,122 +556,47 @@ def decide(
             f"quote {state.quote_id} revision {state.revision} was already converted to "
             f"order {state.order_id} under another idempotency key"
         )
-    QUOTE_LIFECYCLE.next_state(state.status, name)  # raises IllegalTransition
-    rev = state.revision
+    name = type(command).__name__
+    QUOTE_LIFECYCLE.next_state(state.status, COMMAND_FACTS[name], action=name)
+    return _HANDLERS[type(command)](state, command, ctx, services)
 
-    if isinstance(command, PriceQuote):
-        request = price_request_for(state, ctx)
-        result = services.price(request)
-        role = highest_required_role(services.approval_policy, result.approval_triggers)
-        return [
-            QuotePriced(
-                quote_id=state.quote_id,
-                revision=rev,
-                price_request=to_plain(request.model_dump()),
-                price=to_plain(result.model_dump()),
-                price_fingerprint=result.fingerprint,
-                approval_required=bool(result.approval_triggers),
-                required_role=role,
-            )
-        ]
-    if isinstance(command, SubmitQuoteForApproval):
-        if not state.approval_required:
-            raise GuardFailed(f"quote {state.quote_id} needs no approval at its current price")
-        return [
-            QuoteSubmittedForApproval(
-                quote_id=state.quote_id,
-                revision=rev,
-                requester=state.requester,
-                required_role=state.required_role or "",
-                snapshot_fingerprint=fingerprint(commercial_snapshot(state)),
-                policy_version=services.approval_policy.version,
-            )
-        ]
-    if isinstance(command, ApproveQuote | RejectQuote):
-        triggers = PriceResult.model_validate(state.price).approval_triggers
-        refusal = approval_refusal(
-            services.approval_policy, triggers, command.approver, command.role, state.requester
-        )
-        if refusal:
-            raise GuardFailed(refusal)
-        if isinstance(command, RejectQuote):
-            return [
-                QuoteRejected(
-                    quote_id=state.quote_id,
-                    revision=rev,
-                    approver=command.approver,
-                    role=command.role,
-                    reason=command.reason,
-                )
-            ]
-        return [
-            QuoteApproved(
-                quote_id=state.quote_id,
-                revision=rev,
-                approver=command.approver,
-                role=command.role,
-                requester=state.requester,
-                reason=command.reason,
-                snapshot_fingerprint=fingerprint(commercial_snapshot(state)),
-                policy_version=services.approval_policy.version,
-            )
-        ]
-    if isinstance(command, ReviseQuote):
-        return [
-            QuoteRevised(
-                quote_id=state.quote_id,
-                revision=rev + 1,
-                previous_revision=rev,
-                lines=(
-                    resolve_line_versions(services.catalog, command.lines, ctx.now.date())
-                    if command.lines is not None
-                    else state.lines
-                ),
-                discount_pct=(
-                    command.discount_pct if command.discount_pct is not None else state.discount_pct
-                ),
-                reason=command.reason,
-                invalidated_approval=state.approval is not None,
-            )
-        ]
-    if isinstance(command, AcceptQuote):
-        if command.revision is not None and command.revision != rev:
-            raise GuardFailed(
-                f"quote {state.quote_id} is at revision {rev}, not {command.revision}"
-            )
-        if state.status is S.PRICED and state.approval_required:
-            raise GuardFailed(
-                f"quote {state.quote_id} needs approval by {state.required_role} before acceptance"
-            )
-        snapshot = commercial_snapshot(state)
-        snapshot_fp = fingerprint(snapshot)
-        approval_fp = state.approval["snapshot_fingerprint"] if state.approval else None
-        if state.approval_required and approval_fp != snapshot_fp:
-            raise GuardFailed(f"approval of quote {state.quote_id} does not match its content")
-        return [
-            QuoteAccepted(
-                quote_id=state.quote_id,
-                revision=rev,
-                snapshot=snapshot,
-                snapshot_fingerprint=snapshot_fp,
-                price_fingerprint=state.price_fingerprint or "",
-                approval_required=state.approval_required,
-                approval_snapshot_fingerprint=approval_fp,
-            )
-        ]
-    if isinstance(command, ConvertQuoteToOrder):
-        return [
-            QuoteConvertedToOrder(
-                quote_id=state.quote_id,
-                revision=rev,
-                order_id=command.order_id or ctx.ids.next("ord"),
-                idempotency_key=command.idempotency_key,
-                snapshot_fingerprint=state.accepted_snapshot_fingerprint or "",
-            )
-        ]
-    if isinstance(command, CancelQuote):
-        return [QuoteCancelled(quote_id=state.quote_id, revision=rev, reason=command.reason)]
-    raise TypeError(f"unhandled quote command {name}")  # pragma: no cover
+
+# ----------------------------------------------------------------------------- evolving
+
+
+def _changes(state: Quote, event: QuoteEvent) -> dict[str, Any]:
+    """What a fact changes besides the status (which the lifecycle table gives)."""
+    if isinstance(event, QuotePriced):
+        return {
+            "price_request": event.price_request,
+            "price": event.price,
+            "price_fingerprint": event.price_fingerprint,
+            "approval_required": event.approval_required,
+            "required_role": event.required_role,
+            "approval": None,
+        }
+    if isinstance(event, QuoteApproved):
+        return {"approval": event}
+    if isinstance(event, QuoteRevised):
+        return {
+            "revision": event.revision,
+            "lines": event.lines,
+            "discount_pct": event.discount_pct,
+            "price_request": None,
+            "price": None,
+            "price_fingerprint": None,
+            "approval_required": False,
+            "required_role": None,
+            "approval": None,
+        }
+    if isinstance(event, QuoteAccepted):
+        return {
+            "accepted_snapshot": event.snapshot,
+            "accepted_snapshot_fingerprint": event.snapshot_fingerprint,
+        }
+    if isinstance(event, QuoteConvertedToOrder):
+        return {"order_id": event.order_id, "conversion_key": event.idempotency_key}
+    return {}
 
 
 def evolve(state: Quote | None, event: QuoteEvent) -> Quote:
@@ -505,60 +617,8 @@ def evolve(state: Quote | None, event: QuoteEvent) -> Quote:
             catalog_version=event.catalog_version,
         )
     assert state is not None, f"{type(event).__name__} before QuoteCreated"
-    if isinstance(event, QuotePriced):
-        return state.model_copy(
-            update={
-                "status": S.PRICED,
-                "price_request": event.price_request,
-                "price": event.price,
-                "price_fingerprint": event.price_fingerprint,
-                "approval_required": event.approval_required,
-                "required_role": event.required_role,
-                "approval": None,
-            }
-        )
-    if isinstance(event, QuoteSubmittedForApproval):
-        return state.model_copy(update={"status": S.PENDING_APPROVAL})
-    if isinstance(event, QuoteApproved):
-        return state.model_copy(
-            update={"status": S.APPROVED, "approval": to_plain(event.model_dump())}
-        )
-    if isinstance(event, QuoteRejected):
-        return state.model_copy(update={"status": S.REJECTED})
-    if isinstance(event, QuoteRevised):
-        return state.model_copy(
-            update={
-                "status": S.DRAFT,
-                "revision": event.revision,
-                "lines": event.lines,
-                "discount_pct": event.discount_pct,
-                "price_request": None,
-                "price": None,
-                "price_fingerprint": None,
-                "approval_required": False,
-                "required_role": None,
-                "approval": None,
-            }
-        )
-    if isinstance(event, QuoteAccepted):
-        return state.model_copy(
-            update={
-                "status": S.ACCEPTED,
-                "accepted_snapshot": event.snapshot,
-                "accepted_snapshot_fingerprint": event.snapshot_fingerprint,
-            }
-        )
-    if isinstance(event, QuoteConvertedToOrder):
-        return state.model_copy(
-            update={
-                "status": S.CONVERTED,
-                "order_id": event.order_id,
-                "conversion_key": event.idempotency_key,
-            }
-        )
-    if isinstance(event, QuoteCancelled):
-        return state.model_copy(update={"status": S.CANCELLED})
-    raise TypeError(f"unhandled quote event {type(event).__name__}")  # pragma: no cover
+    status = QUOTE_LIFECYCLE.next_state(state.status, event.type_name)
+    return state.model_copy(update={"status": status, **_changes(state, event)})
 
 
 def execute(
@@ -572,18 +632,7 @@ def execute(
 
 
 QUOTE_COMMANDS: dict[str, type[QuoteCommand]] = {
-    cls.__name__: cls
-    for cls in (
-        CreateQuote,
-        PriceQuote,
-        SubmitQuoteForApproval,
-        ApproveQuote,
-        RejectQuote,
-        ReviseQuote,
-        AcceptQuote,
-        ConvertQuoteToOrder,
-        CancelQuote,
-    )
+    cls.__name__: cls for cls in (CreateQuote, *_HANDLERS)
 }
 
 QUOTE_EVENTS: dict[str, type[QuoteEvent]] = {

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from cpqsim_host import registry
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -55,9 +56,8 @@ out = _console()
 err = _console(stderr=True)
 
 
-class Runtime(StrEnum):
-    sim = "sim"
-    ray = "ray"
+# The runtimes registered (entry points), as a choice list for --help.
+Runtime = StrEnum("Runtime", {name: name for name in registry.names()})
 
 
 class LifecycleName(StrEnum):
@@ -123,8 +123,9 @@ def run(
         int | None, typer.Option(min=0, max=2**63 - 1, help="override the scenario's seed")
     ] = None,
     runtime: Annotated[
-        Runtime, typer.Option(help="sim (SimPy, virtual time) or ray (live actors)")
-    ] = Runtime.sim,
+        Runtime,
+        typer.Option(help="; ".join(f"{k}: {v}" for k, v in registry.RUNTIME_HELP.items())),
+    ] = Runtime["sim"],
     out_dir: Annotated[
         Path | None,
         typer.Option(
@@ -356,12 +357,7 @@ def sweep(
         plan = plan_output(out_dir, marker="sweep.json", overwrite=overwrite) if out_dir else None
     except InputInvalid as exc:
         _fail_input(exc, as_json)
-    if use_ray:
-        from cpqsim_actors.sweep import ray_executor
-
-        executor = ray_executor()
-    else:
-        executor = sweeps.local_executor(workers)
+    executor = registry.load("ray" if use_ray else "local", registry.SWEEP_GROUP)(workers)
     with Progress(
         TextColumn(f"[bold]sweep[/] {escape(scenario.name)}"),
         BarColumn(),

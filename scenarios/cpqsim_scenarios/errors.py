@@ -10,7 +10,6 @@ was violated, 2 the input is invalid, 3 cpqsim itself failed (a bug: please repo
 
 from __future__ import annotations
 
-import difflib
 import re
 import types
 import typing
@@ -19,6 +18,7 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
+from cpqsim_host.scenario import suggestion
 from pydantic import BaseModel, ValidationError
 
 EXIT_OK = 0
@@ -171,11 +171,6 @@ def _models_at(model: type[BaseModel], loc: Sequence[Any]) -> list[type[BaseMode
         if not nxt:
             return []
     return current
-
-
-def suggestion(word: str, choices: Iterable[str]) -> str | None:
-    found = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)
-    return found[0] if found else None
 
 
 def problems_from_validation(

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
+from cpqsim_host.outcome import RunOutput
 
 from cpqsim_scenarios.model import LoadedScenario
-from cpqsim_scenarios.outcome import RunOutput
 
 STATE_ORDER = ["acknowledged", "inProgress", "held", "completed", "failed", "cancelled"]
 STATE_COLOURS = {

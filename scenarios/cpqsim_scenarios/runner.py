@@ -17,13 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
+
+from cpqsim_host import registry
+from cpqsim_host.outcome import RunOutput
 
 from cpqsim.events import EventLog
 from cpqsim.invariants import all_hold, check_invariants
 from cpqsim_scenarios.errors import EXIT_INVARIANT_VIOLATED, EXIT_OK
 from cpqsim_scenarios.model import LoadedScenario, load_scenario
-from cpqsim_scenarios.outcome import RunOutput
 from cpqsim_scenarios.output import (
     RESULT_SCHEMA_VERSION,
     OutputPlan,
@@ -33,7 +35,7 @@ from cpqsim_scenarios.output import (
 )
 from cpqsim_scenarios.projection import DEFAULT_MAX_MEMORY_GB, refuse_if_too_big
 
-Runtime = Literal["sim", "ray"]
+Runtime = str  # a name in cpqsim_host.registry: sim, inprocess, ray
 Progress = Callable[[float, float], None]
 
 
@@ -50,22 +52,13 @@ class ScenarioRun:
 
 
 def execute(
-    loaded: LoadedScenario, runtime: Runtime, seed: int, progress: Progress | None
+    loaded: LoadedScenario, runtime: str, seed: int, progress: Progress | None
 ) -> RunOutput:
+    """Run on the runtime registered under ``runtime`` (see :mod:`cpqsim_host.registry`)."""
     started = time.perf_counter()
-    if runtime == "sim":
-        from cpqsim_scenarios.sim.runtime import SimRuntime
-
-        sim = SimRuntime(loaded, seed)
-        sim.run(progress=progress)
-        return sim.output(wall_s=time.perf_counter() - started)
-    if runtime == "ray":
-        from cpqsim_actors.scenario_runner import run_on_ray
-
-        output = run_on_ray(loaded, seed=seed, progress=progress)
-        output.wall_s = time.perf_counter() - started
-        return output
-    raise ValueError(f"unknown runtime {runtime!r} (choose sim or ray)")
+    output = registry.load(runtime)(loaded, seed, progress)
+    output.wall_s = time.perf_counter() - started
+    return output
 
 
 def summarize(

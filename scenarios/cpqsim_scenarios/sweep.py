@@ -53,7 +53,11 @@ def seeds_or_refuse(text: str) -> list[int]:
 
 
 SeedResult = dict[str, Any]
-Executor = Callable[[str, list[int]], Iterable[SeedResult]]
+SeedTask = Callable[[str, int], SeedResult]
+# An executor runs ``task(scenario_path, seed)`` for every seed and yields the results as
+# they finish. Executors are found by name (local processes, Ray tasks): see
+# ``cpqsim_host.registry``.
+Executor = Callable[[SeedTask, str, list[int]], Iterable[SeedResult]]
 
 
 def run_seed(scenario_path: str, seed: int) -> SeedResult:
@@ -73,11 +77,11 @@ def run_seed(scenario_path: str, seed: int) -> SeedResult:
 
 
 def local_executor(workers: int) -> Executor:
-    def execute(scenario_path: str, seeds: list[int]) -> Iterable[SeedResult]:
+    def execute(task: SeedTask, scenario_path: str, seeds: list[int]) -> Iterable[SeedResult]:
         if workers <= 1:
-            return (run_seed(scenario_path, s) for s in seeds)
+            return (task(scenario_path, s) for s in seeds)
         pool = ProcessPoolExecutor(max_workers=workers)
-        futures = [pool.submit(run_seed, scenario_path, s) for s in seeds]
+        futures = [pool.submit(task, scenario_path, s) for s in seeds]
 
         def results():
             try:
@@ -115,7 +119,7 @@ def sweep(
 ) -> dict[str, Any]:
     loaded = load_scenario(scenario_path)  # validate once, up front, before any fan-out
     results = []
-    for done, result in enumerate(executor(str(scenario_path), seeds), 1):
+    for done, result in enumerate(executor(run_seed, str(scenario_path), seeds), 1):
         results.append(result)
         if progress:
             progress(done, len(seeds))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from decimal import Decimal
 
 import pytest
 
@@ -24,8 +25,9 @@ from cpqsim.order import (
     FulfillmentTaskDispatched,
     FulfillmentTaskTimedOut,
     OrderCreated,
+    OrderDecomposed,
 )
-from cpqsim.quote import QuoteAccepted, QuoteApproved
+from cpqsim.quote import CommercialSnapshot, QuoteAccepted, QuoteApproved
 
 
 def request(ref="O1:t1", key="O1:t1", attempt=1, system="provisioning"):
@@ -98,6 +100,20 @@ def verdict(events, ledgers=None):
     return {r.name: r for r in check_invariants(events, ledgers or {})}
 
 
+def snapshot(quote_id="Q1") -> CommercialSnapshot:
+    return CommercialSnapshot(
+        quote_id=quote_id,
+        revision=1,
+        account_id="a",
+        lines=[],
+        discount_pct=Decimal("0"),
+        region=None,
+        catalog_version="1",
+        price_request=None,
+        price_fingerprint=None,
+    )
+
+
 def created(order_id="O1", quote_id="Q1"):
     return OrderCreated(
         order_id=order_id,
@@ -106,7 +122,7 @@ def created(order_id="O1", quote_id="Q1"):
         account_id="a",
         idempotency_key="k",
         items=[],
-        snapshot={},
+        snapshot=snapshot(quote_id),
         snapshot_fingerprint="f",
         price_fingerprint="p",
     )
@@ -133,7 +149,8 @@ def test_an_order_held_in_an_owned_fallout_case_is_not_stuck():
         reason="r",
         repair_actions=[],
     )
-    assert verdict(log(created(), case))["orders_terminal_or_in_fallout"].holds
+    decomposed = OrderDecomposed(order_id="O1", tasks=[])
+    assert verdict(log(created(), decomposed, case))["orders_terminal_or_in_fallout"].holds
 
 
 def test_two_orders_from_one_quote_break_convert_at_most_once():
@@ -183,7 +200,7 @@ def test_an_approval_of_another_snapshot_does_not_cover_acceptance():
     accepted = QuoteAccepted(
         quote_id="Q1",
         revision=1,
-        snapshot={},
+        snapshot=snapshot(),
         snapshot_fingerprint="sha256:new",
         price_fingerprint="p",
         approval_required=True,

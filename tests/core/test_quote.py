@@ -11,6 +11,7 @@ from cpqsim.configuration import QuoteLine
 from cpqsim.context import Context
 from cpqsim.lifecycle import GuardFailed, IllegalTransition
 from cpqsim.quote import (
+    COMMAND_FACTS,
     QUOTE_COMMANDS,
     QUOTE_LIFECYCLE,
     AcceptQuote,
@@ -25,7 +26,6 @@ from cpqsim.quote import (
     QuoteConvertedToOrder,
     QuotePriced,
     QuoteRevised,
-    QuoteServices,
     QuoteStatus,
     RejectQuote,
     ReviseQuote,
@@ -70,7 +70,7 @@ def test_a_quote_within_policy_is_accepted_without_approval(services, ctx):
     state = given(services, ctx, PriceQuote(quote_id="Q1"))
     [accepted] = decide(state, AcceptQuote(quote_id="Q1"), ctx, services)
     assert isinstance(accepted, QuoteAccepted)
-    assert accepted.snapshot["price_fingerprint"] == state.price_fingerprint
+    assert accepted.snapshot.price_fingerprint == state.price_fingerprint
     assert accepted.approval_required is False
 
 
@@ -192,18 +192,19 @@ def test_every_command_outside_the_table_is_an_illegal_transition(services, ctx)
     """Exhaustive over statuses x commands: the table is the only source of legality."""
     for status in QuoteStatus:
         for name in QUOTE_COMMANDS:
-            if name == "CreateQuote" or QUOTE_LIFECYCLE.allows(status, name):
+            fact = COMMAND_FACTS.get(name)
+            if fact is None or QUOTE_LIFECYCLE.allows(status, fact):
                 continue
             if status is QuoteStatus.CONVERTED and name == "ConvertQuoteToOrder":
                 continue
             with pytest.raises(IllegalTransition):
-                QUOTE_LIFECYCLE.next_state(status, name)
+                QUOTE_LIFECYCLE.next_state(status, fact, action=name)
 
 
 def test_the_lifecycle_diagram_is_generated_from_the_table():
     mermaid = QUOTE_LIFECYCLE.to_mermaid()
     assert mermaid.startswith("stateDiagram-v2")
-    assert "approved --> accepted: AcceptQuote" in mermaid
+    assert "approved --> accepted: accepted" in mermaid
     assert len(mermaid.strip().splitlines()) == 1 + len(QUOTE_LIFECYCLE.edges())
 
 
@@ -263,36 +264,70 @@ def _counting_prices(monkeypatch) -> list[str]:
     return priced
 
 
-def test_pricing_right_after_create_reuses_the_price_create_computed(services, ctx, monkeypatch):
+def test_creating_a_quote_checks_its_configuration_without_pricing_it(services, ctx, monkeypatch):
     priced = _counting_prices(monkeypatch)
     state = given(services, ctx)
-    assert len(priced) == 1  # create prices to refuse bad input at the door
+    assert priced == []  # the door checks configuration and discount, it does not price
     [event] = decide(state, PriceQuote(quote_id="Q1"), ctx, services)
-    assert len(priced) == 1  # the same request on the same day: the same answer, kept
-    fresh = QuoteServices(catalog=services.catalog).price(price_request_for(state, ctx))
-    assert event.price_fingerprint == fresh.fingerprint
+    assert priced == [str(ctx.now.date())]  # a quote is priced once, when asked
+    assert event.price_fingerprint == services.price(price_request_for(state, ctx)).fingerprint
 
 
-def test_pricing_on_a_later_business_date_prices_again(services, ctx, monkeypatch):
+def test_a_discount_beyond_policy_is_refused_at_the_door(services, ctx):
+    from cpqsim.pricing import PricingError
+
+    with pytest.raises(PricingError, match="discount_pct"):
+        decide(
+            None,
+            CreateQuote(
+                quote_id="Q9",
+                account_id="a",
+                requester="s",
+                lines=[LINE],
+                discount_pct=Decimal("0.95"),
+            ),
+            ctx,
+            services,
+        )
+
+
+def test_pricing_on_a_later_business_date_prices_for_that_date(services, ctx, monkeypatch):
     priced = _counting_prices(monkeypatch)
     state = given(services, ctx)
     later = Context(now=ctx.now + timedelta(days=1), ids=ctx.ids, rng=ctx.rng)
     decide(state, PriceQuote(quote_id="Q1"), later, services)
-    assert priced == [str(ctx.now.date()), str(later.now.date())]
+    assert priced == [str(later.now.date())]
 
 
-def test_services_keep_a_bounded_number_of_prices(services, ctx):
-    request = price_request_for(given(services, ctx), ctx)
-    for k in range(QuoteServices.PRICES_KEPT + 5):
-        services.price(request.model_copy(update={"discount_pct": Decimal(k) / 1000}))
-    assert len(services._prices) == QuoteServices.PRICES_KEPT
+def test_the_state_keeps_typed_snapshots_so_decisions_never_reparse(services, ctx):
+    from cpqsim.pricing import PriceResult
+    from cpqsim.quote import CommercialSnapshot
+
+    state = given(
+        services,
+        ctx,
+        PriceQuote(quote_id="Q1"),
+        SubmitQuoteForApproval(quote_id="Q1"),
+        ApproveQuote(quote_id="Q1", approver="mgr-1", role="sales_manager"),
+        AcceptQuote(quote_id="Q1"),
+        discount="0.15",
+    )
+    assert isinstance(state.price, PriceResult)
+    assert isinstance(state.approval, QuoteApproved)
+    assert isinstance(state.accepted_snapshot, CommercialSnapshot)
+    assert state.accepted_snapshot.fingerprint() == state.accepted_snapshot_fingerprint
 
 
-def test_large_quotes_are_priced_every_time_and_not_kept(services, ctx, monkeypatch):
-    priced = _counting_prices(monkeypatch)
-    request = price_request_for(given(services, ctx), ctx)
-    large = request.model_copy(update={"lines": [LINE] * (QuoteServices.LINES_KEPT + 1)})
-    services.price(large)
-    services.price(large)
-    assert len(priced) == 1 + 2  # create, then the large request twice
-    assert len(services._prices) == 1  # only the small request create priced
+def test_evolve_reads_every_target_status_from_the_lifecycle_table(services, ctx):
+    """Each fact moves the quote exactly as QUOTE_LIFECYCLE says (the table is the truth)."""
+    state = given(services, ctx)
+    for command in (
+        PriceQuote(quote_id="Q1"),
+        ReviseQuote(quote_id="Q1", discount_pct=Decimal("0.01")),
+        PriceQuote(quote_id="Q1"),
+        AcceptQuote(quote_id="Q1"),
+        ConvertQuoteToOrder(quote_id="Q1", idempotency_key="k"),
+    ):
+        before = state.status
+        state, [event] = execute(state, command, ctx, services)
+        assert state.status is QUOTE_LIFECYCLE.next_state(before, event.type_name)

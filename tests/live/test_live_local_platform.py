@@ -56,7 +56,7 @@ def test_batched_commands_land_on_the_crc32_shard_and_answer_in_input_order(plat
         results = await platform.execute_many([(create(q), "seller-1") for q in ids])
         assert [r.view.quote.quote_id for r in results] == ids
         for i, shard in enumerate(platform.quote_shards):
-            held = set(shard.instance.core.quotes)
+            held = set(shard.instance.quotes.quotes)
             assert held == {q for q in ids if shard_of(q, 3) == i}
 
     asyncio.run(go())
@@ -97,7 +97,7 @@ def test_conversion_is_idempotent_per_key_and_refused_for_a_second_key(platform)
         assert again.order.order.order_id == first.order.order.order_id
         assert other.result.code == "already_converted" and other.order is None
         order_id = first.order.order.order_id
-        assert platform.order_shard(order_id).instance.core.orders.keys() == {order_id}
+        assert platform.order_shard(order_id).instance.orders.orders.keys() == {order_id}
 
     asyncio.run(go())
 
@@ -137,17 +137,17 @@ def test_a_restarted_order_executor_replays_its_journal_including_the_last_ticks
 
         def snapshot():
             return {
-                o: (s.instance.core.orders[o], [e.id for e in s.instance.timelines[o]])
+                o: (s.instance.orders.orders[o], [e.id for e in s.instance.timelines[o]])
                 for o in order_ids
                 for s in [platform.order_shard(o)]
             }
 
         # Kill at once: the answers promised these orders, so the journal holds them.
-        created = {o: platform.order_shard(o).instance.core.orders[o].status for o in order_ids}
+        created = {o: platform.order_shard(o).instance.orders.orders[o].status for o in order_ids}
         for shard in platform.order_shards:
             shard.kill(restart=True)
         for o in order_ids:
-            assert o in platform.order_shard(o).instance.core.orders
+            assert o in platform.order_shard(o).instance.orders.orders
         assert len(created) == len(ids)
         await platform.start()  # resumes the in-flight work of the restarted executors
         for _ in range(400):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import simpy
+from cpqsim_host.fakes import SimDownstream
 
 from cpqsim.downstream import (
     DownstreamProfile,
@@ -14,7 +15,6 @@ from cpqsim.downstream import (
     QueryStatus,
     ServiceTime,
 )
-from cpqsim_scenarios.sim.downstream import SimDownstream
 
 
 def request(n: int) -> DownstreamRequest:

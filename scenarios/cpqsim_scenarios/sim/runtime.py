@@ -1,48 +1,43 @@
 """The sim runtime: a business day of quote-to-order journeys in virtual time.
 
-Journeys (planned from the seed) drive quote commands through the pure core; orders'
-effects become SimPy processes (calls with timeouts, reconciliation queries, retry
-timers) against SimPy downstream fakes. Every random draw comes from a named stream of
-the master seed, ids from a counter and time from ``env.now``: the same seed yields a
-byte-identical event log.
+This module is only a port (:mod:`cpqsim_host.port`) over SimPy: what time it is
+(``env.now``), timers (SimPy timeouts), downstream calls and queries (SimPy downstream
+fakes), and commands executed at once on in-memory aggregates. The journey interpreter,
+the conversion step and the effect runner are the host's, shared with the live runtimes.
+Every random draw comes from a named stream of the master seed, ids from counters and
+time from ``env.now``: the same seed yields a byte-identical event log.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import simpy
+from cpqsim_host.effect_runner import EffectRunner
+from cpqsim_host.fakes import Reply, SimDownstream
+from cpqsim_host.journey_runner import JourneyRunner
+from cpqsim_host.journeys import JourneyPlan, plan_journeys
+from cpqsim_host.outcome import JourneyStats, RunOutput, Samples
+from cpqsim_host.port import CommandAnswer, OrderStarted
+from cpqsim_host.scenario import LoadedScenario, PlatformFault
 
-from cpqsim import orchestration
 from cpqsim.context import Context, IdSource, at, rng_stream
-from cpqsim.downstream import LedgerSnapshot
-from cpqsim.events import CloudEvent, EventLog
+from cpqsim.conversion import CreateOrder
+from cpqsim.downstream import DownstreamRequest, LedgerSnapshot, QueryStatus
+from cpqsim.events import EventLog
 from cpqsim.lifecycle import DomainError
-from cpqsim.orchestration import (
-    CallDownstream,
-    Effect,
-    QueryDownstream,
-    RaiseFallout,
-    ReconciliationAnswered,
-    Signal,
-    StartTimer,
-    TimerFired,
-)
+from cpqsim.orchestration import Signal
 from cpqsim.pricing import PricingError
-from cpqsim.quote import (
-    ConvertQuoteToOrder,
-    QuoteCommand,
-    QuoteServices,
-)
-from cpqsim.service import PlatformCore
-from cpqsim_scenarios.journey_script import Command, CommandAnswer, Convert, Wait, journey
-from cpqsim_scenarios.journeys import JourneyPlan, plan_journeys
-from cpqsim_scenarios.model import LoadedScenario
-from cpqsim_scenarios.outcome import JourneyStats, RunOutput, Samples
-from cpqsim_scenarios.sim.downstream import Reply, SimDownstream
+from cpqsim.quote import QuoteCommand, QuoteServices
+from cpqsim.services import OrderService, QuoteService
+
+Progress = Callable[[float, float], None]
 
 
 class SimRuntime:
+    """One SimPy environment hosting the whole platform; implements both host ports."""
+
     def __init__(self, loaded: LoadedScenario, seed: int | None = None) -> None:
         self.loaded = loaded
         self.scenario = loaded.scenario
@@ -50,7 +45,8 @@ class SimRuntime:
         self.env = simpy.Environment()
         self.ids = IdSource()
         self.policy = self.scenario.resilience_policy()
-        self.core = PlatformCore(QuoteServices(catalog=loaded.catalog), self.policy)
+        self.quotes = QuoteService(QuoteServices(catalog=loaded.catalog))
+        self.orders = OrderService(loaded.catalog, self.policy)
         self.log = EventLog()
         self._orchestration_rng = rng_stream(self.seed, "orchestration")
         self.downstreams = {
@@ -60,124 +56,101 @@ class SimRuntime:
         self.samples = Samples()
         self.stats = JourneyStats()
         self.plans: list[JourneyPlan] = plan_journeys(self.scenario, self.seed)
+        self.journeys = JourneyRunner(self, self.stats)
+        self.incarnation = 0  # of the order side: a restart starts a new one
+        self.effects = EffectRunner(_OrderSidePort(self, self.incarnation), self.signal)
+        self.fallout_cases = 0
+        self.restarts = 0
+        self._unreachable: dict[str, float] = {}  # system -> virtual time it is back
 
-    # ----------------------------------------------------------------- plumbing
+    def ctx(self, actor: str) -> Context:
+        return Context(now=at(self.env.now), ids=self.ids, rng=self._orchestration_rng, actor=actor)
 
-    def ctx(self, actor: str = "system", causation: str | None = None) -> Context:
-        return Context(
-            now=at(self.env.now),
-            ids=self.ids,
-            rng=self._orchestration_rng,
-            actor=actor,
-            causation_id=causation,
-        )
+    # ----------------------------------------------------------------- the clock
 
-    def _record(self, events: list[CloudEvent]) -> None:
-        self.log.extend(events)
+    def now_s(self) -> float:
+        return self.env.now
 
-    def _quote(self, command: QuoteCommand, actor: str) -> bool:
-        try:
-            _, events = self.core.handle_quote(command, self.ctx(actor, causation=None))
-        except (DomainError, PricingError):  # refused, as a real seller would be told
-            self.stats.commands_refused += 1
-            return False
-        self._record(events)
-        return True
+    def schedule(self, delay_s: float, fn: Callable[[], None]) -> None:
+        self.env.timeout(delay_s).callbacks.append(lambda _event: fn())
 
-    def _run_effects(self, effects: list[Effect]) -> None:
-        for effect in effects:
-            if isinstance(effect, CallDownstream):
-                self.env.process(self._call(effect))
-            elif isinstance(effect, QueryDownstream):
-                self._query(effect)
-            elif isinstance(effect, StartTimer):
-                self.env.process(self._timer(effect))
-            elif isinstance(effect, RaiseFallout):
-                self.stats.fallout_cases += 1
+    # --------------------------------------------------------- the downstream port
+
+    def call(
+        self,
+        request: DownstreamRequest,
+        timeout_s: float,
+        on_reply: Callable[[Reply], None],
+        on_deadline: Callable[[], None],
+    ) -> None:
+        def caller():
+            if not self._cut_off(request.system):  # unreachable: the request never arrives
+                self.downstreams[request.system].call(request, on_reply)
+            yield self.env.timeout(timeout_s)
+            on_deadline()
+
+        self.env.process(caller())
+
+    def query(
+        self,
+        system: str,
+        reference: str,
+        on_answer: Callable[[QueryStatus], None],
+        on_error: Callable[[str], None],
+    ) -> None:
+        if self._cut_off(system):
+            self.schedule(0.0, lambda: on_error(f"{system} unreachable (injected fault)"))
+            return
+        self.downstreams[system].query(reference, on_answer)
+
+    def _cut_off(self, system: str) -> bool:
+        back = self._unreachable.get(system)
+        return back is not None and self.env.now < back
 
     def signal(self, signal: Signal) -> None:
-        _, events, effects = self.core.signal(signal, self.ctx())
-        self._record(events)
-        self._run_effects(effects)
+        _, events, effects = self.orders.signal(signal, self.ctx("orchestrator"))
+        self.log.extend(events)
+        self.effects.run(effects)
 
-    def _call(self, effect: CallDownstream):
-        req = effect.request
-        replied = False
+    # ----------------------------------------------------------- the platform port
 
-        def on_reply(reply: Reply) -> None:
-            nonlocal replied
-            replied = True
-            self.signal(
-                orchestration.replied(req, reply.ok, error=reply.error, retryable=reply.retryable)
+    def execute(
+        self,
+        commands: list[tuple[QuoteCommand, str]],
+        done: Callable[[list[CommandAnswer]], None],
+    ) -> None:
+        done([self._execute(command, actor) for command, actor in commands])
+
+    def _execute(self, command: QuoteCommand, actor: str) -> CommandAnswer:
+        try:
+            quote, events = self.quotes.handle(command, self.ctx(actor))
+        except (DomainError, PricingError) as exc:
+            return CommandAnswer(
+                ok=False,
+                quote=self.quotes.quotes.get(command.quote_id),
+                code=getattr(exc, "code", "invalid_configuration"),
+                message=str(exc),
             )
-
-        self.downstreams[req.system].call(req, on_reply)
-        yield self.env.timeout(effect.timeout_s)
-        if not replied:
-            self.signal(orchestration.timed_out(req))
-
-    def _query(self, effect: QueryDownstream) -> None:
-        def on_answer(status) -> None:
-            self.signal(
-                ReconciliationAnswered(
-                    order_id=effect.order_id,
-                    task_id=effect.task_id,
-                    attempt=effect.attempt,
-                    status=status,
-                )
-            )
-
-        self.downstreams[effect.system].query(effect.reference, on_answer)
-
-    def _timer(self, effect: StartTimer):
-        yield self.env.timeout(effect.delay_s)
-        self.signal(
-            TimerFired(
-                order_id=effect.order_id,
-                task_id=effect.task_id,
-                attempt=effect.attempt,
-                purpose=effect.purpose,
-            )
+        self.log.extend(events)
+        return CommandAnswer(
+            ok=True,
+            quote=quote,
+            new_events=len(events),
+            last_event_id=events[-1].id if events else None,
         )
 
-    # ----------------------------------------------------------------- journeys
+    def start_orders(
+        self, creates: list[CreateOrder], done: Callable[[list[OrderStarted]], None]
+    ) -> None:
+        started = []
+        for create in creates:
+            order, events, effects = self.orders.start(create, self.ctx(create.actor))
+            self.log.extend(events)
+            self.effects.run(effects)
+            started.append(OrderStarted(order_id=order.order_id, created=bool(events)))
+        done(started)
 
-    def _journey(self, plan: JourneyPlan):
-        """Interpret the shared journey script with SimPy time and direct core calls."""
-        yield self.env.timeout(plan.arrival_s)
-        script = journey(plan, self.stats)
-        answer = None
-        while True:
-            try:
-                step = script.send(answer)
-            except StopIteration:
-                return
-            answer = None
-            if isinstance(step, Wait):
-                yield self.env.timeout(step.seconds)
-            elif isinstance(step, Command):
-                ok = self._quote(step.command, step.actor)
-                answer = CommandAnswer(ok=ok, quote=self.core.quotes.get(plan.quote_id))
-            elif isinstance(step, Convert):
-                self._convert(step.quote_id, step.key, step.actor)
-
-    def _convert(self, quote_id: str, key: str, actor: str) -> None:
-        ctx = self.ctx(actor)
-        try:
-            quote, events = self.core.convert(
-                ConvertQuoteToOrder(quote_id=quote_id, idempotency_key=key), ctx
-            )
-        except DomainError:
-            self.stats.conversions_refused += 1
-            return
-        self._record(events)
-        if not events:
-            self.stats.conversion_replays += 1
-        _order, order_events, effects = self.core.start_order(quote, self.ctx(actor))
-        if order_events:
-            self.stats.converted += 1
-        self._record(order_events)
-        self._run_effects(effects)
+    # ------------------------------------------------------------------ running
 
     def _sampler(self):
         for name in self.downstreams:
@@ -185,7 +158,7 @@ class SimRuntime:
             self.samples.busy[name] = []
         while True:
             counts: dict[str, int] = {}
-            for order in self.core.orders.values():
+            for order in self.orders.orders.values():
                 counts[order.status.value] = counts.get(order.status.value, 0) + 1
             self.samples.t.append(self.env.now)
             self.samples.orders_by_state.append(counts)
@@ -194,16 +167,47 @@ class SimRuntime:
                 self.samples.busy[name].append(ds.busy)
             yield self.env.timeout(self.scenario.sample_every_s)
 
-    # ----------------------------------------------------------------- running
-
     @property
     def end_s(self) -> float:
         return self.scenario.duration_s + self.scenario.drain_s
 
-    def run(self, progress: Callable[[float, float], None] | None = None, chunks: int = 50) -> None:
-        for plan in self.plans:
-            self.env.process(self._journey(plan))
+    # ------------------------------------------------------------ platform faults
+
+    def _inject(self, fault: PlatformFault) -> None:
+        if fault.restart == "orders":
+            self._restart_orders()
+        elif fault.restart == "quotes":
+            self._restart_quotes()
+        elif fault.unreachable is not None:
+            self._unreachable[fault.unreachable] = self.env.now + fault.for_s
+
+    def _restart_orders(self) -> None:
+        """The order side dies: in-flight replies and timers are lost with it. It comes
+        back from its journal (here, the event log) and applies the restart rule."""
+        self.fallout_cases += self.effects.fallout_cases
+        self.restarts += 1
+        self.incarnation += 1
+        self.effects = EffectRunner(_OrderSidePort(self, self.incarnation), self.signal)
+        self.orders = OrderService(self.loaded.catalog, self.policy)
+        for event in self.log:
+            if event.subject.startswith("order/"):
+                self.orders.apply(event)
+        for signal in self.orders.resume(self.ids.next("restart")):
+            self.signal(signal)
+
+    def _restart_quotes(self) -> None:
+        """The quote side dies and replays its journal (here, the event log)."""
+        self.restarts += 1
+        self.quotes = QuoteService(QuoteServices(catalog=self.loaded.catalog))
+        for event in self.log:
+            if event.subject.startswith("quote/"):
+                self.quotes.apply(event)
+
+    def run(self, progress: Progress | None = None, chunks: int = 50) -> None:
+        self.journeys.start(self.plans)
         self.env.process(self._sampler())
+        for fault in self.scenario.platform_faults:
+            self.schedule(fault.at_s, lambda fault=fault: self._inject(fault))
         end = self.end_s
         for i in range(1, chunks + 1):
             self.env.run(until=end * i / chunks)
@@ -214,11 +218,12 @@ class SimRuntime:
         return {name: ds.ledger.snapshot() for name, ds in self.downstreams.items()}
 
     def output(self, wall_s: float = 0.0) -> RunOutput:
+        self.stats.fallout_cases = self.fallout_cases + self.effects.fallout_cases
         return RunOutput(
             runtime="sim",
             events=list(self.log),
             ledgers=self.ledgers(),
-            orders_final={oid: o.status.value for oid, o in self.core.orders.items()},
+            orders_final={oid: o.status.value for oid, o in self.orders.orders.items()},
             samples=self.samples,
             latencies={name: ds.latencies for name, ds in self.downstreams.items()},
             downstream_calls={name: ds.calls for name, ds in self.downstreams.items()},
@@ -227,3 +232,54 @@ class SimRuntime:
             simulated_s=self.env.now,
             wall_s=wall_s,
         )
+
+
+class _OrderSidePort:
+    """The downstream port as one incarnation of the order side sees it.
+
+    Whatever was in flight when that incarnation died (a reply on its way, a timer) is
+    lost with it, as in a real crash: callbacks of a dead incarnation do nothing.
+    """
+
+    def __init__(self, sim: SimRuntime, incarnation: int) -> None:
+        self.sim = sim
+        self.incarnation = incarnation
+
+    def _alive(self, fn: Callable[..., None]) -> Callable[..., None]:
+        def guarded(*args) -> None:
+            if self.sim.incarnation == self.incarnation:
+                fn(*args)
+
+        return guarded
+
+    def now_s(self) -> float:
+        return self.sim.now_s()
+
+    def schedule(self, delay_s: float, fn: Callable[[], None]) -> None:
+        self.sim.schedule(delay_s, self._alive(fn))
+
+    def call(
+        self,
+        request: DownstreamRequest,
+        timeout_s: float,
+        on_reply: Callable[[Reply], None],
+        on_deadline: Callable[[], None],
+    ) -> None:
+        self.sim.call(request, timeout_s, self._alive(on_reply), self._alive(on_deadline))
+
+    def query(
+        self,
+        system: str,
+        reference: str,
+        on_answer: Callable[[QueryStatus], None],
+        on_error: Callable[[str], None],
+    ) -> None:
+        self.sim.query(system, reference, self._alive(on_answer), self._alive(on_error))
+
+
+def run_sim(loaded: LoadedScenario, seed: int, progress: Progress | None = None) -> RunOutput:
+    """The ``sim`` runtime's entry point (see :mod:`cpqsim_host.registry`)."""
+    started = time.perf_counter()
+    sim = SimRuntime(loaded, seed)
+    sim.run(progress=progress)
+    return sim.output(wall_s=time.perf_counter() - started)

@@ -23,8 +23,8 @@ from cpqsim.quote import (
     ReviseQuote,
     SubmitQuoteForApproval,
 )
-from cpqsim_scenarios.journeys import FALLBACK_DISCOUNT, JourneyPlan
-from cpqsim_scenarios.outcome import JourneyStats
+from cpqsim_host.journeys import FALLBACK_DISCOUNT, JourneyPlan
+from cpqsim_host.outcome import JourneyStats
 
 SELLER_RETURNS_AFTER_S = 600  # a rejected seller comes back with a revision
 CONVERT_AFTER_ACCEPT_S = 60

@@ -1,10 +1,10 @@
-"""A downstream fake embodied as SimPy processes.
+"""A downstream fake embodied as SimPy processes, the one body every runtime uses.
 
 The model (capacity, service time, faults, ledger) is the pure definition in
-``cpqsim.downstream``; this class gives it a body in a SimPy environment. The same class
-serves both runtimes: the sim runtime runs it in virtual time, and a Ray downstream actor
-steps a private environment against the wall clock. Only one thread ever touches an
-environment.
+``cpqsim.downstream``; this class gives it a body in a SimPy environment. It lives in the
+host so that both runtimes import it from a neutral place: the sim runtime runs it in
+virtual time, and a downstream actor (Ray or in-process) steps a private environment
+against the wall clock. Only one thread ever touches an environment.
 """
 
 from __future__ import annotations

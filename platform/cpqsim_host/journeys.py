@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from cpqsim.configuration import QuoteLine
 from cpqsim.context import rng_stream
 from cpqsim.downstream import DownstreamProfile, sample_service_time
-from cpqsim_scenarios.model import Scenario
+from cpqsim_host.scenario import Scenario
 
 # Discount a seller falls back to after a rejection: the no-approval ceiling.
 FALLBACK_DISCOUNT = Decimal("0.10")

@@ -1,0 +1,93 @@
+"""The runtime ports: the little a host needs from a runtime, and nothing more.
+
+Two ports, because in the live runtime the two sides live in different processes:
+
+- :class:`DownstreamPort` is what the effect runner needs where orders are executed: what
+  time it is, a timer, a call to a downstream system (the reply, if one ever comes, and
+  the caller's deadline), a query by reference.
+- :class:`PlatformPort` is what the journey interpreter needs where customers are:
+  what time it is, a timer, and batches of commands executed on the aggregates.
+
+Everything is callback-style so that one implementation of the host logic serves SimPy
+(callbacks from the event loop of a virtual clock), asyncio (callbacks on an actor's
+loop) and anything else that can call a function later. A port never decides anything:
+it reports what happened, and the host turns that into signals for the core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from cpqsim.conversion import CreateOrder
+from cpqsim.downstream import DownstreamRequest, QueryStatus
+from cpqsim.quote import Quote, QuoteCommand
+from cpqsim_host.fakes import Reply
+
+
+class Clock(Protocol):
+    def now_s(self) -> float:
+        """Seconds of (virtual) time since the run began."""
+        ...
+
+    def schedule(self, delay_s: float, fn: Callable[[], None]) -> None:
+        """Call ``fn`` once, ``delay_s`` seconds of (virtual) time from now."""
+        ...
+
+
+class DownstreamPort(Clock, Protocol):
+    def call(
+        self,
+        request: DownstreamRequest,
+        timeout_s: float,
+        on_reply: Callable[[Reply], None],
+        on_deadline: Callable[[], None],
+    ) -> None:
+        """Send ``request``; ``on_reply`` when (if ever) a reply arrives, ``on_deadline``
+        when the caller's ``timeout_s`` has passed (always, reply or not)."""
+        ...
+
+    def query(
+        self,
+        system: str,
+        reference: str,
+        on_answer: Callable[[QueryStatus], None],
+        on_error: Callable[[str], None],
+    ) -> None:
+        """Ask ``system`` what became of ``reference``; ``on_error`` if it cannot answer."""
+        ...
+
+
+@dataclass(frozen=True)
+class CommandAnswer:
+    """What executing one command on an aggregate came to."""
+
+    ok: bool
+    quote: Quote | None = None
+    new_events: int = 0
+    last_event_id: str | None = None  # the latest fact the command established
+    code: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class OrderStarted:
+    order_id: str
+    created: bool  # False: the order existed already (a replayed conversion)
+
+
+class PlatformPort(Clock, Protocol):
+    def execute(
+        self,
+        commands: list[tuple[QuoteCommand, str]],
+        done: Callable[[list[CommandAnswer]], None],
+    ) -> None:
+        """Run ``(command, actor)`` pairs in order; ``done`` with one answer per command."""
+        ...
+
+    def start_orders(
+        self, creates: list[CreateOrder], done: Callable[[list[OrderStarted]], None]
+    ) -> None:
+        """Create (once per order id) and start the orders; ``done`` with one answer each."""
+        ...
