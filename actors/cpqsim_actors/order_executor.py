@@ -27,12 +27,12 @@ from collections.abc import Callable
 from typing import Any
 
 from cpqsim_host.effect_runner import EffectRunner
-from cpqsim_host.fakes import Reply
+from cpqsim_host.port import OnAnswer, OnError, OnReply, Thunk
 
 from cpqsim.catalog import Catalog
 from cpqsim.context import Context, IdSource, rng_stream
 from cpqsim.conversion import CreateOrder
-from cpqsim.downstream import DownstreamRequest, QueryStatus
+from cpqsim.downstream import DownstreamRequest as Request
 from cpqsim.events import CloudEvent
 from cpqsim.orchestration import ResiliencePolicy, Signal
 from cpqsim.services import OrderService
@@ -101,7 +101,7 @@ class OrderExecutor(JournaledShard):
     def now_s(self) -> float:
         return self.clock.now_s()
 
-    def schedule(self, delay_s: float, fn: Callable[[], None]) -> None:
+    def schedule(self, delay_s: float, fn: Thunk) -> None:
         self._later(self.clock.wall(delay_s), fn)
 
     def _later(self, wall_s: float, fn: Callable[[], None]) -> None:
@@ -115,13 +115,7 @@ class OrderExecutor(JournaledShard):
         handle = loop.call_later(wall_s, fire)
         self._timers.add(handle)
 
-    def call(
-        self,
-        request: DownstreamRequest,
-        timeout_s: float,
-        on_reply: Callable[[Reply], None],
-        on_deadline: Callable[[], None],
-    ) -> None:
+    def call(self, request: Request, timeout: float, on_reply: OnReply, on_deadline: Thunk) -> None:
         seq = self._next_seq(request.system)
 
         async def send() -> None:
@@ -135,15 +129,9 @@ class OrderExecutor(JournaledShard):
                 self._guarded(lambda: on_reply(reply))
 
         self._spawn(send())
-        self.schedule(timeout_s, on_deadline)
+        self.schedule(timeout, on_deadline)
 
-    def query(
-        self,
-        system: str,
-        reference: str,
-        on_answer: Callable[[QueryStatus], None],
-        on_error: Callable[[str], None],
-    ) -> None:
+    def query(self, system: str, reference: str, on_answer: OnAnswer, on_error: OnError) -> None:
         seq = self._next_seq(system)
 
         async def ask() -> None:

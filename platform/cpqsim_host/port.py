@@ -21,9 +21,15 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from cpqsim.conversion import CreateOrder
-from cpqsim.downstream import DownstreamRequest, QueryStatus
+from cpqsim.downstream import DownstreamRequest as Request
+from cpqsim.downstream import QueryStatus
 from cpqsim.quote import Quote, QuoteCommand
 from cpqsim_host.fakes import Reply
+
+Thunk = Callable[[], None]
+OnReply = Callable[[Reply], None]
+OnAnswer = Callable[[QueryStatus], None]
+OnError = Callable[[str], None]
 
 
 class Clock(Protocol):
@@ -31,30 +37,18 @@ class Clock(Protocol):
         """Seconds of (virtual) time since the run began."""
         ...
 
-    def schedule(self, delay_s: float, fn: Callable[[], None]) -> None:
+    def schedule(self, delay_s: float, fn: Thunk) -> None:
         """Call ``fn`` once, ``delay_s`` seconds of (virtual) time from now."""
         ...
 
 
 class DownstreamPort(Clock, Protocol):
-    def call(
-        self,
-        request: DownstreamRequest,
-        timeout_s: float,
-        on_reply: Callable[[Reply], None],
-        on_deadline: Callable[[], None],
-    ) -> None:
+    def call(self, request: Request, timeout: float, on_reply: OnReply, on_deadline: Thunk) -> None:
         """Send ``request``; ``on_reply`` when (if ever) a reply arrives, ``on_deadline``
-        when the caller's ``timeout_s`` has passed (always, reply or not)."""
+        when the caller's ``timeout`` (seconds) has passed (always, reply or not)."""
         ...
 
-    def query(
-        self,
-        system: str,
-        reference: str,
-        on_answer: Callable[[QueryStatus], None],
-        on_error: Callable[[str], None],
-    ) -> None:
+    def query(self, system: str, reference: str, on_answer: OnAnswer, on_error: OnError) -> None:
         """Ask ``system`` what became of ``reference``; ``on_error`` if it cannot answer."""
         ...
 

@@ -16,6 +16,7 @@ from typing import Any
 
 RUNTIME_GROUP = "cpqsim.runtimes"
 SWEEP_GROUP = "cpqsim.sweep_executors"
+SERVER_GROUP = "cpqsim.servers"
 
 _BUILTIN = {
     RUNTIME_GROUP: {
@@ -26,6 +27,9 @@ _BUILTIN = {
     SWEEP_GROUP: {
         "local": "cpqsim_scenarios.sweep:local_executor",
         "ray": "cpqsim_actors.sweep:ray_executor",
+    },
+    SERVER_GROUP: {
+        "live": "cpqsim_actors.serve:serve",
     },
 }
 

@@ -554,7 +554,7 @@ def serve(
                     )
     except InputInvalid as exc:
         _fail_input(exc)
-    from cpqsim_actors.serve import serve as serve_live
+    serve_live = registry.load("live", registry.SERVER_GROUP)
 
     # Every actor is a process: on a 2-core box fewer shards measured +20 % req/s and
     # -40 % p99 (benchmarks/bench_gateway.py), so the default follows the machine.

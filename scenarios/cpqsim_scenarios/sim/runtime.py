@@ -15,16 +15,17 @@ from collections.abc import Callable
 
 import simpy
 from cpqsim_host.effect_runner import EffectRunner
-from cpqsim_host.fakes import Reply, SimDownstream
+from cpqsim_host.fakes import SimDownstream
 from cpqsim_host.journey_runner import JourneyRunner
 from cpqsim_host.journeys import JourneyPlan, plan_journeys
 from cpqsim_host.outcome import JourneyStats, RunOutput, Samples
-from cpqsim_host.port import CommandAnswer, OrderStarted
+from cpqsim_host.port import CommandAnswer, OnAnswer, OnError, OnReply, OrderStarted, Thunk
 from cpqsim_host.scenario import LoadedScenario, PlatformFault
 
 from cpqsim.context import Context, IdSource, at, rng_stream
 from cpqsim.conversion import CreateOrder
-from cpqsim.downstream import DownstreamRequest, LedgerSnapshot, QueryStatus
+from cpqsim.downstream import DownstreamRequest as Request
+from cpqsim.downstream import LedgerSnapshot
 from cpqsim.events import EventLog
 from cpqsim.lifecycle import DomainError
 from cpqsim.orchestration import Signal
@@ -71,33 +72,21 @@ class SimRuntime:
     def now_s(self) -> float:
         return self.env.now
 
-    def schedule(self, delay_s: float, fn: Callable[[], None]) -> None:
+    def schedule(self, delay_s: float, fn: Thunk) -> None:
         self.env.timeout(delay_s).callbacks.append(lambda _event: fn())
 
     # --------------------------------------------------------- the downstream port
 
-    def call(
-        self,
-        request: DownstreamRequest,
-        timeout_s: float,
-        on_reply: Callable[[Reply], None],
-        on_deadline: Callable[[], None],
-    ) -> None:
+    def call(self, request: Request, timeout: float, on_reply: OnReply, on_deadline: Thunk) -> None:
         def caller():
             if not self._cut_off(request.system):  # unreachable: the request never arrives
                 self.downstreams[request.system].call(request, on_reply)
-            yield self.env.timeout(timeout_s)
+            yield self.env.timeout(timeout)
             on_deadline()
 
         self.env.process(caller())
 
-    def query(
-        self,
-        system: str,
-        reference: str,
-        on_answer: Callable[[QueryStatus], None],
-        on_error: Callable[[str], None],
-    ) -> None:
+    def query(self, system: str, reference: str, on_answer: OnAnswer, on_error: OnError) -> None:
         if self._cut_off(system):
             self.schedule(0.0, lambda: on_error(f"{system} unreachable (injected fault)"))
             return
@@ -255,25 +244,13 @@ class _OrderSidePort:
     def now_s(self) -> float:
         return self.sim.now_s()
 
-    def schedule(self, delay_s: float, fn: Callable[[], None]) -> None:
+    def schedule(self, delay_s: float, fn: Thunk) -> None:
         self.sim.schedule(delay_s, self._alive(fn))
 
-    def call(
-        self,
-        request: DownstreamRequest,
-        timeout_s: float,
-        on_reply: Callable[[Reply], None],
-        on_deadline: Callable[[], None],
-    ) -> None:
-        self.sim.call(request, timeout_s, self._alive(on_reply), self._alive(on_deadline))
+    def call(self, request: Request, timeout: float, on_reply: OnReply, on_deadline: Thunk) -> None:
+        self.sim.call(request, timeout, self._alive(on_reply), self._alive(on_deadline))
 
-    def query(
-        self,
-        system: str,
-        reference: str,
-        on_answer: Callable[[QueryStatus], None],
-        on_error: Callable[[str], None],
-    ) -> None:
+    def query(self, system: str, reference: str, on_answer: OnAnswer, on_error: OnError) -> None:
         self.sim.query(system, reference, self._alive(on_answer), self._alive(on_error))
 
 
