@@ -77,6 +77,7 @@ class OrderExecutor(JournaledShard):
         self._completed: dict[str, str] = {}  # order id -> time of order.completed
         self._unreachable: dict[str, float] = {}  # system -> virtual time it is back
         self._started = False
+        self._dead = False  # stopped: a crash, so nothing of this incarnation runs again
         self._open_journal(journal_path, time_scale)
         with contextlib.suppress(RuntimeError):  # no loop yet (in-process): first call starts
             asyncio.get_running_loop()
@@ -116,11 +117,14 @@ class OrderExecutor(JournaledShard):
         self._timers.add(handle)
 
     def call(self, request: Request, timeout: float, on_reply: OnReply, on_deadline: Thunk) -> None:
+        self.schedule(timeout, on_deadline)
+        if self._cut_off(request.system):
+            return  # never arrives: the caller learns of it only at its deadline
         seq = self._next_seq(request.system)
 
         async def send() -> None:
             try:
-                reply = await self._downstream(request.system).call(
+                reply = await self.downstream[request.system].call(
                     "call", request, self._caller, seq
                 )
             except ActorUnavailable:
@@ -129,14 +133,17 @@ class OrderExecutor(JournaledShard):
                 self._guarded(lambda: on_reply(reply))
 
         self._spawn(send())
-        self.schedule(timeout, on_deadline)
 
     def query(self, system: str, reference: str, on_answer: OnAnswer, on_error: OnError) -> None:
+        if self._cut_off(system):
+            reason = f"{system} unreachable (injected fault)"
+            self._later(0.0, lambda: on_error(reason))
+            return
         seq = self._next_seq(system)
 
         async def ask() -> None:
             try:
-                status = await self._downstream(system).call("query", reference, self._caller, seq)
+                status = await self.downstream[system].call("query", reference, self._caller, seq)
             except ActorUnavailable as exc:
                 reason = f"{system} unreachable: {exc}"
                 self._guarded(lambda: on_error(reason))
@@ -145,11 +152,14 @@ class OrderExecutor(JournaledShard):
 
         self._spawn(ask())
 
-    def _downstream(self, system: str) -> ActorHandle:
+    def _cut_off(self, system: str) -> bool:
+        """Fault injection: is ``system`` unreachable from here right now?
+
+        Checked before a sequence number is taken: a message that never leaves must not
+        leave a gap the downstream would wait for (it admits a caller's messages in order).
+        """
         back = self._unreachable.get(system)
-        if back is not None and self.clock.now_s() < back:
-            return _Unreachable(system)
-        return self.downstream[system]
+        return back is not None and self.clock.now_s() < back
 
     def _next_seq(self, system: str) -> int:
         seq = self._seq.get(system, 0)
@@ -163,6 +173,8 @@ class OrderExecutor(JournaledShard):
 
     def _guarded(self, fn: Callable[[], None]) -> None:
         """A callback that fails is recorded, never allowed to take the actor's loop down."""
+        if self._dead:
+            return  # news for an incarnation that crashed: it went with the process
         try:
             fn()
         except Exception as exc:  # pragma: no cover - a bug: keep the evidence
@@ -194,6 +206,8 @@ class OrderExecutor(JournaledShard):
 
     def _flush_journal(self) -> None:
         self._journal_flush_scheduled = False
+        if self._dead:
+            return  # a crash loses the facts not yet journaled (and their effects)
         if self.journal is not None and self._unjournaled:
             events, self._unjournaled = self._unjournaled, []
             self.journal.append(events, self.ids.state())
@@ -295,19 +309,12 @@ class OrderExecutor(JournaledShard):
         }
 
     def stop(self) -> None:
+        """Die as a process dies: unjournaled facts, in-flight calls and timers are lost."""
+        self._dead = True
+        self._unjournaled.clear()
         for task in list(self._tasks):
             task.cancel()
         self._tasks.clear()
         for timer in list(self._timers):
             timer.cancel()
         self._timers.clear()
-
-
-class _Unreachable:
-    """A downstream that cannot be reached (injected fault): every call fails at once."""
-
-    def __init__(self, system: str) -> None:
-        self.name = system
-
-    async def call(self, method: str, *args: Any) -> Any:
-        raise ActorUnavailable(f"{self.name} is unreachable (injected fault)")

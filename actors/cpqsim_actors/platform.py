@@ -39,6 +39,7 @@ from cpqsim_actors.sharding import group_by_shard, shard_of
 
 ASYNC_CONCURRENCY = 10_000  # async actors mostly wait on timers and downstream replies
 SUPERVISE_EVERY_S = 0.5  # wall seconds between supervisor rounds (wake, relay)
+RELAY_AFTER_S = 2.0  # an unconfirmed conversion this old was left half done by a crash
 
 
 @dataclass(frozen=True)
@@ -248,10 +249,14 @@ class LivePlatform:
             *(self.quote_shards[s].call("confirm_conversions", ids) for s, ids in groups.items())
         )
 
-    async def relay_conversions(self) -> int:
-        """Create the orders of conversions no order side has confirmed (after a crash)."""
+    async def relay_conversions(self, older_than_s: float = 0.0) -> int:
+        """Create the orders of conversions no order side has confirmed (after a crash).
+
+        The supervisor passes ``older_than_s`` so it never races a caller that is about
+        to confirm a conversion it has just made.
+        """
         pending = await asyncio.gather(
-            *(h.call("unconfirmed_conversions") for h in self.quote_shards)
+            *(h.call("unconfirmed_conversions", older_than_s) for h in self.quote_shards)
         )
         creates = [c for part in pending for c in part]
         await self.start_orders(creates)
@@ -262,7 +267,7 @@ class LivePlatform:
     async def supervise_once(self) -> None:
         """Wake every executor (a restarted one resumes its orders) and relay conversions."""
         await asyncio.gather(*(h.call("start") for h in self.order_shards))
-        await self.relay_conversions()
+        await self.relay_conversions(older_than_s=RELAY_AFTER_S)
 
     async def _supervise(self) -> None:
         while True:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 import random
+import time
 from pathlib import Path
 
 from cpqsim.catalog import Catalog
@@ -50,10 +51,12 @@ class QuoteShard(JournaledShard):
         self.log: list[CloudEvent] = []
         self.times: dict[str, tuple[str, str]] = {}  # quote id -> (created, updated)
         self.outbox: dict[str, CreateOrder] = {}  # order id -> promised order
+        self._promised_at: dict[str, float] = {}  # order id -> monotonic time promised
         self._open_journal(journal_path, time_scale)
         if self.journal is not None:
             for order_id, body in self.journal.outbox().items():
                 self.outbox[order_id] = CreateOrder.model_validate_json(body)
+                self._promised_at[order_id] = 0.0  # from a previous life: due at once
 
     # ---------------------------------------------------------------- recovery
 
@@ -98,6 +101,7 @@ class QuoteShard(JournaledShard):
                 create = order_to_create(quote, actor, caused_by=event.id)
                 assert create is not None
                 self.outbox[create.order_id] = create
+                self._promised_at[create.order_id] = time.monotonic()
         result = CommandResult(
             "ok",
             view=self._view(command.quote_id),
@@ -128,14 +132,20 @@ class QuoteShard(JournaledShard):
 
     # ----------------------------------------------------------------- outbox
 
-    def unconfirmed_conversions(self) -> list[CreateOrder]:
-        """Orders promised by conversions that the order side has not confirmed yet."""
-        return [self.outbox[k] for k in sorted(self.outbox)]
+    def unconfirmed_conversions(self, older_than_s: float = 0.0) -> list[CreateOrder]:
+        """Orders promised by conversions that the order side has not confirmed yet.
+
+        ``older_than_s`` leaves alone the promises a caller is most likely still keeping
+        (a conversion answered a moment ago is confirmed a moment later).
+        """
+        cutoff = time.monotonic() - older_than_s
+        return [self.outbox[k] for k in sorted(self.outbox) if self._promised_at[k] <= cutoff]
 
     def confirm_conversions(self, order_ids: list[str]) -> int:
         done = [oid for oid in order_ids if oid in self.outbox]
         for oid in done:
             del self.outbox[oid]
+            del self._promised_at[oid]
         if self.journal is not None and done:
             self.journal.confirm(done)
         return len(done)

@@ -14,21 +14,11 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from cpqsim_actors.handles import ray_address, ray_init, ray_shutdown
 from cpqsim_scenarios.model import LoadedScenario, load_scenario
 
 REPO = Path(__file__).resolve().parents[2]
 LIBRARY = REPO / "scenarios" / "library"
 TMF = REPO / "tests" / "data" / "tmf"
-
-
-@pytest.fixture(scope="session")
-def ray_cluster() -> str:
-    """Start Ray once for the session; yields the address child processes can join."""
-    started = ray_init()
-    yield ray_address()
-    if started:
-        ray_shutdown()
 
 
 def shortened(name: str, **update) -> LoadedScenario:

@@ -1,0 +1,21 @@
+"""Givens shared by every test package: one Ray per test session.
+
+Ray costs ~0.7 GB and several seconds to start, so it starts once (``ray_cluster``) and
+every platform in the session creates and kills only its own actors. Child processes
+(``cpqsim serve`` for the Locust run) join the same cluster through ``RAY_ADDRESS``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> str:
+    """Start Ray once for the session; yields the address child processes can join."""
+    from cpqsim_actors.handles import ray_address, ray_init, ray_shutdown
+
+    started = ray_init()
+    yield ray_address()
+    if started:
+        ray_shutdown()
