@@ -257,3 +257,89 @@ def test_the_same_inputs_give_the_same_facts(services, policy):
         return [e.model_dump() for e in events + more]
 
     assert run() == run()
+
+
+# ----------------------------------------------------------- restart rule and causation
+
+
+def test_the_restart_rule_times_out_in_flight_reconciles_unknown_and_rearms_retries(services, ctx):
+    from cpqsim.orchestration import resume
+
+    order, _, effects = new_order(services, ctx)
+    [first] = calls(effects)
+    tid = first.request.task_id
+    assert [type(s).__name__ for s in resume(order, "restart-1")] == ["DownstreamTimedOut"]
+    assert all(s.caused_by == "restart-1" for s in resume(order, "restart-1"))
+    unknown, _, _ = react(
+        order, DownstreamTimedOut(order_id="O1", task_id=tid, attempt=1), ctx, ROBUST
+    )
+    [again] = resume(unknown)
+    assert isinstance(again, TimerFired) and again.purpose == "reconcile"
+    failed, _, _ = react(
+        order,
+        DownstreamReplied(order_id="O1", task_id=tid, attempt=1, ok=False, error="busy"),
+        ctx,
+        ROBUST,
+    )
+    [rearm] = resume(failed)
+    assert isinstance(rearm, TimerFired) and rearm.purpose == "retry"
+
+
+def test_a_settled_order_needs_nothing_after_a_restart(services, ctx):
+    from cpqsim.orchestration import resume
+    from cpqsim.order import settled
+
+    order, _, effects = new_order(services, ctx)
+    while effects:
+        call = calls(effects)[0]
+        order, _, effects = react(
+            order,
+            DownstreamReplied(order_id="O1", task_id=call.request.task_id, attempt=1, ok=True),
+            ctx,
+            ROBUST,
+        )
+    assert order.status is OrderStatus.COMPLETED and order.settled
+    assert resume(order) == []
+    assert settled(OrderStatus.HELD, open_owned_cases=1)
+    assert not settled(OrderStatus.HELD, open_owned_cases=0)
+    assert not settled(OrderStatus.IN_PROGRESS, open_owned_cases=3)
+
+
+def test_a_failed_reconciliation_query_keeps_the_outcome_unknown_and_never_retries(services, ctx):
+    from cpqsim.orchestration import ReconciliationFailed
+
+    order, _, effects = new_order(services, ctx)
+    tid = calls(effects)[0].request.task_id
+    order, _, _ = react(
+        order, DownstreamTimedOut(order_id="O1", task_id=tid, attempt=1), ctx, ROBUST
+    )
+    failed = ReconciliationFailed(order_id="O1", task_id=tid, attempt=1, reason="unreachable")
+    for _ in range(ROBUST.max_reconcile_polls - 1):
+        order, events, effects = react(order, failed, ctx, ROBUST)
+        assert names(events) == ["FulfillmentTaskReconciliationFailed"]
+        assert [type(e) for e in effects] == [StartTimer]  # ask again later, never re-call
+        order, events, effects = react(
+            order,
+            TimerFired(order_id="O1", task_id=tid, attempt=1, purpose="reconcile"),
+            ctx,
+            ROBUST,
+        )
+        assert [type(e) for e in effects] == [QueryDownstream]
+    order, events, effects = react(order, failed, ctx, ROBUST)
+    assert names(events) == ["FulfillmentTaskReconciliationFailed", "FalloutCaseOpened"]
+    assert order.tasks[tid].status is TaskStatus.FALLOUT and order.settled
+
+
+def test_every_effect_names_the_fact_that_decided_it(services, ctx):
+    from cpqsim.conversion import order_to_create
+    from cpqsim.services import OrderService
+
+    quote = accepted_quote(services, ctx, [INTERNET])
+    service = OrderService(services.catalog, ROBUST)
+    _, events, effects = service.start(order_to_create(quote, "seller-1", "evt-conv"), ctx)
+    by_id = {e.id: e for e in events}
+    assert events[0].causationid == "evt-conv" and events[0].actor == ctx.actor
+    for effect in effects:
+        decided_by = by_id[effect.caused_by]
+        assert decided_by.name == "order.task_dispatched"
+        assert decided_by.data["task_id"] == effect.request.task_id
