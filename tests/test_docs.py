@@ -58,3 +58,17 @@ def test_direct_dependencies_are_ranges_and_exact_pins_live_in_constraints():
     for requirement in requirements:
         name = requirement.split(">")[0].split("<")[0].split("[")[0].strip().lower()
         assert name.replace("_", "-") in pinned, f"{name} has no exact pin in constraints.txt"
+
+
+def test_the_architecture_page_lists_every_host_module_and_runtime():
+    import pkgutil
+
+    import cpqsim_host
+    from cpqsim_host import registry
+
+    doc = (REPO / "docs" / "architecture.md").read_text()
+    for module in pkgutil.iter_modules(cpqsim_host.__path__):
+        assert f"`cpqsim_host.{module.name}`" in doc, f"docs/architecture.md: {module.name}"
+    for name in registry.names():
+        assert f"| `{name}` |" in doc, f"docs/architecture.md: runtime {name}"
+    assert "docs/architecture.md" in (REPO / "README.md").read_text()
