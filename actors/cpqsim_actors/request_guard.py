@@ -55,7 +55,7 @@ def _check_text(text: str, path: str) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise BodyRefused(
-            400, "malformed_json", "a string holds a lone UTF-16 surrogate (\\ud800-\\udfff)", path
+            400, "malformed_json", "a string holds a lone UTF-16 surrogate (U+D800 to U+DFFF)", path
         ) from None
 
 
