@@ -153,7 +153,23 @@ def create_app(
     """The app for ``platform`` (a ``LivePlatform``); its lifespan waits until every actor is up."""
     catalog = platform.catalog
     metrics = GatewayMetrics()
-    hub = Hub(platform, metrics) if hub_poll_s is None else Hub(platform, metrics, hub_poll_s)
+
+    async def render(api: str, resource_id: str, base_url: str) -> dict | None:
+        if api == QUOTE_API:
+            quote = await platform.get_quote(resource_id)
+            return (
+                quote_resource(quote.quote, catalog, base_url, quote.created, quote.updated)
+                if quote
+                else None
+            )
+        order = await platform.get_order(resource_id)
+        return (
+            order_resource(order.order, catalog, base_url, order.created, order.completed)
+            if order
+            else None
+        )
+
+    hub = Hub(platform, render, metrics, **({} if hub_poll_s is None else {"poll_s": hub_poll_s}))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):

@@ -25,6 +25,7 @@ import contextlib
 import ipaddress
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -114,19 +115,37 @@ def parse_filter(api: str, query: str | None) -> frozenset[str]:
     return frozenset(wanted)
 
 
-def notification(event: CloudEvent, base_url: str) -> tuple[str, str, dict[str, Any]] | None:
-    """(api, TMF event type, notification body) for a platform fact, if it is one we publish."""
+def subject_of(event: CloudEvent) -> tuple[str, str] | None:
+    """(api, resource id) a published fact is about."""
+    if event.name.startswith("quote."):
+        return QUOTE_API, str(event.data.get("quote_id", ""))
+    if event.name.startswith("order."):
+        return ORDER_API, str(event.data.get("order_id", ""))
+    return None
+
+
+def notification(
+    event: CloudEvent, base_url: str, current: dict[str, Any] | None = None
+) -> tuple[str, str, dict[str, Any]] | None:
+    """(api, TMF event type, notification body) for a platform fact, if it is one we publish.
+
+    ``current`` is the resource as rendered when the notification is built (TMF payloads
+    carry the whole resource); its ``state`` is set to the state this fact left behind.
+    """
     root = base_url.rstrip("/")
     name = event.name
     if name.startswith("quote."):
         quote_id = event.data.get("quote_id", "")
         status = QUOTE_STATUS_AFTER.get(name)
-        resource: dict[str, Any] = {
-            "id": quote_id,
-            "href": f"{root}{QUOTE_PATH}/quote/{quote_id}",
-            "version": str(event.data.get("revision", "")),
-            "@type": "Quote",
-        }
+        resource: dict[str, Any] = dict(current or {"quoteItem": []})
+        resource.update(
+            {
+                "id": quote_id,
+                "href": f"{root}{QUOTE_PATH}/quote/{quote_id}",
+                "version": str(event.data.get("revision", "")),
+                "@type": "Quote",
+            }
+        )
         if status is not None:
             resource["state"] = QUOTE_STATE[status]
             resource["cpqsimStatus"] = status.value
@@ -134,11 +153,14 @@ def notification(event: CloudEvent, base_url: str) -> tuple[str, str, dict[str, 
         return QUOTE_API, kind, _body(event, kind, "quoteManagement", {"quote": resource})
     if name.startswith("order."):
         order_id = event.data.get("order_id", "")
-        resource = {
-            "id": order_id,
-            "href": f"{root}{ORDER_PATH}/productOrder/{order_id}",
-            "@type": "ProductOrder",
-        }
+        resource = dict(current or {"productOrderItem": []})
+        resource.update(
+            {
+                "id": order_id,
+                "href": f"{root}{ORDER_PATH}/productOrder/{order_id}",
+                "@type": "ProductOrder",
+            }
+        )
         state = ORDER_STATE_AFTER.get(name)
         if name == "order.created":
             kind = "ProductOrderCreateEvent"
@@ -181,14 +203,27 @@ class Subscription:
     sender: asyncio.Task | None = None
 
     def view(self) -> dict[str, Any]:
-        return {"id": self.id, "callback": self.callback, "query": self.query}
+        view = {"id": self.id, "callback": self.callback}
+        if self.query is not None:
+            view["query"] = self.query
+        return view
+
+
+Render = Callable[[str, str, str], Awaitable[dict[str, Any] | None]]
 
 
 class Hub:
-    """Registrations of this gateway and the loop that feeds them the platform's events."""
+    """Registrations of this gateway and the loop that feeds them the platform's events.
 
-    def __init__(self, platform: Any, metrics: Any = None, poll_s: float = POLL_S) -> None:
+    ``render(api, id, base_url)`` gives the resource as the gateway would answer it now;
+    it is called once per changed resource per poll, not once per event.
+    """
+
+    def __init__(
+        self, platform: Any, render: Render, metrics: Any = None, poll_s: float = POLL_S
+    ) -> None:
         self.platform = platform
+        self.render = render
         self.metrics = metrics
         self.poll_s = poll_s
         self.subscriptions: dict[str, Subscription] = {}
@@ -251,8 +286,15 @@ class Hub:
         self._seen.update(e.id for e in fresh)
         if not deliver:
             return 0
+        wanted = {(s.api) for s in self.subscriptions.values()}
+        fresh = [e for e in fresh if (subject_of(e) or ("", ""))[0] in wanted]
+        subjects = sorted({subject for e in fresh if (subject := subject_of(e)) is not None})
+        rendered = await asyncio.gather(
+            *(self.render(api, rid, self.base_url) for api, rid in subjects)
+        )
+        current = dict(zip(subjects, rendered, strict=True))
         for event in fresh:
-            note = notification(event, self.base_url)
+            note = notification(event, self.base_url, current.get(subject_of(event)))
             if note is None:
                 continue
             api, kind, body = note
