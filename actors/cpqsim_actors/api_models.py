@@ -10,9 +10,9 @@ every answer against these models and against the official TMF definitions.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from cpqsim.configuration import QuoteLine
 from cpqsim.invariants import InvariantResult
@@ -20,7 +20,22 @@ from cpqsim.invariants import InvariantResult
 # A discount is a fraction with a few decimals; 50 significant digits is an attack, not a
 # discount, and is refused at the door (the pricing core would otherwise work it out).
 DISCOUNT = {"ge": 0, "le": 1, "allow_inf_nan": False, "max_digits": 12, "decimal_places": 10}
-Text = Field(min_length=1, max_length=200)
+DISCOUNT_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "minimum": 0, "maximum": 1},
+        {"type": "string", "pattern": r"^(0(\.[0-9]{1,10})?|1(\.0{1,10})?|\.[0-9]{1,10})$"},
+    ],
+    "description": 'a fraction from 0 to 1 with at most 10 decimals, e.g. "0.15"',
+}
+Discount = Annotated[Decimal, Field(**DISCOUNT), WithJsonSchema(DISCOUNT_SCHEMA)]
+
+# Listeners are on loopback only (the gateway never sends traffic off the machine).
+PORT = r"(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?"
+LOOPBACK_URL = (
+    r"^https?://(127(\.(25[0-5]|2[0-4][0-9]|1?[0-9]{1,2})){3}|localhost|\[::1\])"
+    + PORT
+    + r"(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?$"
+)
 
 # ------------------------------------------------------------------------ request bodies
 
@@ -50,7 +65,7 @@ class QuoteCreateIn(Body):
     accountId: str = Field(min_length=1, max_length=200)
     requester: str = Field(min_length=1, max_length=200)
     lines: list[LineIn] = Field(min_length=1, max_length=50)
-    discountPct: Decimal = Field(default=Decimal("0"), **DISCOUNT)
+    discountPct: Discount = Decimal("0")
     region: str | None = Field(default=None, max_length=100)
 
 
@@ -66,7 +81,7 @@ class RejectionIn(ApprovalIn):
 
 class ReviseIn(Body):
     lines: list[LineIn] | None = Field(default=None, min_length=1, max_length=50)
-    discountPct: Decimal | None = Field(default=None, **DISCOUNT)
+    discountPct: Discount | None = None
     reason: str = Field(default="", max_length=2000)
 
 
@@ -78,19 +93,41 @@ class CancelIn(Body):
     reason: str = Field(default="", max_length=2000)
 
 
+def _event_filter(*types: str) -> str:
+    one = "(" + "|".join(types) + ")"
+    return f"^eventType={one}(,{one})*$"
+
+
 class SubscriptionIn(Body):
     """TMF ``EventSubscriptionInput``: where to deliver, and an optional filter."""
 
     callback: str = Field(
-        min_length=1,
         max_length=500,
+        pattern=LOOPBACK_URL,
         description="listener base URL on loopback (http://127.0.0.1:PORT/path); events are "
         "POSTed to {callback}/listener/{eventType}",
     )
+
+
+class QuoteSubscriptionIn(SubscriptionIn):
     query: str | None = Field(
         default=None,
         max_length=500,
-        description="optional filter, e.g. eventType=QuoteStateChangeEvent,QuoteCreateEvent",
+        pattern=_event_filter("QuoteCreateEvent", "QuoteStateChangeEvent"),
+        description="optional filter, e.g. eventType=QuoteStateChangeEvent",
+    )
+
+
+class OrderSubscriptionIn(SubscriptionIn):
+    query: str | None = Field(
+        default=None,
+        max_length=500,
+        pattern=_event_filter(
+            "ProductOrderCreateEvent",
+            "ProductOrderStateChangeEvent",
+            "ProductOrderAttributeValueChangeEvent",
+        ),
+        description="optional filter, e.g. eventType=ProductOrderStateChangeEvent",
     )
 
 

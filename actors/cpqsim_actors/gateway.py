@@ -516,17 +516,9 @@ def create_app(
 
 def _hub_routes(app: FastAPI, hub: Hub, api: str, root: str) -> None:
     tag = f"{api} events"
+    body_model = m.QuoteSubscriptionIn if api == QUOTE_API else m.OrderSubscriptionIn
 
-    @app.post(
-        f"{root}/hub",
-        status_code=201,
-        tags=[tag],
-        response_model=m.EventSubscription,
-        responses=error_doc(400, 413, 422),
-        summary=f"Register a loopback listener for {api} events (at-least-once, by eventId)",
-        operation_id=f"register_{api}_listener",
-    )
-    async def register(body: m.SubscriptionIn, request: Request):
+    async def register(body, request: Request):
         try:
             sub = await hub.subscribe(api, body.callback, body.query, str(request.base_url))
         except CallbackRefused as exc:
@@ -537,6 +529,17 @@ def _hub_routes(app: FastAPI, hub: Hub, api: str, root: str) -> None:
                 [{"field": "callback" if "callback" in str(exc) else "query", "reason": str(exc)}],
             )
         return JSONResponse(sub, status_code=201, headers={"Location": f"{root}/hub/{sub['id']}"})
+
+    register.__annotations__["body"] = body_model  # the API's own filter vocabulary
+    app.post(
+        f"{root}/hub",
+        status_code=201,
+        tags=[tag],
+        response_model=m.EventSubscription,
+        responses=error_doc(400, 413, 422),
+        summary=f"Register a loopback listener for {api} events (at-least-once, by eventId)",
+        operation_id=f"register_{api}_listener",
+    )(register)
 
     @app.get(
         f"{root}/hub/{{subscription_id}}",

@@ -117,6 +117,17 @@ def validation_violations(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every documented method on this path (Starlette's own Allow names one route's)."""
+    path = request.url.path
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and getattr(route, "include_in_schema", False) and regex.match(path):
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -140,11 +151,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "invalid_request", summary, violations)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         status = exc.status_code
         code = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else REASONS.get(status, "error")
-        return error_response(status, code, _short(message), headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if status == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return error_response(status, code, _short(message), headers=headers or None)
 
     @app.exception_handler(ActorUnavailable)
     async def _unavailable(_request: Request, exc: ActorUnavailable) -> JSONResponse:

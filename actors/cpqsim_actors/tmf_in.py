@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from cpqsim.catalog import Catalog, stable_id
 from cpqsim.configuration import QuoteLine
 from cpqsim.quote import CreateQuote, Quote
-from cpqsim_actors.api_models import DISCOUNT
+from cpqsim_actors.api_models import Discount
 
 CUSTOMER_ROLES = frozenset({"customer", "buyer"})
 SELLER_ROLES = frozenset({"seller", "salesrep", "sales representative", "requester"})
@@ -78,7 +78,7 @@ class QuoteCreateTmf(TmfBody):
     requestedQuoteCompletionDate: str | None = Field(default=None, max_length=40)
     expectedFulfillmentStartDate: str | None = Field(default=None, max_length=40)
     note: list[_Ignored] | None = Field(default=None, max_length=20)
-    discountPct: Decimal = Field(default=Decimal("0"), **DISCOUNT)
+    discountPct: Discount = Decimal("0")
     region: str | None = Field(default=None, max_length=100)
 
 
