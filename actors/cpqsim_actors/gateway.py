@@ -189,6 +189,7 @@ def create_app(
         redoc_url=None,
         dependencies=[Depends(refuse_unknown_query)],
     )
+    app.state.platform = platform
     app.state.metrics = metrics
     app.state.hub = hub
     install_error_handlers(app)

@@ -342,3 +342,22 @@ def test_the_verdict_runs_the_invariant_checker_over_the_live_platform(client):
     assert body["unsettled_orders"] == 0 and body["events"] > 0
     names = {r["name"] for r in body["invariants"]}
     assert {"no_duplicate_side_effects", "repricing_reproduces_fingerprint"} <= names
+
+
+def test_the_verdict_names_a_side_effect_duplicated_downstream():
+    """A checker that cannot fail proves nothing: given a duplicate in a ledger, it fails."""
+    with local_gateway() as fresh:
+        quote = accepted_quote(fresh)
+        fresh.post(f"{QUOTE}/{quote['id']}/convert", headers={"Idempotency-Key": "dup"})
+        assert fresh.get("/ops/verdict", params={"settleSeconds": 20}).json()["holds"]
+        platform = fresh.app.state.platform
+        ledger = platform.downstream["provisioning"].instance.model.ledger
+        done = next(e for e in ledger.entries if e.side_effect)
+        ledger.entries.append(done.model_copy(update={"seq": len(ledger.entries)}))
+
+        verdict = fresh.get("/ops/verdict", params={"settleSeconds": 0}).json()
+
+    assert verdict["holds"] is False
+    broken = {r["name"]: r for r in verdict["invariants"] if not r["holds"]}
+    assert "no_duplicate_side_effects" in broken
+    assert done.request.reference in broken["no_duplicate_side_effects"]["examples"][0]
