@@ -17,8 +17,9 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Body, Depends, FastAPI, Header, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import Body, FastAPI, Header, Query, Request
+from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from pydantic import Discriminator, Field, Tag
 
 from cpqsim.catalog import to_tmf620_product_offering
@@ -34,6 +35,7 @@ from cpqsim.quote import (
     SubmitQuoteForApproval,
 )
 from cpqsim_actors import api_models as m
+from cpqsim_actors.fast_json import FastJSONResponse as JSONResponse
 from cpqsim_actors.http_errors import error_doc, error_response, install_error_handlers
 from cpqsim_actors.hub import ORDER_API, QUOTE_API, CallbackRefused, Hub
 from cpqsim_actors.messages import CommandResult, ConvertOutcome, OrderView, QuoteView
@@ -89,9 +91,6 @@ class QueryRefused(Exception):
         self.names = names
 
 
-_allowed_query: dict[int, frozenset[str]] = {}
-
-
 def _query_names(dependant: Any) -> set[str]:
     """Every query parameter a route declares, its dependencies' included."""
     names = {p.alias for p in dependant.query_params}
@@ -100,19 +99,25 @@ def _query_names(dependant: Any) -> set[str]:
     return names
 
 
-async def refuse_unknown_query(request: Request) -> None:
-    """Unknown query parameters are a 400, not silently ignored (a typo stays visible)."""
-    if not request.scope.get("query_string"):
-        return
-    route = request.scope.get("route")
-    allowed = _allowed_query.get(id(route))
-    if allowed is None:
-        dependant = getattr(route, "dependant", None)
-        names = _query_names(dependant) if dependant is not None else set()
-        allowed = _allowed_query[id(route)] = frozenset(names)
-    unknown = sorted({k for k in request.query_params if k not in allowed})
-    if unknown:
-        raise QueryRefused(unknown)
+class StrictQueryRoute(APIRoute):
+    """Unknown query parameters are a 400, not silently ignored (a typo stays visible).
+
+    Checked in the route's own handler (no dependency to solve per request), and only
+    when there is a query string at all: the hot routes have none.
+    """
+
+    def get_route_handler(self):
+        handler = super().get_route_handler()
+        allowed = frozenset(_query_names(self.dependant))
+
+        async def checked(request: Request):
+            if request.scope.get("query_string"):
+                unknown = sorted({k for k in request.query_params if k not in allowed})
+                if unknown:
+                    raise QueryRefused(unknown)
+            return await handler(request)
+
+        return checked
 
 
 def _refusal(result: CommandResult) -> JSONResponse:
@@ -187,8 +192,8 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        dependencies=[Depends(refuse_unknown_query)],
     )
+    app.router.route_class = StrictQueryRoute
     app.state.platform = platform
     app.state.metrics = metrics
     app.state.hub = hub

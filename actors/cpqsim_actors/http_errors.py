@@ -14,10 +14,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from cpqsim_actors.fast_json import FastJSONResponse as JSONResponse
 from cpqsim_actors.handles import ActorUnavailable
 
 log = logging.getLogger(__name__)

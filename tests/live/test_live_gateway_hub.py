@@ -171,4 +171,5 @@ def test_an_order_listener_hears_the_order_through_to_completion(client, listene
 def test_listeners_off_loopback_or_with_unknown_filters_are_refused(client, body):
     refused = client.post(QUOTE_HUB, json=body)
     assert refused.status_code == 422, refused.text
-    assert refused.json()["code"] == "invalid_subscription"
+    field = "query" if "query" in body else "callback"
+    assert [v["field"] for v in refused.json()["violations"]] == [field]
