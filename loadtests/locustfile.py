@@ -145,18 +145,17 @@ class OpenLoopJourney(CpqUser):
         if due is None:
             return
         kind = self.environment.parsed_options.open_journey
-        started = clock.elapsed()
+        token = clock.begin(due)
         ok = True
         try:
             JOURNEYS[kind](self.client, self.rng, self.seller)
         except JourneyFailed:
             ok = False
-        ended = clock.elapsed()
-        clock.record(due, started, ended, ok)
+        latency_s = clock.finish(token, ok)
         self.environment.events.request.fire(
             request_type="JOURNEY",
             name=f"journey: {kind} (open loop)",
-            response_time=(ended - due) * 1000,
+            response_time=latency_s * 1000,
             response_length=0,
             exception=None if ok else JourneyFailed(kind),
             context={},

@@ -122,11 +122,13 @@ def test_an_open_loop_run_holds_its_arrival_rates(server, tmp_path):
     with open(run_folder(tmp_path) / "open_loop_journeys.csv", newline="") as f:
         journeys = list(csv.DictReader(f))
     by_rate = {rate: sum(1 for j in journeys if j["arrival_rate"] == rate) for rate in ("5", "10")}
-    # 3 s at 5/s and 3 s at 10/s: the schedule, whatever the latency (the last ones may
-    # still be in flight when the run stops)
-    assert 13 <= by_rate["5"] <= 15 and 26 <= by_rate["10"] <= 30, by_rate
-    assert all(j["ok"] == "1" for j in journeys)
-    assert all(float(j["started_s"]) >= float(j["due_s"]) for j in journeys)
+    # 3 s at 5/s and 3 s at 10/s: the schedule, whatever the latency; arrivals cut off
+    # by the end of the run are listed too (in_flight / not_started), never dropped
+    assert by_rate["5"] == 15 and 28 <= by_rate["10"] <= 30, by_rate
+    finished = [j for j in journeys if j["outcome"] in ("ok", "failed")]
+    assert len(finished) >= 30 and all(j["outcome"] == "ok" for j in finished)
+    assert {j["outcome"] for j in journeys} <= {"ok", "in_flight", "not_started"}
+    assert all(float(j["started_s"]) >= float(j["due_s"]) for j in finished)
 
 
 class FakeGateway:
