@@ -22,11 +22,14 @@ from .local_gateway import local_platform
 EXAMPLES_PER_OPERATION = 25
 
 
-# Built at collection (schemathesis parametrizes per operation from the document); the
-# in-process actors are cheap, and the fixture below releases them after the module.
+# Built at collection (schemathesis parametrizes per operation from the document). The
+# document is taken from the app object, not over HTTP, so the platform starts (its
+# actors' loops run) only when this module's tests do; the fixture below stops it.
 PLATFORM = local_platform()
 APP = create_app(PLATFORM, hub_poll_s=0.2)
-schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
+schema = schemathesis.openapi.from_dict(APP.openapi())
+schema.app = APP
+schema.location = "/openapi.json"
 # Explicit examples and property-based fuzzing (valid and invalid data). The "coverage"
 # phase enumerates boundary bodies at collection time: ~50 s here, over the CI budget.
 schema.config.phases.update(phases=["examples", "fuzzing"])
