@@ -19,7 +19,6 @@ from typing import Annotated, Any
 
 from fastapi import Body, FastAPI, Header, Query, Request
 from fastapi.responses import Response
-from fastapi.routing import APIRoute
 from pydantic import Discriminator, Field, Tag
 
 from cpqsim.catalog import to_tmf620_product_offering
@@ -37,11 +36,13 @@ from cpqsim.quote import (
 from cpqsim_actors import api_models as m
 from cpqsim_actors.fast_json import FastJSONResponse as JSONResponse
 from cpqsim_actors.http_errors import error_doc, error_response, install_error_handlers
-from cpqsim_actors.hub import ORDER_API, QUOTE_API, CallbackRefused, Hub
+from cpqsim_actors.hub import ORDER_API, QUOTE_API, Hub
+from cpqsim_actors.hub_api import install_hub_routes
 from cpqsim_actors.messages import CommandResult, ConvertOutcome, OrderView, QuoteView
 from cpqsim_actors.metrics import GatewayMetrics, MetricsMiddleware
 from cpqsim_actors.offline_docs import install_offline_docs
 from cpqsim_actors.request_guard import DEFAULT_MAX_BODY_BYTES, RequestGuard
+from cpqsim_actors.strict_query import install_strict_query
 from cpqsim_actors.tmf import CATALOG_PATH, ORDER_PATH, QUOTE_PATH, order_resource, quote_resource
 from cpqsim_actors.tmf_in import (
     ProductOrderCreateTmf,
@@ -83,41 +84,6 @@ QuoteCreateBody = Annotated[
 READ = error_doc(400, 404, 503)
 COMMAND = error_doc(400, 404, 409, 413, 422, 503)
 CREATE = error_doc(400, 409, 413, 422, 503)
-
-
-class QueryRefused(Exception):
-    def __init__(self, names: list[str]) -> None:
-        super().__init__(", ".join(names))
-        self.names = names
-
-
-def _query_names(dependant: Any) -> set[str]:
-    """Every query parameter a route declares, its dependencies' included."""
-    names = {p.alias for p in dependant.query_params}
-    for sub in dependant.dependencies:
-        names |= _query_names(sub)
-    return names
-
-
-class StrictQueryRoute(APIRoute):
-    """Unknown query parameters are a 400, not silently ignored (a typo stays visible).
-
-    Checked in the route's own handler (no dependency to solve per request), and only
-    when there is a query string at all: the hot routes have none.
-    """
-
-    def get_route_handler(self):
-        handler = super().get_route_handler()
-        allowed = frozenset(_query_names(self.dependant))
-
-        async def checked(request: Request):
-            if request.scope.get("query_string"):
-                unknown = sorted({k for k in request.query_params if k not in allowed})
-                if unknown:
-                    raise QueryRefused(unknown)
-            return await handler(request)
-
-        return checked
 
 
 def _refusal(result: CommandResult) -> JSONResponse:
@@ -193,7 +159,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    app.router.route_class = StrictQueryRoute
+    install_strict_query(app)  # before any route is added: they are built by its class
     app.state.platform = platform
     app.state.metrics = metrics
     app.state.hub = hub
@@ -201,20 +167,6 @@ def create_app(
     install_offline_docs(app)
     app.add_middleware(RequestGuard, max_body_bytes=max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-
-    @app.exception_handler(QueryRefused)
-    async def _query_refused(_request: Request, exc: QueryRefused) -> JSONResponse:
-        names = [n[:80] for n in exc.names[:20]]
-        violations = [
-            {"field": f"query {n}", "reason": "unknown query parameter", "rule": "unknown"}
-            for n in names
-        ]
-        return error_response(
-            400,
-            "unknown_query_parameter",
-            f"unknown query parameter(s): {', '.join(names)}",
-            violations,
-        )
 
     def base(request: Request) -> str:
         return str(request.base_url)
@@ -515,60 +467,6 @@ def create_app(
     # ------------------------------------------------------------------ TMF hub
 
     for api, root in ((QUOTE_API, QUOTE_PATH), (ORDER_API, ORDER_PATH)):
-        _hub_routes(app, hub, api, root)
+        install_hub_routes(app, hub, api, root)
 
     return app
-
-
-def _hub_routes(app: FastAPI, hub: Hub, api: str, root: str) -> None:
-    tag = f"{api} events"
-    body_model = m.QuoteSubscriptionIn if api == QUOTE_API else m.OrderSubscriptionIn
-
-    async def register(body, request: Request):
-        try:
-            sub = await hub.subscribe(api, body.callback, body.query, str(request.base_url))
-        except CallbackRefused as exc:
-            return error_response(
-                422,
-                "invalid_subscription",
-                str(exc),
-                [{"field": "callback" if "callback" in str(exc) else "query", "reason": str(exc)}],
-            )
-        return JSONResponse(sub, status_code=201, headers={"Location": f"{root}/hub/{sub['id']}"})
-
-    register.__annotations__["body"] = body_model  # the API's own filter vocabulary
-    app.post(
-        f"{root}/hub",
-        status_code=201,
-        tags=[tag],
-        response_model=m.EventSubscription,
-        responses=error_doc(400, 413, 422),
-        summary=f"Register a loopback listener for {api} events (at-least-once, by eventId)",
-        operation_id=f"register_{api}_listener",
-    )(register)
-
-    @app.get(
-        f"{root}/hub/{{subscription_id}}",
-        tags=[tag],
-        response_model=m.EventSubscription,
-        responses=error_doc(400, 404),
-        operation_id=f"get_{api}_listener",
-    )
-    async def get_listener(subscription_id: str):
-        sub = hub.get(api, subscription_id)
-        if sub is None:
-            return error_response(404, "unknown_subscription", "no such listener registration")
-        return JSONResponse(sub)
-
-    @app.delete(
-        f"{root}/hub/{{subscription_id}}",
-        status_code=204,
-        tags=[tag],
-        response_class=Response,
-        responses=error_doc(400, 404),
-        operation_id=f"unregister_{api}_listener",
-    )
-    async def unregister(subscription_id: str):
-        if not hub.unsubscribe(api, subscription_id):
-            return error_response(404, "unknown_subscription", "no such listener registration")
-        return Response(status_code=204)
