@@ -1,21 +1,25 @@
-"""HTTP gateway throughput: the cpqsim gateway beside a bare uvicorn + FastAPI + Ray baseline.
+"""HTTP gateway throughput: the price-quote route beside a bare uvicorn + FastAPI + Ray baseline.
 
 One run, one Ray (started here, once), everything on 127.0.0.1:
 
 * **baseline**: a bare FastAPI app under uvicorn (same settings as ``cpqsim serve``) whose
   one endpoint awaits a trivial method of one sync Ray actor;
-* **gateway**: ``cpqsim serve`` (the real platform: quote shards, order executors,
-  downstream fakes, journal) walked through its main endpoints: create, price, accept,
-  convert, get quote, get order.
+* **price**: ``cpqsim serve`` (the real platform: quote shards, order executors,
+  downstream fakes, journal, the gateway's door, metrics and hub) with every user
+  pricing its own quote again and again: ``POST /quote/{id}/price``;
+* **half**: the same route paced at half the req/s ``price`` reached, for the latency a
+  service sees when it is not saturated (target: p99 <= 100 ms);
+* **journey**: the main endpoints in turn: create, price, accept, convert, get quote,
+  get order (for reference).
 
 Both servers run as child processes joining this Ray through ``RAY_ADDRESS``; both are
-driven by the same closed-loop Locust ``FastHttpUser`` load (``loadtests/
-bench_gateway_locustfile.py``, headless, ``--csv``) in its own process, which never
-touches Ray. Printed: req/s, p50 and p99 per endpoint and in total, the ratio of the
-gateway's req/s to the baseline's (a figure that survives a noisy, shared machine better
-than req/s do), and CPU seconds per process group during each run (where the time goes).
+driven by Locust ``FastHttpUser`` load (``loadtests/bench_gateway_locustfile.py``,
+headless, ``--csv``) in its own process, which never touches Ray. Printed: req/s, p50
+and p99 per endpoint, the ratio of the price-quote route's req/s to the baseline's
+(target: >= 0.7; a figure that survives a noisy, shared machine better than req/s do),
+the p99 at half load, and CPU seconds per process group during each run.
 
-    .venv/bin/python benchmarks/bench_gateway.py              # 20 users x 20 s per target
+    .venv/bin/python benchmarks/bench_gateway.py              # 20 users x 20 s per run
     .venv/bin/python benchmarks/bench_gateway.py --quick      # smoke run
 """
 
@@ -39,6 +43,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 LOCUSTFILE = REPO / "loadtests" / "bench_gateway_locustfile.py"
 LOCUST = str(Path(sys.executable).with_name("locust"))
+PRICE = "POST /quote/{id}/price"
 
 
 # ------------------------------------------------------------------- baseline server
@@ -85,7 +90,12 @@ def serve_baseline(port: int) -> None:
 def serve_gateway(port: int, quote_shards: int, order_shards: int) -> None:
     from cpqsim_actors.serve import serve
 
-    serve(port=port, quote_shards=quote_shards, order_shards=order_shards)
+    serve(
+        port=port,
+        quote_shards=quote_shards,
+        order_shards=order_shards,
+        name=f"bench-{os.getpid()}",
+    )
 
 
 # ---------------------------------------------------------------------------- driver
@@ -145,15 +155,9 @@ def cpu_by_group(server_pid: int) -> dict[str, float]:
     return out
 
 
-def run_target(
-    target: str,
-    user: str,
-    users: int,
-    seconds: int,
-    ray_address: str,
-    work: Path,
-    server_args: tuple[str, ...] = (),
-) -> tuple[list[dict], dict[str, float]]:
+@contextlib.contextmanager
+def running_server(target: str, ray_address: str, work: Path, server_args: tuple[str, ...] = ()):
+    """One server child process (joining this Ray) for as long as the block runs."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = work / f"{target}.log"
@@ -165,39 +169,55 @@ def run_target(
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-        try:
-            wait_healthy(server, url, log)
-            before = cpu_by_group(server.pid)
-            children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            prefix = work / target
-            run = subprocess.run(
-                [
-                    LOCUST,
-                    "-f",
-                    str(LOCUSTFILE),
-                    user,
-                    "--headless",
-                    "-u",
-                    str(users),
-                    "-r",
-                    str(users),
-                    "-t",
-                    f"{seconds}s",
-                    "--host",
-                    url,
-                    "--only-summary",
-                    "--csv",
-                    str(prefix),
-                ],
-                capture_output=True,
-                text=True,
-                timeout=seconds + 60,
-                env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"},
-            )
-            after = cpu_by_group(server.pid)
-            children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        finally:
-            stop(server)
+    try:
+        wait_healthy(server, url, log)
+        yield url, server.pid
+    finally:
+        stop(server)
+
+
+def drive(
+    label: str,
+    url: str,
+    server_pid: int,
+    user: str,
+    users: int,
+    seconds: int,
+    work: Path,
+    rate: float | None = None,
+) -> tuple[list[dict], dict[str, float]]:
+    """A headless Locust run of ``user``; its stats rows and CPU seconds per process group."""
+    before = cpu_by_group(server_pid)
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    prefix = work / label
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env.update(BENCH_USERS=str(users), BENCH_RATE=str(rate or 0))
+    run = subprocess.run(
+        [
+            LOCUST,
+            "-f",
+            str(LOCUSTFILE),
+            user,
+            "--headless",
+            "-u",
+            str(users),
+            "-r",
+            str(users),
+            "-t",
+            f"{seconds}s",
+            "--host",
+            url,
+            "--only-summary",
+            "--csv",
+            str(prefix),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        env=env,
+    )
+    after = cpu_by_group(server_pid)
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if run.returncode not in (0, 1):  # 1: some requests failed (reported, not fatal)
         raise RuntimeError(f"locust failed ({run.returncode}):\n{run.stderr[-3000:]}")
     with open(f"{prefix}_stats.csv", newline="") as f:
@@ -208,6 +228,10 @@ def run_target(
             children_before.ru_utime + children_before.ru_stime
         )
     return rows, cpu
+
+
+def row_named(rows: list[dict], name: str) -> dict:
+    return next(r for r in rows if r["Name"] == name)
 
 
 def fmt_row(label: str, row: dict) -> str:
@@ -221,9 +245,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short smoke run")
     parser.add_argument("--users", type=int, default=None, help="closed-loop users (20)")
-    parser.add_argument("--seconds", type=int, default=None, help="seconds per target (20)")
-    parser.add_argument("--quote-shards", type=int, default=2, help="gateway quote shards")
-    parser.add_argument("--order-shards", type=int, default=2, help="gateway order shards")
+    parser.add_argument("--seconds", type=int, default=None, help="seconds per run (20)")
+    parser.add_argument("--quote-shards", type=int, default=1, help="gateway quote shards")
+    parser.add_argument("--order-shards", type=int, default=1, help="gateway order shards")
     parser.add_argument("--serve-baseline", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--serve-gateway", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -238,50 +262,58 @@ def main() -> None:
     from cpqsim_actors.handles import ray_address, ray_init, ray_shutdown
 
     started = ray_init()
-    results: dict[str, tuple[list[dict], dict[str, float]]] = {}
+    runs: dict[str, tuple[list[dict], dict[str, float]]] = {}
     try:
         address = ray_address()
         with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
+            work = Path(tmp)
+            with running_server("baseline", address, work) as (url, pid):
+                runs["baseline"] = drive("baseline", url, pid, "BaselineUser", users, seconds, work)
             shards = ("--quote-shards", str(args.quote_shards))
             shards += ("--order-shards", str(args.order_shards))
-            for target, user in (("baseline", "BaselineUser"), ("gateway", "JourneyUser")):
-                results[target] = run_target(
-                    target, user, users, seconds, address, Path(tmp), shards
+            with running_server("gateway", address, work, shards) as (url, pid):
+                runs["price"] = drive("price", url, pid, "PriceUser", users, seconds, work)
+                peak = float(row_named(runs["price"][0], PRICE)["Requests/s"])
+                runs["half"] = drive(
+                    "half", url, pid, "PacedPriceUser", users, seconds, work, rate=peak / 2
                 )
+                runs["journey"] = drive("journey", url, pid, "JourneyUser", users, seconds, work)
     finally:
         if started:
             ray_shutdown()
 
     print(
-        f"{users} closed-loop Locust FastHttpUsers, {seconds} s per target, 127.0.0.1; "
-        f"gateway with {args.quote_shards} quote + {args.order_shards} order shards"
+        f"{users} Locust FastHttpUsers, {seconds} s per run, 127.0.0.1; gateway with "
+        f"{args.quote_shards} quote + {args.order_shards} order shards"
     )
     print(
-        f"{'target / endpoint':<34} {'requests':>8} {'fails':>6} {'req/s':>8} {'p50 ms':>7} "
+        f"{'run / endpoint':<34} {'requests':>8} {'fails':>6} {'req/s':>8} {'p50 ms':>7} "
         f"{'p99 ms':>7}"
     )
-    totals = {}
-    for target, (rows, _) in results.items():
+    for label, (rows, _) in runs.items():
         for row in rows:
             if row["Name"] == "Aggregated":
-                totals[target] = row
-                print(fmt_row(f"{target} (all)", row))
+                print(fmt_row(f"{label} (all)", row))
             else:
                 print(fmt_row(f"  {row['Name']}", row))
-    for target, (_, cpu) in results.items():
+    for label, (_, cpu) in runs.items():
         if cpu:
             top = sorted(cpu.items(), key=lambda kv: -kv[1])
             shown = ", ".join(f"{g} {s:.1f}" for g, s in top if s >= 0.05)
-            print(f"cpu s during {target}: {shown}")
-    base = float(totals["baseline"]["Requests/s"])
-    gate = float(totals["gateway"]["Requests/s"])
-    ratio = gate / base if base else 0.0
+            print(f"cpu s during {label}: {shown}")
+    base = row_named(runs["baseline"][0], "Aggregated")
+    price = row_named(runs["price"][0], PRICE)
+    half = row_named(runs["half"][0], PRICE)
+    journey = row_named(runs["journey"][0], "Aggregated")
+    base_rps, price_rps = float(base["Requests/s"]), float(price["Requests/s"])
     print(
-        f"summary: baseline {base:.0f} req/s p50 {totals['baseline']['50%']} ms p99 "
-        f"{totals['baseline']['99%']} ms | gateway {gate:.0f} req/s p50 "
-        f"{totals['gateway']['50%']} ms p99 {totals['gateway']['99%']} ms"
+        f"summary: baseline {base_rps:.0f} req/s p99 {base['99%']} ms | price-quote "
+        f"{price_rps:.0f} req/s p99 {price['99%']} ms | at half load "
+        f"({float(half['Requests/s']):.0f} req/s) p99 {half['99%']} ms | journey "
+        f"{float(journey['Requests/s']):.0f} req/s p99 {journey['99%']} ms"
     )
-    print(f"ratio gateway/baseline req/s: {ratio:.2f}")
+    print(f"ratio price-quote/baseline req/s: {price_rps / base_rps if base_rps else 0.0:.2f}")
+    print(f"p99 ms of price-quote at half load: {half['99%']}")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
-"""Closed-loop users for ``benchmarks/bench_gateway.py`` (HTTP only, never Ray).
+"""Users for ``benchmarks/bench_gateway.py`` (HTTP only, never Ray).
 
 ``BaselineUser`` hits the bare uvicorn + FastAPI + one-Ray-actor app the benchmark starts;
-``JourneyUser`` walks the cpqsim gateway's main endpoints: create, price, accept,
-convert, then read the quote and the order back. No think time: each user sends its
-next request as soon as the previous answer arrives, so req/s measures the server.
+``PriceUser`` prices its own quote again and again (the price-quote route alone);
+``PacedPriceUser`` does the same at a fixed total rate (``BENCH_RATE`` requests per second
+over all users), for latency at a given load; ``JourneyUser`` walks the main endpoints:
+create, price, accept, convert, then read the quote and the order back. Except for the
+paced user there is no think time: each user sends its next request as soon as the
+previous answer arrives, so req/s measures the server.
 
     locust -f loadtests/bench_gateway_locustfile.py JourneyUser --headless -u 20 -r 20 \
         -t 20s --host http://127.0.0.1:8000 --only-summary --csv /tmp/bench
@@ -11,9 +14,11 @@ next request as soon as the previous answer arrives, so req/s measures the serve
 
 from __future__ import annotations
 
+import os
 import uuid
 
-from locust import FastHttpUser, constant, task
+from locust import FastHttpUser, constant, constant_throughput, task
+from locust.exception import StopUser
 
 QUOTE = "/tmf-api/quoteManagement/v4/quote"
 ORDER = "/tmf-api/productOrderingManagement/v4/productOrder"
@@ -48,6 +53,31 @@ class BaselineUser(FastHttpUser):
     @task
     def ping(self) -> None:
         self.client.get("/ping", name="GET /ping (actor)")
+
+
+class PriceUser(FastHttpUser):
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        body = {"accountId": "acct-bench", "requester": "bench", "lines": LINES[0]}
+        with self.client.post(QUOTE, json=body, name="POST /quote", catch_response=True) as r:
+            if r.status_code != 201:
+                r.failure(f"create: {r.status_code} {r.text[:200]}")
+                raise StopUser
+            self.price_path = f"{QUOTE}/{r.json()['id']}/price"
+
+    @task
+    def price(self) -> None:
+        self.client.post(self.price_path, name="POST /quote/{id}/price")
+
+
+class PacedPriceUser(PriceUser):
+    """Each of N users at BENCH_RATE / N requests per second (set by the benchmark)."""
+
+    def wait_time(self) -> float:
+        total = float(os.environ.get("BENCH_RATE") or 100)
+        per_user = max(total, 0.1) / int(os.environ.get("BENCH_USERS") or 20)
+        return constant_throughput(per_user)(self)
 
 
 class JourneyUser(FastHttpUser):

@@ -1,153 +1,216 @@
-"""Load test of the cpqsim gateway: the quote-to-order journey plus lighter reads.
-
-Talks HTTP only (never Ray from a Locust process: gevent and Ray's gRPC hang together)
-and uses ``FastHttpUser`` (several times the throughput of ``HttpUser`` per core).
-Requests are named by endpoint so stats group per route, and a response counts as a
-failure only when it is really wrong for that step of the journey.
+"""Load tests of the cpqsim gateway: journeys, named load shapes, and a verdict at the end.
 
     cpqsim serve --port 8000 &
-    locust -f loadtests/locustfile.py --headless -u 20 -r 10 -t 30s \
-        --host http://127.0.0.1:8000 --only-summary
+    locust --config loadtests/locust.conf                       # closed loop, 20 users, 60 s
+    locust --config loadtests/locust.conf --shape open --arrival-rate 5,10,20,40
+    locust --config loadtests/locust.conf --shape spike --tags quote
+
+Journeys are separate ``FastHttpUser`` classes with weights and tags (``browse``,
+``quote``, ``order``). ``--shape`` picks the load: ``closed`` (constant users), ``step``,
+``spike``, ``soak`` (closed loop, peak ``--users``) or ``open`` (journeys *arrive* at
+``--arrival-rate`` per second whatever the latency; see ``cpqsim_load/schedule.py`` for
+why that matters). Every shape ends after ``--run-time``. When the run stops, the gateway
+is asked for its verdict (the invariant checker over the live platform): violations are
+printed and Locust exits 3 (4 if the verdict could not be had; 1 stays "requests
+failed"). CSV, HTML, the open-loop journey log and ``verdict.json`` go to one folder per
+run, ``runs/locust/<UTC time>/`` unless ``--csv``/``--html`` say otherwise.
+
+Talks HTTP only: never Ray from a Locust process (gevent and Ray's gRPC hang together).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import random
+import time
 import uuid
+from pathlib import Path
 
-from locust import FastHttpUser, between, task
+from cpqsim_load.journeys import JOURNEYS, JourneyFailed, browse_catalog, quote_and_price
+from cpqsim_load.journeys import quote_to_order as order_journey
+from cpqsim_load.open_loop import ArrivalClock
+from cpqsim_load.schedule import DEFAULT_RUN_TIME_S, SHAPES, Plan, pool_size, rate_at, users_at
+from cpqsim_load.verdict import judge
+from locust import FastHttpUser, LoadTestShape, between, constant, events, tag, task
+from locust.runners import WorkerRunner
 
-CATALOG = "/tmf-api/productCatalogManagement/v4"
-QUOTE = "/tmf-api/quoteManagement/v4/quote"
-ORDER = "/tmf-api/productOrderingManagement/v4/productOrder"
-
-# Valid configurations of the sample enterprise catalog (same mix as the library scenarios).
-MIX = [
-    [
-        {
-            "offering": "saas-suite",
-            "quantity": 25,
-            "options": ["saas-edition-standard"],
-            "addOns": ["saas-extra-storage"],
-        }
-    ],
-    [
-        {
-            "offering": "saas-suite",
-            "quantity": 120,
-            "options": ["saas-edition-premium"],
-            "addOns": ["saas-sso"],
-        }
-    ],
-    [
-        {
-            "offering": "business-internet",
-            "options": ["bi-access-fiber", "bi-sla-premium"],
-            "addOns": ["static-ip"],
-        }
-    ],
-    [
-        {"offering": "business-internet", "options": ["bi-access-copper", "bi-sla-standard"]},
-        {"offering": "managed-firewall", "options": ["mf-tier-advanced"]},
-    ],
-]
-DISCOUNTS = ["0", "0", "0.05", "0.15", "0.30"]
+log = logging.getLogger("cpqsim")
+STATE: dict = {"plan": None, "clock": None}
 
 
-class JourneyFailed(Exception):
-    """Stop this journey: the failing request has already been reported."""
+@events.init_command_line_parser.add_listener
+def _options(parser) -> None:
+    group = parser.add_argument_group("cpqsim")
+    group.add_argument("--shape", choices=SHAPES, default="closed", help="load shape")
+    group.add_argument(
+        "--arrival-rate",
+        default="10",
+        help="open loop: journeys per second; several (5,10,20) are held in turn",
+    )
+    group.add_argument(
+        "--open-journey",
+        choices=sorted(JOURNEYS),
+        default="quote",
+        help="open loop: the journey each arrival walks",
+    )
+    group.add_argument("--max-users", type=int, default=500, help="open loop: user pool cap")
+    group.add_argument(
+        "--verdict-settle", type=float, default=30.0, help="seconds to let orders settle"
+    )
+    group.add_argument("--skip-verdict", action="store_true", help="do not ask for the verdict")
+    run = f"runs/locust/{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+    parser.set_defaults(csv_prefix=f"{run}/cpqsim", html_file=f"{run}/report.html")
+
+
+def _plan(options) -> Plan:
+    run_time = float(options.run_time or DEFAULT_RUN_TIME_S)
+    if not options.run_time:
+        log.warning("no --run-time given: this run stops after %.0f s", run_time)
+    users = int(options.num_users or 10)
+    return Plan(
+        shape=options.shape,
+        users=users,
+        spawn_rate=float(options.spawn_rate or users),
+        run_time_s=run_time,
+        arrival_rates=tuple(float(r) for r in str(options.arrival_rate).split(",") if r.strip()),
+        max_users=int(options.max_users),
+    )
+
+
+@events.init.add_listener
+def _init(environment, **_kwargs) -> None:
+    STATE["plan"] = plan = _plan(environment.parsed_options)
+    STATE["clock"] = ArrivalClock(plan) if plan.shape == "open" else None
+    if plan.shape == "open" and environment.parsed_options.processes:
+        log.warning("the open-loop shape schedules arrivals in one Locust process only")
+
+
+# ---------------------------------------------------------------------------- journeys
 
 
 class CpqUser(FastHttpUser):
+    abstract = True
     wait_time = between(0.05, 0.3)
 
     def on_start(self) -> None:
+        self.rng = random.Random()
         self.seller = f"seller-{uuid.uuid4().hex[:6]}"
-        self.orders: list[str] = []
-        self.quotes: list[str] = []
 
-    # ------------------------------------------------------------------ helpers
 
-    def _post(self, path: str, name: str, expect: tuple[int, ...], **kwargs) -> dict:
-        body = None
-        with self.client.post(path, name=name, catch_response=True, **kwargs) as resp:
-            if resp.status_code in expect:
-                body = resp.json()
-                resp.success()
-            else:
-                resp.failure(f"{name}: expected {expect}, got {resp.status_code}: {resp.text}")
-        if body is None:
-            raise JourneyFailed
-        return body
+class BrowseCatalog(CpqUser):
+    weight = 2
 
-    def _get(self, path: str, name: str) -> None:
-        with self.client.get(path, name=name, catch_response=True) as resp:
-            if resp.status_code != 200:
-                resp.failure(f"{name}: got {resp.status_code}: {resp.text}")
-            else:
-                resp.success()
-
-    # ------------------------------------------------------------------ tasks
-
-    @task(4)
-    def quote_to_order(self) -> None:
+    @tag("browse")
+    @task
+    def browse(self) -> None:
         with contextlib.suppress(JourneyFailed):
-            self._journey()
+            browse_catalog(self.client, self.rng)
 
-    def _journey(self) -> None:
-        quote = self._post(
-            QUOTE,
-            "POST /quote",
-            (201,),
-            json={
-                "accountId": f"acct-{random.randrange(200):04d}",
-                "requester": self.seller,
-                "lines": random.choice(MIX),
-                "discountPct": random.choice(DISCOUNTS),
-            },
+
+class QuoteAndPrice(CpqUser):
+    weight = 3
+
+    @tag("quote")
+    @task
+    def quote(self) -> None:
+        with contextlib.suppress(JourneyFailed):
+            quote_and_price(self.client, self.rng, self.seller)
+
+
+class QuoteToOrder(CpqUser):
+    weight = 2
+
+    @tag("order")
+    @task
+    def order(self) -> None:
+        with contextlib.suppress(JourneyFailed):
+            order_journey(self.client, self.rng, self.seller)
+
+
+class OpenLoopJourney(CpqUser):
+    """Takes one scheduled arrival at a time (only the ``open`` shape spawns these)."""
+
+    wait_time = constant(0)
+
+    @tag("browse", "quote", "order", "open")
+    @task
+    def arrival(self) -> None:
+        clock: ArrivalClock | None = STATE["clock"]
+        if clock is None:
+            self.stop()
+            return
+        due = clock.next_ticket()
+        if due is None:
+            return
+        kind = self.environment.parsed_options.open_journey
+        token = clock.begin(due)
+        ok = True
+        try:
+            JOURNEYS[kind](self.client, self.rng, self.seller)
+        except JourneyFailed:
+            ok = False
+        latency_s = clock.finish(token, ok)
+        self.environment.events.request.fire(
+            request_type="JOURNEY",
+            name=f"journey: {kind} (open loop)",
+            response_time=latency_s * 1000,
+            response_length=0,
+            exception=None if ok else JourneyFailed(kind),
+            context={},
         )
-        qid = quote["id"]
-        self.quotes.append(qid)
-        priced = self._post(f"{QUOTE}/{qid}/price", "POST /quote/{id}/price", (200,))
-        if priced.get("approvalRequired"):
-            self._post(
-                f"{QUOTE}/{qid}/submitForApproval", "POST /quote/{id}/submitForApproval", (200,)
-            )
-            self._post(
-                f"{QUOTE}/{qid}/approve",
-                "POST /quote/{id}/approve",
-                (200,),
-                json={
-                    "approver": f"manager-{uuid.uuid4().hex[:6]}",
-                    "role": priced["requiredApprovalRole"],
-                },
-            )
-        self._post(f"{QUOTE}/{qid}/accept", "POST /quote/{id}/accept", (200,))
-        key = f"convert-{uuid.uuid4()}"
-        order = self._post(
-            f"{QUOTE}/{qid}/convert",
-            "POST /quote/{id}/convert",
-            (201,),
-            headers={"Idempotency-Key": key},
-        )
-        self.orders.append(order["id"])
-        self._get(f"{ORDER}/{order['id']}", "GET /productOrder/{id}")
 
-    @task(2)
-    def browse_catalog(self) -> None:
-        self._get(f"{CATALOG}/productOffering", "GET /productOffering")
-        self._get(f"{CATALOG}/productOffering/saas-suite", "GET /productOffering/{id}")
 
-    @task(1)
-    def read_quotes(self) -> None:
-        self._get(f"{QUOTE}?limit=20", "GET /quote")
-        if self.quotes:
-            self._get(f"{QUOTE}/{random.choice(self.quotes[-20:])}", "GET /quote/{id}")
+CLOSED_LOOP = [BrowseCatalog, QuoteAndPrice, QuoteToOrder]
 
-    @task(1)
-    def read_orders(self) -> None:
-        self._get(f"{ORDER}?limit=20", "GET /productOrder")
-        if self.orders:
-            oid = random.choice(self.orders[-20:])
-            self._get(f"{ORDER}/{oid}/timeline", "GET /productOrder/{id}/timeline")
+
+# ------------------------------------------------------------------------------ shape
+
+
+class CpqShape(LoadTestShape):
+    """The shape named by ``--shape``; reads ``--users``/``--spawn-rate``/``--run-time``."""
+
+    use_common_options = True
+
+    def tick(self):
+        plan: Plan = STATE["plan"]
+        t = self.get_run_time()
+        if plan.shape == "open":
+            rate = rate_at(plan, t)
+            clock: ArrivalClock = STATE["clock"]
+            if rate is None:
+                return None
+            clock.start()
+            users = pool_size(rate, clock.recent_busy_s, clock.tickets.qsize(), plan.max_users)
+            return users, max(50.0, float(users)), [OpenLoopJourney]
+        users = users_at(plan, t)
+        if users is None:
+            return None
+        chosen = [c for c in self.runner.environment.user_classes if c in CLOSED_LOOP]
+        return users, plan.spawn_rate, chosen or CLOSED_LOOP
+
+
+# ---------------------------------------------------------------------------- verdict
+
+
+@events.test_stop.add_listener
+def _verdict(environment, **_kwargs) -> None:
+    if isinstance(environment.runner, WorkerRunner):
+        return  # the master (or the single process) judges the run once
+    options = environment.parsed_options
+    folder = Path(options.csv_prefix).parent if options.csv_prefix else None
+    clock: ArrivalClock | None = STATE["clock"]
+    if clock is not None:
+        clock.stop()
+        if folder is not None:
+            clock.write(folder / "open_loop_journeys.csv")
+    if options.skip_verdict or not environment.host:
+        return
+    code, lines, verdict = judge(environment.host, options.verdict_settle)
+    print("\n".join(lines), flush=True)
+    if folder is not None and verdict is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "verdict.json").write_text(json.dumps(verdict, indent=2))
+    if code is not None:
+        environment.process_exit_code = code

@@ -1,7 +1,7 @@
 """The gateway benchmark runs end to end and reports a ratio (no timing assertions).
 
-It starts its own Ray, a baseline server and ``cpqsim serve``, and drives both with a
-short headless Locust run; only the shape of the report is checked: machines are noisy.
+It starts its own Ray, a baseline server and ``cpqsim serve``, and drives them with
+short headless Locust runs; only the shape of the report is checked: machines are noisy.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 
-def test_gateway_benchmark_quick_run_prints_both_targets_and_a_ratio():
+def test_gateway_benchmark_quick_run_prints_the_ratio_and_the_half_load_p99():
     proc = subprocess.run(
         [sys.executable, "benchmarks/bench_gateway.py", "--quick"],
         cwd=REPO,
@@ -27,8 +27,10 @@ def test_gateway_benchmark_quick_run_prints_both_targets_and_a_ratio():
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
-    assert any(line.startswith("baseline (all)") for line in lines), proc.stdout
-    assert any(line.startswith("gateway (all)") for line in lines), proc.stdout
+    for run in ("baseline", "price", "half", "journey"):
+        assert any(line.startswith(f"{run} (all)") for line in lines), proc.stdout
     assert any("POST /quote/{id}/convert" in line for line in lines), proc.stdout
-    ratio_line = next(line for line in lines if line.startswith("ratio gateway/baseline"))
+    ratio_line = next(line for line in lines if line.startswith("ratio price-quote/baseline"))
     assert float(ratio_line.rsplit(":", 1)[1]) > 0
+    p99_line = next(line for line in lines if line.startswith("p99 ms of price-quote at half"))
+    assert float(p99_line.rsplit(":", 1)[1]) > 0

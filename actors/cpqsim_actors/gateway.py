@@ -1,24 +1,27 @@
 """The HTTP gateway: a stateless FastAPI app in front of the live platform's actors.
 
-It validates bodies (pydantic: 422 naming each field), mints quote ids, awaits actor
-calls (never a blocking ``ray.get`` on the event loop) and renders TMF shapes. Domain
-refusals come back from the shards as data and map to stable statuses: unknown id 404,
-refused command 409 ``{code, message}``, unsellable configuration 422 with every
-violation. Client mistakes never produce a 5xx; an actor that is restarting is a 503.
+It checks requests at the door (``request_guard``: bounded, strictly-JSON bodies;
+unknown query parameters refused), validates bodies field by field, mints quote ids,
+awaits actor calls (never a blocking ``ray.get`` on the event loop) and renders TMF
+shapes. It speaks both the compact quote request and TMF648 ``Quote_Create``, creates
+orders from accepted quotes (convert, or TMF622 ``POST productOrder``, both idempotent
+per ``Idempotency-Key``), and answers every refusal in the TMF ``Error`` shape: unknown
+id 404, refused command 409, unmappable or unsellable request 422, malformed request 400,
+oversize body 413; an actor that is restarting is a 503. Client mistakes never produce
+a 5xx. Around it: ``/metrics`` (Prometheus), ``/hub`` listeners, ``/ops/verdict`` (the
+invariant checker over the live platform) and ``/docs`` that work offline.
 """
 
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Header, Query, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Body, FastAPI, Header, Query, Request
+from fastapi.responses import Response
+from pydantic import Discriminator, Field, Tag
 
 from cpqsim.catalog import to_tmf620_product_offering
-from cpqsim.configuration import QuoteLine
 from cpqsim.quote import (
     AcceptQuote,
     ApproveQuote,
@@ -30,81 +33,74 @@ from cpqsim.quote import (
     ReviseQuote,
     SubmitQuoteForApproval,
 )
-from cpqsim_actors.handles import ActorUnavailable
-from cpqsim_actors.messages import CommandResult, OrderView, QuoteView
-from cpqsim_actors.platform import LivePlatform
+from cpqsim_actors import api_models as m
+from cpqsim_actors.fast_json import FastJSONResponse as JSONResponse
+from cpqsim_actors.http_errors import error_doc, error_response, install_error_handlers
+from cpqsim_actors.hub import ORDER_API, QUOTE_API, Hub
+from cpqsim_actors.hub_api import install_hub_routes
+from cpqsim_actors.messages import CommandResult, ConvertOutcome, OrderView, QuoteView
+from cpqsim_actors.metrics import GatewayMetrics, MetricsMiddleware
+from cpqsim_actors.offline_docs import install_offline_docs
+from cpqsim_actors.request_guard import DEFAULT_MAX_BODY_BYTES, RequestGuard
+from cpqsim_actors.strict_query import install_strict_query
 from cpqsim_actors.tmf import CATALOG_PATH, ORDER_PATH, QUOTE_PATH, order_resource, quote_resource
+from cpqsim_actors.tmf_in import (
+    ProductOrderCreateTmf,
+    QuoteCreateTmf,
+    TmfBodyInvalid,
+    check_order_matches_quote,
+    quote_command,
+)
 
 MAX_IDEMPOTENCY_KEY = 200
+PAGE = 20  # default page size of the quote and order listings (X-Total-Count says more)
+MAX_SETTLE_S = 600.0
 
-# ------------------------------------------------------------------------ request bodies
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class LineIn(_Body):
-    offering: str = Field(min_length=1, max_length=200)
-    quantity: int = Field(default=1, ge=1, le=1_000_000)
-    options: list[str] = Field(default_factory=list, max_length=100)
-    addOns: list[str] = Field(default_factory=list, max_length=100)
-
-    def to_core(self) -> QuoteLine:
-        return QuoteLine(
-            offering=self.offering,
-            quantity=self.quantity,
-            options=self.options,
-            add_ons=self.addOns,
-        )
+Limit = Annotated[int, Query(ge=1, le=1000, description="page size")]
+Offset = Annotated[int, Query(ge=0, le=1_000_000, description="items to skip")]
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=MAX_IDEMPOTENCY_KEY,
+        description="the client's key for this conversion; a retry with the same key "
+        "gets the same order back (200) instead of a second one",
+    ),
+]
 
 
-class QuoteCreateIn(_Body):
-    accountId: str = Field(min_length=1, max_length=200)
-    requester: str = Field(min_length=1, max_length=200)
-    lines: list[LineIn] = Field(min_length=1, max_length=50)
-    discountPct: Decimal = Field(default=Decimal("0"), ge=0, le=1, allow_inf_nan=False)
-    region: str | None = Field(default=None, max_length=100)
+def _quote_body_kind(value: Any) -> str:
+    return "tmf648" if isinstance(value, dict) and "quoteItem" in value else "compact"
 
 
-class ApprovalIn(_Body):
-    approver: str = Field(min_length=1, max_length=200)
-    role: str = Field(min_length=1, max_length=100)
-    reason: str = Field(default="", max_length=2000)
+QuoteCreateBody = Annotated[
+    Annotated[m.QuoteCreateIn, Tag("compact")] | Annotated[QuoteCreateTmf, Tag("tmf648")],
+    Discriminator(_quote_body_kind),
+    Field(description="the compact request, or a TMF648 Quote_Create (has quoteItem)"),
+]
 
-
-class RejectionIn(ApprovalIn):
-    reason: str = Field(min_length=1, max_length=2000)
-
-
-class ReviseIn(_Body):
-    lines: list[LineIn] | None = Field(default=None, min_length=1, max_length=50)
-    discountPct: Decimal | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
-    reason: str = Field(default="", max_length=2000)
-
-
-class AcceptIn(_Body):
-    revision: int | None = Field(default=None, ge=1, description="expected revision")
-
-
-class CancelIn(_Body):
-    reason: str = Field(default="", max_length=2000)
-
-
-# ------------------------------------------------------------------------------- helpers
-
-
-def _error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"code": code, "message": message, **extra}, status_code=status)
+# OpenAPI statuses per kind of route (all errors are TMF Error bodies).
+READ = error_doc(400, 404, 503)
+COMMAND = error_doc(400, 404, 409, 413, 422, 503)
+CREATE = error_doc(400, 409, 413, 422, 503)
 
 
 def _refusal(result: CommandResult) -> JSONResponse:
     code, message = result.code or "error", result.message or ""
     if result.outcome == "not_found":
-        return _error(404, code, message)
+        return error_response(404, code, message)
     if result.outcome == "invalid":
-        return _error(422, code, message, violations=result.violations)
-    return _error(409, code, message)
+        violations = [
+            {
+                "field": str(v.get("path", "")),
+                "reason": str(v.get("message", v)),
+                "rule": v.get("rule"),
+            }
+            for v in result.violations
+        ]
+        return error_response(422, code, message, violations)
+    return error_response(409, code, message)
 
 
 def _listing(items: list[dict], total: int) -> JSONResponse:
@@ -113,34 +109,64 @@ def _listing(items: list[dict], total: int) -> JSONResponse:
     )
 
 
-PAGE = 20  # default page size of the quote and order listings (X-Total-Count says more)
-Limit = Annotated[int, Query(ge=1, le=1000, description="page size")]
-Offset = Annotated[int, Query(ge=0, le=1_000_000, description="items to skip")]
+def _idempotency(key: str) -> str | JSONResponse:
+    key = key.strip()
+    if not key:
+        return error_response(400, "invalid_idempotency_key", "Idempotency-Key must not be blank")
+    return key
 
 
-def create_app(platform: LivePlatform) -> FastAPI:
-    """The app for ``platform``; its lifespan waits until every actor is up."""
+def create_app(
+    platform: Any,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    hub_poll_s: float | None = None,
+) -> FastAPI:
+    """The app for ``platform`` (a ``LivePlatform``); its lifespan waits until every actor is up."""
     catalog = platform.catalog
+    metrics = GatewayMetrics()
+
+    async def render(api: str, resource_id: str, base_url: str) -> dict | None:
+        if api == QUOTE_API:
+            quote = await platform.get_quote(resource_id)
+            return (
+                quote_resource(quote.quote, catalog, base_url, quote.created, quote.updated)
+                if quote
+                else None
+            )
+        order = await platform.get_order(resource_id)
+        return (
+            order_resource(order.order, catalog, base_url, order.created, order.completed)
+            if order
+            else None
+        )
+
+    hub = Hub(platform, render, metrics, **({} if hub_poll_s is None else {"poll_s": hub_poll_s}))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
-        await platform.start()
+        await metrics.timed("start", platform.start())
         yield
+        await hub.stop()
 
     app = FastAPI(
         title="cpqsim gateway",
-        description="TMF620/648/622-shaped HTTP API over the cpqsim live platform (Ray actors).",
-        version="0.1.0",
+        description=(
+            "TMF620/648/622-shaped HTTP API over the cpqsim live platform (Ray actors). "
+            "Every error is a TMF Error body."
+        ),
+        version="0.2.0",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
-
-    @app.exception_handler(ActorUnavailable)
-    async def _unavailable(_request: Request, exc: ActorUnavailable) -> JSONResponse:
-        return JSONResponse(
-            {"code": "unavailable", "message": str(exc)},
-            status_code=503,
-            headers={"Retry-After": "1"},
-        )
+    install_strict_query(app)  # before any route is added: they are built by its class
+    app.state.platform = platform
+    app.state.metrics = metrics
+    app.state.hub = hub
+    install_error_handlers(app)
+    install_offline_docs(app)
+    app.add_middleware(RequestGuard, max_body_bytes=max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
 
     def base(request: Request) -> str:
         return str(request.base_url)
@@ -164,128 +190,13 @@ def create_app(platform: LivePlatform) -> FastAPI:
         return order_resource(view.order, catalog, base(request), view.created, view.completed)
 
     async def run(command: QuoteCommand, request: Request, actor: str = "api") -> JSONResponse:
-        result = await platform.execute(command, actor)
+        result = await metrics.timed("execute", platform.execute(command, actor))
         if not result.ok:
             return _refusal(result)
         assert result.view is not None
         return JSONResponse(quote_json(result.view, request))
 
-    @app.get("/health", tags=["ops"])
-    async def health() -> dict:
-        return {"status": "ok"}
-
-    # ------------------------------------------------------------------ TMF620 catalog
-
-    @app.get(f"{CATALOG_PATH}/productOffering", tags=["catalog"])
-    async def list_offerings(request: Request, limit: Limit = 100, offset: Offset = 0):
-        ids = catalog.version_ids()  # every version: TMF620 identifies one by id + version
-        page = ids[offset : offset + limit]
-        return _listing([offering_body(i, base(request)) for i in page], len(ids))
-
-    @app.get(f"{CATALOG_PATH}/productOffering/{{offering_id}}", tags=["catalog"])
-    async def get_offering(offering_id: str, request: Request):
-        if not catalog.has_offering(offering_id):
-            return _error(404, "unknown_offering", f"no product offering {offering_id}")
-        return JSONResponse(offering_body(offering_id, base(request)))
-
-    # ------------------------------------------------------------------ TMF648 quote
-
-    @app.post(f"{QUOTE_PATH}/quote", status_code=201, tags=["quote"])
-    async def create_quote(body: QuoteCreateIn, request: Request):
-        quote_id = platform.new_quote_id()
-        command = CreateQuote(
-            quote_id=quote_id,
-            account_id=body.accountId,
-            requester=body.requester,
-            lines=[line.to_core() for line in body.lines],
-            discount_pct=body.discountPct,
-            region=body.region,
-        )
-        result = await platform.execute(command, body.requester)
-        if not result.ok:
-            return _refusal(result)
-        assert result.view is not None
-        resource = quote_json(result.view, request)
-        return JSONResponse(resource, status_code=201, headers={"Location": resource["href"]})
-
-    @app.get(f"{QUOTE_PATH}/quote", tags=["quote"])
-    async def list_quotes(request: Request, limit: Limit = PAGE, offset: Offset = 0):
-        views, total = await platform.list_quotes(limit, offset)
-        return _listing([quote_json(v, request) for v in views], total)
-
-    @app.get(f"{QUOTE_PATH}/quote/{{quote_id}}", tags=["quote"])
-    async def get_quote(quote_id: str, request: Request):
-        view = await platform.get_quote(quote_id)
-        if view is None:
-            return _error(404, "unknown_quote", f"quote {quote_id} does not exist")
-        return JSONResponse(quote_json(view, request))
-
-    @app.post(f"{QUOTE_PATH}/quote/{{quote_id}}/price", tags=["quote"])
-    async def price_quote(quote_id: str, request: Request):
-        return await run(PriceQuote(quote_id=quote_id), request)
-
-    @app.post(f"{QUOTE_PATH}/quote/{{quote_id}}/submitForApproval", tags=["quote"])
-    async def submit_quote(quote_id: str, request: Request):
-        return await run(SubmitQuoteForApproval(quote_id=quote_id), request)
-
-    @app.post(f"{QUOTE_PATH}/quote/{{quote_id}}/approve", tags=["quote"])
-    async def approve_quote(quote_id: str, body: ApprovalIn, request: Request):
-        command = ApproveQuote(
-            quote_id=quote_id, approver=body.approver, role=body.role, reason=body.reason
-        )
-        return await run(command, request, body.approver)
-
-    @app.post(f"{QUOTE_PATH}/quote/{{quote_id}}/reject", tags=["quote"])
-    async def reject_quote(quote_id: str, body: RejectionIn, request: Request):
-        command = RejectQuote(
-            quote_id=quote_id, approver=body.approver, role=body.role, reason=body.reason
-        )
-        return await run(command, request, body.approver)
-
-    @app.post(f"{QUOTE_PATH}/quote/{{quote_id}}/revise", tags=["quote"])
-    async def revise_quote(quote_id: str, body: ReviseIn, request: Request):
-        command = ReviseQuote(
-            quote_id=quote_id,
-            lines=[line.to_core() for line in body.lines] if body.lines is not None else None,
-            discount_pct=body.discountPct,
-            reason=body.reason,
-        )
-        return await run(command, request)
-
-    @app.post(f"{QUOTE_PATH}/quote/{{quote_id}}/accept", tags=["quote"])
-    async def accept_quote(quote_id: str, request: Request, body: AcceptIn | None = None):
-        revision = body.revision if body else None
-        return await run(AcceptQuote(quote_id=quote_id, revision=revision), request)
-
-    @app.post(f"{QUOTE_PATH}/quote/{{quote_id}}/cancel", tags=["quote"])
-    async def cancel_quote(quote_id: str, request: Request, body: CancelIn | None = None):
-        return await run(
-            CancelQuote(quote_id=quote_id, reason=body.reason if body else ""), request
-        )
-
-    @app.post(
-        f"{QUOTE_PATH}/quote/{{quote_id}}/convert",
-        status_code=201,
-        tags=["quote"],
-        summary="Convert an accepted quote to a product order (idempotent per key)",
-    )
-    async def convert_quote(
-        quote_id: str,
-        request: Request,
-        idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-    ):
-        key = (idempotency_key or "").strip()
-        if not key:
-            return _error(
-                400, "missing_idempotency_key", "conversion needs an Idempotency-Key header"
-            )
-        if len(key) > MAX_IDEMPOTENCY_KEY:
-            return _error(
-                400,
-                "invalid_idempotency_key",
-                f"Idempotency-Key must be at most {MAX_IDEMPOTENCY_KEY} characters",
-            )
-        outcome = await platform.convert(quote_id, key)
+    def order_answer(outcome: ConvertOutcome, request: Request) -> JSONResponse:
         if not outcome.result.ok:
             return _refusal(outcome.result)
         assert outcome.order is not None
@@ -294,25 +205,268 @@ def create_app(platform: LivePlatform) -> FastAPI:
             return JSONResponse(resource, status_code=201, headers={"Location": resource["href"]})
         return JSONResponse(resource, status_code=200)
 
+    # ------------------------------------------------------------------ operations
+
+    @app.get("/health", tags=["ops"], response_model=m.Health)
+    async def health():
+        return {"status": "ok"}
+
+    @app.get(
+        "/metrics",
+        tags=["ops"],
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+        summary="Prometheus metrics (text exposition format)",
+    )
+    async def prometheus_metrics():
+        return Response(await metrics.render(platform), media_type=metrics.content_type)
+
+    @app.get(
+        "/ops/verdict",
+        tags=["ops"],
+        response_model=m.Verdict,
+        responses=error_doc(400, 503),
+        summary="Judge the live platform with the invariant checker (waits for orders to settle)",
+    )
+    async def verdict(
+        settleSeconds: Annotated[
+            float, Query(ge=0, le=MAX_SETTLE_S, description="wait at most this long")
+        ] = 30.0,
+    ):
+        from cpqsim_actors.verdict import live_verdict
+
+        judged = await live_verdict(platform, settleSeconds)
+        return JSONResponse(judged.model_dump(mode="json"))
+
+    # ------------------------------------------------------------------ TMF620 catalog
+
+    @app.get(
+        f"{CATALOG_PATH}/productOffering",
+        tags=["catalog"],
+        response_model=list[m.ProductOffering],
+        responses=READ,
+    )
+    async def list_offerings(request: Request, limit: Limit = 100, offset: Offset = 0):
+        ids = catalog.version_ids()  # every version: TMF620 identifies one by id + version
+        page = ids[offset : offset + limit]
+        return _listing([offering_body(i, base(request)) for i in page], len(ids))
+
+    @app.get(
+        f"{CATALOG_PATH}/productOffering/{{offering_id}}",
+        tags=["catalog"],
+        response_model=m.ProductOffering,
+        responses=READ,
+    )
+    async def get_offering(offering_id: str, request: Request):
+        if not catalog.has_offering(offering_id):
+            return error_response(
+                404, "unknown_offering", f"no product offering {offering_id[:80]}"
+            )
+        return JSONResponse(offering_body(offering_id, base(request)))
+
+    # ------------------------------------------------------------------ TMF648 quote
+
+    @app.post(
+        f"{QUOTE_PATH}/quote",
+        status_code=201,
+        tags=["quote"],
+        response_model=m.Quote,
+        responses=CREATE,
+        summary="Create a quote (compact body or TMF648 Quote_Create)",
+    )
+    async def create_quote(body: Annotated[QuoteCreateBody, Body()], request: Request):
+        quote_id = platform.new_quote_id()
+        if isinstance(body, QuoteCreateTmf):
+            try:
+                command = quote_command(body, quote_id, catalog)
+            except TmfBodyInvalid as exc:
+                first = exc.violations[0]
+                return error_response(
+                    422, "invalid_quote", f"{first['field']}: {first['reason']}", exc.violations
+                )
+        else:
+            command = CreateQuote(
+                quote_id=quote_id,
+                account_id=body.accountId,
+                requester=body.requester,
+                lines=[line.to_core() for line in body.lines],
+                discount_pct=body.discountPct,
+                region=body.region,
+            )
+        result = await metrics.timed("execute", platform.execute(command, command.requester))
+        if not result.ok:
+            return _refusal(result)
+        assert result.view is not None
+        resource = quote_json(result.view, request)
+        return JSONResponse(resource, status_code=201, headers={"Location": resource["href"]})
+
+    @app.get(f"{QUOTE_PATH}/quote", tags=["quote"], response_model=list[m.Quote], responses=READ)
+    async def list_quotes(request: Request, limit: Limit = PAGE, offset: Offset = 0):
+        views, total = await metrics.timed("list_quotes", platform.list_quotes(limit, offset))
+        return _listing([quote_json(v, request) for v in views], total)
+
+    @app.get(
+        f"{QUOTE_PATH}/quote/{{quote_id}}", tags=["quote"], response_model=m.Quote, responses=READ
+    )
+    async def get_quote(quote_id: str, request: Request):
+        view = await metrics.timed("get_quote", platform.get_quote(quote_id))
+        if view is None:
+            return error_response(404, "unknown_quote", f"quote {quote_id[:80]} does not exist")
+        return JSONResponse(quote_json(view, request))
+
+    def quote_command_route(path: str, summary: str):
+        return app.post(
+            f"{QUOTE_PATH}/quote/{{quote_id}}/{path}",
+            tags=["quote"],
+            response_model=m.Quote,
+            responses=COMMAND,
+            summary=summary,
+        )
+
+    @quote_command_route("price", "Price the quote (trace and fingerprints)")
+    async def price_quote(quote_id: str, request: Request):
+        return await run(PriceQuote(quote_id=quote_id), request)
+
+    @quote_command_route("submitForApproval", "Ask for the approval the price needs")
+    async def submit_quote(quote_id: str, request: Request):
+        return await run(SubmitQuoteForApproval(quote_id=quote_id), request)
+
+    @quote_command_route("approve", "Approve (never by the requester)")
+    async def approve_quote(quote_id: str, body: m.ApprovalIn, request: Request):
+        command = ApproveQuote(
+            quote_id=quote_id, approver=body.approver, role=body.role, reason=body.reason
+        )
+        return await run(command, request, body.approver)
+
+    @quote_command_route("reject", "Reject, with a reason")
+    async def reject_quote(quote_id: str, body: m.RejectionIn, request: Request):
+        command = RejectQuote(
+            quote_id=quote_id, approver=body.approver, role=body.role, reason=body.reason
+        )
+        return await run(command, request, body.approver)
+
+    @quote_command_route("revise", "Revise lines or discount (a new revision)")
+    async def revise_quote(quote_id: str, body: m.ReviseIn, request: Request):
+        command = ReviseQuote(
+            quote_id=quote_id,
+            lines=[line.to_core() for line in body.lines] if body.lines is not None else None,
+            discount_pct=body.discountPct,
+            reason=body.reason,
+        )
+        return await run(command, request)
+
+    @quote_command_route("accept", "Accept (freezes the revision)")
+    async def accept_quote(quote_id: str, request: Request, body: m.AcceptIn | None = None):
+        revision = body.revision if body else None
+        return await run(AcceptQuote(quote_id=quote_id, revision=revision), request)
+
+    @quote_command_route("cancel", "Cancel the quote")
+    async def cancel_quote(quote_id: str, request: Request, body: m.CancelIn | None = None):
+        return await run(
+            CancelQuote(quote_id=quote_id, reason=body.reason if body else ""), request
+        )
+
+    @app.post(
+        f"{QUOTE_PATH}/quote/{{quote_id}}/convert",
+        status_code=201,
+        tags=["quote"],
+        response_model=m.ProductOrder,
+        responses={
+            200: {"model": m.ProductOrder, "description": "replay: the order made for this key"},
+            **COMMAND,
+        },
+        summary="Convert an accepted quote to a product order (idempotent per key)",
+    )
+    async def convert_quote(quote_id: str, request: Request, idempotency_key: IdempotencyKey):
+        key = _idempotency(idempotency_key)
+        if isinstance(key, JSONResponse):
+            return key
+        outcome = await metrics.timed("convert", platform.convert(quote_id, key))
+        return order_answer(outcome, request)
+
     # ------------------------------------------------------------------ TMF622 order
 
-    @app.get(f"{ORDER_PATH}/productOrder", tags=["order"])
+    @app.post(
+        f"{ORDER_PATH}/productOrder",
+        status_code=201,
+        tags=["order"],
+        response_model=m.ProductOrder,
+        responses={
+            200: {"model": m.ProductOrder, "description": "replay: the order made for this key"},
+            **CREATE,
+        },
+        summary="Order an accepted quote (TMF622 ProductOrder_Create, idempotent per key)",
+    )
+    async def create_order(
+        body: ProductOrderCreateTmf, request: Request, idempotency_key: IdempotencyKey
+    ):
+        key = _idempotency(idempotency_key)
+        if isinstance(key, JSONResponse):
+            return key
+        quote_id = body.quote[0].id
+        view = await metrics.timed("get_quote", platform.get_quote(quote_id))
+        if view is None:
+            return error_response(
+                422,
+                "unknown_quote",
+                f"quote[0].id: no quote {quote_id[:80]}",
+                [{"field": "quote[0].id", "reason": "no such quote", "rule": "exists"}],
+            )
+        try:
+            check_order_matches_quote(body, view.quote)
+        except TmfBodyInvalid as exc:
+            first = exc.violations[0]
+            return error_response(
+                422,
+                "order_does_not_match_quote",
+                f"{first['field']}: {first['reason']}",
+                exc.violations,
+            )
+        outcome = await metrics.timed("convert", platform.convert(quote_id, key))
+        return order_answer(outcome, request)
+
+    @app.get(
+        f"{ORDER_PATH}/productOrder",
+        tags=["order"],
+        response_model=list[m.ProductOrder],
+        responses=READ,
+    )
     async def list_orders(request: Request, limit: Limit = PAGE, offset: Offset = 0):
-        views, total = await platform.list_orders(limit, offset)
+        views, total = await metrics.timed("list_orders", platform.list_orders(limit, offset))
         return _listing([order_json(v, request) for v in views], total)
 
-    @app.get(f"{ORDER_PATH}/productOrder/{{order_id}}", tags=["order"])
+    @app.get(
+        f"{ORDER_PATH}/productOrder/{{order_id}}",
+        tags=["order"],
+        response_model=m.ProductOrder,
+        responses=READ,
+    )
     async def get_order(order_id: str, request: Request):
-        view = await platform.get_order(order_id)
+        view = await metrics.timed("get_order", platform.get_order(order_id))
         if view is None:
-            return _error(404, "unknown_order", f"product order {order_id} does not exist")
+            return error_response(
+                404, "unknown_order", f"product order {order_id[:80]} does not exist"
+            )
         return JSONResponse(order_json(view, request))
 
-    @app.get(f"{ORDER_PATH}/productOrder/{{order_id}}/timeline", tags=["order"])
+    @app.get(
+        f"{ORDER_PATH}/productOrder/{{order_id}}/timeline",
+        tags=["order"],
+        response_model=list[dict[str, Any]],
+        responses=READ,
+        summary="The order's business events (CloudEvents), oldest first",
+    )
     async def order_timeline(order_id: str):
-        events = await platform.timeline(order_id)
+        events = await metrics.timed("timeline", platform.timeline(order_id))
         if events is None:
-            return _error(404, "unknown_order", f"product order {order_id} does not exist")
+            return error_response(
+                404, "unknown_order", f"product order {order_id[:80]} does not exist"
+            )
         return JSONResponse([e.model_dump(mode="json") for e in events])
+
+    # ------------------------------------------------------------------ TMF hub
+
+    for api, root in ((QUOTE_API, QUOTE_PATH), (ORDER_API, ORDER_PATH)):
+        install_hub_routes(app, hub, api, root)
 
     return app

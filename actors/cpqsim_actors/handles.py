@@ -106,12 +106,13 @@ class LocalBackend:
 # ------------------------------------------------------------------------------ Ray
 
 
-def ray_init(num_cpus: int | None = None) -> bool:
+def ray_init(num_cpus: int | None = None, namespace: str | None = None) -> bool:
     """Start (or join) Ray once per process; returns True if this call started it.
 
     Local embedded Ray by default, quiet and without the dashboard; when ``RAY_ADDRESS``
     is set, join that cluster instead (options such as ``num_cpus`` belong to the
-    cluster then, not to us).
+    cluster then, not to us). ``namespace`` is the driver's Ray namespace (named actors
+    name their own, see :class:`RayBackend`).
     """
     import ray
 
@@ -122,11 +123,17 @@ def ray_init(num_cpus: int | None = None) -> bool:
         "logging_level": logging.WARNING,
         "log_to_driver": True,
         "configure_logging": True,
+        "namespace": namespace,
     }
     address = os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address, **common)
     else:
+        # Token authentication is Ray's default for a new local cluster (kept); the
+        # WARNING line announcing it on every start is not news, so it is not shown.
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
+            logging.ERROR
+        )
         ray.init(include_dashboard=False, num_cpus=num_cpus, **common)
     return True
 
@@ -145,10 +152,42 @@ def ray_address() -> str:
     return ray.get_runtime_context().gcs_address
 
 
+def _named_handle(name: str, ray_name: str, namespace: str) -> RayHandle:
+    return RayHandle(name, None, ray_name=ray_name, namespace=namespace)
+
+
 class RayHandle:
-    def __init__(self, name: str, actor: Any) -> None:
+    """A Ray actor handle; a *named* one travels by name and is looked up where it lands.
+
+    Passing a raw Ray actor handle as a constructor argument puts the arguments in the
+    object store, which Ray flags (and cannot restore) for restartable actors; a name
+    is a plain string, and after a restart it still finds the actor.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        actor: Any,
+        ray_name: str | None = None,
+        namespace: str | None = None,
+    ) -> None:
         self.name = name
-        self._actor = actor
+        self._ray_actor = actor
+        self.ray_name = ray_name
+        self.namespace = namespace
+
+    @property
+    def _actor(self) -> Any:
+        if self._ray_actor is None:
+            import ray
+
+            self._ray_actor = ray.get_actor(self.ray_name, namespace=self.namespace)
+        return self._ray_actor
+
+    def __reduce__(self):
+        if self.ray_name is not None and self.namespace is not None:
+            return (_named_handle, (self.name, self.ray_name, self.namespace))
+        return (RayHandle, (self.name, self._actor))
 
     async def call(self, method: str, *args: Any) -> Any:
         from ray.exceptions import RayActorError
@@ -177,11 +216,20 @@ class RayBackend:
     """Creates actors on the current Ray cluster; ``shutdown`` kills only those actors.
 
     Ray itself is shut down only if this backend started it (``owns_ray``), so a test
-    session or a long-lived driver keeps its Ray across platforms.
+    session or a long-lived driver keeps its Ray across platforms. With a ``namespace``
+    every actor is *named* ``{name_prefix}{spec.name}`` in it, so ``ray.get_actor``, the
+    Ray dashboard and other gateway processes (``cpqsim_actors.naming``) find them.
     """
 
-    def __init__(self, num_cpus: int | None = None) -> None:
+    def __init__(
+        self,
+        num_cpus: int | None = None,
+        namespace: str | None = None,
+        name_prefix: str = "",
+    ) -> None:
         self.owns_ray = ray_init(num_cpus)
+        self.namespace = namespace
+        self.name_prefix = name_prefix
         self.handles: list[RayHandle] = []
 
     def create(self, spec: ActorSpec) -> RayHandle:
@@ -193,8 +241,12 @@ class RayBackend:
         }
         if spec.max_concurrency is not None:
             options["max_concurrency"] = spec.max_concurrency
+        ray_name = None
+        if self.namespace is not None:
+            ray_name = f"{self.name_prefix}{spec.name}"
+            options.update(name=ray_name, namespace=self.namespace)
         actor = ray.remote(spec.cls).options(**options).remote(*spec.args)
-        handle = RayHandle(spec.name, actor)
+        handle = RayHandle(spec.name, actor, ray_name=ray_name, namespace=self.namespace)
         self.handles.append(handle)
         return handle
 

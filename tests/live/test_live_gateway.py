@@ -138,7 +138,9 @@ def test_orders_list_and_catalog_are_served(client, product_order_schema):
 def test_malformed_bodies_are_422_with_field_errors(client, body):
     response = client.post(QUOTE, json=body)
     assert response.status_code == 422
-    assert response.json()["detail"]
+    error = response.json()
+    assert error["@type"] == "Error" and error["code"] == "invalid_request"
+    assert error["violations"] and all(v["field"] for v in error["violations"])
 
 
 def test_unsellable_configuration_is_422_naming_the_field(client):
@@ -146,14 +148,15 @@ def test_unsellable_configuration_is_422_naming_the_field(client):
     response = client.post(QUOTE, json=body)
     assert response.status_code == 422
     assert response.json()["code"] == "invalid_configuration"
-    assert response.json()["violations"][0]["path"].startswith("lines[0]")
+    assert response.json()["violations"][0]["field"].startswith("lines[0]")
 
 
-def test_not_json_is_422_never_5xx(client):
+def test_not_json_is_400_never_5xx(client):
     response = client.post(
         QUOTE, content=b"{not json", headers={"content-type": "application/json"}
     )
-    assert response.status_code == 422
+    assert response.status_code == 400
+    assert response.json()["code"] == "malformed_json"
 
 
 def test_unknown_ids_are_404(client):
