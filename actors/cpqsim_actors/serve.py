@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import cpqsim_scenarios
-from cpqsim.catalog import load_catalog
 from cpqsim_actors.handles import Backend, ray_init
 from cpqsim_actors.naming import (
     DEFAULT_PLATFORM,
@@ -31,6 +30,7 @@ from cpqsim_actors.naming import (
 from cpqsim_actors.platform import LivePlatform, PlatformConfig
 from cpqsim_actors.ray_connect import DEFAULT_TIMEOUT_S, RayUnreachable, join_within
 from cpqsim_actors.request_guard import DEFAULT_MAX_BODY_BYTES
+from cpqsim_scenarios.files import load_catalog_file
 from cpqsim_scenarios.model import load_scenario
 
 EXIT_CANNOT_START = 2
@@ -48,10 +48,15 @@ def build_platform(
     order_shards: int = 2,
     backend: Backend | None = None,
     journal: bool = True,
+    journal_dir: Path | None = None,
 ) -> LivePlatform:
-    """Downstream profiles and policy come from the scenario; the catalog may be swapped."""
+    """Downstream profiles and policy come from the scenario; the catalog may be swapped.
+
+    With ``journal_dir`` the actors' journals live there and outlive the process: a new
+    platform on the same folder serves the same quotes and orders.
+    """
     loaded = load_scenario(scenario_path or default_scenario_path())
-    catalog = load_catalog(catalog_path) if catalog_path else loaded.catalog
+    catalog = load_catalog_file(catalog_path) if catalog_path else loaded.catalog
     needed = {s.system for o in catalog.offerings for s in o.decomposition} | {"billing"}
     missing = sorted(needed - set(loaded.scenario.downstream))
     if missing:
@@ -69,6 +74,7 @@ def build_platform(
             order_shards=order_shards,
             seed=loaded.scenario.seed,
             journal=journal,
+            journal_dir=journal_dir,
         ),
         backend=backend,
     )
@@ -123,6 +129,7 @@ def serve(
     attach: bool = False,
     ray_timeout_s: float = DEFAULT_TIMEOUT_S,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    journal_dir: Path | None = None,
 ) -> None:
     import uvicorn
 
@@ -143,6 +150,7 @@ def serve(
                 quote_shards,
                 order_shards,
                 backend=owner_backend(name),
+                journal_dir=journal_dir,
             )
     except (PlatformNameTaken, PlatformNotFound, ValueError) as exc:
         raise _fail(str(exc)) from None

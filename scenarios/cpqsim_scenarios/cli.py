@@ -531,6 +531,22 @@ def serve(
         int | None,
         typer.Option(min=1, max=64, help="order actors (default: 1 on <= 2 cores, else 2)"),
     ] = None,
+    journal: Annotated[
+        Path | None,
+        typer.Option(help="keep the actors' journals in this folder (serve it again later)"),
+    ] = None,
+    name: Annotated[
+        str, typer.Option(help="platform name in the Ray namespace (gateways attach by it)")
+    ] = "cpqsim",
+    attach: Annotated[
+        bool, typer.Option(help="serve a platform another gateway owns (creates no actors)")
+    ] = False,
+    ray_timeout: Annotated[
+        float, typer.Option(min=0.5, max=600, help="give up joining RAY_ADDRESS after this")
+    ] = 15.0,
+    max_body_bytes: Annotated[
+        int, typer.Option(min=1024, max=64 * 2**20, help="refuse request bodies larger than this")
+    ] = 256 * 1024,
 ) -> None:
     """Start the live platform (Ray actors) behind an HTTP API; OpenAPI at /docs."""
     from cpqsim_scenarios.files import load_catalog_file
@@ -552,6 +568,10 @@ def serve(
                         f"{scenario} has no downstream profile for {', '.join(missing)}, "
                         f"which catalog {catalog} uses",
                     )
+        if journal is not None and journal.exists() and not journal.is_dir():
+            raise _option_problem("--journal", f"{journal} is a file, not a folder")
+        if not name.replace("-", "").replace("_", "").isalnum():
+            raise _option_problem("--name", f"{name!r}: letters, digits, '-' and '_' only")
     except InputInvalid as exc:
         _fail_input(exc)
     serve_live = registry.load("live", registry.SERVER_GROUP)
@@ -559,7 +579,7 @@ def serve(
     # Every actor is a process: on a 2-core box fewer shards measured +20 % req/s and
     # -40 % p99 (benchmarks/bench_gateway.py), so the default follows the machine.
     default_shards = 1 if (os.cpu_count() or 1) <= 2 else 2
-    err.print(f"cpqsim starting on http://{host}:{port} (OpenAPI: http://{host}:{port}/docs)")
+    err.print(f"cpqsim starting on http://{host}:{port}; it says when it is ready")
     try:
         serve_live(
             host=host,
@@ -569,6 +589,11 @@ def serve(
             time_scale=time_scale,
             quote_shards=quote_shards or default_shards,
             order_shards=order_shards or default_shards,
+            name=name,
+            attach=attach,
+            ray_timeout_s=ray_timeout,
+            max_body_bytes=max_body_bytes,
+            journal_dir=journal,
         )
     except (InputInvalid, ValueError) as exc:
         _fail_input(exc if isinstance(exc, InputInvalid) else str(exc))
