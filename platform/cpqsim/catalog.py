@@ -47,6 +47,7 @@ from pydantic import (
 from cpqsim.catalog_lifecycle import STATUS_RULES, LifecycleStatus, allows
 from cpqsim.money import Money
 from cpqsim.pricebook import PricingRules
+from cpqsim.pricing_view import PricingView
 
 __all__ = [
     "HARD_RELATIONS",
@@ -367,6 +368,7 @@ _CATALOG_CACHES = (
     "_graphs",
     "_requires_graph",
     "fingerprint",
+    "pricing_view",
 )
 
 
@@ -448,6 +450,14 @@ class Catalog(_Strict):
         plain = json.loads(self.__pydantic_serializer__.to_json(self))
         text = json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    @cached_property
+    def pricing_view(self) -> PricingView:
+        """What pricing reads from this catalog version, indexed once: price entries per
+        offering and book, tier tables, promotions, discounts and contract prices by
+        offering (:mod:`cpqsim.pricing_view`). :func:`publish` builds it; a catalog made
+        another way builds it on first use."""
+        return PricingView(self)
 
     # ------------------------------------------------------------------ lookups
 
@@ -760,6 +770,7 @@ def publish(document: Any, source: str = "<memory>") -> PublishedCatalog:
     problems = validate_catalog(catalog)
     if problems:
         raise CatalogInvalid(source, problems)
+    catalog.pricing_view  # noqa: B018 - built now, so pricing only looks things up
     return PublishedCatalog(
         catalog=catalog,
         version_id=catalog.version_id,

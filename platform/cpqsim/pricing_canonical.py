@@ -25,6 +25,7 @@ from cpqsim.canonical import to_plain
 
 __all__ = [
     "Escapes",
+    "StepTexts",
     "charge_json",
     "fixed",
     "line_json",
@@ -93,6 +94,48 @@ def step_json(t: dict[str, Any], esc: Escapes) -> str:
         esc[t["rule_version"]],
         esc[t["subject"]],
     )
+
+
+class StepTexts:
+    """:func:`step_json` with each step's constant part written once.
+
+    Why: a large quote repeats the same rule, rule id, version, subject and applied flag
+    on many steps; only the amounts and the detail text differ. The constant part is
+    escaped once into a ``%``-template (any ``%`` of the text doubled), keyed by those
+    five values.
+    """
+
+    __slots__ = ("_escapes", "_templates")
+
+    def __init__(self, escapes: Escapes) -> None:
+        self._escapes = escapes
+        self._templates: dict[tuple, str] = {}
+
+    def __call__(self, t: dict[str, Any]) -> str:
+        key = (t["rule"], t["rule_id"], t["rule_version"], t["subject"], t["applied"])
+        template = self._templates.get(key)
+        if template is None:
+            template = self._templates[key] = self._template(*key)
+        after, before = str(t["after"]), str(t["before"])
+        if "E" in after:
+            after = format(t["after"], "f")
+        if "E" in before:
+            before = format(t["before"], "f")
+        return template % (after, before, encode_basestring(t["detail"]))
+
+    def _template(self, rule: str, rule_id: str, version: str, subject: str, applied: bool) -> str:
+        esc = self._escapes
+        tail = (
+            f',"rule":{esc[rule]},"rule_id":{esc[rule_id]},"rule_version":{esc[version]},'
+            f'"subject":{esc[subject]}}}'
+        )
+        flag = "true" if applied else "false"
+        return (
+            '{"after":"%s","applied":'
+            + flag
+            + ',"before":"%s","detail":%s'
+            + tail.replace("%", "%%")
+        )
 
 
 def charge_json(c: dict[str, Any], esc: Escapes) -> str:
