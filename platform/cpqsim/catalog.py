@@ -46,7 +46,7 @@ from pydantic import (
 
 from cpqsim.catalog_lifecycle import STATUS_RULES, LifecycleStatus, allows
 from cpqsim.money import Money
-from cpqsim.pricebook import PricingRules
+from cpqsim.pricebook import Amount, PricingRules
 from cpqsim.pricing_view import PricingView
 
 __all__ = [
@@ -130,7 +130,7 @@ class Price(_Strict):
 
     id: str
     kind: Literal["recurring", "one_time"]
-    amount: Annotated[Money, Field(ge=0)]
+    amount: Annotated[Amount, Field(ge=0)]
     period: Literal["month"] | None = None
 
     @model_validator(mode="before")

@@ -31,6 +31,7 @@ from cpqsim.catalog import Catalog, Offering, Text, _names, stable_id
 from cpqsim.catalog_lifecycle import Intent, refusal
 
 __all__ = [
+    "MAX_LINE_QUANTITY",
     "RULES",
     "ConfigurationViolation",
     "QuoteLine",
@@ -42,6 +43,9 @@ __all__ = [
     "resolve_line_versions",
     "selected_items",
 ]
+
+#: The largest quantity a quote line (or bundle component line) may state.
+MAX_LINE_QUANTITY = 1_000_000_000
 
 #: Every rule a violation can name.
 RULES = (
@@ -74,7 +78,9 @@ class QuoteLine(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     offering: str
-    quantity: int = 1
+    # Bounded so that amount x quantity always fits pricing's exact arithmetic; the
+    # offering's own range (quantity_min..quantity_max) is the configurator's check.
+    quantity: int = Field(default=1, le=MAX_LINE_QUANTITY)
     options: list[str] = Field(default_factory=list)
     add_ons: list[str] = Field(default_factory=list)
     characteristics: dict[str, Text] = Field(default_factory=dict)

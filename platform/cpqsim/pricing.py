@@ -46,7 +46,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializ
 from cpqsim.approval import ApprovalPolicy, required_approvals
 from cpqsim.catalog import Catalog, Money
 from cpqsim.configuration import QuoteLine, check_configuration, line_key
-from cpqsim.pricebook import PricingRules, RoundingMode
+from cpqsim.pricebook import MAX_DIGITS, PricingRules, RoundingMode, decimal_problem
 from cpqsim.pricing_canonical import Escapes, object_json, quote_line_json, usage_json
 from cpqsim.pricing_charge import EXACT, ChargeContext
 from cpqsim.pricing_errors import PricingError
@@ -82,10 +82,12 @@ __all__ = [
     "result_fingerprint",
 ]
 
-#: Significant digits a Decimal input of a request or policy may have. Pricing carries
-#: 50 digits exactly (a product of amount, quantity and rates must never be rounded
-#: silently); inputs this long leave room for those products.
-MAX_DIGITS = 28
+def _normalized(value: Decimal) -> Decimal:
+    return value.normalize(decimal.Context(prec=50))
+
+
+def _plain(value: Decimal) -> str:
+    return format(value, "f")
 
 
 def _carried(value: Decimal) -> Decimal:
@@ -94,27 +96,6 @@ def _carried(value: Decimal) -> Decimal:
     if problem:
         raise ValueError(problem)
     return value
-
-
-def decimal_problem(value: Decimal) -> str | None:
-    """Why pricing cannot take ``value`` as an input, or None."""
-    if not value.is_finite():
-        return f"must be a finite number, got {value}"
-    digits = len(value.as_tuple().digits)
-    if digits > MAX_DIGITS:
-        return (
-            f"has {digits} significant digits; pricing accepts at most {MAX_DIGITS} "
-            f"(got {str(value)[:40]}...)"
-        )
-    return None
-
-
-def _normalized(value: Decimal) -> Decimal:
-    return value.normalize(decimal.Context(prec=50))
-
-
-def _plain(value: Decimal) -> str:
-    return format(value, "f")
 
 
 _Fraction = Annotated[

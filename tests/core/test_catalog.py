@@ -18,6 +18,7 @@ from cpqsim.catalog import (
     CatalogInvalid,
     load_catalog,
     parse_catalog,
+    publish,
     to_tmf620_product_offering,
     validate_catalog,
 )
@@ -663,3 +664,29 @@ def test_graph_at_a_date_shows_the_versions_in_force(sample: Catalog) -> None:
     assert sample.graph().nodes["saas-suite"]["version_id"] == "saas-suite@2"
     edge = next(iter(sample.graph().get_edge_data("secure-branch", "managed-firewall").values()))
     assert (edge["relation"], edge["min"], edge["max"]) == ("contains", 1, 2)
+
+
+def test_an_amount_with_more_digits_than_pricing_carries_is_refused_at_its_location() -> None:
+    """Given a price of 40 significant digits, when the catalog is published, then it is
+    refused where the amount is written (pricing carries 50 digits exactly; amounts and
+    rates keep to 28 so their products fit)."""
+    doc = {
+        "id": "c",
+        "version": "1",
+        "currency": "USD",
+        "specifications": [{"id": "s", "name": "S"}],
+        "offerings": [
+            {
+                "id": "a",
+                "name": "A",
+                "specification": "s",
+                "family": "f",
+                "prices": [{"id": "a-m", "kind": "recurring", "amount": "1." + "3" * 39}],
+            }
+        ],
+    }
+    with pytest.raises(CatalogInvalid) as info:
+        publish(doc)
+    [problem] = info.value.problems
+    assert problem.location == "offerings[0].prices[0].amount"
+    assert "40 significant digits" in problem.message
