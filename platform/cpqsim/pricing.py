@@ -82,6 +82,7 @@ __all__ = [
     "result_fingerprint",
 ]
 
+
 def _normalized(value: Decimal) -> Decimal:
     return value.normalize(decimal.Context(prec=50))
 

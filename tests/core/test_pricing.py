@@ -1019,7 +1019,9 @@ def test_a_request_with_a_discount_of_too_many_digits_is_refused_when_it_is_read
 
 def test_a_usage_estimate_of_too_many_digits_is_refused_when_it_is_read() -> None:
     with pytest.raises(ValidationError) as info:
-        UsageEstimate.model_validate({"line": 0, "price_entry": "api-calls", "units": "1." + "1" * 39})
+        UsageEstimate.model_validate(
+            {"line": 0, "price_entry": "api-calls", "units": "1." + "1" * 39}
+        )
     assert "units" in str(info.value) and "40 significant digits" in str(info.value)
 
 
