@@ -52,6 +52,7 @@ from cpqsim.pricing_view import PricingView
 __all__ = [
     "HARD_RELATIONS",
     "RELATION_KINDS",
+    "SCOPED_RELATIONS",
     "Catalog",
     "CatalogInvalid",
     "CatalogProblem",
@@ -164,11 +165,26 @@ class OptionGroup(_Strict):
     options: list[str]
 
 
+#: Where a requires/excludes/conflictsWith relation looks for its target: on the same
+#: quote line (the line's offering, options, add-ons and bundle contents) or anywhere in
+#: the quote.
+RelationScope = Literal["line", "quote"]
+#: The relation kinds that take a scope and an effective window of their own.
+SCOPED_RELATIONS = ("requires", "excludes", "conflictsWith")
+
+
 class Relation(_Strict):
     """A typed link to another offering (stable id, or version id to pin one version).
 
     ``contains`` makes the source a bundle: each bundle unit holds between ``min`` and
     ``max`` units of the target (default exactly one). Other kinds take no quantities.
+
+    ``requires``, ``excludes`` and ``conflictsWith`` may state their ``scope``: ``line``
+    (the target counts only on the same quote line: the bundle, its options, add-ons and
+    contents) or ``quote`` (any line; the default, which is what "a firewall needs an
+    internet access somewhere" means). They may also carry their own effective window
+    (``effective_from`` inclusive, ``effective_to`` exclusive), so a requirement that
+    changes in a new catalog version can be dated.
     """
 
     kind: RelationKind
@@ -176,11 +192,26 @@ class Relation(_Strict):
     reason: str = ""
     min: int | None = None
     max: int | None = None
+    scope: RelationScope | None = None
+    effective_from: date | None = None
+    effective_to: date | None = Field(default=None, description="exclusive end; None = open")
 
     @model_validator(mode="after")
-    def _quantities_only_on_contains(self) -> Relation:
+    def _fields_fit_the_kind(self) -> Relation:
         if self.kind != "contains" and (self.min is not None or self.max is not None):
             raise ValueError(f"only a contains relation takes min/max, not {self.kind}")
+        dated = self.effective_from is not None or self.effective_to is not None
+        if self.kind not in SCOPED_RELATIONS and (self.scope is not None or dated):
+            raise ValueError(
+                f"only {', '.join(SCOPED_RELATIONS)} relations take a scope or an effective "
+                f"window, not {self.kind}"
+            )
+        if (
+            self.effective_from is not None
+            and self.effective_to is not None
+            and self.effective_to <= self.effective_from
+        ):
+            raise ValueError("effective_to must be after effective_from (it is exclusive)")
         return self
 
     @property
@@ -190,6 +221,28 @@ class Relation(_Strict):
     @property
     def quantity_max(self) -> int:
         return self.max if self.max is not None else max(self.quantity_min, 1)
+
+    @property
+    def applies_within(self) -> str:
+        """``line`` or ``quote`` (the default scope)."""
+        return self.scope or "quote"
+
+    def window(self) -> tuple[date | None, date | None]:
+        return (self.effective_from, self.effective_to)
+
+    def in_force(self, business_date: date | None) -> bool:
+        """Is the relation in force on ``business_date``? Without a date, the relations
+        in force from now on are the ones without an end (the newest rules)."""
+        if business_date is None:
+            return self.effective_to is None
+        return (self.effective_from is None or self.effective_from <= business_date) and (
+            self.effective_to is None or business_date < self.effective_to
+        )
+
+    def describe_window(self) -> str:
+        start = self.effective_from.isoformat() if self.effective_from else "open"
+        end = self.effective_to.isoformat() if self.effective_to else "open"
+        return f"[{start}, {end})"
 
 
 class DecompositionStep(_Strict):

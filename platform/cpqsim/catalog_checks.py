@@ -12,7 +12,14 @@ involved and the field path where it lives:
 * ``cardinality`` / ``quantity_range`` — min greater than max, negative bounds, an
   option group needing more options than it has, a bundle holding min > max;
 * ``duplicate_sku`` — one SKU mapped to two different offerings (versions of one
-  offering may share it: their windows never overlap);
+  offering may share it: their windows never overlap). SKUs are compared as item
+  masters compare them: Unicode NFKC-normalised, case-folded, surrounding spaces ignored
+  (``sku-100`` and ``SKU-100 `` are the same SKU);
+* ``requirement_never_quotable`` — an active, sellable offering version requires or
+  contains an offering of which no version can be quoted on any day of its window
+  (retired, suspended, draft, or in force only at other times): it could never be sold;
+* ``self_exclusion`` — an offering that excludes (or conflicts with) itself: the
+  relation could never apply, so it is a mistake in the file;
 * ``duplicate_mapping`` — the same system + operation + task twice in one decomposition;
 * ``decomposition_cycle`` — technical tasks waiting on each other;
 * ``overlapping_versions`` / ``effective_window`` — two published versions of one
@@ -30,7 +37,9 @@ from __future__ import annotations
 
 import itertools
 import re
+import unicodedata
 from collections.abc import Iterable
+from datetime import date
 
 import networkx as nx
 
@@ -413,18 +422,89 @@ def _check_versions(catalog: Catalog) -> list[CatalogProblem]:
             ):
                 reach = (o.effective_to, o)
 
-    sku_owner: dict[str, tuple[str, int]] = {}
+    sku_owner: dict[str, tuple[str, int, str]] = {}
     for i, o in enumerate(catalog.offerings):
         if o.sku is None:
             continue
-        owner = sku_owner.setdefault(o.sku, (o.id, i))
+        owner = sku_owner.setdefault(sku_key(o.sku), (o.id, i, o.sku))
         if owner[0] != o.id:
+            same = "" if owner[2] == o.sku else f" as {owner[2]!r} (SKUs ignore case)"
             found.add(
                 "duplicate_sku",
                 f"SKU {o.sku!r} of {o.version_id} is already mapped to {owner[0]} "
-                f"(offerings[{owner[1]}]); one SKU must name one offering",
+                f"(offerings[{owner[1]}]){same}; one SKU must name one offering",
                 [o.sku, owner[0], o.id],
                 f"offerings[{i}].sku",
+            )
+    return found.problems
+
+
+def sku_key(sku: str) -> str:
+    """How SKUs compare: NFKC-normalised, surrounding spaces ignored, case-folded."""
+    return unicodedata.normalize("NFKC", sku).strip().casefold()
+
+
+# ---------------------------------------------------------------------- relations
+
+#: Relations the configurator needs present in the quote (requires) or in the bundle
+#: (contains): if their target can never be quoted, neither can their source.
+_NEEDED = ("requires", "contains")
+_CLASHES = ("excludes", "conflictsWith")
+_Window = tuple[date | None, date | None]  # [from, to), None = open
+
+
+def _overlaps(a: _Window, b: _Window) -> bool:
+    start = a[0] if b[0] is None else b[0] if a[0] is None else max(a[0], b[0])
+    end = a[1] if b[1] is None else b[1] if a[1] is None else min(a[1], b[1])
+    return start is None or end is None or start < end
+
+
+def _covers(outer: _Window, inner: _Window) -> bool:
+    starts_before = outer[0] is None or (inner[0] is not None and outer[0] <= inner[0])
+    ends_after = outer[1] is None or (inner[1] is not None and inner[1] <= outer[1])
+    return starts_before and ends_after
+
+
+def _check_relations(catalog: Catalog) -> list[CatalogProblem]:
+    """Relations that make their source unsellable, and relations to oneself."""
+    found = _Found()
+    quotable: dict[str, list[_Window]] = {}  # version or stable id -> quotable windows
+    for o in catalog.offerings:
+        if o.allows("new_quote"):
+            window = (o.effective_from, o.effective_to)
+            quotable.setdefault(o.id, []).append(window)
+            quotable.setdefault(o.version_id, []).append(window)
+    for i, o in enumerate(catalog.offerings):
+        sellable = o.sellable and o.allows("new_quote")
+        source = (o.effective_from, o.effective_to)
+        for k, rel in enumerate(o.relations):
+            target = rel.target
+            if rel.kind in _CLASHES and stable_id(target) == o.id:
+                found.add(
+                    "self_exclusion",
+                    f"{o.version_id} {rel.kind} {target}, which is itself: the relation "
+                    "could never apply (name the other offering, or remove it)",
+                    [o.id],
+                    f"offerings[{i}].relations[{k}].target",
+                )
+            if not sellable or rel.kind not in _NEEDED or not catalog.has_offering(target):
+                continue
+            if not _covers(rel.window(), source):
+                continue  # outside the relation's own window the source can be sold
+            if any(_overlaps(source, w) for w in quotable.get(target, ())):
+                continue
+            versions = ", ".join(
+                f"{v.version_id} {v.status} {v.window()}"
+                for v in catalog.versions_of(target)
+                if "@" not in target or v.version_id == target
+            )
+            found.add(
+                "requirement_never_quotable",
+                f"{o.version_id} {rel.kind} {target}, but no version of {target} can be "
+                f"quoted during {o.version_id}'s window {o.window()} ({versions}): "
+                f"{o.version_id} could never be sold",
+                [o.version_id, target],
+                f"offerings[{i}].relations[{k}].target",
             )
     return found.problems
 
@@ -470,6 +550,10 @@ def _check_pricing(rules: PricingRules, known: set[str]) -> list[CatalogProblem]
                 location,
             )
 
+    found.problems += _duplicates(
+        [(book.id, f"pricing.price_books[{b}].id") for b, book in enumerate(rules.price_books)],
+        "price book",
+    )
     entry_ids: set[str] = set()
     for b, book in enumerate(rules.price_books):
         at = f"pricing.price_books[{b}]"
@@ -556,6 +640,7 @@ def check_catalog(catalog: Catalog) -> list[CatalogProblem]:
     for i, offering in enumerate(catalog.offerings):
         problems += _check_offering(i, offering, known, specs, priced)
     problems += _check_versions(catalog)
+    problems += _check_relations(catalog)
     problems += _check_hard_cycles(catalog, known_stable)
     problems += _check_pricing(catalog.pricing, known)
     return sort_problems(problems)

@@ -36,6 +36,9 @@ MUST_COVER = {
     "circular_dependency",
     "deeply_nested_bundle",
     "grandfathered_offering",
+    "requirement_on_a_retired_offering",
+    "offering_excludes_itself",
+    "duplicate_sku_differing_only_in_case",
 }
 
 
