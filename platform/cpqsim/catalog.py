@@ -668,8 +668,8 @@ class Catalog(_Strict):
                     g.add_edge(oid, stable_id(add_on), relation="add_on")
             for rel in sorted(o.relations, key=lambda r: (r.kind, r.target)):
                 target = stable_id(rel.target)
-                if target not in present:
-                    continue
+                if target not in present or not rel.in_force(business_date):
+                    continue  # unknown target, or a relation dated outside the view
                 extra: dict[str, Any] = {}
                 if rel.kind == "contains":
                     extra = {"min": rel.quantity_min, "max": rel.quantity_max}

@@ -13,7 +13,8 @@ What is checked, against one catalog version at an explicit business date:
 * quantities, option-group cardinality, option and add-on parentage;
 * characteristic values against the specification's types, allowed values and ranges;
 * bundle contents against the ``contains`` relations (which components, how many);
-* quote-wide ``requires``, ``excludes`` and ``conflictsWith``.
+* ``requires``, ``excludes`` and ``conflictsWith`` in their scope (the same line, or the
+  whole quote) and on the dates they are in force (:mod:`cpqsim.configuration_relations`).
 
 "Configurable" is not "orderable": who the customer is (region, segment, installed
 assets, credit) is the job of :mod:`cpqsim.eligibility`, and both answers stay apart.
@@ -23,12 +24,14 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from typing import Literal
 
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field
 
 from cpqsim.catalog import Catalog, Offering, Text, _names, stable_id
 from cpqsim.catalog_lifecycle import Intent, refusal
+from cpqsim.configuration_relations import Element, RelationCheck
 
 __all__ = [
     "MAX_LINE_QUANTITY",
@@ -113,6 +116,9 @@ class ConfigurationViolation(BaseModel):
     path: str
     message: str
     elements: list[str] = Field(default_factory=list)
+    #: For requires/excludes/conflicts: the scope of the relation that was broken
+    #: ("line": the same quote line; "quote": anywhere in the quote).
+    scope: Literal["line", "quote"] | None = None
 
 
 def _walk(lines: list[QuoteLine], prefix: str = "lines") -> list[tuple[QuoteLine, str]]:
@@ -171,9 +177,13 @@ class _Checker:
         self.found: list[ConfigurationViolation] = []
         self.resolved: list[tuple[Offering, str]] = []
 
-    def add(self, rule: str, path: str, message: str, *elements: str) -> None:
+    def add(
+        self, rule: str, path: str, message: str, *elements: str, scope: str | None = None
+    ) -> None:
         self.found.append(
-            ConfigurationViolation(rule=rule, path=path, message=message, elements=list(elements))
+            ConfigurationViolation(
+                rule=rule, path=path, message=message, elements=list(elements), scope=scope
+            )
         )
 
     def element(self, key: str, path: str, what: str) -> Offering | None:
@@ -368,62 +378,6 @@ class _Checker:
                     rel.target,
                 )
 
-    # ------------------------------------------------------------------ quote-wide
-
-    def relations_may_fail(self) -> bool:
-        """Could :meth:`relations` report anything? Decided on the distinct offerings (the
-        quote-wide sets are the same whichever line an offering is on), so a valid large
-        quote skips building every element's path."""
-        offerings = {id(o): o for o, _ in self.resolved}.values()
-        present = {o.id for o in offerings} | {o.version_id for o in offerings}
-        for o in offerings:
-            for rel in o.relations:
-                if rel.kind == "requires" and rel.target not in present:
-                    return True
-                if rel.kind in ("excludes", "conflictsWith") and rel.target in present:
-                    return True
-        return False
-
-    def relations(self) -> None:
-        present_vids = {o.version_id for o, _ in self.resolved}
-        present = {o.id for o, _ in self.resolved} | present_vids
-        first_path: dict[str, str] = {}
-        for o, path in self.resolved:
-            first_path.setdefault(o.id, path)
-        for o, path in self.resolved:
-            for rel in o.relations:
-                if rel.kind == "requires" and rel.target not in present:
-                    because = f" ({rel.reason})" if rel.reason else ""
-                    self.add(
-                        "requires",
-                        path,
-                        f"{o.id} requires {rel.target}, which is not in the quote{because}",
-                        o.id,
-                        rel.target,
-                    )
-        # Symmetric: report each pair once, at whichever member appears first in the
-        # quote, whichever side declared it.
-        pairs: dict[tuple[str, str, str], str] = {}
-        for o, _ in sorted(self.resolved, key=lambda r: r[0].id):
-            for rel in o.relations:
-                rule = {"excludes": "excludes", "conflictsWith": "conflicts"}.get(rel.kind)
-                target = stable_id(rel.target)
-                if rule and rel.target in present and target != o.id:
-                    a, b = sorted((o.id, target))
-                    pairs.setdefault((rule, a, b), rel.reason)
-        for (rule, a, b), reason in sorted(pairs.items()):
-            first, second = sorted((a, b), key=lambda x: _path_key(first_path[x]))
-            because = f" ({reason})" if reason else ""
-            verb = "exclude each other" if rule == "excludes" else "conflict with each other"
-            self.add(
-                rule,
-                first_path[first],
-                f"{first} and {second} {verb} but both are in the quote "
-                f"(at {first_path[first]} and {first_path[second]}){because}",
-                first,
-                second,
-            )
-
 
 def check_configuration(
     catalog: Catalog,
@@ -443,8 +397,8 @@ def check_configuration(
     keys = line_keys if line_keys is not None else [line_key(line) for line in lines]
     checker = _Checker(catalog, business_date, intent)
     # Each distinct line content is checked once, with paths relative to the line; the
-    # quote-wide relations are then checked over the distinct offerings, and only when
-    # they may fail over every element with its full path.
+    # relations are then judged on the distinct contents, and only when they may fail
+    # over every element with its full path (configuration_relations).
     memo: dict[tuple, _Checker] = {}
     placed: list[tuple[str, _Checker]] = []
     for i, (key, line) in enumerate(zip(keys, lines, strict=True)):
@@ -453,11 +407,15 @@ def check_configuration(
             one = memo[key] = _Checker(catalog, business_date, intent)
             one.line(line, "", in_bundle=False)  # bundles check their contents
         placed.append((f"lines[{i}]", one))
-    for one in memo.values():
-        checker.resolved += one.resolved
-    if checker.relations_may_fail():
-        checker.resolved = [(o, at + path) for at, one in placed for o, path in one.resolved]
-        checker.relations()
+    relations = RelationCheck(business_date, checker.add, _path_key)
+    if relations.may_fail([[o for o, _ in one.resolved] for one in memo.values()]):
+        relations.check(
+            [
+                Element(o, at + path, i)
+                for i, (at, one) in enumerate(placed)
+                for o, path in one.resolved
+            ]
+        )
     for at, one in placed:
         checker.found += [v.model_copy(update={"path": at + v.path}) for v in one.found]
     return sorted(checker.found, key=lambda v: (_path_key(v.path), v.rule, v.message))
