@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -40,6 +41,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     model_validator,
 )
@@ -497,12 +499,13 @@ class Catalog(_Strict):
 
         Equal to ``cpqsim.canonical.fingerprint(self.model_dump(mode="json"))``: the same
         canonical form (sorted keys, compact, UTF-8), produced through pydantic's native
-        JSON serializer because a 5,000-offering catalog would otherwise spend a second
-        walking Python objects.
+        JSON serializer and hashed piece by piece (:func:`_canonical_pieces`): a
+        50,000-offering catalog never exists as one tree of Python objects or one string.
         """
-        plain = json.loads(self.__pydantic_serializer__.to_json(self))
-        text = json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+        digest = hashlib.sha256()
+        for piece in _canonical_pieces(self):
+            digest.update(piece.encode("utf-8"))
+        return "sha256:" + digest.hexdigest()
 
     @cached_property
     def pricing_view(self) -> PricingView:
@@ -697,6 +700,99 @@ class Catalog(_Strict):
     @cached_property
     def _requires_graph(self) -> nx.DiGraph:
         return self.relation_graph(("requires",))
+
+
+#: Lists of models longer than this are written in chunks when fingerprinting (see
+#: :func:`_canonical_pieces`); a chunk is small enough that its JSON tree dies before the
+#: garbage collector's first pass promotes it.
+_STREAMED = 64
+_CHUNK = 8
+
+
+def _canonical_pieces(model: BaseModel) -> Iterator[str]:
+    """The canonical JSON of ``model`` (what ``canonical_json(model.model_dump(mode=
+    "json"))`` gives), in pieces whose concatenation is that text.
+
+    Why pieces: the whole catalog as one JSON tree (then one string) would allocate as
+    many Python objects again as the catalog holds, all alive together, and the garbage
+    collector's full passes over them made fingerprinting grow faster than the catalog.
+    Long lists of models (offerings, price book entries...) are written a chunk of items
+    at a time, so each chunk's small tree dies young; everything else goes through
+    pydantic's own JSON serializer, re-read and written with sorted keys.
+    """
+    names = sorted(type(model).model_fields)
+    nested = {}
+    for name in names:
+        value = getattr(model, name)
+        if isinstance(value, BaseModel) or (
+            isinstance(value, list) and len(value) > _STREAMED and isinstance(value[0], BaseModel)
+        ):
+            nested[name] = value
+    serializer = type(model).__pydantic_serializer__
+    if not nested:
+        yield _canonical(json.loads(serializer.to_json(model)))
+        return
+    rest = json.loads(serializer.to_json(model, exclude=set(nested)))
+    for n, name in enumerate(names):
+        yield ("{" if n == 0 else ",") + json.dumps(name) + ":"
+        value = nested.get(name, _MISSING)
+        if value is _MISSING:
+            yield _canonical(rest[name])
+        elif isinstance(value, BaseModel):
+            yield from _canonical_pieces(value)
+        else:
+            yield from _canonical_list(value)
+    yield "}"
+
+
+def _canonical_list(items: list[BaseModel]) -> Iterator[str]:
+    """A long list of models: chunks through one serializer call each, except items that
+    hold long lists themselves (a price book's entries), which are streamed in turn."""
+    adapter = _list_adapter(type(items[0]))
+    yield "["
+    chunk: list[BaseModel] = []
+    written = False
+    for item in [*items, None]:
+        if item is not None and not _holds_long_lists(item) and len(chunk) < _CHUNK:
+            chunk.append(item)
+            continue
+        if chunk:
+            text = _canonical(json.loads(adapter.dump_json(chunk)))
+            yield ("," if written else "") + text[1:-1]
+            written, chunk = True, []
+        if item is None:
+            break
+        if _holds_long_lists(item):
+            yield "," if written else ""
+            yield from _canonical_pieces(item)
+            written = True
+        else:
+            chunk.append(item)
+    yield "]"
+
+
+def _holds_long_lists(model: BaseModel) -> bool:
+    return any(
+        isinstance(v, list) and len(v) > _STREAMED and isinstance(v[0], BaseModel)
+        for v in model.__dict__.values()
+    )
+
+
+_ADAPTERS: dict[type, TypeAdapter] = {}
+
+
+def _list_adapter(kind: type) -> TypeAdapter:
+    adapter = _ADAPTERS.get(kind)
+    if adapter is None:
+        adapter = _ADAPTERS[kind] = TypeAdapter(list[kind])  # type: ignore[valid-type]
+    return adapter
+
+
+_MISSING = object()
+
+
+def _canonical(plain: Any) -> str:
+    return json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 # --------------------------------------------------------------------------- problems

@@ -176,6 +176,7 @@ class _Checker:
         self.intent = intent
         self.found: list[ConfigurationViolation] = []
         self.resolved: list[tuple[Offering, str]] = []
+        self.top: Offering | None = None
 
     def add(
         self, rule: str, path: str, message: str, *elements: str, scope: str | None = None
@@ -220,8 +221,11 @@ class _Checker:
 
     # ------------------------------------------------------------------ one line
 
-    def line(self, line: QuoteLine, at: str, in_bundle: bool) -> None:
+    def line(self, line: QuoteLine, at: str, in_bundle: bool, quantity: bool = True) -> None:
+        """Check one line; ``quantity=False`` leaves its own quantity to the caller (the
+        line's offering is then kept as ``self.top``)."""
         offering = self.element(line.offering, f"{at}.offering", "")
+        self.top = offering
         if offering is None:
             return
         if not offering.sellable and not in_bundle:
@@ -232,18 +236,22 @@ class _Checker:
                 "of the offering it belongs to",
                 offering.id,
             )
-        if not offering.quantity_min <= line.quantity <= offering.quantity_max:
-            self.add(
-                "quantity",
-                f"{at}.quantity",
-                f"{offering.id} quantity must be between {offering.quantity_min} and "
-                f"{offering.quantity_max}, got {line.quantity}",
-                offering.id,
-            )
+        if quantity:
+            self.quantity(offering, line.quantity, f"{at}.quantity")
         self.options(offering, line, at)
         self.add_ons(offering, line, at)
         self.characteristics(offering, line, at)
         self.contents(offering, line, at)
+
+    def quantity(self, offering: Offering, quantity: int, path: str) -> None:
+        if not offering.quantity_min <= quantity <= offering.quantity_max:
+            self.add(
+                "quantity",
+                path,
+                f"{offering.id} quantity must be between {offering.quantity_min} and "
+                f"{offering.quantity_max}, got {quantity}",
+                offering.id,
+            )
 
     def options(self, offering: Offering, line: QuoteLine, at: str) -> None:
         seen: list[str] = []
@@ -396,17 +404,22 @@ def check_configuration(
     """
     keys = line_keys if line_keys is not None else [line_key(line) for line in lines]
     checker = _Checker(catalog, business_date, intent)
-    # Each distinct line content is checked once, with paths relative to the line; the
-    # relations are then judged on the distinct contents, and only when they may fail
-    # over every element with its full path (configuration_relations).
+    # Each distinct line content (its quantity aside: many quotes differ only in it) is
+    # checked once, with paths relative to the line; the relations are then judged on
+    # the distinct contents, and only when they may fail over every element with its
+    # full path (configuration_relations).
     memo: dict[tuple, _Checker] = {}
     placed: list[tuple[str, _Checker]] = []
     for i, (key, line) in enumerate(zip(keys, lines, strict=True)):
-        one = memo.get(key)
+        content = (key[0], *key[2:])  # line_key without the line's own quantity
+        one = memo.get(content)
         if one is None:
-            one = memo[key] = _Checker(catalog, business_date, intent)
-            one.line(line, "", in_bundle=False)  # bundles check their contents
-        placed.append((f"lines[{i}]", one))
+            one = memo[content] = _Checker(catalog, business_date, intent)
+            one.line(line, "", in_bundle=False, quantity=False)  # bundles check contents
+        at = f"lines[{i}]"
+        if one.top is not None:
+            checker.quantity(one.top, line.quantity, f"{at}.quantity")
+        placed.append((at, one))
     relations = RelationCheck(business_date, checker.add, _path_key)
     if relations.may_fail([[o for o, _ in one.resolved] for one in memo.values()]):
         relations.check(

@@ -104,8 +104,7 @@ class ChargeContext:
     first_period: FirstPeriod | None
 
 
-@dataclass(frozen=True, slots=True)
-class SegmentOutcome:
+class SegmentOutcome(NamedTuple):
     """A priced line segment (a quote line or a bundle component line), for the rules
     that explain, once per segment, why they did *not* apply to it."""
 

@@ -68,6 +68,7 @@ class LineTemplate(NamedTuple):
     quantities: tuple[tuple[str, int], ...]  # offering key -> quantity it adds
     families: frozenset[str]
     contains: bool  # does any item of the line contain something?
+    ties: tuple[str, ...]  # warnings: price books that tie for one of its items
 
 
 class PricingRun:
@@ -129,12 +130,10 @@ class PricingRun:
             if hit is None:
                 template = self.templates[key]
                 hit = memo[memo_key] = self._price_line(i, template, dict(usage))
-                for seg in template.segments:
-                    for facts, _ in seg.selection.items:
-                        for tie in facts.ties:
-                            if tie not in seen_ties:
-                                seen_ties.add(tie)
-                                warnings.append(tie)
+                for tie in template.ties:
+                    if tie not in seen_ties:
+                        seen_ties.add(tie)
+                        warnings.append(tie)
             priced.append((memo_key, hit))
         warnings += self._cross_line_inclusions()
         return priced, warnings
@@ -160,7 +159,12 @@ class PricingRun:
                 for k, child in enumerate(sub.contents)
             ]
             stack.extend(reversed(children))  # pre-order: first component next
-        return LineTemplate(tuple(segments), tuple(quantities), frozenset(families), contains)
+        ties = tuple(
+            dict.fromkeys(
+                tie for seg in segments for facts, _ in seg.selection.items for tie in facts.ties
+            )
+        )
+        return LineTemplate(tuple(segments), tuple(quantities), frozenset(families), contains, ties)
 
     def _selection(self, line: QuoteLine) -> Selection:
         memo_key = (line.offering, tuple(line.options), tuple(line.add_ons))
@@ -257,7 +261,7 @@ class PricingRun:
             if self.plan.bundles or any(not d.applied for d in decisions):
                 outcome = SegmentOutcome(
                     seg.path,
-                    sum((c.running for c in charges[first:]), ZERO),
+                    sum((c.charge.running for c in charges[first:]), ZERO),
                     decisions,
                     selection.keys,
                     self.plan.bundles,
@@ -353,29 +357,27 @@ class PricingRun:
         """The promotions of a segment: equal for equal selections at equal quantity
         (everything else they depend on is quote-wide)."""
         item_keys = seg.selection.item_keys
-        memo_key = (item_keys, seg.quantity)
+        candidates = self.plan.promotion_candidates(item_keys)
+        if not candidates:
+            return ()
+        # The quantity matters only below some candidate's minimum (the reason then
+        # names it); at or above every minimum, the decisions are the same.
+        quantity = seg.quantity
+        below = any(quantity < p.eligibility.min_quantity for p in candidates)
+        memo_key = (item_keys, quantity if below else None)
         hit = self._decisions.get(memo_key)
         if hit is None:
-            candidates = self.plan.promotion_candidates(item_keys)
-            if not candidates:
-                hit = ()
-            else:
-                scope = self.plan.scope
-                assert scope.business_date is not None  # no candidates without a date
-                hit = tuple(
-                    resolve_promotions(
-                        list(candidates),
-                        PromotionContext(
-                            business_date=scope.business_date,
-                            region=scope.region,
-                            channel=scope.channel,
-                            segment=scope.segment,
-                            line_quantity=seg.quantity,
-                            quote_items=self.quote_items,
-                        ),
-                    )
-                )
-            self._decisions[memo_key] = hit
+            scope = self.plan.scope
+            assert scope.business_date is not None  # no candidates without a date
+            context = PromotionContext(
+                business_date=scope.business_date,
+                region=scope.region,
+                channel=scope.channel,
+                segment=scope.segment,
+                line_quantity=quantity,
+                quote_items=self.quote_items,
+            )
+            hit = self._decisions[memo_key] = tuple(resolve_promotions(list(candidates), context))
         return hit
 
     def _volume_for(self, keys: tuple[str, ...]) -> Any:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
-from cpqsim.pricing_canonical import Escapes, StepTexts, charge_json, line_json
+from cpqsim.pricing_canonical import ChargeTexts, Escapes, StepTexts, line_json
 from cpqsim.pricing_charge import ZERO, Charge, Step
 from cpqsim.pricing_result import LineCharge, PricedLine, PriceStep, build, build_all
 
@@ -30,8 +29,7 @@ _LIST, _DISCOUNT, _NET, _ONE_TIME, _USAGE, _MONTH, _YEAR, _MONTHLY_EQ, _TERM, _P
 )
 
 
-@dataclass(frozen=True, slots=True)
-class PricedCharge:
+class PricedCharge(NamedTuple):
     """A charge once priced and written: its row, its steps, its warnings, its amounts."""
 
     model: Any  # LineCharge
@@ -41,13 +39,8 @@ class PricedCharge:
     warnings: tuple[str, ...]
     charge: Charge
 
-    @property
-    def running(self) -> Decimal:
-        return self.charge.running
 
-
-@dataclass(frozen=True, slots=True)
-class LinePrice:
+class LinePrice(NamedTuple):
     """A quote line once priced: the shared ``PricedLine``, its fingerprint as JSON text
     (how the line enters the quote's hash tree), the rule ids applied to its charges in
     trace order (repeats kept), its warnings (relative to the line), its sums by kind
@@ -66,6 +59,7 @@ class Writer:
     def __init__(self) -> None:
         self.escapes = Escapes()
         self.step_text = StepTexts(self.escapes)
+        self.charge_text = ChargeTexts(self.escapes)
 
     def seal(self, steps: Iterable[Step]) -> tuple[list[Any], list[str]]:
         steps = list(steps)
@@ -109,7 +103,7 @@ class Writer:
         models, texts = self.seal(steps)
         return PricedCharge(
             build(LineCharge, values),
-            charge_json(values, self.escapes),
+            self.charge_text(values),
             models,
             texts,
             charge.warnings,

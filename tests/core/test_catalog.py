@@ -690,3 +690,20 @@ def test_an_amount_with_more_digits_than_pricing_carries_is_refused_at_its_locat
     [problem] = info.value.problems
     assert problem.location == "offerings[0].prices[0].amount"
     assert "40 significant digits" in problem.message
+
+
+def test_the_fingerprint_is_the_canonical_json_of_the_content_whatever_its_size() -> None:
+    """The fingerprint is hashed in pieces (long lists item by item); it must equal the
+    canonical fingerprint of the whole dump, for small catalogs and for ones whose
+    offerings and price book entries are long enough to be streamed."""
+    import sys
+
+    from cpqsim import canonical
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import bench_catalog_publish
+    finally:
+        sys.path.pop(0)
+    for catalog in (load_catalog(SAMPLE), publish(bench_catalog_publish.generate(300)).catalog):
+        assert catalog.fingerprint == canonical.fingerprint(catalog.model_dump(mode="json"))

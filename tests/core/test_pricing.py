@@ -1084,3 +1084,50 @@ def test_an_amount_too_long_for_exact_arithmetic_is_a_pricing_error_naming_the_c
         price_quote(catalog, request, PricingPolicy(rounding_applies="total"))
     text = str(info.value)
     assert "/seat/seat-monthly" in text and "significant digits" in text
+
+
+def test_the_template_writers_give_the_canonical_json_of_charges_and_steps() -> None:
+    """StepTexts and ChargeTexts write each row's constant part once, as a %-template;
+    text holding '%', quotes or unicode must still come out as the canonical bytes."""
+    from cpqsim.pricing_canonical import ChargeTexts, Escapes, StepTexts, charge_json
+
+    odd = '100% "off" é \\ \n'
+    esc = Escapes()
+    step = {
+        "rule": "promotion",
+        "rule_version": "v%d",
+        "subject": f"/{odd}/x",
+        "before": D("1E+2"),
+        "after": D("12.50"),
+        "detail": odd,
+        "rule_id": "p%s",
+        "applied": False,
+    }
+    plain = {**step, "before": "100", "after": "12.50"}
+    steps = StepTexts(esc)
+    assert steps(step) == steps(step) == canonical.canonical_json(plain)
+    charge = {
+        "item": odd,
+        "price_id": "x%",
+        "kind": "recurring",
+        "unit_amount": D("1.5"),
+        "quantity": 3,
+        "list_amount": D("4.50"),
+        "discount_amount": D("0E-2"),
+        "net_amount": D("4.50"),
+        "period": "month",
+        "term_months": 12,
+        "monthly_equivalent": D("4.50"),
+        "term_amount": D("54.00"),
+        "usage_unit": None,
+        "usage_units": None,
+        "prorated_amount": None,
+        "price_source": "book%",
+        "price_source_version": "1",
+        "included_in": None,
+        "applied_rules": ["book%", "p%s"],
+        "path": ".contents[0]",
+    }
+    charges = ChargeTexts(esc)
+    assert charges(charge) == charges(charge) == charge_json(charge, esc)
+    assert charge_json(charge, esc) == canonical.canonical_json(charge)
