@@ -306,6 +306,28 @@ def per_distinct_line(n: int, repeats: int, *, all_distinct: bool) -> dict[str, 
     return {"distinct": distinct, "us": total / distinct * 1e6, "floor_us": floor / distinct * 1e6}
 
 
+def with_collector_paused(n: int, repeats: int, *, all_distinct: bool) -> tuple[float, float]:
+    """Median ms of pricing ``n`` lines as is, and with the cyclic garbage collector paused
+    around the call by the caller (what a shell may choose to do; the core never does)."""
+    import gc
+
+    catalog = build_catalog()
+    request = build_request(n, all_distinct=all_distinct)
+    price_quote(catalog, request)
+    as_is = median_seconds(lambda: price_quote(catalog, request), repeats)
+
+    def paused() -> None:
+        was = gc.isenabled()
+        gc.disable()
+        try:
+            price_quote(catalog, request)
+        finally:
+            if was:
+                gc.enable()
+
+    return as_is * 1000, median_seconds(paused, repeats) * 1000
+
+
 def rule_step_times(n: int) -> tuple[float, list[tuple[str, float]]]:
     """Where the time of pricing ``n`` distinct lines goes: each rule step's own time
     (ms, summed over every charge), measured by wrapping the steps for one extra run."""
@@ -435,6 +457,13 @@ def main(argv: list[str] | None = None) -> int:
             f"per distinct line ({shape}, {n:,} lines, {d['distinct']:,} distinct): "
             f"{d['us']:.1f} us priced, floor {d['floor_us']:.1f} us "
             f"({d['us'] / d['floor_us']:.1f}x the floor)"
+        )
+    for size, distinct in ((n, True), (max(r["lines"] for r in rows), False)):
+        as_is, paused = with_collector_paused(size, repeats, all_distinct=distinct)
+        shape = "all-distinct" if distinct else "repeating"
+        print(
+            f"garbage collector ({size:,} lines, {shape}): {as_is:.2f} ms as is, "
+            f"{paused:.2f} ms paused by the caller ({as_is / paused:.2f}x)"
         )
     total, steps = rule_step_times(n)
     print(f"rule steps' own time, {n:,} distinct lines ({total:.1f} ms in all):")
