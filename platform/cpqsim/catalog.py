@@ -819,7 +819,10 @@ class CatalogInvalid(Exception):
     def __init__(self, path: str, problems: list[CatalogProblem]) -> None:
         self.path = str(path)
         self.problems = list(problems)
-        super().__init__(str(self))
+        # The full text is written only when asked for (``str``): with 50,000 problems it
+        # runs to megabytes, and a caller that shows the first few never needs it.
+        n = len(self.problems)
+        super().__init__(f"catalog {self.path} is invalid ({n} problem{'s' if n != 1 else ''})")
 
     def __str__(self) -> str:
         n = len(self.problems)

@@ -108,6 +108,7 @@ class PricingRun:
         self.quote_items = frozenset(quantities)
         self.families = frozenset().union(*[t.families for t in self.templates.values()])
         self._decisions: dict[tuple, tuple[PromotionDecision, ...]] = {}
+        self._applying_memo: dict[tuple, tuple[PromotionDecision, ...]] = {}
         self._volume: dict[tuple[str, ...], Any] = {}
         self._bundles: dict[tuple[str, ...], tuple] = {}
         self._charges: dict[tuple, PricedCharge] = {}
@@ -207,7 +208,7 @@ class PricingRun:
                     # A component of a priced bundle: the bundle's price pays for it.
                     container = parent_in or template.segments[seg.parent].line.offering
                     included = {**included, seg.line.offering: container}
-            decisions = self._decisions_for(seg)
+            decisions_key, decisions = self._decisions_for(seg)
             charged = False
             first = len(charges)
             for facts, path in selection.items:
@@ -248,7 +249,12 @@ class PricingRun:
                     done = self._charges.get(memo_key)
                     if done is None:
                         done = self._charges[memo_key] = self._priced_charge(
-                            seg, facts, source, decisions, included.get(item), units
+                            seg,
+                            facts,
+                            source,
+                            (decisions_key, decisions),
+                            included.get(item),
+                            units,
                         )
                     if pending:
                         writer.seal_into(pending, models, texts)
@@ -304,7 +310,7 @@ class PricingRun:
         seg: Segment,
         item: ItemFacts,
         source: PriceSource,
-        decisions: tuple[PromotionDecision, ...],
+        decisions: tuple[tuple, tuple[PromotionDecision, ...]],
         container: str | None,
         units: Decimal | None,
     ) -> PricedCharge:
@@ -323,15 +329,7 @@ class PricingRun:
             units=units,
             contract=self.plan.contract(keys, entry.id),
             volume=self._volume_for(keys) if charged and kind != "usage" else None,
-            promotions=tuple(
-                d
-                for d in decisions
-                if d.applied
-                and kind in d.promotion.charge_kinds
-                and not set(keys).isdisjoint(d.promotion.applies_to)
-            )
-            if charged
-            else (),
+            promotions=self._applying(decisions, keys, kind) if charged else (),
             bundles=self._bundles_for(keys) if charged else (),
             included_in=container,
         )
@@ -353,13 +351,34 @@ class PricingRun:
                 steps += produced
         return self.writer.charge(charge, steps)
 
-    def _decisions_for(self, seg: Segment) -> tuple[PromotionDecision, ...]:
-        """The promotions of a segment: equal for equal selections at equal quantity
-        (everything else they depend on is quote-wide)."""
+    def _applying(
+        self,
+        decisions: tuple[tuple, tuple[PromotionDecision, ...]],
+        keys: tuple[str, ...],
+        kind: str,
+    ) -> tuple[PromotionDecision, ...]:
+        """The accepted promotions that price this kind of charge of these offering keys
+        (the same for every charge of a segment's decisions, keys and kind)."""
+        decisions_key, found = decisions
+        memo_key = (decisions_key, keys, kind)
+        hit = self._applying_memo.get(memo_key)
+        if hit is None:
+            hit = self._applying_memo[memo_key] = tuple(
+                d
+                for d in found
+                if d.applied
+                and kind in d.promotion.charge_kinds
+                and not set(keys).isdisjoint(d.promotion.applies_to)
+            )
+        return hit
+
+    def _decisions_for(self, seg: Segment) -> tuple[tuple, tuple[PromotionDecision, ...]]:
+        """The promotions of a segment, with their content key: equal for equal
+        selections at equal quantity (everything else they depend on is quote-wide)."""
         item_keys = seg.selection.item_keys
         candidates = self.plan.promotion_candidates(item_keys)
         if not candidates:
-            return ()
+            return (item_keys, None), ()
         # The quantity matters only below some candidate's minimum (the reason then
         # names it); at or above every minimum, the decisions are the same.
         quantity = seg.quantity
@@ -378,7 +397,7 @@ class PricingRun:
                 quote_items=self.quote_items,
             )
             hit = self._decisions[memo_key] = tuple(resolve_promotions(list(candidates), context))
-        return hit
+        return memo_key, hit
 
     def _volume_for(self, keys: tuple[str, ...]) -> Any:
         """(best volume discount, quote quantity of the keys) or None."""
