@@ -14,8 +14,10 @@ promotions or discounts of the catalog. This view is built once per catalog vers
   exist instead of pricing the item at zero.
 
 What depends on the request's scope (currency, region, channel, business date, account,
-policy) lives in :mod:`cpqsim.pricing_plan`; the view keeps a small, bounded memo of those
-plans by their content key (:meth:`PricingView.plan`).
+policy) lives in :mod:`cpqsim.pricing_plan`, and so does the containment closure of an
+offering: a bundle names its components by stable id, and which version (with which
+components of its own) is in force depends on the business date. The view keeps a small,
+bounded memo of those plans by their content key (:meth:`PricingView.plan`).
 """
 
 from __future__ import annotations
