@@ -369,10 +369,10 @@ def _price(
         first_period=fp,
     )
     run = PricingRun(catalog, plan, ctx, request.lines, keys, usage)
-    priced, quote_warnings = run.price()
-    totals = Totals(priced, rounding)
+    priced, distinct, quote_warnings = run.price()
+    totals = Totals(distinct, rounding)
     warnings = list(quote_warnings)
-    for i, (_, line) in enumerate(priced):
+    for i, line in enumerate(priced):
         if line.warnings:
             prefix = f"lines[{i}]"
             warnings.extend([prefix + w for w in line.warnings])

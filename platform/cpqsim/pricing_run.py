@@ -93,12 +93,10 @@ class PricingRun:
         self._included: dict[tuple[str, ...], tuple[dict[str, str], bool]] = {}
         self._selections: dict[tuple, Selection] = {}
         self.templates: dict[tuple, LineTemplate] = {}
-        first_at: dict[tuple, int] = {}
         counts: dict[tuple, int] = {}
-        for i, (key, line) in enumerate(zip(line_keys, lines, strict=True)):
+        for key, line in zip(line_keys, lines, strict=True):
             if key not in self.templates:
                 self.templates[key] = self._template(line)
-                first_at[key] = i
             counts[key] = counts.get(key, 0) + 1
         quantities: dict[str, int] = {}
         for key, count in counts.items():
@@ -115,29 +113,31 @@ class PricingRun:
 
     # ------------------------------------------------------------------ lines
 
-    def price(self) -> tuple[list[tuple[tuple, LinePrice]], list[str]]:
-        """Each line's (content key, price), and the quote-wide warnings."""
+    def price(self) -> tuple[list[LinePrice], dict[tuple, list[Any]], list[str]]:
+        """Each line's price (in line order), each distinct price with the number of lines
+        sharing it (first appearance order, keyed by content), and the quote-wide
+        warnings. Nothing per line is kept but the reference to its shared price."""
         usage_of: dict[int, list[tuple[str, Decimal]]] = {}
         for (i, entry_id), units in self.usage.items():
             usage_of.setdefault(i, []).append((entry_id, units))
-        memo: dict[tuple, LinePrice] = {}
-        priced: list[tuple[tuple, LinePrice]] = []
+        distinct: dict[tuple, list[Any]] = {}  # content key -> [price, lines sharing it]
+        priced: list[LinePrice] = []
         warnings: list[str] = []
         seen_ties: set[str] = set()
         for i, key in enumerate(self.line_keys):
-            usage = tuple(sorted(usage_of.get(i, ())))
-            memo_key = (key, usage)
-            hit = memo.get(memo_key)
+            usage = tuple(sorted(usage_of[i])) if i in usage_of else ()
+            hit = distinct.get((key, usage))
             if hit is None:
                 template = self.templates[key]
-                hit = memo[memo_key] = self._price_line(i, template, dict(usage))
+                hit = distinct[(key, usage)] = [self._price_line(i, template, dict(usage)), 0]
                 for tie in template.ties:
                     if tie not in seen_ties:
                         seen_ties.add(tie)
                         warnings.append(tie)
-            priced.append((memo_key, hit))
+            hit[1] += 1
+            priced.append(hit[0])
         warnings += self._cross_line_inclusions()
-        return priced, warnings
+        return priced, distinct, warnings
 
     def _template(self, line: QuoteLine) -> LineTemplate:
         """Resolve the items of ``line`` and of its bundle contents (pre-order)."""

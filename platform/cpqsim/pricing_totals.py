@@ -26,16 +26,10 @@ _INDEX = {name: n for n, name in enumerate(SUMS)}
 class Totals:
     """The rounded totals of one request's lines, in the order the result states them."""
 
-    def __init__(self, priced: list[tuple[tuple, LinePrice]], rounding: Rounding) -> None:
+    def __init__(self, distinct: dict[tuple, list[Any]], rounding: Rounding) -> None:
+        """``distinct``: content key -> [line price, number of lines sharing it]."""
         self.rounding = rounding
         self.steps: list[Step] = []
-        distinct: dict[tuple, list[Any]] = {}
-        for key, line in priced:
-            hit = distinct.get(key)
-            if hit is None:
-                distinct[key] = [line, 1]
-            else:
-                hit[1] += 1
         self.distinct = [line for line, _ in distinct.values()]  # first appearance order
         scaled = [
             line.sums if count == 1 else tuple([v * count for v in line.sums])
@@ -67,7 +61,7 @@ class Totals:
     def result(
         self,
         scalars: dict[str, Any],
-        priced: list[tuple[tuple, LinePrice]],
+        priced: list[LinePrice],
         writer: Writer,
     ) -> PriceResult:
         """The result: ``scalars`` (every field but lines, totals trace and fingerprint)
@@ -76,12 +70,12 @@ class Totals:
         text = object_json(
             scalars,
             {
-                "lines": "[" + ",".join([line.digest for _, line in priced]) + "]",
+                "lines": "[" + ",".join([line.digest for line in priced]) + "]",
                 "totals_trace": "[" + ",".join(totals_texts) + "]",
             },
         )
         data = dict(scalars)
-        data["lines"] = [line.model for _, line in priced]
+        data["lines"] = [line.model for line in priced]
         data["totals_trace"] = totals_models
         data["fingerprint"] = "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
         return build(PriceResult, {name: data[name] for name in PriceResult.model_fields})
