@@ -22,7 +22,6 @@ bounded memo of those plans by their content key (:meth:`PricingView.plan`).
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -102,7 +101,7 @@ class PricingView:
             sorted(rules.bundle_discounts, key=lambda b: b.id)
         )
         self._catalog_prices: dict[str, tuple[PriceSource, ...]] = {}
-        self._plans: OrderedDict[Scope, PricingPlan] = OrderedDict()
+        self._plans: dict[Scope, PricingPlan] = {}
 
     # ------------------------------------------------------------------ lookups
 
@@ -148,17 +147,22 @@ class PricingView:
     # ------------------------------------------------------------------ plans
 
     def plan(self, scope: Scope) -> PricingPlan:
-        """The evaluation plan of ``scope``, made once and kept (bounded, by content)."""
+        """The evaluation plan of ``scope``, made once and kept (bounded, by content).
+
+        The oldest plan goes first when :attr:`PLANS_KEPT` are kept. Plans are pure
+        answers, so two callers making the same plan at once is harmless: each step here
+        is a single dict operation, and the last one stored wins.
+        """
         hit = self._plans.get(scope)
         if hit is not None:
-            self._plans.move_to_end(scope)
             return hit
         from cpqsim.pricing_plan import PricingPlan
 
         made = PricingPlan(self, scope)
+        if len(self._plans) >= self.PLANS_KEPT:
+            oldest = next(iter(list(self._plans)), None)
+            self._plans.pop(oldest, None)  # type: ignore[arg-type]
         self._plans[scope] = made
-        if len(self._plans) > self.PLANS_KEPT:
-            self._plans.popitem(last=False)
         return made
 
 

@@ -1131,3 +1131,26 @@ def test_the_template_writers_give_the_canonical_json_of_charges_and_steps() -> 
     charges = ChargeTexts(esc)
     assert charges(charge) == charges(charge) == charge_json(charge, esc)
     assert charge_json(charge, esc) == canonical.canonical_json(charge)
+
+
+def test_plans_are_kept_per_scope_by_content_and_bounded() -> None:
+    """Given one catalog, when quotes are priced in more scopes than the view keeps, then
+    equal scopes share a plan (equal by content, not identity) and the oldest go first."""
+    from cpqsim.pricing_plan import Scope
+
+    catalog = golden_catalog("contracts.json")
+    view = catalog.pricing_view
+
+    def scope(day: date) -> Scope:
+        return Scope("USD", None, None, None, "acme", day, PricingPolicy())
+
+    first = view.plan(scope(DAY))
+    assert view.plan(scope(DAY)) is first  # a new, equal Scope finds the same plan
+    for k in range(view.PLANS_KEPT + 5):
+        view.plan(scope(date(2027, 1, 1 + k % 28).replace(month=1 + k // 28)))
+    assert len(view._plans) == view.PLANS_KEPT
+    assert view.plan(scope(DAY)) is not first  # evicted, made again
+    request = PriceRequest(
+        lines=[QuoteLine(offering="seat", quantity=3)], business_date=DAY, account_id="acme"
+    )
+    assert price_quote(catalog, request) == price_quote(catalog.model_copy(), request)
