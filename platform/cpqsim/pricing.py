@@ -368,7 +368,7 @@ def _price(
         discount_rate=request.discount_pct,
         first_period=fp,
     )
-    run = PricingRun(catalog, plan, ctx, request.lines, keys, usage)
+    run = PricingRun(plan, ctx, request.lines, keys, usage)
     priced, distinct, quote_warnings = run.price()
     totals = Totals(distinct, rounding)
     warnings = list(quote_warnings)

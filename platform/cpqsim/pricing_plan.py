@@ -25,7 +25,7 @@ from cpqsim.pricing_errors import PricingError
 from cpqsim.pricing_view import PriceSource, PricingView
 
 if TYPE_CHECKING:
-    from cpqsim.catalog import Catalog, Offering
+    from cpqsim.catalog import Offering
     from cpqsim.pricing import PricingPolicy
 
 __all__ = ["ItemFacts", "PricingPlan", "Rounding", "Scope"]
@@ -119,19 +119,16 @@ class PricingPlan:
 
     # ------------------------------------------------------------------ items
 
-    def item(self, catalog: Catalog, item: str) -> ItemFacts:
+    def item(self, item: str) -> ItemFacts:
         """The offering ``item`` names on the business date, and its price sources."""
         hit = self._items.get(item)
         if hit is None:
-            hit = self._items[item] = self._resolve(catalog, item)
+            hit = self._items[item] = self._resolve(item)
         return hit
 
-    def _resolve(self, catalog: Catalog, item: str) -> ItemFacts:
+    def _resolve(self, item: str) -> ItemFacts:
         try:
-            if self.day is not None:
-                offering = catalog.offering(item, business_date=self.day)
-            else:
-                offering = catalog.offering(item)
+            offering = self.view.offering(item, self.day)
         except KeyError as exc:
             raise PricingError(f"cannot price {item}: {exc.args[0]}") from None
         keys = (item, *[k for k in (offering.id, offering.version_id) if k != item])
@@ -181,7 +178,7 @@ class PricingPlan:
             f"price of its own; its charges are priced only by {found}"
         )
 
-    def closure(self, catalog: Catalog, item: str) -> frozenset[str]:
+    def closure(self, item: str) -> frozenset[str]:
         """Stable ids of everything ``item`` contains, directly or through nested bundles
         (each contained offering as resolved on the business date)."""
         hit = self._closures.get(item)
@@ -191,9 +188,9 @@ class PricingPlan:
         stack = [item]
         while stack:
             current = stack.pop()
-            if not catalog.has_offering(current):
+            if not self.view.has_offering(current):
                 continue
-            for child in _contained(self.item(catalog, current).offering):
+            for child in _contained(self.item(current).offering):
                 if child not in seen and child != item:
                     seen.add(child)
                     stack.append(child)

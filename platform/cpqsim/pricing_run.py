@@ -18,7 +18,6 @@ from __future__ import annotations
 from decimal import Decimal, DecimalException
 from typing import Any, NamedTuple
 
-from cpqsim.catalog import Catalog
 from cpqsim.configuration import QuoteLine
 from cpqsim.pricing_charge import (
     ZERO,
@@ -76,14 +75,12 @@ class PricingRun:
 
     def __init__(
         self,
-        catalog: Catalog,
         plan: PricingPlan,
         ctx: ChargeContext,
         lines: list[QuoteLine],
         line_keys: list[tuple],
         usage: dict[tuple[int, str], Decimal],
     ) -> None:
-        self.catalog = catalog
         self.plan = plan
         self.ctx = ctx
         self.lines = lines
@@ -172,11 +169,11 @@ class PricingRun:
         hit = self._selections.get(memo_key)
         if hit is not None:
             return hit
-        catalog, plan = self.catalog, self.plan
+        plan = self.plan
         written = [(line.offering, ".offering")]
         written += [(o, f".options[{j}]") for j, o in enumerate(line.options)]
         written += [(a, f".add_ons[{k}]") for k, a in enumerate(line.add_ons)]
-        items = tuple((plan.item(catalog, item), path) for item, path in written)
+        items = tuple((plan.item(item), path) for item, path in written)
         item_keys = tuple(facts.keys for facts, _ in items)
         included, contains = self._inclusions(tuple(item for item, _ in written))
         hit = self._selections[memo_key] = Selection(
@@ -293,7 +290,7 @@ class PricingRun:
             out: dict[str, str] = {}
             contains = False
             for container in ids:
-                closure = self.plan.closure(self.catalog, container)
+                closure = self.plan.closure(container)
                 if not closure:
                     continue
                 contains = True
@@ -439,13 +436,13 @@ class PricingRun:
         """Warn when a line's offering is also contained in another line's bundle."""
         if not any(t.contains for t in self.templates.values()):
             return []
-        lines, catalog, plan = self.lines, self.catalog, self.plan
+        lines, plan = self.lines, self.plan
         at: dict[str, list[int]] = {}
         for j, other in enumerate(lines):
             at.setdefault(other.offering.split("@", 1)[0], []).append(j)
         out = []
         for i, line in enumerate(lines):
-            closure = plan.closure(catalog, line.offering)
+            closure = plan.closure(line.offering)
             for j in sorted(j for c in closure for j in at.get(c, ()) if j != i):
                 out.append(
                     f"lines[{j}] {lines[j].offering} is also contained in {line.offering} "

@@ -22,7 +22,9 @@ bounded memo of those plans by their content key (:meth:`PricingView.plan`).
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from cpqsim.pricebook import (
@@ -62,6 +64,9 @@ class PricingView:
     PLANS_KEPT = 32
 
     def __init__(self, catalog: Catalog) -> None:
+        # The catalog holds its view; a weak reference back keeps the pair free of a
+        # reference cycle (offering lookups by date stay the catalog's own).
+        self._catalog = weakref.ref(catalog)
         rules = catalog.pricing
         self.catalog_id = catalog.id
         self.catalog_version = catalog.version
@@ -104,6 +109,19 @@ class PricingView:
         self._plans: dict[Scope, PricingPlan] = {}
 
     # ------------------------------------------------------------------ lookups
+
+    def offering(self, key: str, business_date: date | None) -> Offering:
+        """The offering version ``key`` names on ``business_date`` (KeyError if none)."""
+        return self._owner().offering(key, business_date)
+
+    def has_offering(self, key: str) -> bool:
+        return self._owner().has_offering(key)
+
+    def _owner(self) -> Catalog:
+        catalog = self._catalog()
+        if catalog is None:  # pragma: no cover - a view is reached through its catalog
+            raise RuntimeError(f"catalog {self.catalog_id} {self.catalog_version} is gone")
+        return catalog
 
     def book_entries(self, key: str) -> dict[int, tuple[PriceSource, ...]]:
         """Book position -> the entries of that book pricing offering ``key``."""
