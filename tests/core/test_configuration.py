@@ -640,3 +640,40 @@ def test_scope_and_window_are_refused_where_they_mean_nothing(
         parse_catalog(doc)
     assert fragment in str(info.value)
     assert "offerings[2].relations[0]" in str(info.value)
+
+
+def test_the_dated_graph_and_explanations_follow_relation_windows() -> None:
+    """A requirement in force from 2026-07-01 is an edge of the graph on that date and
+    explains why the item is needed then, not the day before."""
+    catalog = parse_catalog(
+        {
+            "id": "dated",
+            "version": "1",
+            "currency": "USD",
+            "specifications": [{"id": "s", "name": "S"}],
+            "offerings": [
+                {
+                    "id": "ip",
+                    "name": "IP",
+                    "specification": "s",
+                    "family": "f",
+                    "prices": [{"id": "ip-m", "kind": "recurring", "amount": "1.00"}],
+                    "relations": [
+                        {"kind": "requires", "target": "plan", "effective_from": "2026-07-01"}
+                    ],
+                },
+                {
+                    "id": "plan",
+                    "name": "Plan",
+                    "specification": "s",
+                    "family": "f",
+                    "prices": [{"id": "plan-m", "kind": "recurring", "amount": "1.00"}],
+                },
+            ],
+        }
+    )
+    before, after = date(2026, 6, 30), date(2026, 7, 1)
+    assert not catalog.graph(before).has_edge("ip", "plan")
+    assert catalog.graph(after).has_edge("ip", "plan")
+    assert explain_requirement(catalog, "ip", "plan", before) is None
+    assert explain_requirement(catalog, "ip", "plan", after) == ["ip", "plan"]
