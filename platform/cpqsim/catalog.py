@@ -485,6 +485,24 @@ class Catalog(_Strict):
             copied.__dict__.pop(name, None)
         return copied
 
+    # The pricing view belongs to one catalog object (it reaches back to it weakly), so a
+    # copy or an unpickled catalog (a Ray actor receives one) builds its own on demand.
+
+    def __copy__(self) -> Catalog:
+        copied = super().__copy__()
+        copied.__dict__.pop("pricing_view", None)
+        return copied
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Catalog:
+        copied = super().__deepcopy__(memo)
+        copied.__dict__.pop("pricing_view", None)
+        return copied
+
+    def __getstate__(self) -> dict[Any, Any]:
+        state = super().__getstate__()
+        state["__dict__"] = {k: v for k, v in state["__dict__"].items() if k != "pricing_view"}
+        return state
+
     # ------------------------------------------------------------------ identity
 
     @property

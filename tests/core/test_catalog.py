@@ -707,3 +707,23 @@ def test_the_fingerprint_is_the_canonical_json_of_the_content_whatever_its_size(
         sys.path.pop(0)
     for catalog in (load_catalog(SAMPLE), publish(bench_catalog_publish.generate(300)).catalog):
         assert catalog.fingerprint == canonical.fingerprint(catalog.model_dump(mode="json"))
+
+
+def test_a_published_catalog_pickles_and_copies_without_its_pricing_view() -> None:
+    """Ray actors receive catalogs pickled. The pricing view reaches back to its own
+    catalog, so it is left behind and each copy builds its own when it prices."""
+    import copy
+    import pickle
+
+    published = publish(tiny()).catalog
+    assert "pricing_view" in published.__dict__  # built at publication
+    for again in (
+        pickle.loads(pickle.dumps(published)),
+        copy.copy(published),
+        copy.deepcopy(published),
+        published.model_copy(),
+    ):
+        assert again == published
+        assert "pricing_view" not in again.__dict__
+        assert again.pricing_view is not published.pricing_view
+        assert again.pricing_view.plan  # usable
