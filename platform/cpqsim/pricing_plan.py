@@ -8,8 +8,9 @@ this offering, which contract, which volume discounts are in force, what does th
 bundle contain on this date — so a plan answers each question once and remembers it.
 
 Memos are keyed by content (offering keys as written, entry ids, scope fields), never
-by ``id()``, and bounded: a plan answers at most one entry per catalog key, and the
-view keeps at most :attr:`cpqsim.pricing_view.PricingView.PLANS_KEPT` plans.
+by ``id()``, and bounded: a plan answers at most one entry per catalog key (and at most
+:attr:`PricingPlan.SELECTIONS_KEPT` per line selection), and the view keeps at most
+:attr:`cpqsim.pricing_view.PricingView.PLANS_KEPT` plans.
 """
 
 from __future__ import annotations
@@ -82,6 +83,10 @@ class ItemFacts:
 
 class PricingPlan:
     """Answers of one scope (see the module docstring)."""
+
+    #: Memos keyed by catalog keys hold at most one answer per key; the one keyed by a
+    #: line's whole selection (promotion candidates) is cleared past this many.
+    SELECTIONS_KEPT = 4096
 
     def __init__(self, view: PricingView, scope: Scope) -> None:
         self.view = view
@@ -238,6 +243,8 @@ class PricingPlan:
         resolution says why one does not apply)."""
         hit = self._promotions.get(item_keys)
         if hit is None:
+            if len(self._promotions) >= self.SELECTIONS_KEPT:
+                self._promotions.clear()  # selections are open-ended; answers are cheap
             seen: dict[str, Promotion] = {}
             if self.day is not None:
                 for keys in item_keys:
