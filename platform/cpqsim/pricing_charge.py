@@ -78,7 +78,11 @@ class ChargeFacts(NamedTuple):
 
 
 class Charge(NamedTuple):
-    """The amounts of a charge as it goes through the steps (an immutable value)."""
+    """The amounts of a charge as it goes through the steps (an immutable value).
+
+    Steps make the next value with the named constructors below (each builds the tuple
+    positionally: ``_replace`` with keywords costs twice as much, on every charge).
+    """
 
     facts: ChargeFacts
     unit_amount: Decimal
@@ -91,6 +95,43 @@ class Charge(NamedTuple):
     term: Decimal | None  # over the commitment (recurring with a term)
     applied: tuple[str, ...]  # rule ids that changed it, in order
     warnings: tuple[str, ...]
+
+    def listed(
+        self,
+        unit_amount: Decimal,
+        usage_units: Decimal | None,
+        amount: Decimal,
+        applied: tuple[str, ...],
+        warnings: tuple[str, ...],
+    ) -> Charge:
+        """Its list amount (and what is left) is ``amount``."""
+        return _new(
+            Charge,
+            (self[0], unit_amount, usage_units, amount, self[4], amount, self[6], self[7],
+             self[8], applied, warnings),
+        )  # fmt: skip
+
+    def settled(self, amount: Decimal) -> Charge:
+        """Its list amount, rounded: list and running amount are both ``amount``."""
+        return _new(Charge, (*self[:3], amount, self[4], amount, *self[6:]))
+
+    def discounted(self, off: Decimal, rule_id: str, warnings: tuple[str, ...]) -> Charge:
+        """``off`` taken off what is left, by ``rule_id``."""
+        return _new(
+            Charge,
+            (*self[:4], self[4] + off, self[5] - off, *self[6:9], (*self[9], rule_id), warnings),
+        )
+
+    def prorated_to(self, prorated: Decimal) -> Charge:
+        return _new(Charge, (*self[:6], prorated, *self[7:]))
+
+    def with_equivalents(
+        self, monthly: Decimal | None, term: Decimal | None, warnings: tuple[str, ...]
+    ) -> Charge:
+        return _new(Charge, (*self[:7], monthly, term, self[9], warnings))
+
+
+_new = tuple.__new__
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,17 +20,15 @@ def apply(charge: Charge, ctx: ChargeContext) -> tuple[Charge, tuple[Step, ...]]
     if f.source.entry.kind == "usage":  # list_price already priced the units at it
         exact = charge.running
         detail = f"account {contract.account_id} contract price replaces the usage tiers"
-        return charge._replace(applied=applied), (
-            step("contract_price", contract.id, contract.version, f.subject, exact, exact, detail),
-        )
+        return charge.listed(
+            charge.unit_amount, charge.usage_units, exact, applied, charge.warnings
+        ), (step("contract_price", contract.id, contract.version, f.subject, exact, exact, detail),)
     contracted = contract.amount * f.quantity
     detail = (
         f"account {contract.account_id} contract price {contract.amount} x "
         f"{f.quantity} replaces list {f.source.entry.amount}"
     )
-    return charge._replace(
-        unit_amount=contract.amount, list_amount=contracted, running=contracted, applied=applied
-    ), (
+    return charge.listed(contract.amount, None, contracted, applied, charge.warnings), (
         step(
             "contract_price",
             contract.id,

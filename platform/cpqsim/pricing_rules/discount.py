@@ -35,10 +35,8 @@ def take_off(
             f"{before} (no negative charge without an explicit credit)",
         )
         off = before
-    after = before - off
-    return charge._replace(
-        running=after,
-        discount_amount=charge.discount_amount + off,
-        applied=(*charge.applied, rule_id),
-        warnings=warnings,
-    ), (*steps, step(rule, rule_id, version, subject, before, after, detail))
+    discounted = charge.discounted(off, rule_id, warnings)
+    return discounted, (
+        *steps,
+        step(rule, rule_id, version, subject, before, discounted.running, detail),
+    )

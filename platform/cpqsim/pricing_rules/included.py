@@ -18,7 +18,7 @@ def apply(charge: Charge, ctx: ChargeContext) -> tuple[Charge, tuple[Step, ...]]
         f"{f.item} is contained in {container}, whose price covers it; "
         "charged 0 so it is never charged twice"
     )
-    return charge._replace(list_amount=zero, running=zero), (
+    return charge.settled(zero), (
         step(
             "included",
             "included-component",

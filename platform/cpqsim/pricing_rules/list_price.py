@@ -56,14 +56,7 @@ def _listed(charge, unit_amount, units, exact, detail, warnings):
     if source.source != "catalog":
         detail += f" (price book {source.source} v{source.version}, entry {source.entry.id})"
         applied += (source.source,)
-    return charge._replace(
-        unit_amount=unit_amount,
-        usage_units=units,
-        list_amount=exact,
-        running=exact,
-        applied=applied,
-        warnings=warnings,
-    ), (
+    return charge.listed(unit_amount, units, exact, applied, warnings), (
         step(
             "list_price", source.source, source.version, charge.facts.subject, ZERO, exact, detail
         ),

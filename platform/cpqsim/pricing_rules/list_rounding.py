@@ -15,7 +15,7 @@ def apply(charge: Charge, ctx: ChargeContext) -> tuple[Charge, tuple[Step, ...]]
     f = charge.facts
     what = "usage amount" if f.source.entry.kind == "usage" else "list amount"
     amount, steps = settle(charge.running, ctx, f.subject, what)
-    return charge._replace(list_amount=amount, running=amount), steps
+    return charge.settled(amount), steps
 
 
 STEP = RuleStep("list_rounding", apply)

@@ -26,7 +26,7 @@ def apply(charge: Charge, ctx: ChargeContext) -> tuple[Charge, tuple[Step, ...]]
         f"{fp.period_days} days ({fp.period_start}..{fp.period_end}): "
         f"{running} x {fp.days}/{fp.period_days}"
     )
-    return charge._replace(prorated=prorated), (
+    return charge.prorated_to(prorated), (
         *steps,
         step("proration", "proration", ctx.policy_version, f.subject, running, prorated, detail),
     )

@@ -39,7 +39,7 @@ def apply(charge: Charge, ctx: ChargeContext) -> tuple[Charge, tuple[Step, ...]]
     else:
         monthly = running
         term = running * months if months else None
-    return charge._replace(monthly=monthly, term=term, warnings=warnings), steps
+    return charge.with_equivalents(monthly, term, warnings), steps
 
 
 STEP = RuleStep("recurring_equivalents", apply)
