@@ -23,7 +23,15 @@ last line measures a floor: writing out the same result alone (each distinct lin
 models and canonical JSON, its hash, the hash of the line hashes), with no rule evaluated.
 Any pricer that returns this trace with these fingerprints pays at least that.
 
-    .venv/bin/python benchmarks/bench_pricing.py           # full run (target: 1,000 lines <= 10 ms)
+Targets (issue 10), set on the reference machine where the bare baseline of 1,000 lines
+took 0.17 ms: 1,000 distinct lines <= 35 ms median; 1,000 lines of the repeating shape
+<= 10 ms; 10,000 lines linear (time per line at 10,000 <= 1.1x that at 1,000). Machines
+differ (this one is shared and noisy), so each target is printed twice: as stated, and
+scaled by how much slower this machine runs the same bare baseline in the same run. The
+run also prints the time per distinct line beside the floor per distinct line, and which
+rule steps the time of a distinct line goes to.
+
+    .venv/bin/python benchmarks/bench_pricing.py           # full run
     .venv/bin/python benchmarks/bench_pricing.py --quick   # smoke run for the test suite
 """
 
@@ -282,6 +290,81 @@ def write_result(result: PriceResult) -> str:
     return hashlib.sha256(lines.encode("utf-8")).hexdigest()
 
 
+REFERENCE_BASELINE_MS = 0.17  # bare baseline, 1,000 lines, on the machine targets were set
+TARGETS_MS = {"repeating": 10.0, "distinct": 35.0}
+LINEAR_TARGET = 1.1
+
+
+def per_distinct_line(n: int, repeats: int, *, all_distinct: bool) -> dict[str, float]:
+    """Pricing time and the floor, each per distinct line priced (µs)."""
+    catalog = build_catalog()
+    request = build_request(n, all_distinct=all_distinct)
+    result = price_quote(catalog, request)
+    distinct = len({id(line) for line in result.lines})
+    total = median_seconds(lambda: price_quote(catalog, request), repeats)
+    floor = median_seconds(lambda: write_result(result), repeats)
+    return {"distinct": distinct, "us": total / distinct * 1e6, "floor_us": floor / distinct * 1e6}
+
+
+def with_collector_paused(n: int, repeats: int, *, all_distinct: bool) -> tuple[float, float]:
+    """Median ms of pricing ``n`` lines as is, and with the cyclic garbage collector paused
+    around the call by the caller (what a shell may choose to do; the core never does)."""
+    import gc
+
+    catalog = build_catalog()
+    request = build_request(n, all_distinct=all_distinct)
+    price_quote(catalog, request)
+    as_is = median_seconds(lambda: price_quote(catalog, request), repeats)
+
+    def paused() -> None:
+        was = gc.isenabled()
+        gc.disable()
+        try:
+            price_quote(catalog, request)
+        finally:
+            if was:
+                gc.enable()
+
+    return as_is * 1000, median_seconds(paused, repeats) * 1000
+
+
+def rule_step_times(n: int) -> tuple[float, list[tuple[str, float]]]:
+    """Where the time of pricing ``n`` distinct lines goes: each rule step's own time
+    (ms, summed over every charge), measured by wrapping the steps for one extra run."""
+    import cpqsim.pricing_run as run_module
+    from cpqsim.pricing_charge import RuleStep
+
+    catalog = build_catalog()
+    request = build_request(n, all_distinct=True)
+    spent: dict[str, float] = {}
+
+    def timed(step: RuleStep) -> RuleStep:
+        apply = step.apply
+
+        def wrapped(charge, ctx):
+            start = time.perf_counter()
+            try:
+                return apply(charge, ctx)
+            finally:
+                spent[step.name] = spent.get(step.name, 0.0) + time.perf_counter() - start
+
+        return RuleStep(step.name, wrapped, step.explain)
+
+    original = run_module.RULE_STEPS
+    run_module.RULE_STEPS = tuple(timed(step) for step in original)
+    try:
+        price_quote(catalog, request)  # warm
+        spent.clear()
+        start = time.perf_counter()
+        price_quote(catalog, request)
+        total = time.perf_counter() - start
+    finally:
+        run_module.RULE_STEPS = original
+    return total * 1000, [
+        (name, spent.get(name, 0.0) * 1000) for name in (s.name for s in original)
+    ]
+
+
 def _row(r: dict) -> str:
     return (
         f"{r['lines']:>7} {r['charges']:>8} {r['trace']:>7} {r['distinct']:>9} "
@@ -306,7 +389,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         print(_row(r))
     print("worst case, every line distinct:")
-    for r in run([100] if args.quick else [100, 1000], repeats, all_distinct=True):
+    worst = run([100] if args.quick else [100, 1000], repeats, all_distinct=True)
+    for r in worst:
         print(_row(r) + "  (all-distinct)")
     per_line = [r["us_per_line"] for r in rows if r["lines"] >= 100]
     if len(per_line) >= 2:
@@ -325,9 +409,33 @@ def main(argv: list[str] | None = None) -> int:
             f"{big['us_per_line'] / prev['us_per_line']:.2f}x (1.00x = linear)"
         )
     by_size = {r["lines"]: r for r in rows}
-    if 1000 in by_size:
-        ms = by_size[1000]["median_ms"]
-        print(f"target 1,000 lines <= 10 ms: {ms:.2f} ms ({'met' if ms <= 10 else 'NOT met'})")
+    base_catalog, base_request = build_catalog(), build_request(1000)
+    base_1000 = median_seconds(lambda: baseline(base_catalog, base_request), 101)
+    speed = base_1000 * 1000 / REFERENCE_BASELINE_MS
+    print(
+        f"machine: the bare baseline of 1,000 lines takes {base_1000 * 1000:.3f} ms here "
+        f"({REFERENCE_BASELINE_MS} ms where the targets were set): targets x {speed:.2f} "
+        "below"
+    )
+    worst_rows = {r["lines"]: r for r in worst}
+    for shape, table in (("repeating", by_size), ("distinct", worst_rows)):
+        if 1000 not in table:
+            continue
+        ms = table[1000]["median_ms"]
+        target = TARGETS_MS[shape]
+        scaled = target * speed
+        print(
+            f"target 1,000 {shape} lines <= {target:.0f} ms: {ms:.2f} ms "
+            f"({'met' if ms <= target else 'NOT met'} as stated; "
+            f"{'met' if ms <= scaled else 'NOT met'} against {scaled:.1f} ms scaled)"
+        )
+    if 1000 in by_size and 10000 in by_size:
+        linear = by_size[10000]["us_per_line"] / by_size[1000]["us_per_line"]
+        verdict = "met" if linear <= LINEAR_TARGET else "NOT met"
+        print(
+            f"target 10,000 lines linear (per-line <= {LINEAR_TARGET}x 1,000): "
+            f"{linear:.2f}x ({verdict})"
+        )
     n = 1000 if 1000 in by_size else max(r["lines"] for r in rows if r["lines"] <= 1000)
     parts = breakdown(n, repeats)
     rows_per_line = (by_size[n]["charges"] + by_size[n]["trace"]) / n
@@ -343,6 +451,27 @@ def main(argv: list[str] | None = None) -> int:
         f"floor: writing out the same result alone (rows, JSON, hashes; no rules) "
         f"{floor:.2f} ms, {floor / parts['total']:.0%} of the quote"
     )
+    for shape, distinct in (("repeating", False), ("all-distinct", True)):
+        d = per_distinct_line(n, repeats, all_distinct=distinct)
+        print(
+            f"per distinct line ({shape}, {n:,} lines, {d['distinct']:,} distinct): "
+            f"{d['us']:.1f} us priced, floor {d['floor_us']:.1f} us "
+            f"({d['us'] / d['floor_us']:.1f}x the floor)"
+        )
+    for size, distinct in ((n, True), (max(r["lines"] for r in rows), False)):
+        as_is, paused = with_collector_paused(size, repeats, all_distinct=distinct)
+        shape = "all-distinct" if distinct else "repeating"
+        print(
+            f"garbage collector ({size:,} lines, {shape}): {as_is:.2f} ms as is, "
+            f"{paused:.2f} ms paused by the caller ({as_is / paused:.2f}x)"
+        )
+    total, steps = rule_step_times(n)
+    print(f"rule steps' own time, {n:,} distinct lines ({total:.1f} ms in all):")
+    for name, ms in steps:
+        print(f"  {name:<24} {ms:7.2f} ms {ms / total:6.1%}")
+    rest = total - sum(ms for _, ms in steps)
+    print(f"  {'everything else':<24} {rest:7.2f} ms {rest / total:6.1%} "
+          "(configuration check, plan lookups, writing rows, JSON, hashes, totals)")  # fmt: skip
     return 0
 
 

@@ -9,14 +9,21 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_catalog_publish_benchmark_runs_quick() -> None:
+def test_catalog_publish_benchmark_runs_quick_and_reports_growth_memory_and_problems() -> None:
     done = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "bench_catalog_publish.py"), "--quick"],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert "200 offerings, 800 relations" in done.stdout
-    assert "baseline" in done.stdout and "ratio publish / baseline" in done.stdout
+    out = done.stdout
+    assert "200 offerings, 800 relations" in out
+    assert "baseline" in out and "ratio publish / baseline" in out
+    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert [int(r[0]) for r in rows] == [200, 2000]
+    assert all(r[4].endswith("x") and float(r[5]) > 0 for r in rows)  # ratio, peak RSS
+    assert "growth: publish 2,000 / 200 offerings" in out
+    # Every dangling reference is listed, each as a small object.
+    assert "2,000 problems (2,000 dangling)" in out

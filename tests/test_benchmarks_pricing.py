@@ -32,3 +32,7 @@ def test_pricing_benchmark_quick_run_prints_ratios_and_growth() -> None:
     assert all(r[6].endswith("x") for r in table)
     assert "growth: time per line" in out
     assert "floor: writing out the same result alone" in out
+    # Time per distinct line beside the floor, for both shapes; each rule step's time.
+    assert out.count("per distinct line (") == 2 and "x the floor)" in out
+    assert "rule steps' own time" in out and "manual_discount" in out
+    assert "paused by the caller" in out

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -40,6 +41,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     WithJsonSchema,
     model_validator,
@@ -47,11 +49,13 @@ from pydantic import (
 
 from cpqsim.catalog_lifecycle import STATUS_RULES, LifecycleStatus, allows
 from cpqsim.money import Money
-from cpqsim.pricebook import PricingRules
+from cpqsim.pricebook import Amount, PricingRules
+from cpqsim.pricing_view import PricingView
 
 __all__ = [
     "HARD_RELATIONS",
     "RELATION_KINDS",
+    "SCOPED_RELATIONS",
     "Catalog",
     "CatalogInvalid",
     "CatalogProblem",
@@ -135,7 +139,7 @@ class Price(_Strict):
 
     id: str
     kind: Literal["recurring", "one_time"]
-    amount: Annotated[Money, Field(ge=0)]
+    amount: Annotated[Amount, Field(ge=0)]
     period: Literal["month"] | None = None
 
     @model_validator(mode="before")
@@ -169,11 +173,26 @@ class OptionGroup(_Strict):
     options: list[str]
 
 
+#: Where a requires/excludes/conflictsWith relation looks for its target: on the same
+#: quote line (the line's offering, options, add-ons and bundle contents) or anywhere in
+#: the quote.
+RelationScope = Literal["line", "quote"]
+#: The relation kinds that take a scope and an effective window of their own.
+SCOPED_RELATIONS = ("requires", "excludes", "conflictsWith")
+
+
 class Relation(_Strict):
     """A typed link to another offering (stable id, or version id to pin one version).
 
     ``contains`` makes the source a bundle: each bundle unit holds between ``min`` and
     ``max`` units of the target (default exactly one). Other kinds take no quantities.
+
+    ``requires``, ``excludes`` and ``conflictsWith`` may state their ``scope``: ``line``
+    (the target counts only on the same quote line: the bundle, its options, add-ons and
+    contents) or ``quote`` (any line; the default, which is what "a firewall needs an
+    internet access somewhere" means). They may also carry their own effective window
+    (``effective_from`` inclusive, ``effective_to`` exclusive), so a requirement that
+    changes in a new catalog version can be dated.
     """
 
     kind: RelationKind
@@ -181,11 +200,26 @@ class Relation(_Strict):
     reason: str = ""
     min: int | None = None
     max: int | None = None
+    scope: RelationScope | None = None
+    effective_from: date | None = None
+    effective_to: date | None = Field(default=None, description="exclusive end; None = open")
 
     @model_validator(mode="after")
-    def _quantities_only_on_contains(self) -> Relation:
+    def _fields_fit_the_kind(self) -> Relation:
         if self.kind != "contains" and (self.min is not None or self.max is not None):
             raise ValueError(f"only a contains relation takes min/max, not {self.kind}")
+        dated = self.effective_from is not None or self.effective_to is not None
+        if self.kind not in SCOPED_RELATIONS and (self.scope is not None or dated):
+            raise ValueError(
+                f"only {', '.join(SCOPED_RELATIONS)} relations take a scope or an effective "
+                f"window, not {self.kind}"
+            )
+        if (
+            self.effective_from is not None
+            and self.effective_to is not None
+            and self.effective_to <= self.effective_from
+        ):
+            raise ValueError("effective_to must be after effective_from (it is exclusive)")
         return self
 
     @property
@@ -195,6 +229,28 @@ class Relation(_Strict):
     @property
     def quantity_max(self) -> int:
         return self.max if self.max is not None else max(self.quantity_min, 1)
+
+    @property
+    def applies_within(self) -> str:
+        """``line`` or ``quote`` (the default scope)."""
+        return self.scope or "quote"
+
+    def window(self) -> tuple[date | None, date | None]:
+        return (self.effective_from, self.effective_to)
+
+    def in_force(self, business_date: date | None) -> bool:
+        """Is the relation in force on ``business_date``? Without a date, the relations
+        in force from now on are the ones without an end (the newest rules)."""
+        if business_date is None:
+            return self.effective_to is None
+        return (self.effective_from is None or self.effective_from <= business_date) and (
+            self.effective_to is None or business_date < self.effective_to
+        )
+
+    def describe_window(self) -> str:
+        start = self.effective_from.isoformat() if self.effective_from else "open"
+        end = self.effective_to.isoformat() if self.effective_to else "open"
+        return f"[{start}, {end})"
 
 
 class DecompositionStep(_Strict):
@@ -373,6 +429,7 @@ _CATALOG_CACHES = (
     "_graphs",
     "_requires_graph",
     "fingerprint",
+    "pricing_view",
 )
 
 
@@ -434,6 +491,24 @@ class Catalog(_Strict):
             copied.__dict__.pop(name, None)
         return copied
 
+    # The pricing view belongs to one catalog object (it reaches back to it weakly), so a
+    # copy or an unpickled catalog (a Ray actor receives one) builds its own on demand.
+
+    def __copy__(self) -> Catalog:
+        copied = super().__copy__()
+        copied.__dict__.pop("pricing_view", None)
+        return copied
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Catalog:
+        copied = super().__deepcopy__(memo)
+        copied.__dict__.pop("pricing_view", None)
+        return copied
+
+    def __getstate__(self) -> dict[Any, Any]:
+        state = super().__getstate__()
+        state["__dict__"] = {k: v for k, v in state["__dict__"].items() if k != "pricing_view"}
+        return state
+
     # ------------------------------------------------------------------ identity
 
     @property
@@ -448,12 +523,21 @@ class Catalog(_Strict):
 
         Equal to ``cpqsim.canonical.fingerprint(self.model_dump(mode="json"))``: the same
         canonical form (sorted keys, compact, UTF-8), produced through pydantic's native
-        JSON serializer because a 5,000-offering catalog would otherwise spend a second
-        walking Python objects.
+        JSON serializer and hashed piece by piece (:func:`_canonical_pieces`): a
+        50,000-offering catalog never exists as one tree of Python objects or one string.
         """
-        plain = json.loads(self.__pydantic_serializer__.to_json(self))
-        text = json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+        digest = hashlib.sha256()
+        for piece in _canonical_pieces(self):
+            digest.update(piece.encode("utf-8"))
+        return "sha256:" + digest.hexdigest()
+
+    @cached_property
+    def pricing_view(self) -> PricingView:
+        """What pricing reads from this catalog version, indexed once: price entries per
+        offering and book, tier tables, promotions, discounts and contract prices by
+        offering (:mod:`cpqsim.pricing_view`). :func:`publish` builds it; a catalog made
+        another way builds it on first use."""
+        return PricingView(self)
 
     # ------------------------------------------------------------------ lookups
 
@@ -611,8 +695,8 @@ class Catalog(_Strict):
                     g.add_edge(oid, stable_id(add_on), relation="add_on")
             for rel in sorted(o.relations, key=lambda r: (r.kind, r.target)):
                 target = stable_id(rel.target)
-                if target not in present:
-                    continue
+                if target not in present or not rel.in_force(business_date):
+                    continue  # unknown target, or a relation dated outside the view
                 extra: dict[str, Any] = {}
                 if rel.kind == "contains":
                     extra = {"min": rel.quantity_min, "max": rel.quantity_max}
@@ -642,6 +726,99 @@ class Catalog(_Strict):
         return self.relation_graph(("requires",))
 
 
+#: Lists of models longer than this are written in chunks when fingerprinting (see
+#: :func:`_canonical_pieces`); a chunk is small enough that its JSON tree dies before the
+#: garbage collector's first pass promotes it.
+_STREAMED = 64
+_CHUNK = 8
+
+
+def _canonical_pieces(model: BaseModel) -> Iterator[str]:
+    """The canonical JSON of ``model`` (what ``canonical_json(model.model_dump(mode=
+    "json"))`` gives), in pieces whose concatenation is that text.
+
+    Why pieces: the whole catalog as one JSON tree (then one string) would allocate as
+    many Python objects again as the catalog holds, all alive together, and the garbage
+    collector's full passes over them made fingerprinting grow faster than the catalog.
+    Long lists of models (offerings, price book entries...) are written a chunk of items
+    at a time, so each chunk's small tree dies young; everything else goes through
+    pydantic's own JSON serializer, re-read and written with sorted keys.
+    """
+    names = sorted(type(model).model_fields)
+    nested = {}
+    for name in names:
+        value = getattr(model, name)
+        if isinstance(value, BaseModel) or (
+            isinstance(value, list) and len(value) > _STREAMED and isinstance(value[0], BaseModel)
+        ):
+            nested[name] = value
+    serializer = type(model).__pydantic_serializer__
+    if not nested:
+        yield _canonical(json.loads(serializer.to_json(model)))
+        return
+    rest = json.loads(serializer.to_json(model, exclude=set(nested)))
+    for n, name in enumerate(names):
+        yield ("{" if n == 0 else ",") + json.dumps(name) + ":"
+        value = nested.get(name, _MISSING)
+        if value is _MISSING:
+            yield _canonical(rest[name])
+        elif isinstance(value, BaseModel):
+            yield from _canonical_pieces(value)
+        else:
+            yield from _canonical_list(value)
+    yield "}"
+
+
+def _canonical_list(items: list[BaseModel]) -> Iterator[str]:
+    """A long list of models: chunks through one serializer call each, except items that
+    hold long lists themselves (a price book's entries), which are streamed in turn."""
+    adapter = _list_adapter(type(items[0]))
+    yield "["
+    chunk: list[BaseModel] = []
+    written = False
+    for item in [*items, None]:
+        if item is not None and not _holds_long_lists(item) and len(chunk) < _CHUNK:
+            chunk.append(item)
+            continue
+        if chunk:
+            text = _canonical(json.loads(adapter.dump_json(chunk)))
+            yield ("," if written else "") + text[1:-1]
+            written, chunk = True, []
+        if item is None:
+            break
+        if _holds_long_lists(item):
+            yield "," if written else ""
+            yield from _canonical_pieces(item)
+            written = True
+        else:
+            chunk.append(item)
+    yield "]"
+
+
+def _holds_long_lists(model: BaseModel) -> bool:
+    return any(
+        isinstance(v, list) and len(v) > _STREAMED and isinstance(v[0], BaseModel)
+        for v in model.__dict__.values()
+    )
+
+
+_ADAPTERS: dict[type, TypeAdapter] = {}
+
+
+def _list_adapter(kind: type) -> TypeAdapter:
+    adapter = _ADAPTERS.get(kind)
+    if adapter is None:
+        adapter = _ADAPTERS[kind] = TypeAdapter(list[kind])  # type: ignore[valid-type]
+    return adapter
+
+
+_MISSING = object()
+
+
+def _canonical(plain: Any) -> str:
+    return json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 # --------------------------------------------------------------------------- problems
 
 
@@ -666,7 +843,10 @@ class CatalogInvalid(Exception):
     def __init__(self, path: str, problems: list[CatalogProblem]) -> None:
         self.path = str(path)
         self.problems = list(problems)
-        super().__init__(str(self))
+        # The full text is written only when asked for (``str``): with 50,000 problems it
+        # runs to megabytes, and a caller that shows the first few never needs it.
+        n = len(self.problems)
+        super().__init__(f"catalog {self.path} is invalid ({n} problem{'s' if n != 1 else ''})")
 
     def __str__(self) -> str:
         n = len(self.problems)
@@ -766,6 +946,7 @@ def publish(document: Any, source: str = "<memory>") -> PublishedCatalog:
     problems = validate_catalog(catalog)
     if problems:
         raise CatalogInvalid(source, problems)
+    catalog.pricing_view  # noqa: B018 - built now, so pricing only looks things up
     return PublishedCatalog(
         catalog=catalog,
         version_id=catalog.version_id,

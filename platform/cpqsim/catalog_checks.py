@@ -12,7 +12,14 @@ involved and the field path where it lives:
 * ``cardinality`` / ``quantity_range`` — min greater than max, negative bounds, an
   option group needing more options than it has, a bundle holding min > max;
 * ``duplicate_sku`` — one SKU mapped to two different offerings (versions of one
-  offering may share it: their windows never overlap);
+  offering may share it: their windows never overlap). SKUs are compared as item
+  masters compare them: Unicode NFKC-normalised, case-folded, surrounding spaces ignored
+  (``sku-100`` and ``SKU-100 `` are the same SKU);
+* ``requirement_never_quotable`` — an active, sellable offering version requires or
+  contains an offering of which no version can be quoted on any day of its window
+  (retired, suspended, draft, or in force only at other times): it could never be sold;
+* ``self_exclusion`` — an offering that excludes (or conflicts with) itself: the
+  relation could never apply, so it is a mistake in the file;
 * ``duplicate_mapping`` — the same system + operation + task twice in one decomposition;
 * ``decomposition_cycle`` — technical tasks waiting on each other;
 * ``overlapping_versions`` / ``effective_window`` — two published versions of one
@@ -30,7 +37,9 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable
+import unicodedata
+from collections.abc import Callable, Iterable
+from datetime import date
 
 import networkx as nx
 
@@ -171,6 +180,14 @@ def _duplicates(ids: Iterable[tuple[str, str]], what: str) -> list[CatalogProble
     return problems
 
 
+def _repeats(ids: list[str], where: Callable[[int], str], what: str) -> list[CatalogProblem]:
+    """:func:`_duplicates` of ``ids`` located by ``where(index)``, building locations only
+    when there is a repeat: a large catalog has few, and publishing must stay linear."""
+    if len(ids) < 2 or len(set(ids)) == len(ids):
+        return []
+    return _duplicates([(x, where(n)) for n, x in enumerate(ids)], what)
+
+
 class _Found:
     """Collects problems for one element with short helpers."""
 
@@ -230,14 +247,11 @@ def _check_offering(
             [o.id],
             f"{at}.quantity_min",
         )
-    found.problems += _duplicates(
-        [(p.id, f"{at}.prices[{j}]") for j, p in enumerate(o.prices)], "price"
+    found.problems += _repeats([p.id for p in o.prices], lambda j: f"{at}.prices[{j}]", "price")
+    found.problems += _repeats(
+        [g.id for g in o.option_groups], lambda j: f"{at}.option_groups[{j}]", "option group"
     )
-    found.problems += _duplicates(
-        [(g.id, f"{at}.option_groups[{j}]") for j, g in enumerate(o.option_groups)],
-        "option group",
-    )
-    seen_options: list[tuple[str, str]] = []
+    seen_options: list[tuple[str, str, int]] = []
     for j, group in enumerate(o.option_groups):
         gat = f"{at}.option_groups[{j}]"
         reason = None
@@ -255,16 +269,19 @@ def _check_offering(
                 f"{gat}.min",
             )
         for k, option in enumerate(group.options):
-            seen_options.append((stable_id(option), f"{gat}.options[{k}]"))
+            seen_options.append((stable_id(option), gat, k))
             if option not in known:
                 dangling("option", option, f"{gat}.options[{k}]")
-    found.problems += _duplicates(seen_options, f"option (in {o.id})")
+    found.problems += _repeats(
+        [key for key, _, _ in seen_options],
+        lambda n: f"{seen_options[n][1]}.options[{seen_options[n][2]}]",
+        f"option (in {o.id})",
+    )
     for k, add_on in enumerate(o.add_ons):
         if add_on not in known:
             dangling("add-on", add_on, f"{at}.add_ons[{k}]")
-    found.problems += _duplicates(
-        [(stable_id(a), f"{at}.add_ons[{k}]") for k, a in enumerate(o.add_ons)],
-        f"add-on (in {o.id})",
+    found.problems += _repeats(
+        [stable_id(a) for a in o.add_ons], lambda k: f"{at}.add_ons[{k}]", f"add-on (in {o.id})"
     )
     for k, rel in enumerate(o.relations):
         rat = f"{at}.relations[{k}]"
@@ -389,10 +406,15 @@ def _check_versions(catalog: Catalog) -> list[CatalogProblem]:
     """Published versions of one offering may not be in force on the same day; one SKU
     maps to one offering."""
     found = _Found()
-    index = {id(o): i for i, o in enumerate(catalog.offerings)}
-    for key in catalog.offering_ids():
-        unique = {o.version_id: o for o in reversed(catalog.versions_of(key))}  # first wins
-        versions = [o for o in catalog.versions_of(key) if o.status != "draft"]
+
+    def position(offering: Offering) -> int:  # only asked when reporting a problem
+        return next(i for i, o in enumerate(catalog.offerings) if o is offering)
+
+    for key, all_versions in catalog._versions.items():
+        if len(all_versions) < 2:
+            continue  # one version cannot overlap itself
+        unique = {o.version_id: o for o in reversed(all_versions)}  # first wins
+        versions = [o for o in all_versions if o.status != "draft"]
         versions = [o for o in versions if unique[o.version_id] is o]
         # Sorted by start: each window only needs comparing with the furthest end so far.
         reach = None  # (end, offering) of the window reaching furthest
@@ -406,49 +428,143 @@ def _check_versions(catalog: Catalog) -> list[CatalogProblem]:
                         f"{o.version_id} {o.window()} of {key} are both in force from "
                         f"{(o.effective_from or earlier.effective_from or 'the beginning')}",
                         [earlier.version_id, o.version_id],
-                        f"offerings[{index[id(o)]}].effective_from",
+                        f"offerings[{position(o)}].effective_from",
                     )
             if reach is None or (
                 reach[0] is not None and (o.effective_to is None or o.effective_to > reach[0])
             ):
                 reach = (o.effective_to, o)
 
-    sku_owner: dict[str, tuple[str, int]] = {}
+    sku_owner: dict[str, tuple[str, int, str]] = {}
     for i, o in enumerate(catalog.offerings):
         if o.sku is None:
             continue
-        owner = sku_owner.setdefault(o.sku, (o.id, i))
+        owner = sku_owner.setdefault(sku_key(o.sku), (o.id, i, o.sku))
         if owner[0] != o.id:
+            same = "" if owner[2] == o.sku else f" as {owner[2]!r} (SKUs ignore case)"
             found.add(
                 "duplicate_sku",
                 f"SKU {o.sku!r} of {o.version_id} is already mapped to {owner[0]} "
-                f"(offerings[{owner[1]}]); one SKU must name one offering",
+                f"(offerings[{owner[1]}]){same}; one SKU must name one offering",
                 [o.sku, owner[0], o.id],
                 f"offerings[{i}].sku",
             )
     return found.problems
 
 
+def sku_key(sku: str) -> str:
+    """How SKUs compare: NFKC-normalised, surrounding spaces ignored, case-folded."""
+    return unicodedata.normalize("NFKC", sku).strip().casefold()
+
+
+# ---------------------------------------------------------------------- relations
+
+#: Relations the configurator needs present in the quote (requires) or in the bundle
+#: (contains): if their target can never be quoted, neither can their source.
+_NEEDED = ("requires", "contains")
+_CLASHES = ("excludes", "conflictsWith")
+_Window = tuple[date | None, date | None]  # [from, to), None = open
+
+
+def _overlaps(a: _Window, b: _Window) -> bool:
+    start = a[0] if b[0] is None else b[0] if a[0] is None else max(a[0], b[0])
+    end = a[1] if b[1] is None else b[1] if a[1] is None else min(a[1], b[1])
+    return start is None or end is None or start < end
+
+
+def _covers(outer: _Window, inner: _Window) -> bool:
+    starts_before = outer[0] is None or (inner[0] is not None and outer[0] <= inner[0])
+    ends_after = outer[1] is None or (inner[1] is not None and inner[1] <= outer[1])
+    return starts_before and ends_after
+
+
+def _check_relations(catalog: Catalog) -> list[CatalogProblem]:
+    """Relations that make their source unsellable, and relations to oneself."""
+    found = _Found()
+    versions, by_version = catalog._versions, catalog._by_version
+    for i, o in enumerate(catalog.offerings):
+        sellable = o.sellable and o.allows("new_quote")
+        source = (o.effective_from, o.effective_to)
+        for k, rel in enumerate(o.relations):
+            target = rel.target
+            if rel.kind in _CLASHES and stable_id(target) == o.id:
+                found.add(
+                    "self_exclusion",
+                    f"{o.version_id} {rel.kind} {target}, which is itself: the relation "
+                    "could never apply (name the other offering, or remove it)",
+                    [o.id],
+                    f"offerings[{i}].relations[{k}].target",
+                )
+            if not sellable or rel.kind not in _NEEDED:
+                continue
+            if "@" in target:
+                candidates = [by_version[target]] if target in by_version else []
+            else:
+                candidates = versions.get(target, [])
+            if not candidates or not _covers(rel.window(), source):
+                continue  # dangling (reported), or sellable outside the relation's window
+            if any(
+                v.allows("new_quote") and _overlaps(source, (v.effective_from, v.effective_to))
+                for v in candidates
+            ):
+                continue
+            described = ", ".join(f"{v.version_id} {v.status} {v.window()}" for v in candidates)
+            found.add(
+                "requirement_never_quotable",
+                f"{o.version_id} {rel.kind} {target}, but no version of {target} can be "
+                f"quoted during {o.version_id}'s window {o.window()} ({described}): "
+                f"{o.version_id} could never be sold",
+                [o.version_id, target],
+                f"offerings[{i}].relations[{k}].target",
+            )
+    return found.problems
+
+
 def _check_hard_cycles(catalog: Catalog, known_stable: set[str]) -> list[CatalogProblem]:
-    graph = nx.DiGraph()
-    graph.add_nodes_from(sorted(known_stable))
-    first: dict[tuple[str, str], tuple[str, str]] = {}
+    """Cycles among hard relations. Kahn's algorithm over plain lists first: an acyclic
+    catalog (the usual case) never builds a graph; otherwise only the nodes Kahn could
+    not remove (cycles and what hangs off them) go to networkx to name each cycle."""
+    first: dict[str, dict[str, tuple[int, int]]] = {}  # source -> target -> (i, k)
+    indegree: dict[str, int] = {}
     for i, o in enumerate(catalog.offerings):
         for k, rel in enumerate(o.relations):
+            if rel.kind not in HARD_RELATIONS:
+                continue
             target = stable_id(rel.target)
-            if rel.kind in HARD_RELATIONS and target in known_stable:
-                first.setdefault((o.id, target), (rel.kind, f"offerings[{i}].relations[{k}]"))
-    graph.add_edges_from(sorted(first))
+            if target not in known_stable:
+                continue
+            out = first.setdefault(o.id, {})
+            if target not in out:
+                out[target] = (i, k)
+                indegree[target] = indegree.get(target, 0) + 1
+    ready = [node for node in first if node not in indegree]
+    while ready:
+        node = ready.pop()
+        for target in first.get(node, ()):
+            indegree[target] -= 1
+            if indegree[target] == 0:
+                ready.append(target)
+    stuck = {node for node, count in indegree.items() if count > 0}
+    if not stuck:
+        return []
+    graph = nx.DiGraph()
+    graph.add_nodes_from(sorted(stuck))
+    graph.add_edges_from(sorted((u, v) for u in stuck for v in first.get(u, ()) if v in stuck))
+
+    def relation(a: str, b: str) -> tuple[str, str]:
+        i, k = first[a][b]
+        return catalog.offerings[i].relations[k].kind, f"offerings[{i}].relations[{k}]"
+
     problems = []
     for cycle in _cycles(graph):
-        steps = ", ".join(f"{a} {first[(a, b)][0]} {b}" for a, b in itertools.pairwise(cycle))
+        steps = ", ".join(f"{a} {relation(a, b)[0]} {b}" for a, b in itertools.pairwise(cycle))
         problems.append(
             CatalogProblem(
                 code="requires_cycle",
                 message=f"hard requirements form a cycle: {' -> '.join(cycle)} ({steps}); "
                 "none of them could ever be sold first",
                 elements=cycle[:-1],
-                location=first[(cycle[0], cycle[1])][1],
+                location=relation(cycle[0], cycle[1])[1],
             )
         )
     return problems
@@ -470,6 +586,10 @@ def _check_pricing(rules: PricingRules, known: set[str]) -> list[CatalogProblem]
                 location,
             )
 
+    found.problems += _duplicates(
+        [(book.id, f"pricing.price_books[{b}].id") for b, book in enumerate(rules.price_books)],
+        "price book",
+    )
     entry_ids: set[str] = set()
     for b, book in enumerate(rules.price_books):
         at = f"pricing.price_books[{b}]"
@@ -534,17 +654,21 @@ def check_catalog(catalog: Catalog) -> list[CatalogProblem]:
     problems: list[CatalogProblem] = []
     known_stable = set(catalog.offering_ids())
     # Specifications and offerings share the graph's node namespace.
-    problems += _duplicates(
-        [(s.id, f"specifications[{i}].id") for i, s in enumerate(catalog.specifications)]
-        + [
-            (o.id, f"offerings[{i}].id")
-            for i, o in enumerate(catalog.offerings)
-            if catalog.versions_of(o.id)[0] is o
-        ],
+    versions = catalog._versions  # stable id -> versions, oldest first
+    spec_ids = [s.id for s in catalog.specifications]
+    # An offering's first version stands for it (its other versions are not repeats).
+    firsts = [i for i, o in enumerate(catalog.offerings) if versions[o.id][0] is o]
+    n_specs = len(spec_ids)
+    problems += _repeats(
+        spec_ids + [catalog.offerings[i].id for i in firsts],
+        lambda n: (
+            f"specifications[{n}].id" if n < n_specs else f"offerings[{firsts[n - n_specs]}].id"
+        ),
         "specification/offering",
     )
-    problems += _duplicates(
-        [(o.version_id, f"offerings[{i}].id") for i, o in enumerate(catalog.offerings)],
+    problems += _repeats(
+        [o.version_id for o in catalog.offerings],
+        lambda i: f"offerings[{i}].id",
         "offering version",
     )
     for i, spec in enumerate(catalog.specifications):
@@ -556,6 +680,7 @@ def check_catalog(catalog: Catalog) -> list[CatalogProblem]:
     for i, offering in enumerate(catalog.offerings):
         problems += _check_offering(i, offering, known, specs, priced)
     problems += _check_versions(catalog)
+    problems += _check_relations(catalog)
     problems += _check_hard_cycles(catalog, known_stable)
     problems += _check_pricing(catalog.pricing, known)
     return sort_problems(problems)

@@ -13,7 +13,8 @@ What is checked, against one catalog version at an explicit business date:
 * quantities, option-group cardinality, option and add-on parentage;
 * characteristic values against the specification's types, allowed values and ranges;
 * bundle contents against the ``contains`` relations (which components, how many);
-* quote-wide ``requires``, ``excludes`` and ``conflictsWith``.
+* ``requires``, ``excludes`` and ``conflictsWith`` in their scope (the same line, or the
+  whole quote) and on the dates they are in force (:mod:`cpqsim.configuration_relations`).
 
 "Configurable" is not "orderable": who the customer is (region, segment, installed
 assets, credit) is the job of :mod:`cpqsim.eligibility`, and both answers stay apart.
@@ -23,14 +24,17 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from typing import Literal
 
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field
 
 from cpqsim.catalog import Catalog, Offering, Text, _names, stable_id
 from cpqsim.catalog_lifecycle import Intent, refusal
+from cpqsim.configuration_relations import Element, RelationCheck
 
 __all__ = [
+    "MAX_LINE_QUANTITY",
     "RULES",
     "ConfigurationViolation",
     "QuoteLine",
@@ -42,6 +46,9 @@ __all__ = [
     "resolve_line_versions",
     "selected_items",
 ]
+
+#: The largest quantity a quote line (or bundle component line) may state.
+MAX_LINE_QUANTITY = 1_000_000_000
 
 #: Every rule a violation can name.
 RULES = (
@@ -74,7 +81,9 @@ class QuoteLine(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     offering: str
-    quantity: int = 1
+    # Bounded so that amount x quantity always fits pricing's exact arithmetic; the
+    # offering's own range (quantity_min..quantity_max) is the configurator's check.
+    quantity: int = Field(default=1, le=MAX_LINE_QUANTITY)
     options: list[str] = Field(default_factory=list)
     add_ons: list[str] = Field(default_factory=list)
     characteristics: dict[str, Text] = Field(default_factory=dict)
@@ -107,6 +116,9 @@ class ConfigurationViolation(BaseModel):
     path: str
     message: str
     elements: list[str] = Field(default_factory=list)
+    #: For requires/excludes/conflicts: the scope of the relation that was broken
+    #: ("line": the same quote line; "quote": anywhere in the quote).
+    scope: Literal["line", "quote"] | None = None
 
 
 def _walk(lines: list[QuoteLine], prefix: str = "lines") -> list[tuple[QuoteLine, str]]:
@@ -164,10 +176,15 @@ class _Checker:
         self.intent = intent
         self.found: list[ConfigurationViolation] = []
         self.resolved: list[tuple[Offering, str]] = []
+        self.top: Offering | None = None
 
-    def add(self, rule: str, path: str, message: str, *elements: str) -> None:
+    def add(
+        self, rule: str, path: str, message: str, *elements: str, scope: str | None = None
+    ) -> None:
         self.found.append(
-            ConfigurationViolation(rule=rule, path=path, message=message, elements=list(elements))
+            ConfigurationViolation(
+                rule=rule, path=path, message=message, elements=list(elements), scope=scope
+            )
         )
 
     def element(self, key: str, path: str, what: str) -> Offering | None:
@@ -204,8 +221,11 @@ class _Checker:
 
     # ------------------------------------------------------------------ one line
 
-    def line(self, line: QuoteLine, at: str, in_bundle: bool) -> None:
+    def line(self, line: QuoteLine, at: str, in_bundle: bool, quantity: bool = True) -> None:
+        """Check one line; ``quantity=False`` leaves its own quantity to the caller (the
+        line's offering is then kept as ``self.top``)."""
         offering = self.element(line.offering, f"{at}.offering", "")
+        self.top = offering
         if offering is None:
             return
         if not offering.sellable and not in_bundle:
@@ -216,18 +236,22 @@ class _Checker:
                 "of the offering it belongs to",
                 offering.id,
             )
-        if not offering.quantity_min <= line.quantity <= offering.quantity_max:
-            self.add(
-                "quantity",
-                f"{at}.quantity",
-                f"{offering.id} quantity must be between {offering.quantity_min} and "
-                f"{offering.quantity_max}, got {line.quantity}",
-                offering.id,
-            )
+        if quantity:
+            self.quantity(offering, line.quantity, f"{at}.quantity")
         self.options(offering, line, at)
         self.add_ons(offering, line, at)
         self.characteristics(offering, line, at)
         self.contents(offering, line, at)
+
+    def quantity(self, offering: Offering, quantity: int, path: str) -> None:
+        if not offering.quantity_min <= quantity <= offering.quantity_max:
+            self.add(
+                "quantity",
+                path,
+                f"{offering.id} quantity must be between {offering.quantity_min} and "
+                f"{offering.quantity_max}, got {quantity}",
+                offering.id,
+            )
 
     def options(self, offering: Offering, line: QuoteLine, at: str) -> None:
         seen: list[str] = []
@@ -362,62 +386,6 @@ class _Checker:
                     rel.target,
                 )
 
-    # ------------------------------------------------------------------ quote-wide
-
-    def relations_may_fail(self) -> bool:
-        """Could :meth:`relations` report anything? Decided on the distinct offerings (the
-        quote-wide sets are the same whichever line an offering is on), so a valid large
-        quote skips building every element's path."""
-        offerings = {id(o): o for o, _ in self.resolved}.values()
-        present = {o.id for o in offerings} | {o.version_id for o in offerings}
-        for o in offerings:
-            for rel in o.relations:
-                if rel.kind == "requires" and rel.target not in present:
-                    return True
-                if rel.kind in ("excludes", "conflictsWith") and rel.target in present:
-                    return True
-        return False
-
-    def relations(self) -> None:
-        present_vids = {o.version_id for o, _ in self.resolved}
-        present = {o.id for o, _ in self.resolved} | present_vids
-        first_path: dict[str, str] = {}
-        for o, path in self.resolved:
-            first_path.setdefault(o.id, path)
-        for o, path in self.resolved:
-            for rel in o.relations:
-                if rel.kind == "requires" and rel.target not in present:
-                    because = f" ({rel.reason})" if rel.reason else ""
-                    self.add(
-                        "requires",
-                        path,
-                        f"{o.id} requires {rel.target}, which is not in the quote{because}",
-                        o.id,
-                        rel.target,
-                    )
-        # Symmetric: report each pair once, at whichever member appears first in the
-        # quote, whichever side declared it.
-        pairs: dict[tuple[str, str, str], str] = {}
-        for o, _ in sorted(self.resolved, key=lambda r: r[0].id):
-            for rel in o.relations:
-                rule = {"excludes": "excludes", "conflictsWith": "conflicts"}.get(rel.kind)
-                target = stable_id(rel.target)
-                if rule and rel.target in present and target != o.id:
-                    a, b = sorted((o.id, target))
-                    pairs.setdefault((rule, a, b), rel.reason)
-        for (rule, a, b), reason in sorted(pairs.items()):
-            first, second = sorted((a, b), key=lambda x: _path_key(first_path[x]))
-            because = f" ({reason})" if reason else ""
-            verb = "exclude each other" if rule == "excludes" else "conflict with each other"
-            self.add(
-                rule,
-                first_path[first],
-                f"{first} and {second} {verb} but both are in the quote "
-                f"(at {first_path[first]} and {first_path[second]}){because}",
-                first,
-                second,
-            )
-
 
 def check_configuration(
     catalog: Catalog,
@@ -436,22 +404,31 @@ def check_configuration(
     """
     keys = line_keys if line_keys is not None else [line_key(line) for line in lines]
     checker = _Checker(catalog, business_date, intent)
-    # Each distinct line content is checked once, with paths relative to the line; the
-    # quote-wide relations are then checked over the distinct offerings, and only when
-    # they may fail over every element with its full path.
+    # Each distinct line content (its quantity aside: many quotes differ only in it) is
+    # checked once, with paths relative to the line; the relations are then judged on
+    # the distinct contents, and only when they may fail over every element with its
+    # full path (configuration_relations).
     memo: dict[tuple, _Checker] = {}
     placed: list[tuple[str, _Checker]] = []
     for i, (key, line) in enumerate(zip(keys, lines, strict=True)):
-        one = memo.get(key)
+        content = (key[0], *key[2:])  # line_key without the line's own quantity
+        one = memo.get(content)
         if one is None:
-            one = memo[key] = _Checker(catalog, business_date, intent)
-            one.line(line, "", in_bundle=False)  # bundles check their contents
-        placed.append((f"lines[{i}]", one))
-    for one in memo.values():
-        checker.resolved += one.resolved
-    if checker.relations_may_fail():
-        checker.resolved = [(o, at + path) for at, one in placed for o, path in one.resolved]
-        checker.relations()
+            one = memo[content] = _Checker(catalog, business_date, intent)
+            one.line(line, "", in_bundle=False, quantity=False)  # bundles check contents
+        at = f"lines[{i}]"
+        if one.top is not None:
+            checker.quantity(one.top, line.quantity, f"{at}.quantity")
+        placed.append((at, one))
+    relations = RelationCheck(business_date, checker.add, _path_key)
+    if relations.may_fail([[o for o, _ in one.resolved] for one in memo.values()]):
+        relations.check(
+            [
+                Element(o, at + path, i)
+                for i, (at, one) in enumerate(placed)
+                for o, path in one.resolved
+            ]
+        )
     for at, one in placed:
         checker.found += [v.model_copy(update={"path": at + v.path}) for v in one.found]
     return sorted(checker.found, key=lambda v: (_path_key(v.path), v.rule, v.message))

@@ -251,6 +251,8 @@ def evaluate_eligibility(
         if scope:
             rules.member((f"catalog:{fact}", cat), fact, scope, Eligibility.NOT_ELIGIBLE, who)
     for rel in o.relations:
+        if not rel.in_force(business_date):
+            continue  # a relation dated outside the business date does not apply
         if rel.kind == "dependsOnAsset":
             rules.owns(
                 ("catalog:dependsOnAsset", cat), rel.target, Eligibility.NOT_ELIGIBLE, who, None

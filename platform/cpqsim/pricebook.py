@@ -14,12 +14,41 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from cpqsim.money import CURRENCY_PLACES, Money
 from cpqsim.pricing_tiers import check_tiers
+
+#: Significant digits an amount or rate may have. Pricing computes exactly with 50 digits
+#: (a product of amount, quantity and rates is never rounded silently); inputs this long
+#: leave room for those products.
+MAX_DIGITS = 28
+
+
+def decimal_problem(value: Decimal) -> str | None:
+    """Why pricing cannot carry ``value`` exactly (not finite, too many digits), or None."""
+    if not value.is_finite():
+        return f"must be a finite number, got {value}"
+    digits = len(value.as_tuple().digits)
+    if digits > MAX_DIGITS:
+        return (
+            f"has {digits} significant digits; pricing accepts at most {MAX_DIGITS} "
+            f"(got {str(value)[:40]}...)"
+        )
+    return None
+
+
+def _carried(value: Decimal) -> Decimal:
+    problem = decimal_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+#: An exact amount or rate that pricing can carry (no float, finite, <= MAX_DIGITS).
+Amount = Annotated[Money, AfterValidator(_carried)]
 
 ChargeKind = Literal["one_time", "recurring", "usage"]
 RoundingMode = Literal[
@@ -67,8 +96,8 @@ class Tier(_Rule):
     """A usage tier: units up to ``up_to`` (inclusive; None = no upper bound)."""
 
     up_to: int | None = Field(default=None, ge=1)
-    unit_amount: Money
-    flat_amount: Money = Decimal(0)
+    unit_amount: Amount
+    flat_amount: Amount = Decimal(0)
 
 
 class PriceEntry(_Rule):
@@ -77,7 +106,7 @@ class PriceEntry(_Rule):
     id: str
     offering: str
     kind: ChargeKind
-    amount: Money = Decimal(0)
+    amount: Amount = Decimal(0)
     period: Period | None = Field(default=None, description="recurring: billed per month/year")
     term_months: int | None = Field(default=None, ge=1, description="commitment length")
     usage_unit: str | None = None
@@ -115,7 +144,7 @@ class VolumeDiscount(Effective):
     version: str = "1"
     offering: str
     min_quantity: int = Field(ge=1)
-    pct: Money = Field(ge=0, le=1, description="fraction, 0.1 = 10 %")
+    pct: Amount = Field(ge=0, le=1, description="fraction, 0.1 = 10 %")
 
 
 class ContractPrice(Effective):
@@ -127,7 +156,7 @@ class ContractPrice(Effective):
     offering: str
     price_entry: str = Field(description="id of the PriceEntry it overrides")
     currency: str = Field(min_length=3, max_length=3)
-    amount: Money
+    amount: Amount
 
 
 class PromotionEligibility(_Rule):
@@ -151,8 +180,8 @@ class Promotion(Effective):
     name: str = ""
     applies_to: list[str] = Field(min_length=1, description="offering ids")
     charge_kinds: list[ChargeKind] = Field(default_factory=lambda: ["recurring"])
-    pct_off: Money | None = Field(default=None, ge=0, le=1)
-    amount_off: Money | None = Field(default=None, ge=0)
+    pct_off: Amount | None = Field(default=None, ge=0, le=1)
+    amount_off: Amount | None = Field(default=None, ge=0)
     stacking_group: str | None = None
     exclusive: bool = False
     excludes: list[str] = Field(default_factory=list)
@@ -173,7 +202,7 @@ class BundleDiscount(Effective):
     version: str = "1"
     when_all: list[str] = Field(min_length=2)
     applies_to: list[str] = Field(min_length=1)
-    pct: Money = Field(ge=0, le=1)
+    pct: Amount = Field(ge=0, le=1)
 
 
 class PricingRules(_Rule):

@@ -24,7 +24,9 @@ from typing import Any
 from cpqsim.canonical import to_plain
 
 __all__ = [
+    "ChargeTexts",
     "Escapes",
+    "StepTexts",
     "charge_json",
     "fixed",
     "line_json",
@@ -95,6 +97,48 @@ def step_json(t: dict[str, Any], esc: Escapes) -> str:
     )
 
 
+class StepTexts:
+    """:func:`step_json` with each step's constant part written once.
+
+    Why: a large quote repeats the same rule, rule id, version, subject and applied flag
+    on many steps; only the amounts and the detail text differ. The constant part is
+    escaped once into a ``%``-template (any ``%`` of the text doubled), keyed by those
+    five values.
+    """
+
+    __slots__ = ("_escapes", "_templates")
+
+    def __init__(self, escapes: Escapes) -> None:
+        self._escapes = escapes
+        self._templates: dict[tuple, str] = {}
+
+    def __call__(self, t: dict[str, Any]) -> str:
+        key = (t["rule"], t["rule_id"], t["rule_version"], t["subject"], t["applied"])
+        template = self._templates.get(key)
+        if template is None:
+            template = self._templates[key] = self._template(*key)
+        after, before = str(t["after"]), str(t["before"])
+        if "E" in after:
+            after = format(t["after"], "f")
+        if "E" in before:
+            before = format(t["before"], "f")
+        return template % (after, before, encode_basestring(t["detail"]))
+
+    def _template(self, rule: str, rule_id: str, version: str, subject: str, applied: bool) -> str:
+        esc = self._escapes
+        tail = (
+            f',"rule":{esc[rule]},"rule_id":{esc[rule_id]},"rule_version":{esc[version]},'
+            f'"subject":{esc[subject]}}}'
+        )
+        flag = "true" if applied else "false"
+        return (
+            '{"after":"%s","applied":'
+            + flag
+            + ',"before":"%s","detail":%s'
+            + tail.replace("%", "%%")
+        )
+
+
 def charge_json(c: dict[str, Any], esc: Escapes) -> str:
     """One charge (the field dict of a ``LineCharge``) as canonical JSON."""
     return _CHARGE % (
@@ -119,6 +163,82 @@ def charge_json(c: dict[str, Any], esc: Escapes) -> str:
         _opt_text(c["usage_unit"], esc),
         _opt_amount(c["usage_units"]),
     )
+
+
+class ChargeTexts:
+    """:func:`charge_json` with each charge's constant part written once.
+
+    The fields that name the charge (item, price entry, kind, path, period, source,
+    containing item, term, usage unit) repeat on every line that has the charge; only
+    the amounts, the quantity and the applied rule ids differ.
+    """
+
+    __slots__ = ("_escapes", "_templates")
+
+    def __init__(self, escapes: Escapes) -> None:
+        self._escapes = escapes
+        self._templates: dict[tuple, str] = {}
+
+    def __call__(self, c: dict[str, Any]) -> str:
+        key = (
+            c["included_in"],
+            c["item"],
+            c["kind"],
+            c["path"],
+            c["period"],
+            c["price_id"],
+            c["price_source"],
+            c["price_source_version"],
+            c["term_months"],
+            c["usage_unit"],
+        )
+        template = self._templates.get(key)
+        if template is None:
+            template = self._templates[key] = self._template(c)
+        esc = self._escapes
+        return template % (
+            ",".join([esc[r] for r in c["applied_rules"]]),
+            fixed(c["discount_amount"]),
+            fixed(c["list_amount"]),
+            _opt_amount(c["monthly_equivalent"]),
+            fixed(c["net_amount"]),
+            _opt_amount(c["prorated_amount"]),
+            c["quantity"],
+            _opt_amount(c["term_amount"]),
+            fixed(c["unit_amount"]),
+            _opt_amount(c["usage_units"]),
+        )
+
+    def _template(self, c: dict[str, Any]) -> str:
+        esc = self._escapes
+
+        def const(text: str) -> str:
+            return text.replace("%", "%%")
+
+        term = "null" if c["term_months"] is None else str(int(c["term_months"]))
+        return (
+            '{"applied_rules":[%s],"discount_amount":"%s","included_in":'
+            + const(_opt_text(c["included_in"], esc))
+            + ',"item":'
+            + const(esc[c["item"]])
+            + ',"kind":'
+            + const(esc[c["kind"]])
+            + ',"list_amount":"%s","monthly_equivalent":%s,"net_amount":"%s","path":'
+            + const(esc[c["path"]])
+            + ',"period":'
+            + const(_opt_text(c["period"], esc))
+            + ',"price_id":'
+            + const(esc[c["price_id"]])
+            + ',"price_source":'
+            + const(esc[c["price_source"]])
+            + ',"price_source_version":'
+            + const(esc[c["price_source_version"]])
+            + ',"prorated_amount":%s,"quantity":%d,"term_amount":%s,"term_months":'
+            + term
+            + ',"unit_amount":"%s","usage_unit":'
+            + const(_opt_text(c["usage_unit"], esc))
+            + ',"usage_units":%s}'
+        )
 
 
 _QUOTE_LINE = (

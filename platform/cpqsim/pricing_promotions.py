@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 
 from cpqsim.pricebook import Promotion
 
@@ -37,8 +38,9 @@ class PromotionContext:
     quote_items: frozenset[str]
 
 
-@dataclass(frozen=True, slots=True)
-class PromotionDecision:
+class PromotionDecision(NamedTuple):
+    """One promotion considered for a line: applied or not, and why."""
+
     promotion: Promotion
     applied: bool
     reason: str

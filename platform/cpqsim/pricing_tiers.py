@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pricebook runs check_tiers when it reads an entry
     from cpqsim.pricebook import Tier
 
-__all__ = ["TierError", "check_tiers", "tiered_amount"]
+__all__ = ["TierError", "TierTable", "check_tiers", "tiered_amount"]
 
 
 class TierError(ValueError):
@@ -96,3 +96,66 @@ def tiered_amount(
             break
         lower = tier.up_to
     return total, parts
+
+
+class TierTable:
+    """The tiers of one usage price entry, prepared once when the pricing view is built.
+
+    Why: a large quote prices the same usage entry on many lines with different unit
+    counts. Under graduated tiers every tier *below* the one the units end in is charged
+    in full, so its amount and its breakdown text are the same on every line; the table
+    keeps them (and their running total) per tier, and pricing ``units`` only computes
+    the tier it ends in. The answers are exactly :func:`tiered_amount`'s (same Decimals,
+    same breakdown text; ``tests/core/test_pricing.py`` compares them).
+    """
+
+    __slots__ = ("_full", "_last", "mode", "tiers")
+
+    def __init__(self, mode: str, tiers: list[Tier]) -> None:
+        check_tiers(tiers)
+        if mode not in ("graduated", "volume"):
+            raise TierError(f"unknown tier mode {mode!r}")
+        self.mode = mode
+        self.tiers = tuple(tiers)
+        self._last = tiers[-1].up_to if tiers else None
+        # Per graduated tier k: (lower bound, upper bound, the parts and the total of
+        # every tier before k charged in full).
+        full: list[tuple[int, int | None, tuple[str, ...], Decimal]] = []
+        parts: list[str] = []
+        total = Decimal(0)
+        lower = 0
+        for tier in tiers:
+            full.append((lower, tier.up_to, tuple(parts), total))
+            if tier.up_to is None:
+                break
+            in_tier = Decimal(tier.up_to) - lower
+            amount = in_tier * tier.unit_amount + tier.flat_amount
+            total += amount
+            parts.append(_graduated_part(lower, tier, in_tier, amount))
+            lower = tier.up_to
+        self._full = tuple(full)
+
+    def price(self, units: Decimal) -> tuple[Decimal, list[str]]:
+        """Exact amount for ``units`` and the breakdown, as :func:`tiered_amount`."""
+        if units < 0:
+            raise TierError(f"usage estimate must not be negative, got {units}")
+        if units == 0:
+            return Decimal(0), ["0 units: no charge"]
+        last = self._last
+        if last is not None and units > last:
+            raise TierError(f"{units} units exceed the last tier (up to {last})")
+        if self.mode == "volume":
+            return tiered_amount("volume", list(self.tiers), units, checked=True)
+        for k, (lower, upper, before, subtotal) in enumerate(self._full):
+            if upper is None or units <= upper:
+                tier = self.tiers[k]
+                in_tier = (units if upper is None else min(units, Decimal(upper))) - lower
+                amount = in_tier * tier.unit_amount + tier.flat_amount
+                return subtotal + amount, [*before, _graduated_part(lower, tier, in_tier, amount)]
+        raise AssertionError("unreachable: the last tier bound was checked")  # pragma: no cover
+
+
+def _graduated_part(lower: int, tier: Tier, in_tier: Decimal, amount: Decimal) -> str:
+    bound = "+" if tier.up_to is None else f"-{tier.up_to}"
+    flat = f" + flat {tier.flat_amount}" if tier.flat_amount else ""
+    return f"tier {lower + 1}{bound}: {in_tier!s} x {tier.unit_amount!s}{flat} = {amount!s}"

@@ -18,6 +18,7 @@ from cpqsim.catalog import (
     CatalogInvalid,
     load_catalog,
     parse_catalog,
+    publish,
     to_tmf620_product_offering,
     validate_catalog,
 )
@@ -663,3 +664,66 @@ def test_graph_at_a_date_shows_the_versions_in_force(sample: Catalog) -> None:
     assert sample.graph().nodes["saas-suite"]["version_id"] == "saas-suite@2"
     edge = next(iter(sample.graph().get_edge_data("secure-branch", "managed-firewall").values()))
     assert (edge["relation"], edge["min"], edge["max"]) == ("contains", 1, 2)
+
+
+def test_an_amount_with_more_digits_than_pricing_carries_is_refused_at_its_location() -> None:
+    """Given a price of 40 significant digits, when the catalog is published, then it is
+    refused where the amount is written (pricing carries 50 digits exactly; amounts and
+    rates keep to 28 so their products fit)."""
+    doc = {
+        "id": "c",
+        "version": "1",
+        "currency": "USD",
+        "specifications": [{"id": "s", "name": "S"}],
+        "offerings": [
+            {
+                "id": "a",
+                "name": "A",
+                "specification": "s",
+                "family": "f",
+                "prices": [{"id": "a-m", "kind": "recurring", "amount": "1." + "3" * 39}],
+            }
+        ],
+    }
+    with pytest.raises(CatalogInvalid) as info:
+        publish(doc)
+    [problem] = info.value.problems
+    assert problem.location == "offerings[0].prices[0].amount"
+    assert "40 significant digits" in problem.message
+
+
+def test_the_fingerprint_is_the_canonical_json_of_the_content_whatever_its_size() -> None:
+    """The fingerprint is hashed in pieces (long lists item by item); it must equal the
+    canonical fingerprint of the whole dump, for small catalogs and for ones whose
+    offerings and price book entries are long enough to be streamed."""
+    import sys
+
+    from cpqsim import canonical
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import bench_catalog_publish
+    finally:
+        sys.path.pop(0)
+    for catalog in (load_catalog(SAMPLE), publish(bench_catalog_publish.generate(300)).catalog):
+        assert catalog.fingerprint == canonical.fingerprint(catalog.model_dump(mode="json"))
+
+
+def test_a_published_catalog_pickles_and_copies_without_its_pricing_view() -> None:
+    """Ray actors receive catalogs pickled. The pricing view reaches back to its own
+    catalog, so it is left behind and each copy builds its own when it prices."""
+    import copy
+    import pickle
+
+    published = publish(tiny()).catalog
+    assert "pricing_view" in published.__dict__  # built at publication
+    for again in (
+        pickle.loads(pickle.dumps(published)),
+        copy.copy(published),
+        copy.deepcopy(published),
+        published.model_copy(),
+    ):
+        assert again == published
+        assert "pricing_view" not in again.__dict__
+        assert again.pricing_view is not published.pricing_view
+        assert again.pricing_view.plan  # usable

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from cpqsim.catalog import Catalog, load_catalog
+from cpqsim.catalog import Catalog, CatalogInvalid, load_catalog, parse_catalog
 from cpqsim.configuration import (
     RULES,
     QuoteLine,
@@ -523,3 +523,157 @@ def test_repeated_lines_report_each_violation_at_its_own_line(catalog: Catalog) 
         ("quantity", "lines[2].quantity"),
         ("requires", "lines[3].offering"),
     ]
+
+
+# ----------------------------------------------------------- relation scope and dates
+
+
+def scoped_catalog(scope: str | None, **window: str) -> Catalog:
+    """A box whose 'lock' add-on excludes the 'key' add-on (with ``scope``), and a
+    'kit' bundle containing a box."""
+    relation = {"kind": "excludes", "target": "key", **window}
+    if scope is not None:
+        relation["scope"] = scope
+    return parse_catalog(
+        {
+            "id": "scoped",
+            "version": "1",
+            "currency": "USD",
+            "specifications": [{"id": "s", "name": "S"}],
+            "offerings": [
+                {
+                    "id": "box",
+                    "name": "Box",
+                    "specification": "s",
+                    "family": "f",
+                    "add_ons": ["lock", "key"],
+                    "prices": [{"id": "box-m", "kind": "recurring", "amount": "1.00"}],
+                },
+                {
+                    "id": "kit",
+                    "name": "Kit",
+                    "specification": "s",
+                    "family": "f",
+                    "add_ons": ["key"],
+                    "prices": [{"id": "kit-m", "kind": "recurring", "amount": "5.00"}],
+                    "relations": [{"kind": "contains", "target": "box"}],
+                },
+                {
+                    "id": "lock",
+                    "name": "Lock",
+                    "specification": "s",
+                    "family": "f",
+                    "sellable": False,
+                    "relations": [relation],
+                },
+                {
+                    "id": "key",
+                    "name": "Key",
+                    "specification": "s",
+                    "family": "f",
+                    "sellable": False,
+                },
+            ],
+        }
+    )
+
+
+def test_a_line_scoped_exclusion_is_reported_on_each_line_that_breaks_it_and_only_there() -> None:
+    """Given lock excludes key within a line, when one line has both and another line
+    has only a key, then the first line is reported and the mix across lines is fine."""
+    catalog = scoped_catalog("line")
+    lines = [
+        QuoteLine(offering="box", add_ons=["lock"]),
+        QuoteLine(offering="box", add_ons=["key"]),
+        QuoteLine(offering="box", add_ons=["lock", "key"]),
+    ]
+    [v] = check_configuration(catalog, lines)
+    assert (v.rule, v.path, v.scope) == ("excludes", "lines[2].add_ons[0]", "line")
+    assert "both are on lines[2]" in v.message
+    assert check_configuration(scoped_catalog("quote"), lines)[0].path == "lines[0].add_ons[0]"
+    assert check_configuration(scoped_catalog(None), lines)[0].scope == "quote"  # the default
+
+
+def test_a_line_includes_its_bundle_contents() -> None:
+    """A key on the kit and a lock on the box inside that kit are on one line."""
+    kit = QuoteLine(
+        offering="kit", add_ons=["key"], contents=[QuoteLine(offering="box", add_ons=["lock"])]
+    )
+    [v] = check_configuration(scoped_catalog("line"), [kit])
+    assert (v.rule, v.path) == ("excludes", "lines[0].add_ons[0]")
+    assert "lines[0].contents[0].add_ons[0]" in v.message
+
+
+def test_without_a_business_date_only_relations_without_an_end_apply() -> None:
+    """The date-less check judges the catalog as it is from now on: a relation that has
+    ended does not apply, one that starts some day does."""
+    both = [QuoteLine(offering="box", add_ons=["lock", "key"])]
+    assert check_configuration(scoped_catalog("line", effective_to="2026-01-01"), both) == []
+    assert check_configuration(scoped_catalog("line", effective_from="2030-01-01"), both) != []
+    dated = scoped_catalog("line", effective_from="2030-01-01")
+    assert check_configuration(dated, both, date(2029, 12, 31)) == []
+
+
+@pytest.mark.parametrize(
+    ("relation", "fragment"),
+    [
+        ({"kind": "contains", "target": "key", "scope": "line"}, "only requires, excludes"),
+        ({"kind": "recommends", "target": "key", "effective_from": "2026-01-01"}, "window"),
+        (
+            {
+                "kind": "requires",
+                "target": "key",
+                "effective_from": "2026-02-01",
+                "effective_to": "2026-01-01",
+            },
+            "effective_to must be after",
+        ),
+        ({"kind": "requires", "target": "key", "scope": "account"}, "scope"),
+    ],
+)
+def test_scope_and_window_are_refused_where_they_mean_nothing(
+    relation: dict, fragment: str
+) -> None:
+    doc = scoped_catalog(None).model_dump(mode="json")
+    doc["offerings"][2]["relations"] = [relation]
+    with pytest.raises(CatalogInvalid) as info:
+        parse_catalog(doc)
+    assert fragment in str(info.value)
+    assert "offerings[2].relations[0]" in str(info.value)
+
+
+def test_the_dated_graph_and_explanations_follow_relation_windows() -> None:
+    """A requirement in force from 2026-07-01 is an edge of the graph on that date and
+    explains why the item is needed then, not the day before."""
+    catalog = parse_catalog(
+        {
+            "id": "dated",
+            "version": "1",
+            "currency": "USD",
+            "specifications": [{"id": "s", "name": "S"}],
+            "offerings": [
+                {
+                    "id": "ip",
+                    "name": "IP",
+                    "specification": "s",
+                    "family": "f",
+                    "prices": [{"id": "ip-m", "kind": "recurring", "amount": "1.00"}],
+                    "relations": [
+                        {"kind": "requires", "target": "plan", "effective_from": "2026-07-01"}
+                    ],
+                },
+                {
+                    "id": "plan",
+                    "name": "Plan",
+                    "specification": "s",
+                    "family": "f",
+                    "prices": [{"id": "plan-m", "kind": "recurring", "amount": "1.00"}],
+                },
+            ],
+        }
+    )
+    before, after = date(2026, 6, 30), date(2026, 7, 1)
+    assert not catalog.graph(before).has_edge("ip", "plan")
+    assert catalog.graph(after).has_edge("ip", "plan")
+    assert explain_requirement(catalog, "ip", "plan", before) is None
+    assert explain_requirement(catalog, "ip", "plan", after) == ["ip", "plan"]

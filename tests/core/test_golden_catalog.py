@@ -7,7 +7,8 @@ or customer contexts with a policy) and ``expected``:
 
 * ``problems`` — publication is refused with exactly these (code, elements, location);
 * ``checks`` — publication succeeds and each configuration gives exactly these
-  violations (rule, path, elements), in order;
+  violations (rule, path, elements; and, where the case states them, the relation's
+  scope and fragments of the message), in order;
 * ``eligibility`` — publication succeeds and each assessment gives these answers.
 """
 
@@ -36,6 +37,12 @@ MUST_COVER = {
     "circular_dependency",
     "deeply_nested_bundle",
     "grandfathered_offering",
+    "requirement_on_a_retired_offering",
+    "offering_excludes_itself",
+    "duplicate_sku_differing_only_in_case",
+    "line_scoped_requirement_not_met_by_another_line",
+    "quote_scoped_requirement_met_by_another_line",
+    "requirement_in_force_from_mid_year",
 }
 
 
@@ -72,9 +79,18 @@ def test_golden_case(path: Path) -> None:
             date.fromisoformat(check["business_date"]),
             intent=check.get("intent", "new_quote"),
         )
-        assert [
-            {"rule": v.rule, "path": v.path, "elements": v.elements} for v in violations
-        ] == want, [v.message for v in violations]
+        messages = [v.message for v in violations]
+        # A case may also state the scope a violation came from and message fragments.
+        got = [
+            {"rule": v.rule, "path": v.path, "elements": v.elements}
+            | ({"scope": v.scope} if "scope" in w else {})
+            | ({"message_contains": w["message_contains"]} if "message_contains" in w else {})
+            for v, w in zip(violations, want, strict=False)
+        ]
+        assert got == want and len(violations) == len(want), messages
+        for v, w in zip(violations, want, strict=True):
+            for fragment in w.get("message_contains", []):
+                assert fragment in v.message, (fragment, v.message)
 
     policy = EligibilityPolicy.model_validate(given.get("policy", {}))
     for ask, want in zip(

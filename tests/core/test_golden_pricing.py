@@ -133,6 +133,8 @@ def test_the_golden_folder_covers_the_required_cases() -> None:
         "included_component_not_charged_twice",
         "proration_first_month",
         "missing_price_in_currency",
+        "missing_price_only_in_another_currency_book",
+        "missing_price_book_not_yet_in_force",
     }
     assert required <= names, f"missing golden cases: {sorted(required - names)}"
 

@@ -1001,3 +1001,156 @@ def test_property_with_rules_order_repeatability_and_no_negative_totals(
     assert sorted(a.applied_rules) == sorted(b.applied_rules)
     assert a.net_total == a.one_time_total + sum(a.recurring_by_period.values()) + a.usage_total
     assert all(c.net_amount >= 0 for c in a.charges)
+
+
+# ------------------------------------------------------- numbers pricing cannot carry
+
+LONG = "0." + "3" * 55  # 55 significant digits: more than pricing's 50-digit arithmetic
+
+
+def test_a_request_with_a_discount_of_too_many_digits_is_refused_when_it_is_read() -> None:
+    """Given a discount_pct with 55 significant digits, when the request is validated,
+    then it is refused naming the field and the limit (not a decimal.Inexact later)."""
+    with pytest.raises(ValidationError) as info:
+        PriceRequest.model_validate({"lines": [], "discount_pct": LONG})
+    text = str(info.value)
+    assert "discount_pct" in text and "55 significant digits" in text and "at most 28" in text
+
+
+def test_a_usage_estimate_of_too_many_digits_is_refused_when_it_is_read() -> None:
+    with pytest.raises(ValidationError) as info:
+        UsageEstimate.model_validate(
+            {"line": 0, "price_entry": "api-calls", "units": "1." + "1" * 39}
+        )
+    assert "units" in str(info.value) and "40 significant digits" in str(info.value)
+
+
+def test_a_quote_line_quantity_beyond_the_bound_is_refused_when_it_is_read() -> None:
+    """Quantities multiply amounts; a line cannot state more than a billion units."""
+    with pytest.raises(ValidationError) as info:
+        QuoteLine.model_validate({"offering": "seat", "quantity": 10**60})
+    assert "quantity" in str(info.value)
+    with pytest.raises(ValidationError):
+        QuoteLine.model_validate(
+            {"offering": "b", "contents": [{"offering": "seat", "quantity": 10**60}]}
+        )
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"discount_pct": D(LONG)}, "discount_pct"),
+        (
+            {"usage": [UsageEstimate.model_construct(line=0, price_entry="x", units=D(LONG))]},
+            "usage[0].units",
+        ),
+        ({"discount_pct": D("NaN")}, "discount_pct"),
+    ],
+)
+def test_price_quote_refuses_decimals_it_cannot_carry_naming_the_field(
+    change: dict, field: str
+) -> None:
+    """Given a request built without validation (model_copy does not validate), when it
+    is priced, then a PricingError names the field; decimal.Inexact never escapes."""
+    request = PriceRequest(lines=[QuoteLine(offering="thing")]).model_copy(update=change)
+    with pytest.raises(PricingError) as info:
+        price_quote(penny_catalog("1.25"), request)
+    assert str(info.value).startswith(field)
+
+
+def test_an_amount_too_long_for_exact_arithmetic_is_a_pricing_error_naming_the_charge() -> None:
+    """Given a catalog price of 28 digits and a quote line of a billion units at 0.3333
+    discount under total rounding, the exact products need more than 50 digits: pricing
+    says which charge and step, instead of raising decimal.Inexact."""
+    catalog = rules_catalog(
+        {},
+        [
+            {
+                "id": "seat",
+                "name": "Seat",
+                "specification": "s",
+                "family": "f",
+                "quantity_max": 10**9,
+                "prices": [{"id": "seat-monthly", "kind": "recurring", "amount": "1." + "7" * 27}],
+            }
+        ],
+    )
+    request = PriceRequest(
+        lines=[QuoteLine(offering="seat", quantity=987654321)],
+        discount_pct=D("0.33333333333333333333333"),
+        business_date=DAY,
+    )
+    with pytest.raises(PricingError) as info:
+        price_quote(catalog, request, PricingPolicy(rounding_applies="total"))
+    text = str(info.value)
+    assert "/seat/seat-monthly" in text and "significant digits" in text
+
+
+def test_the_template_writers_give_the_canonical_json_of_charges_and_steps() -> None:
+    """StepTexts and ChargeTexts write each row's constant part once, as a %-template;
+    text holding '%', quotes or unicode must still come out as the canonical bytes."""
+    from cpqsim.pricing_canonical import ChargeTexts, Escapes, StepTexts, charge_json
+
+    odd = '100% "off" é \\ \n'
+    esc = Escapes()
+    step = {
+        "rule": "promotion",
+        "rule_version": "v%d",
+        "subject": f"/{odd}/x",
+        "before": D("1E+2"),
+        "after": D("12.50"),
+        "detail": odd,
+        "rule_id": "p%s",
+        "applied": False,
+    }
+    plain = {**step, "before": "100", "after": "12.50"}
+    steps = StepTexts(esc)
+    assert steps(step) == steps(step) == canonical.canonical_json(plain)
+    charge = {
+        "item": odd,
+        "price_id": "x%",
+        "kind": "recurring",
+        "unit_amount": D("1.5"),
+        "quantity": 3,
+        "list_amount": D("4.50"),
+        "discount_amount": D("0E-2"),
+        "net_amount": D("4.50"),
+        "period": "month",
+        "term_months": 12,
+        "monthly_equivalent": D("4.50"),
+        "term_amount": D("54.00"),
+        "usage_unit": None,
+        "usage_units": None,
+        "prorated_amount": None,
+        "price_source": "book%",
+        "price_source_version": "1",
+        "included_in": None,
+        "applied_rules": ["book%", "p%s"],
+        "path": ".contents[0]",
+    }
+    charges = ChargeTexts(esc)
+    assert charges(charge) == charges(charge) == charge_json(charge, esc)
+    assert charge_json(charge, esc) == canonical.canonical_json(charge)
+
+
+def test_plans_are_kept_per_scope_by_content_and_bounded() -> None:
+    """Given one catalog, when quotes are priced in more scopes than the view keeps, then
+    equal scopes share a plan (equal by content, not identity) and the oldest go first."""
+    from cpqsim.pricing_plan import Scope
+
+    catalog = golden_catalog("contracts.json")
+    view = catalog.pricing_view
+
+    def scope(day: date) -> Scope:
+        return Scope("USD", None, None, None, "acme", day, PricingPolicy())
+
+    first = view.plan(scope(DAY))
+    assert view.plan(scope(DAY)) is first  # a new, equal Scope finds the same plan
+    for k in range(view.PLANS_KEPT + 5):
+        view.plan(scope(date(2027, 1, 1 + k % 28).replace(month=1 + k // 28)))
+    assert len(view._plans) == view.PLANS_KEPT
+    assert view.plan(scope(DAY)) is not first  # evicted, made again
+    request = PriceRequest(
+        lines=[QuoteLine(offering="seat", quantity=3)], business_date=DAY, account_id="acme"
+    )
+    assert price_quote(catalog, request) == price_quote(catalog.model_copy(), request)

@@ -1,0 +1,34 @@
+"""Rule 4 — included component: an item contained (transitively) in another item selected
+on the same line is charged 0, because the bundle's price already pays for it."""
+
+from __future__ import annotations
+
+from cpqsim.pricing_charge import Charge, ChargeContext, RuleStep, Step, step
+
+__all__ = ["STEP"]
+
+
+def apply(charge: Charge, ctx: ChargeContext) -> tuple[Charge, tuple[Step, ...]]:
+    f = charge.facts
+    container = f.included_in
+    if container is None:
+        return charge, ()
+    zero = ctx.rounding.zero
+    detail = (
+        f"{f.item} is contained in {container}, whose price covers it; "
+        "charged 0 so it is never charged twice"
+    )
+    return charge.settled(zero), (
+        step(
+            "included",
+            "included-component",
+            ctx.catalog_version,
+            f.subject,
+            charge.list_amount,
+            zero,
+            detail,
+        ),
+    )
+
+
+STEP = RuleStep("included", apply)

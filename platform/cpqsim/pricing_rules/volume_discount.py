@@ -1,0 +1,25 @@
+"""Rule 5 — volume discount: the highest ``min_quantity`` reached by the quote-wide
+quantity of the offering (one-time and recurring charges; not contracted ones)."""
+
+from __future__ import annotations
+
+from cpqsim.pricing_charge import Charge, ChargeContext, RuleStep, Step
+from cpqsim.pricing_rules.discount import take_off
+
+__all__ = ["STEP"]
+
+
+def apply(charge: Charge, ctx: ChargeContext) -> tuple[Charge, tuple[Step, ...]]:
+    f = charge.facts
+    if f.volume is None or f.included_in is not None or f.contract is not None or f.kind == "usage":
+        return charge, ()
+    vd, quantity = f.volume
+    running = charge.running
+    detail = (
+        f"{vd.pct!s} of {running!s}: quote quantity {quantity} of {vd.offering} "
+        f"reaches {vd.min_quantity}"
+    )
+    return take_off(charge, ctx, "volume_discount", vd.id, vd.version, running * vd.pct, detail)
+
+
+STEP = RuleStep("volume_discount", apply)
