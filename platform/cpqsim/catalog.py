@@ -18,7 +18,9 @@ once (see :mod:`cpqsim.catalog_checks`); the result is immutable and carries a c
 fingerprint. A publisher fixing a broken file wants the whole list of problems in one
 go, each with the field path where it lives, not one error per attempt.
 
-The only I/O in the pure core lives here: :func:`load_catalog` reads one YAML file.
+The core takes documents (plain data); reading a file is the shell's job
+(``cpqsim_scenarios.files``), which keeps numbers exact and places every problem in the
+file by line and column.
 """
 
 from __future__ import annotations
@@ -31,11 +33,9 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
-from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 import networkx as nx
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -68,7 +68,6 @@ __all__ = [
     "PublishedCatalog",
     "Relation",
     "Specification",
-    "load_catalog",
     "parse_catalog",
     "publish",
     "stable_id",
@@ -434,7 +433,7 @@ _CATALOG_CACHES = (
 
 
 class Catalog(_Strict):
-    """One immutable catalog version (build it with :func:`publish` or :func:`load_catalog`)."""
+    """One immutable catalog version (build it with :func:`publish`)."""
 
     id: str
     version: str
@@ -907,18 +906,6 @@ class PublishedCatalog:
     source: str
 
 
-class _DecimalLoader(yaml.SafeLoader):
-    """YAML loader that turns floats into exact Decimals (``19.99`` stays 19.99)."""
-
-
-def _construct_decimal(loader: yaml.SafeLoader, node: yaml.Node) -> Decimal:
-    value = loader.construct_yaml_float(node)
-    return Decimal(str(value))
-
-
-_DecimalLoader.add_constructor("tag:yaml.org,2002:float", _construct_decimal)
-
-
 def publish(document: Any, source: str = "<memory>") -> PublishedCatalog:
     """Publish a catalog document atomically: every check passes, or nothing is produced.
 
@@ -958,42 +945,6 @@ def publish(document: Any, source: str = "<memory>") -> PublishedCatalog:
 def parse_catalog(data: Any, source: str = "<memory>") -> Catalog:
     """Build and check a catalog from plain data (the catalog of :func:`publish`)."""
     return publish(data, source=source).catalog
-
-
-def read_catalog_document(path: str | Path) -> Any:
-    """Read one catalog YAML file as plain data (floats become exact Decimals)."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise CatalogInvalid(
-            source, [CatalogProblem(code="unreadable", message=f"cannot read file: {reason}")]
-        ) from None
-    try:
-        return yaml.load(text, Loader=_DecimalLoader)  # a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise CatalogInvalid(
-            source,
-            [
-                CatalogProblem(
-                    code="yaml_syntax", message=f"invalid YAML: {problem}", location=where
-                )
-            ],
-        ) from None
-
-
-def publish_file(path: str | Path) -> PublishedCatalog:
-    """Read and publish one catalog YAML file; every failure names the file."""
-    return publish(read_catalog_document(path), source=str(path))
-
-
-def load_catalog(path: str | Path) -> Catalog:
-    """Read, parse and check one catalog YAML file; every failure names the file."""
-    return publish_file(path).catalog
 
 
 # ----------------------------------------------------------------------------- TMF620

@@ -79,6 +79,13 @@ def _bounded_catalog(document: Document) -> None:
         raise InputInvalid(document.path, problems)
 
 
+def read_catalog_document(path: str | Path) -> Any:
+    """One catalog file as plain data for the core's ``publish`` (exact numbers, bounded)."""
+    document = read_document(path, "catalog")
+    _bounded_catalog(document)
+    return document.data
+
+
 def load_catalog_file(path: str | Path) -> Catalog:
     """Read, publish and return one catalog file; every problem placed in the file."""
     document = read_document(path, "catalog")

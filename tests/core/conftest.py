@@ -6,12 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from cpqsim.catalog import Catalog, load_catalog
+from cpqsim.catalog import Catalog, parse_catalog
 from cpqsim.context import Context, IdSource, at, rng_stream
 from cpqsim.quote import QuoteServices
+from cpqsim_scenarios.files import read_catalog_document
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_CATALOG = REPO / "scenarios" / "library" / "catalog" / "enterprise.yaml"
+
+
+def load_catalog(path) -> Catalog:
+    """The shell reads the file (exact numbers); the core publishes the document."""
+    return parse_catalog(read_catalog_document(path), source=str(path))
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from cpqsim.catalog import Catalog, CatalogInvalid, load_catalog, parse_catalog
+from cpqsim.catalog import Catalog, CatalogInvalid, parse_catalog
 from cpqsim.configuration import (
     RULES,
     QuoteLine,
@@ -21,12 +21,18 @@ from cpqsim.configuration import (
     recommendations,
     resolve_line_versions,
 )
+from cpqsim_scenarios.files import read_catalog_document
 
 SAMPLE = (
     Path(__file__).resolve().parents[2] / "scenarios" / "library" / "catalog" / "enterprise.yaml"
 )
 JUNE_2025 = date(2025, 6, 1)
 JUNE_2026 = date(2026, 6, 1)
+
+
+def load_catalog(path) -> Catalog:
+    """The shell reads the file (exact numbers); the core publishes the document."""
+    return parse_catalog(read_catalog_document(path), source=str(path))
 
 
 @pytest.fixture(scope="module")

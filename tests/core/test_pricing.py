@@ -24,7 +24,7 @@ import cpqsim
 from cpqsim import canonical
 from cpqsim.approval import ApprovalPolicy
 from cpqsim.canonical import to_plain
-from cpqsim.catalog import Catalog, CatalogInvalid, load_catalog, parse_catalog
+from cpqsim.catalog import Catalog, CatalogInvalid, parse_catalog
 from cpqsim.configuration import QuoteLine, check_configuration
 from cpqsim.pricebook import PricingRules
 from cpqsim.pricing import (
@@ -40,10 +40,16 @@ from cpqsim.pricing import (
     reprice_matches,
     result_fingerprint,
 )
+from cpqsim_scenarios.files import read_catalog_document
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "scenarios" / "library" / "catalog" / "enterprise.yaml"
 D = Decimal
+
+
+def load_catalog(path) -> Catalog:
+    """The shell reads the file (exact numbers); the core publishes the document."""
+    return parse_catalog(read_catalog_document(path), source=str(path))
 
 
 def offering_prices_only(catalog: Catalog) -> Catalog:
@@ -301,7 +307,7 @@ def test_fingerprint_is_the_same_in_another_process_with_another_hash_seed(
     here = price_quote(catalog, request).fingerprint
     script = textwrap.dedent(
         f"""
-        from cpqsim.catalog import load_catalog
+        from cpqsim_scenarios.files import load_catalog_file as load_catalog
         from cpqsim.pricebook import PricingRules
         from cpqsim.pricing import PriceRequest, price_quote
         catalog = load_catalog({str(SAMPLE)!r}).model_copy(update={{"pricing": PricingRules()}})
