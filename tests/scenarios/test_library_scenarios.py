@@ -204,8 +204,8 @@ def test_a_provisioning_outage_is_ridden_through_by_a_long_backoff_policy():
 
 
 def test_accepted_prices_are_reproduced_and_a_changed_price_list_is_caught(timeouts, tmp_path):
-    from cpqsim_scenarios.files import load_catalog_file as load_catalog
     from cpqsim.invariants import check_invariants
+    from cpqsim_scenarios.files import load_catalog_file as load_catalog
 
     assert invariants(timeouts)["repricing_reproduces_fingerprint"]["holds"]
     original = LIBRARY / "catalog" / "enterprise.yaml"
