@@ -253,12 +253,21 @@ class Relation(_Strict):
 
 
 class DecompositionStep(_Strict):
-    """One technical task an order line turns into: which system does what, after what."""
+    """One technical task an order line turns into: which system does what, after what.
+
+    ``compensation`` names the operation (on the same system) that undoes the task when an
+    order is cancelled or rolled back; a task without one cannot be undone. ``cutoff`` is
+    its point of no return: once the task is dispatched (``on_dispatch``, e.g. a shipment
+    handed to the carrier) or done (``on_completion``, e.g. a number ported), the order can
+    no longer be cancelled.
+    """
 
     task: str
     system: str
     operation: str
     depends_on: list[str] = Field(default_factory=list)
+    compensation: str | None = Field(default=None, min_length=1)
+    cutoff: Literal["on_dispatch", "on_completion"] | None = None
 
 
 CharacteristicType = Literal["string", "integer", "decimal", "boolean", "enum"]

@@ -10,8 +10,10 @@ work, so billing can only start after activation.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import networkx as nx
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_serializer
 
 from cpqsim.catalog import Catalog, stable_id
 from cpqsim.configuration import QuoteLine
@@ -19,6 +21,14 @@ from cpqsim.lifecycle import DomainError
 
 BILLING_SYSTEM = "billing"
 BILLING_OPERATION = "start_billing"
+BILLING_COMPENSATION = "stop_billing"  # void the subscription or credit the account
+
+
+def compensation_of(spec: TaskSpec) -> str | None:
+    """The operation that undoes ``spec`` (billing is always undone by stopping it)."""
+    if spec.kind == "billing":
+        return BILLING_COMPENSATION
+    return spec.compensation
 
 
 class OrderItem(BaseModel):
@@ -34,6 +44,12 @@ class OrderItem(BaseModel):
     contents: list[QuoteLine] = []  # nested bundle contents, fulfilled as part of the item
 
 
+Cutoff = Literal["on_dispatch", "on_completion"]
+# Fields a task spec leaves out of its JSON when unset, so facts about orders whose
+# catalog states no compensation or cutoff read exactly as they did before these existed.
+_OPTIONAL = ("compensation", "cutoff", "compensates")
+
+
 class TaskSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -43,7 +59,18 @@ class TaskSpec(BaseModel):
     system: str
     operation: str
     depends_on: list[str]
-    kind: str = "fulfillment"  # or "billing"
+    kind: str = "fulfillment"  # or "billing", or "compensation"
+    compensation: str | None = None  # the operation that undoes it (same system)
+    cutoff: Cutoff | None = None  # its point of no return for a cancellation
+    compensates: str | None = None  # for a compensation task: the task it undoes
+
+    @model_serializer(mode="wrap")
+    def _without_unset_options(self, handler):
+        data = handler(self)
+        for name in _OPTIONAL:
+            if data.get(name) is None:
+                data.pop(name, None)
+        return data
 
 
 class DecompositionError(DomainError):
@@ -78,6 +105,8 @@ def _element_tasks(catalog: Catalog, item_id: str, element: str, path: str) -> l
             system=step.system,
             operation=step.operation,
             depends_on=sorted(f"{prefix}/{d}" for d in step.depends_on),
+            compensation=step.compensation,
+            cutoff=step.cutoff,
         )
         for step in steps
     ]

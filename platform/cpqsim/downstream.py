@@ -68,13 +68,36 @@ class FaultProfile(BaseModel):
     lost_response_rate: float = Field(
         default=0.0, ge=0, le=1, description="executes, but the reply never arrives"
     )
+    rejection_rate: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="refuses on business grounds (e.g. invalid account data): no side "
+        "effect, and retrying cannot help",
+    )
+    duplicate_reply_rate: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="executes once and replies twice (a duplicate callback, late)",
+    )
     stall_s: float = Field(default=120.0, ge=0, le=DAY_S)
     outages: list[Outage] = Field(default_factory=list, max_length=1_000)
 
     @model_validator(mode="after")
     def _rates_sum(self) -> FaultProfile:
-        if self.error_rate + self.timeout_rate + self.lost_response_rate > 1:
-            raise ValueError("error_rate + timeout_rate + lost_response_rate must be <= 1")
+        total = (
+            self.error_rate
+            + self.timeout_rate
+            + self.lost_response_rate
+            + self.rejection_rate
+            + self.duplicate_reply_rate
+        )
+        if total > 1:
+            raise ValueError(
+                "error_rate + timeout_rate + lost_response_rate + rejection_rate + "
+                f"duplicate_reply_rate must be <= 1 (got {total:g})"
+            )
         return self
 
 
@@ -102,6 +125,8 @@ class Fault(StrEnum):
     ERROR = "error"
     STALL = "stall"
     LOST_RESPONSE = "lost_response"
+    REJECTION = "rejection"  # a business refusal: not retryable
+    DUPLICATE_REPLY = "duplicate_reply"
 
 
 def sample_service_time(profile: DownstreamProfile, rng: random.Random) -> float:
@@ -125,8 +150,16 @@ def sample_fault(profile: DownstreamProfile, rng: random.Random) -> Fault:
         return Fault.ERROR
     if u < f.error_rate + f.timeout_rate:
         return Fault.STALL
-    if u < f.error_rate + f.timeout_rate + f.lost_response_rate:
+    edge = f.error_rate + f.timeout_rate + f.lost_response_rate
+    if u < edge:
         return Fault.LOST_RESPONSE
+    # Kinds added later come after the first three, so a profile without them draws
+    # exactly as before (the same seed gives the same day).
+    edge += f.rejection_rate
+    if u < edge:
+        return Fault.REJECTION
+    if u < edge + f.duplicate_reply_rate:
+        return Fault.DUPLICATE_REPLY
     return Fault.NONE
 
 
@@ -157,6 +190,9 @@ class DownstreamRequest(BaseModel):
     task_id: str
     attempt: int
     payload: dict[str, str] = Field(default_factory=dict)
+    compensates: str | None = Field(
+        default=None, description="the reference whose side effect this request undoes"
+    )
 
 
 class LedgerEntry(BaseModel):
@@ -168,6 +204,11 @@ class LedgerEntry(BaseModel):
     fault: Fault = Fault.NONE
     side_effect: bool = False
     duplicate_of: int | None = None
+
+    @property
+    def reversal(self) -> bool:
+        """A compensation that took effect: it undoes ``request.compensates``."""
+        return self.side_effect and self.request.compensates is not None
 
 
 class QueryStatus(StrEnum):
@@ -209,7 +250,7 @@ class DownstreamLedger:
         entry.finished_ms = now_ms
         entry.fault = fault
         key = entry.request.idempotency_key
-        if fault is Fault.ERROR:
+        if fault in (Fault.ERROR, Fault.REJECTION):
             entry.status = EntryStatus.FAILED
             return entry
         if self.profile.deduplicates and key is not None and key in self._by_key:
@@ -239,6 +280,9 @@ class DownstreamLedger:
     def duplicates(self) -> dict[str, int]:
         return duplicate_side_effects(self.entries)
 
+    def live_side_effects(self) -> dict[str, int]:
+        return live_side_effects(self.entries)
+
     def snapshot(self) -> LedgerSnapshot:
         return LedgerSnapshot(
             system=self.profile.name, entries=[e.model_copy() for e in self.entries]
@@ -256,6 +300,27 @@ class LedgerSnapshot(BaseModel):
 
     def duplicates(self) -> dict[str, int]:
         return duplicate_side_effects(self.entries)
+
+    def live_side_effects(self) -> dict[str, int]:
+        return live_side_effects(self.entries)
+
+
+def live_side_effects(entries: list[LedgerEntry]) -> dict[str, int]:
+    """Per reference, the side effects still in force: done minus undone (never below 0).
+
+    A compensation is recorded as a reversal of the reference it names, so a cancelled
+    order whose work was undone shows 0 live side effects downstream.
+    """
+    live: dict[str, int] = {}
+    for e in entries:
+        if not e.side_effect:
+            continue
+        if e.request.compensates is None:
+            live[e.request.reference] = live.get(e.request.reference, 0) + 1
+        else:
+            ref = e.request.compensates
+            live[ref] = max(live.get(ref, 0) - 1, 0)
+    return {ref: n for ref, n in sorted(live.items()) if n > 0}
 
 
 def duplicate_side_effects(entries: list[LedgerEntry]) -> dict[str, int]:

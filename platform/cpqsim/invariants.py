@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from cpqsim.catalog import Catalog
 from cpqsim.downstream import LedgerSnapshot
 from cpqsim.events import CloudEvent
-from cpqsim.order import ORDER_LIFECYCLE, ORDER_TRIGGERS, OrderStatus, settled
+from cpqsim.order import ORDER_LIFECYCLE, OrderStatus, settled, status_trigger
 from cpqsim.pricing import PriceRequest, price_quote
 
 MAX_EXAMPLES = 5
@@ -76,23 +76,33 @@ def _converted_once(events, ledgers):
     "every order ends terminal or held in a fallout case with an owner (nothing silently stuck)",
 )
 def _terminal_or_fallout(events, ledgers):
-    # Statuses come from the order lifecycle table and "settled" from its one definition
-    # (cpqsim.order.settled): the checker cannot disagree with the runtimes about it.
+    # Statuses come from the order lifecycle table (cpqsim.order.status_trigger) and
+    # "settled" from its one definition: the checker cannot disagree with the runtimes.
     status: dict[str, OrderStatus] = {}
-    owned: dict[str, int] = defaultdict(int)
+    open_owned: dict[str, int] = defaultdict(int)
+    open_any: dict[str, int] = defaultdict(int)
+    cancelling: set[str] = set()
     for e in events:
+        if not e.subject.startswith("order/"):
+            continue
+        oid = e.data["order_id"]
         if e.name == "order.created":
-            status[e.data["order_id"]] = OrderStatus.ACKNOWLEDGED
-        trigger = ORDER_TRIGGERS.get(e.type)
-        oid = e.data.get("order_id")
+            status[oid] = OrderStatus.ACKNOWLEDGED
+        elif e.name == "order.fallout_opened":
+            open_any[oid] += 1
+            open_owned[oid] += 1 if e.data.get("owner") else 0
+        elif e.name == "order.fallout_resolved":
+            open_any[oid] -= 1
+            open_owned[oid] -= 1
+        elif e.name == "order.cancellation_accepted":
+            cancelling.add(oid)
+        trigger = status_trigger(e.name, open_any[oid], oid in cancelling)
         if trigger is not None and oid in status and ORDER_LIFECYCLE.allows(status[oid], trigger):
             status[oid] = ORDER_LIFECYCLE.next_state(status[oid], trigger)
-            if e.name == "order.fallout_opened" and e.data.get("owner"):
-                owned[oid] += 1
     return [
         f"order {oid} is stuck in {s.value} with no owned fallout case"
         for oid, s in sorted(status.items())
-        if not settled(s, owned[oid])
+        if not settled(s, open_owned[oid])
     ]
 
 

@@ -26,6 +26,8 @@ from cpqsim.downstream import (
     sample_service_time,
 )
 
+DUPLICATE_REPLY_AFTER_S = 30.0  # a duplicate callback arrives this long after the first
+
 
 @dataclass(frozen=True)
 class Reply:
@@ -105,5 +107,16 @@ class SimDownstream:
         yield self.env.timeout(p.network_latency_s)
         if fault is Fault.ERROR:
             on_reply(Reply(ok=False, error=f"{p.name} {request.operation} failed", retryable=True))
+        elif fault is Fault.REJECTION:
+            on_reply(
+                Reply(
+                    ok=False,
+                    error=f"{p.name} rejected {request.operation}: invalid account data",
+                    retryable=False,
+                )
+            )
         else:
             on_reply(Reply(ok=True))
+            if fault is Fault.DUPLICATE_REPLY:  # the callback comes again, later
+                yield self.env.timeout(DUPLICATE_REPLY_AFTER_S)
+                on_reply(Reply(ok=True))
