@@ -20,14 +20,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cpqsim.catalog import Catalog
 from cpqsim.context import Context
-from cpqsim.decomposition import decompose, order_items, plan_tasks
+from cpqsim.decomposition import TaskSpec, compensation_of, decompose, order_items, plan_tasks
 from cpqsim.downstream import DAY_S, DownstreamRequest, QueryStatus
 from cpqsim.order import (
     AssetActivated,
     BillingStarted,
+    CompensationPlanned,
     FalloutCaseOpened,
     FulfillmentTaskCompleted,
     FulfillmentTaskDispatched,
+    FulfillmentTaskDropped,
     FulfillmentTaskFailed,
     FulfillmentTaskReconciled,
     FulfillmentTaskReconciliationFailed,
@@ -35,15 +37,21 @@ from cpqsim.order import (
     FulfillmentTaskRetryScheduled,
     FulfillmentTaskTimedOut,
     Order,
+    OrderCancelled,
     OrderCompleted,
     OrderCreated,
     OrderDecomposed,
     OrderEvent,
+    OrderFailed,
+    OrderPartiallyCompleted,
+    OrderRejected,
     OrderStatus,
     TaskState,
     TaskStatus,
     evolve,
 )
+from cpqsim.order_policy import DEFAULT_ORDER_POLICY, OrderPolicy
+from cpqsim.order_validation import OrderToValidate, validate_order
 from cpqsim.quote import Quote
 
 
@@ -294,8 +302,10 @@ def start_order_reaction(
     catalog: Catalog,
     ctx: Context,
     policy: ResiliencePolicy,
+    order_policy: OrderPolicy = DEFAULT_ORDER_POLICY,
 ) -> Reaction:
-    """Create the order from the accepted snapshot, decompose it, dispatch what is ready."""
+    """Create the order from the accepted snapshot, validate it, decompose it, dispatch
+    what is ready; an order that fails validation is rejected, naming every reason."""
     if quote.accepted_snapshot is None:
         raise ValueError(f"quote {quote.quote_id} has no accepted snapshot")
     step = Step(None)
@@ -313,8 +323,21 @@ def start_order_reaction(
             price_fingerprint=quote.price_fingerprint or "",
         )
     )
+    reasons = validate_order(
+        OrderToValidate(
+            quote=quote,
+            items=items,
+            catalog=catalog,
+            policy=order_policy,
+            business_date=ctx.now.date(),
+            at=ctx.now,
+        )
+    )
+    if reasons:
+        step.emit(OrderRejected(order_id=order_id, reasons=reasons))
+        return step.reaction()
     step.emit(OrderDecomposed(order_id=order_id, tasks=plan_tasks(decompose(catalog, items))))
-    _advance(step, ctx, policy)
+    advance(step, ctx, policy)
     return step.reaction()
 
 
@@ -356,12 +379,20 @@ def _on_reply(
     oid, tid, attempt = signal.order_id, signal.task_id, signal.attempt
     if signal.ok:
         late = signal.attempt != task.attempts or task.status is not TaskStatus.IN_FLIGHT
-        step.emit(
-            FulfillmentTaskCompleted(
-                order_id=oid, task_id=tid, attempt=attempt, via="late_reply" if late else "reply"
+        via = "late_reply" if late else "reply"
+        if task.status is TaskStatus.DROPPED:
+            via = "late_reply_after_cancellation"  # it happened: undo it, never use it
+        step.emit(FulfillmentTaskCompleted(order_id=oid, task_id=tid, attempt=attempt, via=via))
+        if step.order is not None and step.order.terminal:
+            open_fallout(
+                step,
+                tid,
+                ctx,
+                "a reply arrived after the order ended: the side effect exists downstream",
+                kind="compensation",
             )
-        )
-        _advance(step, ctx, policy)
+            return
+        advance(step, ctx, policy)
     elif task.status is TaskStatus.IN_FLIGHT and signal.attempt == task.attempts:
         step.emit(
             FulfillmentTaskFailed(
@@ -375,7 +406,7 @@ def _on_reply(
         if signal.retryable:
             _retry_or_fallout(step, tid, ctx, policy, reason=signal.error or "error")
         else:
-            _open_fallout(step, tid, ctx, f"non-retryable error: {signal.error}")
+            open_fallout(step, tid, ctx, f"non-retryable error: {signal.error}")
 
 
 def _on_timeout(
@@ -392,7 +423,7 @@ def _on_timeout(
         )
     )
     if policy.timeout_means == "unknown" and policy.reconcile_before_retry:
-        _request_reconciliation(step, signal.task_id)
+        request_reconciliation(step, signal.task_id)
     else:
         _retry_or_fallout(step, signal.task_id, ctx, policy, reason="timeout")
 
@@ -401,7 +432,7 @@ def _poll_again_or_fallout(
     step: Step, task: TaskState, signal: Signal, ctx: Context, policy: ResiliencePolicy, why: str
 ) -> None:
     if task.polls >= policy.max_reconcile_polls:
-        _open_fallout(step, signal.task_id, ctx, why)
+        open_fallout(step, signal.task_id, ctx, why)
         return
     step.effect(
         StartTimer(
@@ -435,7 +466,7 @@ def _on_answer(
                 order_id=oid, task_id=tid, attempt=attempt, via="reconciliation"
             )
         )
-        _advance(step, ctx, policy)
+        advance(step, ctx, policy)
     elif signal.status is QueryStatus.IN_PROGRESS:
         _poll_again_or_fallout(
             step, task, signal, ctx, policy, "downstream outcome still unknown after polling"
@@ -470,9 +501,9 @@ def _on_timer(
     step: Step, task: TaskState, signal: TimerFired, ctx: Context, policy: ResiliencePolicy
 ) -> None:
     if signal.purpose == "reconcile" and task.status is TaskStatus.UNKNOWN:
-        _request_reconciliation(step, signal.task_id)
+        request_reconciliation(step, signal.task_id)
     elif signal.purpose == "retry" and task.status is TaskStatus.WAITING_RETRY:
-        _dispatch(step, signal.task_id, policy)
+        dispatch(step, signal.task_id, policy)
 
 
 _ON_SIGNAL: dict[type[Signal], Callable[..., None]] = {
@@ -484,7 +515,7 @@ _ON_SIGNAL: dict[type[Signal], Callable[..., None]] = {
 }
 
 
-def _request_reconciliation(step: Step, task_id: str) -> None:
+def request_reconciliation(step: Step, task_id: str) -> None:
     order = step.order
     assert order is not None
     task = order.tasks[task_id]
@@ -517,8 +548,20 @@ def _retry_or_fallout(
     order = step.order
     assert order is not None
     task = order.tasks[task_id]
+    if task.spec.kind != "compensation" and (
+        order.winding_down or task.spec.item_id in order.abandoned_items
+    ):
+        step.emit(
+            FulfillmentTaskDropped(
+                order_id=order.order_id,
+                task_id=task_id,
+                attempt=task.attempts,
+                reason=f"not retried: the work is being undone ({reason})",
+            )
+        )
+        return
     if task.attempts >= policy.max_attempts:
-        _open_fallout(step, task_id, ctx, f"gave up after {task.attempts} attempts ({reason})")
+        open_fallout(step, task_id, ctx, f"gave up after {task.attempts} attempts ({reason})")
         return
     delay = _backoff_s(policy, task.attempts, ctx)
     step.emit(
@@ -540,7 +583,19 @@ def _retry_or_fallout(
     )
 
 
-def _open_fallout(step: Step, task_id: str, ctx: Context, reason: str) -> None:
+REPAIR_ACTIONS = {
+    "task": ["reconcile_with_downstream", "retry_task", "cancel_order"],
+    "compensation": ["compensate", "mark_done"],
+}
+
+
+def open_fallout(
+    step: Step,
+    task_id: str,
+    ctx: Context,
+    reason: str,
+    kind: Literal["task", "compensation"] = "task",
+) -> None:
     order = step.order
     assert order is not None
     task = order.tasks[task_id]
@@ -554,13 +609,14 @@ def _open_fallout(step: Step, task_id: str, ctx: Context, reason: str) -> None:
             case_id=case_id,
             owner=owner,
             reason=reason,
-            repair_actions=["reconcile_with_downstream", "retry_task", "cancel_order"],
+            repair_actions=REPAIR_ACTIONS[kind],
+            kind=kind,
         )
     )
     step.effect(RaiseFallout(order_id=order.order_id, case_id=case_id, owner=owner, reason=reason))
 
 
-def _dispatch(step: Step, task_id: str, policy: ResiliencePolicy) -> None:
+def dispatch(step: Step, task_id: str, policy: ResiliencePolicy) -> None:
     order = step.order
     assert order is not None
     task = order.tasks[task_id]
@@ -579,6 +635,7 @@ def _dispatch(step: Step, task_id: str, policy: ResiliencePolicy) -> None:
         )
     )
     item = next(i for i in order.items if i.item_id == task.spec.item_id)
+    undone = task.spec.compensates
     step.effect(
         CallDownstream(
             request=DownstreamRequest(
@@ -594,20 +651,50 @@ def _dispatch(step: Step, task_id: str, policy: ResiliencePolicy) -> None:
                     "quantity": str(item.quantity),
                     "account_id": order.account_id,
                 },
+                compensates=reference_of(order.order_id, undone) if undone else None,
             ),
             timeout_s=policy.call_timeout_s,
         )
     )
 
 
-def _advance(step: Step, ctx: Context, policy: ResiliencePolicy) -> None:
-    """Activate finished items, start billing after activation, dispatch ready tasks."""
+ADVANCING = frozenset({OrderStatus.IN_PROGRESS, OrderStatus.HELD, OrderStatus.PENDING_CANCELLATION})
+
+
+def advance(step: Step, ctx: Context, policy: ResiliencePolicy) -> None:
+    """Move the order on: activate finished items, start billing after activation,
+    dispatch ready tasks, undo what must be undone, and finish when nothing is left.
+
+    While an order winds down (cancelled, or rolled back) it starts no new work: it only
+    undoes work done, in reverse dependency order. An abandoned item is undone the same
+    way while the rest of the order goes on.
+    """
     order = step.order
     assert order is not None
-    if order.status is not OrderStatus.IN_PROGRESS and order.status is not OrderStatus.HELD:
+    if order.status not in ADVANCING:
         return
+    if not order.winding_down:
+        _activate_and_bill(step, ctx)
+    undoing = _items_to_undo(step.order)
+    if undoing:
+        _plan_compensations(step, ctx, undoing)
+    _dispatch_ready(step, policy)
+    _finish_if_done(step)
+
+
+def _items_to_undo(order: Order) -> set[str]:
+    if order.winding_down:
+        return {i.item_id for i in order.items}
+    return set(order.abandoned_items)
+
+
+def _activate_and_bill(step: Step, ctx: Context) -> None:
+    order = step.order
+    assert order is not None
     done = {tid for tid, t in order.tasks.items() if t.status is TaskStatus.DONE}
     for item in order.items:
+        if item.item_id in order.abandoned_items:
+            continue
         item_tasks = [t for t in order.tasks.values() if t.spec.item_id == item.item_id]
         fulfilment = [t for t in item_tasks if t.spec.kind == "fulfillment"]
         if item.item_id not in order.assets and all(t.spec.task_id in done for t in fulfilment):
@@ -635,20 +722,155 @@ def _advance(step: Step, ctx: Context, policy: ResiliencePolicy) -> None:
                     asset_id=order.assets[item.item_id],
                 )
             )
+
+
+def _dispatch_ready(step: Step, policy: ResiliencePolicy) -> None:
     order = step.order
     assert order is not None
+    done = {tid for tid, t in order.tasks.items() if t.status is TaskStatus.DONE}
     for task_id in order.task_order:
         task = order.tasks[task_id]
         if task.status is not TaskStatus.PENDING:
             continue
         if not all(dep in done for dep in task.spec.depends_on):
             continue
-        if task.spec.kind == "billing" and task.spec.item_id not in order.assets:
-            continue  # billing starts from the activation milestone, never before
-        _dispatch(step, task_id, policy)
+        if task.spec.kind != "compensation":
+            if order.winding_down or task.spec.item_id in order.abandoned_items:
+                continue  # no new work on what is being undone
+            if task.spec.kind == "billing" and task.spec.item_id not in order.assets:
+                continue  # billing starts from the activation milestone, never before
+        dispatch(step, task_id, policy)
+
+
+def _undone(order: Order, task_id: str) -> bool:
+    """A done task whose compensation has run (or that a person undid by hand)."""
+    if task_id in order.manually_compensated:
+        return True
+    undo = order.tasks.get(f"{task_id}/undo")
+    return undo is not None and undo.status is TaskStatus.DONE
+
+
+def _successors(order: Order) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {tid: [] for tid in order.task_order}
+    for tid in order.task_order:
+        spec = order.tasks[tid].spec
+        if spec.kind == "compensation":
+            continue
+        for dep in spec.depends_on:
+            out.setdefault(dep, []).append(tid)
+    return out
+
+
+def _plan_compensations(step: Step, ctx: Context, undoing: set[str]) -> None:
+    """Plan the undoing of done tasks, last done first.
+
+    A done task is compensated once every task that depended on it is settled (dropped,
+    or done with its own compensation planned), and its compensation waits for theirs:
+    reverse dependency order, across items too. A task nobody can undo (no compensation
+    operation) goes to a person as a compensation case.
+    """
     order = step.order
     assert order is not None
-    if order.status is OrderStatus.IN_PROGRESS and all(
-        t.status is TaskStatus.DONE for t in order.tasks.values()
-    ):
-        step.emit(OrderCompleted(order_id=order.order_id))
+    planned = {t.spec.compensates for t in order.tasks.values() if t.spec.kind == "compensation"}
+    by_hand = set(order.manually_compensated)
+    cased = {c["task_id"] for c in order.fallout_cases if c.get("kind") == "compensation"}
+    successors = _successors(order)
+    new: list[TaskSpec] = []
+    for tid in reversed(order.task_order):
+        task = order.tasks[tid]
+        if task.spec.kind == "compensation" or task.spec.item_id not in undoing:
+            continue
+        if task.status is not TaskStatus.DONE or tid in planned or tid in by_hand:
+            continue
+        after = successors.get(tid, [])
+        waiting = [
+            s
+            for s in after
+            if order.tasks[s].status
+            in (TaskStatus.IN_FLIGHT, TaskStatus.UNKNOWN, TaskStatus.FALLOUT)
+            or (order.tasks[s].status is TaskStatus.DONE and s not in planned and s not in by_hand)
+        ]
+        if waiting:
+            continue
+        operation = compensation_of(task.spec)
+        if operation is None:
+            if tid not in cased:
+                open_fallout(
+                    step,
+                    tid,
+                    ctx,
+                    f"{task.spec.system} {task.spec.operation} is done and has no "
+                    "compensation: undo it by hand",
+                    kind="compensation",
+                )
+                cased.add(tid)
+            continue
+        new.append(
+            TaskSpec(
+                task_id=f"{tid}/undo",
+                item_id=task.spec.item_id,
+                element=task.spec.element,
+                system=task.spec.system,
+                operation=operation,
+                depends_on=sorted(
+                    f"{s}/undo"
+                    for s in after
+                    if order.tasks[s].status is TaskStatus.DONE and s not in by_hand
+                ),
+                kind="compensation",
+                compensates=tid,
+            )
+        )
+        planned.add(tid)
+    if new:
+        step.emit(CompensationPlanned(order_id=order.order_id, tasks=new))
+
+
+def _finish_if_done(step: Step) -> None:
+    order = step.order
+    assert order is not None
+    if order.status is OrderStatus.HELD:
+        return  # a person decides first
+    originals = [t for t in order.tasks.values() if t.spec.kind != "compensation"]
+    compensations_done = all(
+        t.status is TaskStatus.DONE for t in order.tasks.values() if t.spec.kind == "compensation"
+    )
+    undoing = _items_to_undo(order)
+
+    def settled_undone(t: TaskState) -> bool:
+        return t.status is TaskStatus.DROPPED or (
+            t.status is TaskStatus.DONE and _undone(order, t.spec.task_id)
+        )
+
+    if order.status is OrderStatus.PENDING_CANCELLATION:
+        if compensations_done and all(settled_undone(t) for t in originals):
+            assert order.cancellation is not None
+            reason = order.cancellation["reason"]
+            if order.cancellation["kind"] == "rollback":
+                step.emit(OrderFailed(order_id=order.order_id, reason=reason))
+            else:
+                step.emit(OrderCancelled(order_id=order.order_id, reason=reason))
+        return
+    if order.status is not OrderStatus.IN_PROGRESS:
+        return
+    if not undoing:
+        if all(t.status is TaskStatus.DONE for t in order.tasks.values()):
+            step.emit(OrderCompleted(order_id=order.order_id))
+        return
+    kept = [t for t in originals if t.spec.item_id not in undoing]
+    gone = [t for t in originals if t.spec.item_id in undoing]
+    if not (compensations_done and all(t.status is TaskStatus.DONE for t in kept)):
+        return
+    if not all(settled_undone(t) for t in gone):
+        return
+    completed = [i.item_id for i in order.items if i.item_id not in undoing]
+    if completed:
+        step.emit(
+            OrderPartiallyCompleted(
+                order_id=order.order_id,
+                completed_items=completed,
+                abandoned_items=sorted(undoing),
+            )
+        )
+    else:
+        step.emit(OrderFailed(order_id=order.order_id, reason="every item was abandoned"))

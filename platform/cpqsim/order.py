@@ -65,6 +65,10 @@ ORDER_LIFECYCLE = TransitionTable(
         (OS.IN_PROGRESS, "fallout_opened"): OS.HELD,
         (OS.HELD, "fallout_opened"): OS.HELD,
         (OS.PENDING_CANCELLATION, "fallout_opened"): OS.HELD,
+        # A late reply after the order ended: its side effect must be undone by someone.
+        (OS.CANCELLED, "fallout_opened"): OS.HELD,
+        (OS.FAILED, "fallout_opened"): OS.HELD,
+        (OS.PARTIAL, "fallout_opened"): OS.HELD,
         (OS.HELD, "fallout_resolved"): OS.HELD,  # other cases are still open
         (OS.HELD, "resumed"): OS.IN_PROGRESS,  # the last case is resolved
         (OS.HELD, "resumed_cancellation"): OS.PENDING_CANCELLATION,

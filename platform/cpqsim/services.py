@@ -13,6 +13,7 @@ from cpqsim.catalog import Catalog
 from cpqsim.context import Context
 from cpqsim.conversion import CreateOrder
 from cpqsim.events import CloudEvent, DomainEvent, envelope
+from cpqsim.lifecycle import DomainError
 from cpqsim.orchestration import (
     Effect,
     Reaction,
@@ -24,6 +25,8 @@ from cpqsim.orchestration import (
 )
 from cpqsim.order import ORDER_EVENTS, Order
 from cpqsim.order import evolve as evolve_order
+from cpqsim.order_commands import CancelOrder, OrderCommand, RepairFallout, cancel, repair
+from cpqsim.order_policy import DEFAULT_ORDER_POLICY, OrderPolicy
 from cpqsim.quote import QUOTE_EVENTS, Quote, QuoteCommand, QuoteServices, execute
 from cpqsim.quote import evolve as evolve_quote
 
@@ -64,12 +67,22 @@ class QuoteService:
         return quote
 
 
+class UnknownOrder(DomainError):
+    code = "unknown_order"
+
+
 class OrderService:
     """The orders of one executor (or of the whole sim), and their process manager."""
 
-    def __init__(self, catalog: Catalog, policy: ResiliencePolicy) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        policy: ResiliencePolicy,
+        order_policy: OrderPolicy = DEFAULT_ORDER_POLICY,
+    ) -> None:
         self.catalog = catalog
         self.policy = policy
+        self.order_policy = order_policy
         self.orders: dict[str, Order] = {}
         self.order_by_key: dict[str, str] = {}
 
@@ -95,7 +108,13 @@ class OrderService:
         ctx.correlation_id = ctx.correlation_id or create.quote.quote_id
         ctx.causation_id = ctx.causation_id or create.caused_by
         reaction = start_order_reaction(
-            create.quote, create.order_id, create.idempotency_key, self.catalog, ctx, self.policy
+            create.quote,
+            create.order_id,
+            create.idempotency_key,
+            self.catalog,
+            ctx,
+            self.policy,
+            self.order_policy,
         )
         self.order_by_key[create.idempotency_key] = create.order_id
         return self._wrap_reaction(reaction, ctx)
@@ -105,6 +124,27 @@ class OrderService:
         ctx.correlation_id = ctx.correlation_id or order.quote_id
         ctx.causation_id = ctx.causation_id or signal.caused_by
         return self._wrap_reaction(react_traced(order, signal, ctx, self.policy), ctx)
+
+    def handle(
+        self, command: OrderCommand, ctx: Context
+    ) -> tuple[Order, list[CloudEvent], list[Effect]]:
+        """Cancel an order or repair one of its cases; ``DomainError`` when refused.
+
+        A repair refused for want of authority is not an error: it is recorded (a
+        ``repair_refused`` fact), and changes nothing else.
+        """
+        order = self.orders.get(command.order_id)
+        if order is None:
+            raise UnknownOrder(f"order {command.order_id} does not exist")
+        ctx.correlation_id = ctx.correlation_id or order.quote_id
+        ctx.causation_id = ctx.causation_id or ctx.ids.next("cmd")
+        if isinstance(command, CancelOrder):
+            reaction = cancel(order, command, ctx, self.policy)
+        elif isinstance(command, RepairFallout):
+            reaction = repair(order, command, ctx, self.policy, self.order_policy)
+        else:  # pragma: no cover - the command types are closed
+            raise TypeError(f"unhandled order command {type(command).__name__}")
+        return self._wrap_reaction(reaction, ctx)
 
     def apply(self, event: CloudEvent) -> Order:
         """Fold one journaled fact back in (recovery)."""

@@ -1,0 +1,107 @@
+"""Order validation before decomposition: the kinds of checks an order desk runs.
+
+Each validation is a named pure function of the order being created; the list is data,
+so a reader finds every rule by its kind, and an order that fails any is rejected (a
+fact, with every reason) instead of decomposed. Configuration and eligibility reuse the
+core's assessments at the order date.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from cpqsim.catalog import Catalog
+from cpqsim.decomposition import DecompositionError, OrderItem, decompose
+from cpqsim.eligibility import CustomerContext, assess_order
+from cpqsim.order_policy import OrderPolicy
+from cpqsim.quote import Quote
+
+
+@dataclass(frozen=True)
+class OrderToValidate:
+    quote: Quote
+    items: list[OrderItem]
+    catalog: Catalog
+    policy: OrderPolicy
+    business_date: date
+    at: datetime
+
+
+def _completeness(o: OrderToValidate) -> list[str]:
+    problems = []
+    if not o.items:
+        problems.append("the order has no items")
+    if not o.quote.account_id:
+        problems.append("the order names no account")
+    problems += [
+        f"{i.item_id}: quantity {i.quantity} is not positive" for i in o.items if i.quantity < 1
+    ]
+    return problems
+
+
+def _commercial(o: OrderToValidate) -> list[str]:
+    problems = []
+    if o.quote.accepted_snapshot is None or not o.quote.price_fingerprint:
+        problems.append("the order carries no accepted, priced snapshot")
+    if o.quote.approval_required and o.quote.approval is None:
+        problems.append("the accepted quote needed an approval it does not carry")
+    return problems
+
+
+def _catalog(o: OrderToValidate) -> list[str]:
+    assessment = assess_order(
+        o.catalog,
+        o.quote.lines,
+        CustomerContext(account_id=o.quote.account_id),
+        business_date=o.business_date,
+        evaluated_at=o.at,
+    )
+    problems = [f"{v.path}: {v.message}" for v in assessment.violations]
+    problems += [
+        f"{r.offering}: {reason}"
+        for r in assessment.eligibility
+        if r.status.value == "NOT_ELIGIBLE"
+        for reason in r.reasons
+    ]
+    return problems
+
+
+def _feasibility(o: OrderToValidate) -> list[str]:
+    try:
+        decompose(o.catalog, o.items)
+    except (DecompositionError, KeyError) as exc:
+        return [f"no fulfilment plan: {exc}"]
+    return []
+
+
+def _credit(o: OrderToValidate) -> list[str]:
+    if o.quote.account_id in o.policy.credit_hold_accounts:
+        return [f"account {o.quote.account_id} is on credit hold"]
+    return []
+
+
+def _billing(o: OrderToValidate) -> list[str]:
+    if o.quote.account_id in o.policy.accounts_without_billing:
+        return [f"account {o.quote.account_id} has no billing account to charge"]
+    return []
+
+
+VALIDATIONS: list[tuple[str, Callable[[OrderToValidate], list[str]]]] = [
+    ("completeness", _completeness),
+    ("commercial", _commercial),
+    ("catalog", _catalog),
+    ("credit", _credit),
+    ("billing", _billing),
+    ("feasibility", _feasibility),
+]
+
+
+def validate_order(order: OrderToValidate) -> list[dict[str, str]]:
+    """Every reason to reject the order, as ``{kind, message}`` (empty: valid)."""
+    return [
+        {"kind": kind, "message": message}
+        for kind, check in VALIDATIONS
+        for message in check(order)
+    ]
