@@ -559,6 +559,7 @@ def _retry_or_fallout(
                 reason=f"not retried: the work is being undone ({reason})",
             )
         )
+        advance(step, ctx, policy)  # the last thing standing may have gone
         return
     if task.attempts >= policy.max_attempts:
         open_fallout(step, task_id, ctx, f"gave up after {task.attempts} attempts ({reason})")
