@@ -50,6 +50,7 @@ QUOTE_LIFECYCLE = TransitionTable(
         (S.PRICED, "priced"): S.PRICED,
         (S.PRICED, "submitted_for_approval"): S.PENDING_APPROVAL,
         (S.PENDING_APPROVAL, "approved"): S.APPROVED,
+        (S.PENDING_APPROVAL, "approval_escalated"): S.PENDING_APPROVAL,  # still waiting
         (S.PENDING_APPROVAL, "rejected"): S.REJECTED,
         (S.PRICED, "accepted"): S.ACCEPTED,  # only when no approval is required
         (S.APPROVED, "accepted"): S.ACCEPTED,
@@ -124,6 +125,13 @@ class ConvertQuoteToOrder(QuoteCommand):
 
 
 class CancelQuote(QuoteCommand):
+    reason: str = ""
+
+
+class EscalateApproval(QuoteCommand):
+    """An approval overdue: hand it to an owner who must see it decided."""
+
+    owner: str = Field(min_length=1, max_length=100)
     reason: str = ""
 
 
@@ -239,6 +247,15 @@ class QuoteCancelled(QuoteEvent):
     reason: str = ""
 
 
+class QuoteApprovalEscalated(QuoteEvent):
+    """An approval case opened for an overdue decision: it has an owner now."""
+
+    type_name: ClassVar[str] = "approval_escalated"
+    owner: str
+    required_role: str
+    reason: str = ""
+
+
 # ------------------------------------------------------------------------------ state
 
 
@@ -317,6 +334,12 @@ class UnknownQuote(GuardFailed):
     code = "unknown_quote"
 
 
+class StalePrice(GuardFailed):
+    """The price was computed under a catalog version no longer in force: re-quote."""
+
+    code = "stale_price"
+
+
 def commercial_snapshot(state: Quote) -> CommercialSnapshot:
     """The commercially material content of the quote as it stands."""
     return CommercialSnapshot(
@@ -361,6 +384,7 @@ COMMAND_FACTS: dict[str, str] = {
     "AcceptQuote": QuoteAccepted.type_name,
     "ConvertQuoteToOrder": QuoteConvertedToOrder.type_name,
     "CancelQuote": QuoteCancelled.type_name,
+    "EscalateApproval": QuoteApprovalEscalated.type_name,
 }
 
 
@@ -489,6 +513,12 @@ def _accept(
         raise GuardFailed(
             f"quote {state.quote_id} needs approval by {state.required_role} before acceptance"
         )
+    if state.price is not None and state.price.catalog_version != services.catalog.version:
+        raise StalePrice(
+            f"quote {state.quote_id} was priced under catalog version "
+            f"{state.price.catalog_version}; version {services.catalog.version} is in force "
+            "now: revise and price it again"
+        )
     snapshot = commercial_snapshot(state)
     snapshot_fp = snapshot.fingerprint()
     approval_fp = state.approval.snapshot_fingerprint if state.approval else None
@@ -527,6 +557,20 @@ def _cancel(
     return [QuoteCancelled(quote_id=state.quote_id, revision=state.revision, reason=command.reason)]
 
 
+def _escalate(
+    state: Quote, command: EscalateApproval, ctx: Context, services: QuoteServices
+) -> list[QuoteEvent]:
+    return [
+        QuoteApprovalEscalated(
+            quote_id=state.quote_id,
+            revision=state.revision,
+            owner=command.owner,
+            required_role=state.required_role or "",
+            reason=command.reason,
+        )
+    ]
+
+
 _HANDLERS: dict[type[QuoteCommand], Callable[..., list[QuoteEvent]]] = {
     PriceQuote: _price,
     SubmitQuoteForApproval: _submit,
@@ -536,6 +580,7 @@ _HANDLERS: dict[type[QuoteCommand], Callable[..., list[QuoteEvent]]] = {
     AcceptQuote: _accept,
     ConvertQuoteToOrder: _convert,
     CancelQuote: _cancel,
+    EscalateApproval: _escalate,
 }
 
 
@@ -647,5 +692,6 @@ QUOTE_EVENTS: dict[str, type[QuoteEvent]] = {
         QuoteAccepted,
         QuoteConvertedToOrder,
         QuoteCancelled,
+        QuoteApprovalEscalated,
     )
 }

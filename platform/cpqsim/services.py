@@ -9,6 +9,8 @@ fact that decided it. They never perform I/O: what a runtime adds is where and w
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from cpqsim.catalog import Catalog
 from cpqsim.context import Context
 from cpqsim.conversion import CreateOrder
@@ -45,6 +47,10 @@ class QuoteService:
     @property
     def catalog(self) -> Catalog:
         return self.services.catalog
+
+    def publish(self, catalog: Catalog) -> None:
+        """A new catalog version is in force: new prices use it, older ones are stale."""
+        self.services = replace(self.services, catalog=catalog)
 
     def handle(self, command: QuoteCommand, ctx: Context) -> tuple[Quote, list[CloudEvent]]:
         """Execute one command; raises ``DomainError``/``PricingError`` when refused.

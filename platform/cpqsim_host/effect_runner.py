@@ -32,9 +32,15 @@ from cpqsim_host.port import DownstreamPort
 
 
 class EffectRunner:
-    def __init__(self, port: DownstreamPort, deliver: Callable[[Signal], None]) -> None:
+    def __init__(
+        self,
+        port: DownstreamPort,
+        deliver: Callable[[Signal], None],
+        on_fallout: Callable[[RaiseFallout], None] | None = None,
+    ) -> None:
         self.port = port
         self.deliver = deliver
+        self.on_fallout = on_fallout  # e.g. the operations desk's queue
         self.fallout_cases = 0
         self._run: dict[type[Effect], Callable[[Effect], None]] = {
             CallDownstream: self._call,  # type: ignore[dict-item]
@@ -75,3 +81,5 @@ class EffectRunner:
 
     def _fallout(self, effect: RaiseFallout) -> None:
         self.fallout_cases += 1  # the case is a fact on the order; this is only a count
+        if self.on_fallout is not None:
+            self.on_fallout(effect)

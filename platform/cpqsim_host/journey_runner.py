@@ -17,17 +17,44 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from cpqsim.conversion import CreateOrder, order_to_create
-from cpqsim.quote import ConvertQuoteToOrder
-from cpqsim_host.journey_script import Command, Convert, Journey, Wait, journey
+from cpqsim.quote import (
+    ConvertQuoteToOrder,
+    EscalateApproval,
+    QuoteCommand,
+    SubmitQuoteForApproval,
+)
+from cpqsim_host.journey_script import (
+    Command,
+    Convert,
+    Journey,
+    OrderCommandStep,
+    Wait,
+    journey,
+)
 from cpqsim_host.journeys import JourneyPlan
 from cpqsim_host.outcome import JourneyStats
 from cpqsim_host.port import CommandAnswer, OrderStarted, PlatformPort
 
+APPROVAL_OWNER = "sales-operations"
+
 
 class JourneyRunner:
-    def __init__(self, port: PlatformPort, stats: JourneyStats | None = None) -> None:
+    """Runs customers' journeys; with ``approval_timeout_s`` it also watches approvals.
+
+    The watch is the platform's side of a lost approval callback: a quote submitted for
+    approval and still pending after the timeout is escalated to an owner, so no quote
+    waits silently for a decision that will never come.
+    """
+
+    def __init__(
+        self,
+        port: PlatformPort,
+        stats: JourneyStats | None = None,
+        approval_timeout_s: float | None = None,
+    ) -> None:
         self.port = port
         self.stats = stats or JourneyStats()
+        self.approval_timeout_s = approval_timeout_s
         self.active = 0  # journeys started and not finished
 
     def start(self, plans: list[JourneyPlan]) -> None:
@@ -50,7 +77,12 @@ class JourneyRunner:
             self.port.schedule(step.seconds, lambda: self._advance(gen, None))
         elif isinstance(step, Command):
             self.port.execute(
-                [(step.command, step.actor)], lambda answers: self._answered(gen, answers[0])
+                [(step.command, step.actor)],
+                lambda answers: self._answered(gen, step.command, answers[0]),
+            )
+        elif isinstance(step, OrderCommandStep):
+            self.port.execute_orders(
+                [(step.command, step.actor)], lambda answers: self._advance(gen, answers[0])
             )
         elif isinstance(step, Convert):
             self.convert(
@@ -58,10 +90,24 @@ class JourneyRunner:
                 lambda outcomes: self._advance(gen, outcomes[0]),
             )
 
-    def _answered(self, gen: Journey, answer: CommandAnswer) -> None:
+    def _answered(self, gen: Journey, command: QuoteCommand, answer: CommandAnswer) -> None:
         if not answer.ok:
             self.stats.commands_refused += 1  # refused, as a real seller would be told
+        elif isinstance(command, SubmitQuoteForApproval) and self.approval_timeout_s:
+            self.port.schedule(self.approval_timeout_s, lambda: self._escalate(command.quote_id))
         self._advance(gen, answer)
+
+    def _escalate(self, quote_id: str) -> None:
+        """Escalate the approval if it is still pending (refused otherwise: nothing due)."""
+        command = EscalateApproval(
+            quote_id=quote_id, owner=APPROVAL_OWNER, reason="approval overdue"
+        )
+
+        def answered(answers: list[CommandAnswer]) -> None:
+            if answers[0].ok:
+                self.stats.approvals_escalated += 1
+
+        self.port.execute([(command, "approval-watch")], answered)
 
     def convert(
         self,

@@ -12,6 +12,7 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from cpqsim.order_commands import CancelOrder, OrderCommand
 from cpqsim.quote import (
     AcceptQuote,
     ApproveQuote,
@@ -29,6 +30,8 @@ from cpqsim_host.outcome import JourneyStats
 SELLER_RETURNS_AFTER_S = 600  # a rejected seller comes back with a revision
 CONVERT_AFTER_ACCEPT_S = 60
 CONVERT_RETRY_AFTER_S = 5
+ESCALATED_DECISION_S = 900  # an escalated approval is decided this long after escalation
+ESCALATION_DESK = "approvals-desk"
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,13 @@ class CommandAnswer:
     quote: Quote | None = None
 
 
-Step = Wait | Command | Convert
+@dataclass(frozen=True)
+class OrderCommandStep:
+    command: OrderCommand
+    actor: str
+
+
+Step = Wait | Command | Convert | OrderCommandStep
 Journey = Generator[Step, Any, None]
 
 
@@ -88,38 +97,79 @@ def journey(plan: JourneyPlan, stats: JourneyStats) -> Journey:
     priced: Answer = yield Command(PriceQuote(quote_id=qid), seller)
     if not priced.ok or priced.quote is None:
         return
-    quote = priced.quote
-    if quote.approval_required:
-        stats.approvals_requested += 1
-        yield Command(SubmitQuoteForApproval(quote_id=qid), seller)
-        yield Wait(plan.approval_delay_s)
-        role = quote.required_role or "sales_manager"
-        if plan.approve:
-            yield Command(
-                ApproveQuote(quote_id=qid, approver=plan.approver, role=role), plan.approver
-            )
-        else:
-            stats.rejected += 1
-            yield Command(
-                RejectQuote(
-                    quote_id=qid, approver=plan.approver, role=role, reason="discount too deep"
-                ),
-                plan.approver,
-            )
-            yield Wait(SELLER_RETURNS_AFTER_S)
-            stats.revised += 1
-            yield Command(
-                ReviseQuote(quote_id=qid, discount_pct=FALLBACK_DISCOUNT, reason="within policy"),
-                seller,
-            )
-            yield Command(PriceQuote(quote_id=qid), seller)
+    if not (yield from _approved(plan, stats, priced.quote)):
+        return
     accepted: Answer = yield Command(AcceptQuote(quote_id=qid), seller)
+    if not accepted.ok and getattr(accepted, "code", None) == "stale_price":
+        # The catalog changed since the price: the seller quotes again at today's prices.
+        stats.requoted += 1
+        yield Command(ReviseQuote(quote_id=qid, reason="the catalog changed"), seller)
+        priced = yield Command(PriceQuote(quote_id=qid), seller)
+        if not priced.ok or priced.quote is None:
+            return
+        if not (yield from _approved(plan, stats, priced.quote)):
+            return
+        accepted = yield Command(AcceptQuote(quote_id=qid), seller)
     if not accepted.ok:
         return
     stats.accepted += 1
     yield Wait(CONVERT_AFTER_ACCEPT_S)
+    order_id = None
     for _attempt in range(1 + plan.convert_retries):
-        yield Convert(qid, plan.idempotency_key, plan.requester)
+        converted: Answer = yield Convert(qid, plan.idempotency_key, plan.requester)
+        if converted is not None and converted.ok and converted.quote is not None:
+            order_id = converted.quote.order_id
         yield Wait(CONVERT_RETRY_AFTER_S)
     if plan.second_conversion:
         yield Convert(qid, f"{plan.idempotency_key}:again", plan.requester)
+    if plan.cancel_after_s is not None and order_id is not None:
+        yield Wait(plan.cancel_after_s)
+        stats.cancellations_requested += 1
+        answer: Answer = yield OrderCommandStep(
+            CancelOrder(
+                order_id=order_id, requested_by="customer", reason="the customer changed their mind"
+            ),
+            f"customer:{plan.account_id}",
+        )
+        if answer.ok:
+            stats.cancellations_accepted += 1
+        else:
+            stats.cancellations_refused += 1
+
+
+def _approved(plan: JourneyPlan, stats: JourneyStats, quote: Quote) -> Generator:
+    """Get the approval a price needs (or none); False if the quote is left waiting."""
+    qid, seller = plan.quote_id, plan.requester
+    if not quote.approval_required:
+        return True
+    stats.approvals_requested += 1
+    yield Command(SubmitQuoteForApproval(quote_id=qid), seller)
+    yield Wait(plan.approval_delay_s)
+    role = quote.required_role or "sales_manager"
+    if plan.approval_lost:
+        # The approver decided, but the callback never arrived: the quote waits until the
+        # platform escalates it to an owner, who sees it decided (or nobody ever does).
+        stats.approvals_lost += 1
+        if plan.escalation_after_s is None:
+            return False
+        yield Wait(max(plan.escalation_after_s - plan.approval_delay_s, 0) + ESCALATED_DECISION_S)
+        yield Command(
+            ApproveQuote(quote_id=qid, approver=ESCALATION_DESK, role=role), ESCALATION_DESK
+        )
+        return True
+    if plan.approve:
+        yield Command(ApproveQuote(quote_id=qid, approver=plan.approver, role=role), plan.approver)
+        return True
+    stats.rejected += 1
+    yield Command(
+        RejectQuote(quote_id=qid, approver=plan.approver, role=role, reason="discount too deep"),
+        plan.approver,
+    )
+    yield Wait(SELLER_RETURNS_AFTER_S)
+    stats.revised += 1
+    yield Command(
+        ReviseQuote(quote_id=qid, discount_pct=FALLBACK_DISCOUNT, reason="within policy"),
+        seller,
+    )
+    yield Command(PriceQuote(quote_id=qid), seller)
+    return True

@@ -8,6 +8,7 @@ SimPy or Ray.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
 
 from pydantic import BaseModel
@@ -35,6 +36,9 @@ class JourneyPlan(BaseModel):
     approve: bool
     convert_retries: int
     second_conversion: bool
+    cancel_after_s: float | None = None  # the customer cancels the order this long after
+    approval_lost: bool = False  # the approver's decision never reaches the platform
+    escalation_after_s: float | None = None  # the platform escalates overdue approvals
 
     @property
     def idempotency_key(self) -> str:
@@ -50,13 +54,10 @@ def plan_journeys(scenario: Scenario, seed: int | None = None) -> list[JourneyPl
     approval_model = DownstreamProfile(name="approvers", service_time=t.approval_latency)
     mix_weights = [m.weight for m in t.mix]
     discount_weights = [d.weight for d in t.discounts]
+    exceptions = rng_stream(seed, "traffic.exceptions")  # new draws, other streams untouched
+    cancel_model = DownstreamProfile(name="cancellations", service_time=t.cancel_after)
     plans: list[JourneyPlan] = []
-    now = 0.0
-    rate_per_s = t.arrivals_per_hour / 3600.0
-    while True:
-        now += arrivals.expovariate(rate_per_s)
-        if now >= scenario.duration_s:
-            break
+    for now in _arrival_times(scenario, arrivals, rng_stream(seed, "traffic.spikes")):
         i = len(plans)
         mix = choices.choices(t.mix, weights=mix_weights)[0]
         discount = choices.choices(t.discounts, weights=discount_weights)[0].pct
@@ -77,6 +78,34 @@ def plan_journeys(scenario: Scenario, seed: int | None = None) -> list[JourneyPl
                 approve=approvals.random() >= t.rejection_rate,
                 convert_retries=1 if choices.random() < t.convert_retry_rate else 0,
                 second_conversion=choices.random() < t.second_conversion_rate,
+                cancel_after_s=(
+                    round(sample_service_time(cancel_model, exceptions), 3)
+                    if exceptions.random() < t.cancel_rate
+                    else None
+                ),
+                approval_lost=exceptions.random() < t.approval_loss_rate,
+                escalation_after_s=scenario.approval_timeout_s,
             )
         )
     return plans
+
+
+def _arrival_times(scenario: Scenario, arrivals, thinning) -> Iterator[float]:
+    """Poisson arrivals; with spikes, a non-homogeneous Poisson process by thinning.
+
+    Without spikes the draws are exactly those of a plain Poisson process, so a scenario
+    that states none plans the same day as before spikes existed.
+    """
+    t = scenario.traffic
+    rate_per_s = t.arrivals_per_hour / 3600.0
+    peak = max([1.0, *(s.multiplier for s in t.spikes)])
+    now = 0.0
+    while True:
+        now += arrivals.expovariate(rate_per_s * peak)
+        if now >= scenario.duration_s:
+            return
+        if t.spikes:
+            factor = next((s.multiplier for s in t.spikes if s.start_s <= now < s.end_s), 1.0)
+            if thinning.random() >= factor / peak:
+                continue
+        yield now

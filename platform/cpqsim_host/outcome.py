@@ -34,6 +34,13 @@ class JourneyStats:
     conversions_refused: int = 0
     commands_refused: int = 0
     fallout_cases: int = 0
+    requoted: int = 0  # accepted only after a re-price: the catalog changed meanwhile
+    approvals_lost: int = 0
+    approvals_escalated: int = 0
+    cancellations_requested: int = 0
+    cancellations_accepted: int = 0
+    cancellations_refused: int = 0
+    repairs: int = 0
 
 
 @dataclass

@@ -23,6 +23,7 @@ from typing import Protocol
 from cpqsim.conversion import CreateOrder
 from cpqsim.downstream import DownstreamRequest as Request
 from cpqsim.downstream import QueryStatus
+from cpqsim.order_commands import OrderCommand
 from cpqsim.quote import Quote, QuoteCommand
 from cpqsim_host.fakes import Reply
 
@@ -84,4 +85,12 @@ class PlatformPort(Clock, Protocol):
         self, creates: list[CreateOrder], done: Callable[[list[OrderStarted]], None]
     ) -> None:
         """Create (once per order id) and start the orders; ``done`` with one answer each."""
+        ...
+
+    def execute_orders(
+        self,
+        commands: list[tuple[OrderCommand, str]],
+        done: Callable[[list[CommandAnswer]], None],
+    ) -> None:
+        """Run ``(order command, actor)`` pairs (cancel, repair); one answer each."""
         ...

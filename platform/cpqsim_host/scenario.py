@@ -9,6 +9,7 @@ shell's job (:mod:`cpqsim_scenarios.model`).
 from __future__ import annotations
 
 import difflib
+import itertools
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Literal
@@ -17,8 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from cpqsim.catalog import Catalog
 from cpqsim.configuration import QuoteLine
+from cpqsim.decomposition import Cutoff
 from cpqsim.downstream import DownstreamProfile, ServiceTime
 from cpqsim.orchestration import NAIVE, ROBUST, ResiliencePolicy
+from cpqsim.order_policy import OrderPolicy
 
 REQUIRED_SYSTEMS = ("billing",)
 POLICIES = {"robust": ROBUST, "naive": NAIVE}
@@ -74,6 +77,50 @@ class WeightedDiscount(_Input):
     weight: int = Field(default=1, ge=1, le=MAX_WEIGHT)
 
 
+class Spike(_Input):
+    start_s: float = Field(ge=0, le=MAX_DURATION_S)
+    end_s: float = Field(gt=0, le=MAX_DURATION_S)
+    multiplier: float = Field(gt=0, le=100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Spike:
+        if self.end_s <= self.start_s:
+            raise ValueError("a spike's end_s must be after its start_s")
+        return self
+
+
+class Operations(_Input):
+    """The operations team that repairs fallout cases: its staff, how long a repair
+    takes, and its playbook (which action the n-th case of the same task gets)."""
+
+    staff: int = Field(default=2, ge=0, le=10_000, description="0: nobody repairs anything")
+    role: str = Field(default="operations_lead", min_length=1, max_length=100)
+    repair_time: ServiceTime = Field(
+        default_factory=lambda: ServiceTime(distribution="lognormal", mean_s=1800, sigma=0.8)
+    )
+    playbook: list[Literal["reconcile", "retry", "abandon_item", "cancel_order"]] = Field(
+        default_factory=lambda: ["reconcile", "retry", "abandon_item"],
+        min_length=1,
+        max_length=10,
+        description="action for the 1st, 2nd, ... case of the same task (the last repeats)",
+    )
+    wrong_repair_rate: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="share of repairs marked done without checking the downstream",
+    )
+
+
+class CatalogChange(_Input):
+    """A new catalog version published mid-run: quotes priced before it are stale."""
+
+    at_s: float = Field(ge=0, le=MAX_DURATION_S + MAX_DRAIN_S)
+    catalog: str = Field(
+        min_length=1, max_length=4096, description="catalog YAML, relative to the scenario file"
+    )
+
+
 class Traffic(_Input):
     arrivals_per_hour: float = Field(
         gt=0, le=MAX_ARRIVALS_PER_HOUR, description="Poisson rate of quote journeys"
@@ -94,6 +141,32 @@ class Traffic(_Input):
     )
     accounts: int = Field(default=200, ge=1, le=10_000_000)
     sellers: int = Field(default=20, ge=1, le=100_000)
+    spikes: list[Spike] = Field(
+        default_factory=list,
+        max_length=100,
+        description="windows where arrivals come `multiplier` times as fast (load spikes)",
+    )
+    cancel_rate: float = Field(
+        default=0.0, ge=0, le=1, description="share of converted orders the customer cancels"
+    )
+    cancel_after: ServiceTime = Field(
+        default_factory=lambda: ServiceTime(distribution="exponential", mean_s=600),
+        description="how long after conversion a cancelling customer cancels",
+    )
+    approval_loss_rate: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="share of approval decisions whose callback never reaches the platform",
+    )
+
+    @model_validator(mode="after")
+    def _spikes_do_not_overlap(self) -> Traffic:
+        ordered = sorted(self.spikes, key=lambda s: s.start_s)
+        for a, b in itertools.pairwise(ordered):
+            if b.start_s < a.end_s:
+                raise ValueError(f"spikes overlap: {a.start_s:g}-{a.end_s:g} and {b.start_s:g}")
+        return self
 
 
 class PlatformFault(_Input):
@@ -149,6 +222,23 @@ class Scenario(_Input):
     policy: Literal["robust", "naive"] | ResiliencePolicy = Field(
         default="robust",
         description="'robust', 'naive', or a full resilience policy (a mapping)",
+    )
+    order_policy: OrderPolicy = Field(default_factory=OrderPolicy)
+    operations: Operations | None = Field(
+        default=None, description="the team that repairs fallout cases (none: nobody does)"
+    )
+    approval_timeout_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_DRAIN_S,
+        description="a quote pending approval this long is escalated to an owner",
+    )
+    catalog_changes: list[CatalogChange] = Field(default_factory=list, max_length=20)
+    cutoffs: dict[str, Cutoff | None] = Field(
+        default_factory=dict,
+        max_length=1_000,
+        description="override a task's point of no return: '<offering>/<task>': "
+        "on_dispatch | on_completion | null",
     )
     platform_faults: list[PlatformFault] = Field(
         default_factory=list,
@@ -209,10 +299,12 @@ class Scenario(_Input):
 
 
 class LoadedScenario(BaseModel):
-    """A validated scenario with its catalog resolved and loaded."""
+    """A validated scenario with its catalog resolved and loaded (and the catalogs it
+    publishes mid-run, by their ``catalog_changes`` path)."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     path: str
     scenario: Scenario
     catalog: Catalog
+    later_catalogs: dict[str, Catalog] = Field(default_factory=dict)

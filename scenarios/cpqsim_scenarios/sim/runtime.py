@@ -18,17 +18,20 @@ from cpqsim_host.effect_runner import EffectRunner
 from cpqsim_host.fakes import SimDownstream
 from cpqsim_host.journey_runner import JourneyRunner
 from cpqsim_host.journeys import JourneyPlan, plan_journeys
+from cpqsim_host.operations_desk import OperationsDesk
 from cpqsim_host.outcome import JourneyStats, RunOutput, Samples
 from cpqsim_host.port import CommandAnswer, OnAnswer, OnError, OnReply, OrderStarted, Thunk
-from cpqsim_host.scenario import LoadedScenario, PlatformFault
+from cpqsim_host.scenario import CatalogChange, LoadedScenario, PlatformFault
 
+from cpqsim.catalog_events import CatalogPublished
 from cpqsim.context import Context, IdSource, at, rng_stream
 from cpqsim.conversion import CreateOrder
 from cpqsim.downstream import DownstreamRequest as Request
 from cpqsim.downstream import LedgerSnapshot
-from cpqsim.events import EventLog
+from cpqsim.events import EventLog, envelope
 from cpqsim.lifecycle import DomainError
 from cpqsim.orchestration import Signal
+from cpqsim.order_commands import OrderCommand, RepairFallout
 from cpqsim.pricing import PricingError
 from cpqsim.quote import QuoteCommand, QuoteServices
 from cpqsim.services import OrderService, QuoteService
@@ -47,7 +50,7 @@ class SimRuntime:
         self.ids = IdSource()
         self.policy = self.scenario.resilience_policy()
         self.quotes = QuoteService(QuoteServices(catalog=loaded.catalog))
-        self.orders = OrderService(loaded.catalog, self.policy)
+        self.orders = OrderService(loaded.catalog, self.policy, self.scenario.order_policy)
         self.log = EventLog()
         self._orchestration_rng = rng_stream(self.seed, "orchestration")
         self.downstreams = {
@@ -57,9 +60,20 @@ class SimRuntime:
         self.samples = Samples()
         self.stats = JourneyStats()
         self.plans: list[JourneyPlan] = plan_journeys(self.scenario, self.seed)
-        self.journeys = JourneyRunner(self, self.stats)
+        self.journeys = JourneyRunner(self, self.stats, self.scenario.approval_timeout_s)
+        self.desk = (
+            OperationsDesk(
+                self,
+                self.scenario.operations,
+                rng_stream(self.seed, "operations"),
+                order_of=lambda order_id: self.orders.orders.get(order_id),
+                repair=self._repair,
+            )
+            if self.scenario.operations is not None
+            else None
+        )
         self.incarnation = 0  # of the order side: a restart starts a new one
-        self.effects = EffectRunner(_OrderSidePort(self, self.incarnation), self.signal)
+        self.effects = self._effect_runner()
         self.fallout_cases = 0
         self.restarts = 0
         self._unreachable: dict[str, float] = {}  # system -> virtual time it is back
@@ -101,6 +115,17 @@ class SimRuntime:
         self.log.extend(events)
         self.effects.run(effects)
 
+    def _effect_runner(self) -> EffectRunner:
+        on_fallout = None
+        if self.desk is not None:
+            desk = self.desk
+            on_fallout = lambda effect: desk.case_opened(effect.order_id, effect.case_id)  # noqa: E731
+        return EffectRunner(_OrderSidePort(self, self.incarnation), self.signal, on_fallout)
+
+    def _repair(self, command: RepairFallout, actor: str) -> None:
+        self.stats.repairs += 1
+        self.execute_orders([(command, actor)], lambda answers: None)
+
     # ----------------------------------------------------------- the platform port
 
     def execute(
@@ -127,6 +152,31 @@ class SimRuntime:
             new_events=len(events),
             last_event_id=events[-1].id if events else None,
         )
+
+    def execute_orders(
+        self,
+        commands: list[tuple[OrderCommand, str]],
+        done: Callable[[list[CommandAnswer]], None],
+    ) -> None:
+        answers = []
+        for command, actor in commands:
+            try:
+                _, events, effects = self.orders.handle(command, self.ctx(actor))
+            except DomainError as exc:
+                answers.append(CommandAnswer(ok=False, code=exc.code, message=exc.message))
+                continue
+            self.log.extend(events)
+            self.effects.run(effects)
+            refused = [e for e in events if e.name == "order.repair_refused"]
+            answers.append(
+                CommandAnswer(
+                    ok=not refused,
+                    new_events=len(events),
+                    last_event_id=events[-1].id if events else None,
+                    code="forbidden" if refused else None,
+                )
+            )
+        done(answers)
 
     def start_orders(
         self, creates: list[CreateOrder], done: Callable[[list[OrderStarted]], None]
@@ -176,8 +226,9 @@ class SimRuntime:
         self.fallout_cases += self.effects.fallout_cases
         self.restarts += 1
         self.incarnation += 1
-        self.effects = EffectRunner(_OrderSidePort(self, self.incarnation), self.signal)
-        self.orders = OrderService(self.loaded.catalog, self.policy)
+        self.effects = self._effect_runner()
+        catalog = self.orders.catalog  # the catalog in force, which may have changed
+        self.orders = OrderService(catalog, self.policy, self.scenario.order_policy)
         for event in self.log:
             if event.subject.startswith("order/"):
                 self.orders.apply(event)
@@ -187,16 +238,28 @@ class SimRuntime:
     def _restart_quotes(self) -> None:
         """The quote side dies and replays its journal (here, the event log)."""
         self.restarts += 1
-        self.quotes = QuoteService(QuoteServices(catalog=self.loaded.catalog))
+        self.quotes = QuoteService(QuoteServices(catalog=self.orders.catalog))
         for event in self.log:
             if event.subject.startswith("quote/"):
                 self.quotes.apply(event)
+
+    def _publish(self, change: CatalogChange) -> None:
+        """A new catalog version in force: new quotes and orders use it."""
+        catalog = self.loaded.later_catalogs[change.catalog]
+        self.quotes.publish(catalog)
+        self.orders.catalog = catalog
+        fact = CatalogPublished(
+            catalog_id=catalog.id, catalog_version=catalog.version, fingerprint=catalog.fingerprint
+        )
+        self.log.append(envelope(fact, self.ctx("catalog-publisher")))
 
     def run(self, progress: Progress | None = None, chunks: int = 50) -> None:
         self.journeys.start(self.plans)
         self.env.process(self._sampler())
         for fault in self.scenario.platform_faults:
             self.schedule(fault.at_s, lambda fault=fault: self._inject(fault))
+        for change in self.scenario.catalog_changes:
+            self.schedule(change.at_s, lambda change=change: self._publish(change))
         end = self.end_s
         for i in range(1, chunks + 1):
             self.env.run(until=end * i / chunks)
