@@ -27,14 +27,19 @@ from collections.abc import Callable
 from typing import Any
 
 from cpqsim_host.effect_runner import EffectRunner
+from cpqsim_host.operations_desk import OperationsDesk
 from cpqsim_host.port import OnAnswer, OnError, OnReply, Thunk
+from cpqsim_host.scenario import Operations
 
 from cpqsim.catalog import Catalog
 from cpqsim.context import Context, IdSource, rng_stream
 from cpqsim.conversion import CreateOrder
 from cpqsim.downstream import DownstreamRequest as Request
 from cpqsim.events import CloudEvent
+from cpqsim.lifecycle import DomainError
 from cpqsim.orchestration import ResiliencePolicy, Signal
+from cpqsim.order_commands import OrderCommand
+from cpqsim.order_policy import DEFAULT_ORDER_POLICY, OrderPolicy
 from cpqsim.services import OrderService
 from cpqsim_actors.clock import VirtualClock
 from cpqsim_actors.handles import ActorHandle, ActorUnavailable
@@ -53,9 +58,11 @@ class OrderExecutor(JournaledShard):
         downstream: dict[str, ActorHandle],
         journal_path: str | None = None,
         seed: int = 0,
+        order_policy: OrderPolicy = DEFAULT_ORDER_POLICY,
+        operations: Operations | None = None,
     ) -> None:
         self.name = name
-        self.orders = OrderService(catalog, policy)
+        self.orders = OrderService(catalog, policy, order_policy)
         self.clock = VirtualClock(t0_wall, time_scale)
         self.downstream = downstream
         self.ids = IdSource(namespace=name)
@@ -63,7 +70,23 @@ class OrderExecutor(JournaledShard):
         self.log: list[CloudEvent] = []
         self.timelines: dict[str, list[CloudEvent]] = {}
         self.errors: list[str] = []
-        self.effects = EffectRunner(self, self._signal)
+        # The operations team working this shard's fallout cases (a share of the staff).
+        self.desk = (
+            OperationsDesk(
+                self,
+                operations,
+                rng_stream(seed, f"operations.{name}"),
+                order_of=self.orders.orders.get,
+                repair=lambda command, actor: self._handle_orders([(command, actor)]),
+            )
+            if operations is not None
+            else None
+        )
+        self.effects = EffectRunner(
+            self,
+            self._signal,
+            (lambda e: self.desk.case_opened(e.order_id, e.case_id)) if self.desk else None,
+        )
         self._tasks: set[asyncio.Task] = set()
         self._timers: set[asyncio.TimerHandle] = set()
         # Messages to each downstream carry (caller, seq) so they are admitted in order;
@@ -261,6 +284,41 @@ class OrderExecutor(JournaledShard):
             out.append((view, bool(events)))
         self._flush_journal()  # the answer promises the orders exist: journal them first
         return out
+
+    async def execute_orders(self, items: list[tuple[OrderCommand, str]]) -> list[dict]:
+        """Cancel orders or repair their cases; one answer per command, in order."""
+        self._ensure_started()
+        answers = self._handle_orders(items)
+        self._flush_journal()  # the answers promise these facts: journal them first
+        return answers
+
+    def _handle_orders(self, items: list[tuple[OrderCommand, str]]) -> list[dict]:
+        answers = []
+        for command, actor in items:
+            try:
+                _, events, effects = self.orders.handle(command, self._ctx(actor))
+            except DomainError as exc:
+                answers.append({"ok": False, "code": exc.code, "message": exc.message})
+                continue
+            self._record(events)
+            self.effects.run(effects)
+            refused = any(e.name == "order.repair_refused" for e in events)
+            answers.append(
+                {
+                    "ok": not refused,
+                    "code": "forbidden" if refused else None,
+                    "new_events": len(events),
+                    "last_event_id": events[-1].id if events else None,
+                }
+            )
+        return answers
+
+    async def publish_catalog(self, catalog: Catalog) -> None:
+        """A new catalog version is in force: new orders decompose against it."""
+        self.orders.catalog = catalog
+
+    async def catalog_version(self) -> str:
+        return self.orders.catalog.version
 
     async def make_unreachable(self, system: str, for_s: float) -> None:
         """Fault injection: ``system`` cannot be reached from here for ``for_s`` seconds."""

@@ -24,11 +24,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cpqsim_host.scenario import Operations
+
 from cpqsim.catalog import Catalog
 from cpqsim.conversion import CreateOrder, order_to_create
 from cpqsim.downstream import DownstreamProfile, LedgerSnapshot
 from cpqsim.events import CloudEvent
 from cpqsim.orchestration import ResiliencePolicy
+from cpqsim.order_commands import OrderCommand
+from cpqsim.order_policy import DEFAULT_ORDER_POLICY, OrderPolicy
 from cpqsim.quote import ConvertQuoteToOrder, QuoteCommand
 from cpqsim_actors.downstream_actor import DownstreamActor
 from cpqsim_actors.handles import ActorHandle, ActorSpec, ActorUnavailable, Backend, RayBackend
@@ -54,6 +58,8 @@ class PlatformConfig:
     journal_dir: Path | None = None
     journal: bool = True
     max_restarts: int = -1  # recover from the journal however often it takes
+    order_policy: OrderPolicy = DEFAULT_ORDER_POLICY
+    operations: Operations | None = None  # the team repairing fallout, split over shards
     t0_wall: float = field(default_factory=time.time)
 
 
@@ -65,6 +71,7 @@ class LivePlatform:
         self.backend: Backend = backend if backend is not None else RayBackend()
         self.t0_wall = config.t0_wall
         self._supervisor: asyncio.Task | None = None
+        self.catalog_in_force = config.catalog
         self.journal_dir: Path | None = None
         # A journal folder we made ourselves is ours to remove; a configured one is the user's.
         self._owns_journal_dir = config.journal and config.journal_dir is None
@@ -118,6 +125,8 @@ class LivePlatform:
                         self.downstream,
                         self._journal(f"order-{i}"),
                         c.seed,
+                        c.order_policy,
+                        _share(c.operations, c.order_shards),
                     ),
                     is_async=True,
                     max_restarts=c.max_restarts,
@@ -132,7 +141,7 @@ class LivePlatform:
 
     @property
     def catalog(self) -> Catalog:
-        return self.config.catalog
+        return self.catalog_in_force
 
     async def start(self) -> None:
         """Wait until every actor is up, relay what a previous life left half done, and
@@ -265,9 +274,42 @@ class LivePlatform:
     # ----------------------------------------------------------------- supervision
 
     async def supervise_once(self) -> None:
-        """Wake every executor (a restarted one resumes its orders) and relay conversions."""
+        """Wake every executor (a restarted one resumes its orders), relay conversions, and
+        give a restarted actor the catalog in force (it comes back with the one it was
+        created with)."""
         await asyncio.gather(*(h.call("start") for h in self.order_shards))
         await self.relay_conversions(older_than_s=RELAY_AFTER_S)
+        if self.catalog_in_force is not self.config.catalog:
+            shards = [*self.quote_shards, *self.order_shards]
+            versions = await asyncio.gather(*(h.call("catalog_version") for h in shards))
+            stale = [h for h, v in zip(shards, versions, strict=True) if v != self.catalog.version]
+            await asyncio.gather(*(h.call("publish_catalog", self.catalog) for h in stale))
+
+    async def publish_catalog(self, catalog: Catalog) -> None:
+        """A new catalog version is in force everywhere from now (recorded once, as a fact)."""
+        self.catalog_in_force = catalog
+        await asyncio.gather(
+            *(h.call("publish_catalog", catalog, i == 0) for i, h in enumerate(self.quote_shards)),
+            *(h.call("publish_catalog", catalog) for h in self.order_shards),
+        )
+
+    async def execute_orders(self, items: Sequence[tuple[OrderCommand, str]]) -> list[dict]:
+        """Order commands grouped per order shard; answers in the input's order."""
+        groups = group_by_shard(
+            ((command.order_id, i) for i, (command, _) in enumerate(items)),
+            len(self.order_shards),
+        )
+        answers = await asyncio.gather(
+            *(
+                self.order_shards[s].call("execute_orders", [items[i] for i in idx])
+                for s, idx in groups.items()
+            )
+        )
+        out: list[dict | None] = [None] * len(items)
+        for idx, batch in zip(groups.values(), answers, strict=True):
+            for i, answer in zip(idx, batch, strict=True):
+                out[i] = answer
+        return out  # type: ignore[return-value]
 
     async def _supervise(self) -> None:
         while True:
@@ -353,3 +395,10 @@ class LivePlatform:
 
     async def executor_stats(self) -> list[dict[str, Any]]:
         return list(await asyncio.gather(*(h.call("stats") for h in self.order_shards)))
+
+
+def _share(team: Operations | None, shards: int) -> Operations | None:
+    """Each order shard's desk gets its share of the staff (at least one person)."""
+    if team is None:
+        return None
+    return team.model_copy(update={"staff": max(1, team.staff // shards) if team.staff else 0})

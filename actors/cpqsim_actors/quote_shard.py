@@ -19,9 +19,10 @@ import time
 from pathlib import Path
 
 from cpqsim.catalog import Catalog
+from cpqsim.catalog_events import CatalogPublished
 from cpqsim.context import Context, IdSource, rng_stream
 from cpqsim.conversion import CreateOrder, order_to_create
-from cpqsim.events import CloudEvent
+from cpqsim.events import CloudEvent, envelope
 from cpqsim.lifecycle import DomainError
 from cpqsim.orchestration import ResiliencePolicy
 from cpqsim.pricing import PricingError
@@ -61,6 +62,9 @@ class QuoteShard(JournaledShard):
     # ---------------------------------------------------------------- recovery
 
     def _replay_event(self, event: CloudEvent) -> None:
+        if event.subject.startswith("catalog/"):
+            self.log.append(event)  # the catalog itself comes back from the platform
+            return
         quote = self.quotes.apply(event)
         self._remember(quote.quote_id, event)
 
@@ -130,6 +134,23 @@ class QuoteShard(JournaledShard):
             self.journal.append(facts, self.ids.state(), outbox=promised)
         return results
 
+    def publish_catalog(self, catalog: Catalog, record: bool = False) -> None:
+        """A new catalog version is in force; ``record`` writes the fact (one shard does)."""
+        self.quotes.publish(catalog)
+        if record:
+            ctx = Context(
+                now=self.clock.now(), ids=self.ids, rng=self.rng, actor="catalog-publisher"
+            )
+            fact = CatalogPublished(
+                catalog_id=catalog.id,
+                catalog_version=catalog.version,
+                fingerprint=catalog.fingerprint,
+            )
+            event = envelope(fact, ctx)
+            self.log.append(event)
+            if self.journal is not None:
+                self.journal.append([event], self.ids.state())
+
     # ----------------------------------------------------------------- outbox
 
     def unconfirmed_conversions(self, older_than_s: float = 0.0) -> list[CreateOrder]:
@@ -171,6 +192,9 @@ class QuoteShard(JournaledShard):
 
     def ping(self) -> str:
         return self.name
+
+    def catalog_version(self) -> str:
+        return self.quotes.catalog.version
 
     def journal_path(self) -> str | None:
         return str(Path(self.journal.path)) if self.journal else None

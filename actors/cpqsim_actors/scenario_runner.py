@@ -29,6 +29,7 @@ from cpqsim_host.port import CommandAnswer, OrderStarted
 from cpqsim_host.scenario import LoadedScenario, PlatformFault
 
 from cpqsim.conversion import CreateOrder
+from cpqsim.order_commands import OrderCommand
 from cpqsim.quote import QuoteCommand
 from cpqsim_actors.clock import VirtualClock
 from cpqsim_actors.handles import ActorUnavailable, Backend, LocalBackend
@@ -81,6 +82,7 @@ class LiveDriverPort:
         self.errors: list[str] = []
         self._commands: list[tuple[list[tuple[QuoteCommand, str]], Callable]] = []
         self._creates: list[tuple[list[CreateOrder], Callable]] = []
+        self._order_commands: list[tuple[list[tuple[OrderCommand, str]], Callable]] = []
         self._flush_queued = False
         self._tasks: set[asyncio.Task] = set()
 
@@ -103,9 +105,15 @@ class LiveDriverPort:
         self._creates.append((creates, done))
         self._queue_flush()
 
+    def execute_orders(
+        self, commands: list[tuple[OrderCommand, str]], done: Callable[[list[CommandAnswer]], None]
+    ) -> None:
+        self._order_commands.append((commands, done))
+        self._queue_flush()
+
     @property
     def busy(self) -> bool:
-        return bool(self._tasks or self._commands or self._creates)
+        return bool(self._tasks or self._commands or self._creates or self._order_commands)
 
     def _queue_flush(self) -> None:
         if not self._flush_queued:
@@ -116,10 +124,13 @@ class LiveDriverPort:
         self._flush_queued = False
         commands, self._commands = self._commands, []
         creates, self._creates = self._creates, []
+        order_commands, self._order_commands = self._order_commands, []
         if commands:
             self._spawn(self._run_commands(commands))
         if creates:
             self._spawn(self._run_creates(creates))
+        if order_commands:
+            self._spawn(self._run_order_commands(order_commands))
 
     async def _run_commands(self, batches: list[tuple[list, Callable]]) -> None:
         flat = [c for commands, _ in batches for c in commands]
@@ -140,6 +151,24 @@ class LiveDriverPort:
                 for view, created in started[i : i + len(creates)]
             ]
             i += len(creates)
+            self._guarded(lambda d=done, a=answers: d(a))
+
+    async def _run_order_commands(self, batches: list[tuple[list, Callable]]) -> None:
+        flat = [c for commands, _ in batches for c in commands]
+        results = await _patiently(lambda: self.platform.execute_orders(flat))
+        i = 0
+        for commands, done in batches:
+            answers = [
+                CommandAnswer(
+                    ok=r["ok"],
+                    new_events=r.get("new_events", 0),
+                    last_event_id=r.get("last_event_id"),
+                    code=r.get("code"),
+                    message=r.get("message"),
+                )
+                for r in results[i : i + len(commands)]
+            ]
+            i += len(commands)
             self._guarded(lambda d=done, a=answers: d(a))
 
     def _spawn(self, coro: Awaitable[None]) -> None:
@@ -211,6 +240,8 @@ async def _run(
             order_shards=order_shards,
             seed=seed,
             t0_wall=time.time() + 3600,  # re-anchored below, once every actor is up
+            order_policy=scenario.order_policy,
+            operations=scenario.operations,
         ),
         backend=backend,
     )
@@ -221,10 +252,16 @@ async def _run(
         await platform.reset_clock(t0)
         clock = VirtualClock(t0, scenario.time_scale)
         port = LiveDriverPort(platform, clock)
-        runner = JourneyRunner(port, JourneyStats())
+        runner = JourneyRunner(port, JourneyStats(), scenario.approval_timeout_s)
         runner.start(plans)
         for fault in scenario.platform_faults:
             port.schedule(fault.at_s, lambda f=fault: port._spawn(_inject(platform, f)))
+        for change in scenario.catalog_changes:
+            catalog = loaded.later_catalogs[change.catalog]
+            port.schedule(
+                change.at_s,
+                lambda c=catalog: port._spawn(_patiently(lambda: platform.publish_catalog(c))),
+            )
         driver = _Watch(platform, port, runner, clock, scenario.duration_s, progress)
         driver.end_s = scenario.duration_s + scenario.drain_s
         driver.samples_every = scenario.sample_every_s

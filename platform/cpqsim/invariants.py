@@ -225,9 +225,21 @@ REPRICING = (
 )
 
 
-def _repricing(events: list[CloudEvent], catalog: Catalog) -> list[str]:
+def _repricing(events: list[CloudEvent], catalogs: dict[str, Catalog]) -> list[str]:
+    """Price each accepted snapshot again under the catalog version it was priced under
+    (a run may publish new versions; a quote priced under an old one keeps its price)."""
     problems = []
-    for e in _by_name(events, "quote.accepted"):
+    priced_under: dict[tuple[str, int], str] = {}
+    first = next(iter(catalogs.values()))
+    for e in events:
+        if e.name == "quote.priced":
+            priced_under[(e.data["quote_id"], e.data["revision"])] = e.data["price"][
+                "catalog_version"
+            ]
+        if e.name != "quote.accepted":
+            continue
+        version = priced_under.get((e.data["quote_id"], e.data["revision"]), first.version)
+        catalog = catalogs.get(version, first)
         snapshot = e.data["snapshot"]
         if not snapshot.get("price_request"):
             problems.append(f"quote {e.data['quote_id']} accepted without a stored price request")
@@ -249,16 +261,18 @@ def _repricing(events: list[CloudEvent], catalog: Catalog) -> list[str]:
 def check_invariants(
     events: Iterable[CloudEvent],
     ledgers: dict[str, LedgerSnapshot],
-    catalog: Catalog | None = None,
+    catalog: Catalog | list[Catalog] | None = None,
 ) -> list[InvariantResult]:
-    """Judge a run. With the run's ``catalog``, accepted prices are also re-derived."""
+    """Judge a run. With the run's catalog (or every version it published, first the one
+    it began with), accepted prices are also re-derived."""
     log = list(events)
     checks = [
         (name, description, lambda fn=check: fn(log, ledgers))
         for name, description, check in _CHECKS
     ]
     if catalog is not None:
-        checks.append((*REPRICING, lambda: _repricing(log, catalog)))
+        versions = {c.version: c for c in (catalog if isinstance(catalog, list) else [catalog])}
+        checks.append((*REPRICING, lambda: _repricing(log, versions)))
     results = []
     for name, description, run in checks:
         problems = run()

@@ -40,7 +40,6 @@ class JourneyStats:
     cancellations_requested: int = 0
     cancellations_accepted: int = 0
     cancellations_refused: int = 0
-    repairs: int = 0
 
 
 @dataclass

@@ -16,8 +16,10 @@ from cpqsim_host.scenario import (
     Traffic,
     WeightedDiscount,
     WeightedMix,
+    suggestion,
 )
 
+from cpqsim.catalog import Catalog
 from cpqsim.configuration import check_configuration
 from cpqsim_scenarios.documents import read_document
 from cpqsim_scenarios.errors import InputInvalid
@@ -39,7 +41,7 @@ def load_scenario(path: str | Path) -> LoadedScenario:
     document = read_document(path, "scenario")
     scenario = validate_document(document, Scenario, "scenario")
     catalog = catalog_beside(document, scenario.catalog)
-    problems = []
+    catalog, problems = _with_cutoffs(document, scenario, catalog)
     systems_needed = {step.system for o in catalog.offerings for step in o.decomposition} | set(
         REQUIRED_SYSTEMS
     )
@@ -52,6 +54,45 @@ def load_scenario(path: str | Path) -> LoadedScenario:
     for i, mix in enumerate(scenario.traffic.mix):
         for v in check_configuration(catalog, mix.lines):
             problems.append(document.problem(f"traffic.mix[{i}].{v.path}", v.message, code=v.rule))
+    later = {}
+    for i, change in enumerate(scenario.catalog_changes):
+        later[change.catalog] = catalog_beside(document, change.catalog, f"catalog_changes[{i}]")
+        if later[change.catalog].version == catalog.version:
+            problems.append(
+                document.problem(
+                    f"catalog_changes[{i}].catalog",
+                    f"{change.catalog} has the same version ({catalog.version}) as the "
+                    "catalog in force: a new publication needs a new version",
+                )
+            )
     if problems:
         raise InputInvalid(document.path, problems)
-    return LoadedScenario(path=str(path), scenario=scenario, catalog=catalog)
+    return LoadedScenario(path=str(path), scenario=scenario, catalog=catalog, later_catalogs=later)
+
+
+def _with_cutoffs(document, scenario: Scenario, catalog: Catalog) -> tuple[Catalog, list]:
+    """The catalog with the scenario's cutoff overrides applied (each task must exist)."""
+    problems = []
+    if not scenario.cutoffs:
+        return catalog, problems
+    offerings = []
+    known = {f"{o.id}/{step.task}" for o in catalog.offerings for step in o.decomposition}
+    for key in scenario.cutoffs:
+        if key not in known:
+            guess = suggestion(key, known)
+            hint = f"; did you mean {guess!r}?" if guess else ""
+            problems.append(
+                document.problem(
+                    ("cutoffs", key),
+                    f"no task {key!r} in catalog {catalog.id} (expected '<offering>/<task>'){hint}",
+                )
+            )
+    for o in catalog.offerings:
+        steps = [
+            step.model_copy(update={"cutoff": scenario.cutoffs[f"{o.id}/{step.task}"]})
+            if f"{o.id}/{step.task}" in scenario.cutoffs
+            else step
+            for step in o.decomposition
+        ]
+        offerings.append(o.model_copy(update={"decomposition": steps}))
+    return catalog.model_copy(update={"offerings": offerings}), problems

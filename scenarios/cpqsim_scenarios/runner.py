@@ -14,7 +14,7 @@ import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -65,7 +65,8 @@ def summarize(
     loaded: LoadedScenario, output: RunOutput, seed: int, log_sha: str, started_at: str = ""
 ) -> dict:
     """The machine-readable verdict (``result.json``)."""
-    invariants = check_invariants(output.events, output.ledgers, loaded.catalog)
+    catalogs = [loaded.catalog, *loaded.later_catalogs.values()]
+    invariants = check_invariants(output.events, output.ledgers, catalogs)
     by_state = Counter(output.orders_final.values())
     downstream = {}
     for name, ledger in sorted(output.ledgers.items()):
@@ -93,16 +94,7 @@ def summarize(
         "policy": loaded.scenario.resilience_policy().name,
         "verdict": "pass" if all_hold(invariants) else "fail",
         "simulated_s": round(output.simulated_s, 3),
-        "journeys": {
-            "started": stats.started,
-            "approvals_requested": stats.approvals_requested,
-            "rejected": stats.rejected,
-            "revised": stats.revised,
-            "accepted": stats.accepted,
-            "converted": stats.converted,
-            "conversion_replays": stats.conversion_replays,
-            "conversions_refused": stats.conversions_refused,
-        },
+        "journeys": {k: v for k, v in asdict(stats).items() if k != "fallout_cases"},
         "orders": {"total": len(output.orders_final), "by_state": dict(sorted(by_state.items()))},
         "fallout_cases": stats.fallout_cases,
         "invariants": [r.model_dump() for r in invariants],

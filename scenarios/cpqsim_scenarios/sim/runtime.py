@@ -123,7 +123,6 @@ class SimRuntime:
         return EffectRunner(_OrderSidePort(self, self.incarnation), self.signal, on_fallout)
 
     def _repair(self, command: RepairFallout, actor: str) -> None:
-        self.stats.repairs += 1
         self.execute_orders([(command, actor)], lambda answers: None)
 
     # ----------------------------------------------------------- the platform port
