@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterable
 from pydantic import BaseModel
 
 from cpqsim.catalog import Catalog
-from cpqsim.downstream import LedgerSnapshot
+from cpqsim.downstream import LedgerSnapshot, live_side_effects
 from cpqsim.events import CloudEvent
+from cpqsim.invariants_orders import ORDER_CHECKS, no_quote_stuck_in_approval
 from cpqsim.order import ORDER_LIFECYCLE, OrderStatus, settled, status_trigger
 from cpqsim.pricing import PriceRequest, price_quote
 
@@ -196,17 +197,27 @@ def _reconcile_first(events, ledgers):
 
 @invariant(
     "platform_agrees_with_downstream",
-    "every task the platform holds as completed has its side effect in the downstream ledger",
+    "every task the platform holds as completed has its side effect in the downstream ledger, "
+    "and every side effect downstream belongs to a task the platform did not give up on",
 )
 def _agrees_with_ground_truth(events, ledgers):
     systems: dict[str, str] = {}
+    given_up: set[str] = set()
     problems: list[str] = []
+    completed: list[CloudEvent] = []
     for e in events:
         if e.name == "order.task_dispatched":
             systems[e.data["task_id"]] = e.data["system"]
+        elif e.name == "order.task_completed":
+            completed.append(e)
+            given_up.discard(f"{e.data['order_id']}:{e.data['task_id']}")
+        elif e.name == "order.task_dropped":
+            given_up.add(f"{e.data['order_id']}:{e.data['task_id']}")
+        elif e.name == "order.cancellation_accepted" or e.name == "order.item_abandoned":
+            given_up.update(f"{e.data['order_id']}:{t}" for t in e.data["dropped"])
     done_refs = {
-        (systems[e.data["task_id"]], f"{e.data['order_id']}:{e.data['task_id']}")
-        for e in _by_name(events, "order.task_completed")
+        (systems.get(e.data["task_id"], "?"), f"{e.data['order_id']}:{e.data['task_id']}")
+        for e in completed
     }
     effect_refs = {
         (system, entry.request.reference)
@@ -216,6 +227,9 @@ def _agrees_with_ground_truth(events, ledgers):
     }
     for system, ref in sorted(done_refs - effect_refs):
         problems.append(f"{ref} is completed on the platform but {system} has no side effect")
+    for system, ledger in sorted(ledgers.items()):
+        for ref in sorted(set(live_side_effects(ledger.entries)) & given_up):
+            problems.append(f"{ref} has a side effect in {system} the platform gave up on")
     return problems
 
 
@@ -258,16 +272,28 @@ def _repricing(events: list[CloudEvent], catalogs: dict[str, Catalog]) -> list[s
     return problems
 
 
+_CHECKS.extend(ORDER_CHECKS)
+
+
 def check_invariants(
     events: Iterable[CloudEvent],
     ledgers: dict[str, LedgerSnapshot],
     catalog: Catalog | list[Catalog] | None = None,
+    approval_sla_s: float | None = None,
 ) -> list[InvariantResult]:
     """Judge a run. With the run's catalog (or every version it published, first the one
-    it began with), accepted prices are also re-derived."""
+    it began with), accepted prices are also re-derived. ``approval_sla_s`` is how long
+    an approval may wait without an owner (default ``APPROVAL_SLA_S``)."""
     log = list(events)
+    sla = {"sla_s": approval_sla_s} if approval_sla_s else {}
     checks = [
-        (name, description, lambda fn=check: fn(log, ledgers))
+        (
+            name,
+            description,
+            lambda fn=check: (
+                fn(log, ledgers, **sla) if fn is no_quote_stuck_in_approval else fn(log, ledgers)
+            ),
+        )
         for name, description, check in _CHECKS
     ]
     if catalog is not None:

@@ -66,7 +66,9 @@ def summarize(
 ) -> dict:
     """The machine-readable verdict (``result.json``)."""
     catalogs = [loaded.catalog, *loaded.later_catalogs.values()]
-    invariants = check_invariants(output.events, output.ledgers, catalogs)
+    invariants = check_invariants(
+        output.events, output.ledgers, catalogs, loaded.scenario.approval_timeout_s
+    )
     by_state = Counter(output.orders_final.values())
     downstream = {}
     for name, ledger in sorted(output.ledgers.items()):
