@@ -59,6 +59,7 @@ class PlatformConfig:
     journal: bool = True
     max_restarts: int = -1  # recover from the journal however often it takes
     order_policy: OrderPolicy = DEFAULT_ORDER_POLICY
+    refuse_stale_prices: bool = True
     operations: Operations | None = None  # the team repairing fallout, split over shards
     t0_wall: float = field(default_factory=time.time)
 
@@ -105,6 +106,7 @@ class LivePlatform:
                         scale,
                         self._journal(f"quote-{i}"),
                         c.seed,
+                        c.refuse_stale_prices,
                     ),
                     max_restarts=c.max_restarts,
                 )
@@ -323,6 +325,12 @@ class LivePlatform:
         shards = {"quotes": self.quote_shards, "orders": self.order_shards}[component]
         for handle in shards:
             handle.kill(restart=True)
+
+    async def set_pricing_available(self, available: bool) -> None:
+        """Fault injection: pricing goes down (or comes back) on every quote shard."""
+        await asyncio.gather(
+            *(h.call("set_pricing_available", available) for h in self.quote_shards)
+        )
 
     async def make_unreachable(self, system: str, for_s: float) -> None:
         """Fault injection: order executors cannot reach ``system`` for ``for_s`` seconds."""

@@ -43,9 +43,12 @@ class QuoteShard(JournaledShard):
         time_scale: float,
         journal_path: str | None = None,
         seed: int = 0,
+        refuse_stale_prices: bool = True,
     ) -> None:
         self.name = name
-        self.quotes = QuoteService(QuoteServices(catalog=catalog))
+        self.quotes = QuoteService(
+            QuoteServices(catalog=catalog, refuse_stale_prices=refuse_stale_prices)
+        )
         self.clock = VirtualClock(t0_wall, time_scale)
         self.ids = IdSource(namespace=name)
         self.rng: random.Random = rng_stream(seed, f"quote-shard.{name}")
@@ -195,6 +198,9 @@ class QuoteShard(JournaledShard):
 
     def catalog_version(self) -> str:
         return self.quotes.catalog.version
+
+    def set_pricing_available(self, available: bool) -> None:
+        self.quotes.set_pricing_available(available)
 
     def journal_path(self) -> str | None:
         return str(Path(self.journal.path)) if self.journal else None

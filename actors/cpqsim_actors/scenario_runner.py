@@ -241,6 +241,7 @@ async def _run(
             seed=seed,
             t0_wall=time.time() + 3600,  # re-anchored below, once every actor is up
             order_policy=scenario.order_policy,
+            refuse_stale_prices=scenario.refuse_stale_prices,
             operations=scenario.operations,
         ),
         backend=backend,
@@ -276,6 +277,10 @@ async def _inject(platform: LivePlatform, fault: PlatformFault) -> None:
         platform.restart(fault.restart)
     elif fault.unreachable is not None:
         await _patiently(lambda: platform.make_unreachable(fault.unreachable, fault.for_s))
+    elif fault.unavailable == "pricing":
+        await _patiently(lambda: platform.set_pricing_available(False))
+        await asyncio.sleep(platform.config.time_scale * fault.for_s)
+        await _patiently(lambda: platform.set_pricing_available(True))
 
 
 class _Watch:

@@ -23,7 +23,7 @@ from cpqsim.catalog import Catalog
 from cpqsim.configuration import QuoteLine, check_configuration, resolve_line_versions
 from cpqsim.context import Context
 from cpqsim.events import DomainEvent
-from cpqsim.lifecycle import GuardFailed, TransitionTable
+from cpqsim.lifecycle import DomainError, GuardFailed, TransitionTable
 from cpqsim.pricing import PriceRequest, PriceResult, PricingError, PricingPolicy, price_quote
 
 
@@ -299,9 +299,16 @@ class QuoteServices:
     catalog: Catalog
     pricing_policy: PricingPolicy = field(default_factory=PricingPolicy)
     approval_policy: ApprovalPolicy = field(default_factory=ApprovalPolicy)
+    # A price computed under a catalog version no longer in force is refused at
+    # acceptance (turning it off is the misconfiguration that sells at yesterday's price).
+    refuse_stale_prices: bool = True
+    # Pricing is down: quotes cannot be priced (and nobody guesses a price meanwhile).
+    pricing_available: bool = True
 
     def price(self, request: PriceRequest) -> PriceResult:
         """``price_quote`` of ``request`` against this catalog and these policies."""
+        if not self.pricing_available:
+            raise PricingUnavailable("pricing is unavailable: no price is guessed, try later")
         return price_quote(self.catalog, request, self.pricing_policy, self.approval_policy)
 
     def admit(self, request: PriceRequest) -> None:
@@ -332,6 +339,10 @@ class AlreadyConverted(GuardFailed):
 
 class UnknownQuote(GuardFailed):
     code = "unknown_quote"
+
+
+class PricingUnavailable(DomainError):
+    code = "pricing_unavailable"
 
 
 class StalePrice(GuardFailed):
@@ -513,7 +524,8 @@ def _accept(
         raise GuardFailed(
             f"quote {state.quote_id} needs approval by {state.required_role} before acceptance"
         )
-    if state.price is not None and state.price.catalog_version != services.catalog.version:
+    stale = state.price is not None and state.price.catalog_version != services.catalog.version
+    if stale and services.refuse_stale_prices:
         raise StalePrice(
             f"quote {state.quote_id} was priced under catalog version "
             f"{state.price.catalog_version}; version {services.catalog.version} is in force "

@@ -52,6 +52,10 @@ class QuoteService:
         """A new catalog version is in force: new prices use it, older ones are stale."""
         self.services = replace(self.services, catalog=catalog)
 
+    def set_pricing_available(self, available: bool) -> None:
+        """Pricing goes down (or comes back): meanwhile no quote is priced."""
+        self.services = replace(self.services, pricing_available=available)
+
     def handle(self, command: QuoteCommand, ctx: Context) -> tuple[Quote, list[CloudEvent]]:
         """Execute one command; raises ``DomainError``/``PricingError`` when refused.
 

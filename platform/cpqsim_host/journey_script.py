@@ -30,6 +30,8 @@ from cpqsim_host.outcome import JourneyStats
 SELLER_RETURNS_AFTER_S = 600  # a rejected seller comes back with a revision
 CONVERT_AFTER_ACCEPT_S = 60
 CONVERT_RETRY_AFTER_S = 5
+PRICING_RETRY_AFTER_S = 600  # a seller told "pricing is down" tries again this much later
+PRICING_RETRIES = 6
 ESCALATED_DECISION_S = 900  # an escalated approval is decided this long after escalation
 ESCALATION_DESK = "approvals-desk"
 
@@ -94,7 +96,7 @@ def journey(plan: JourneyPlan, stats: JourneyStats) -> Journey:
     )
     if not created.ok:
         return
-    priced: Answer = yield Command(PriceQuote(quote_id=qid), seller)
+    priced: Answer = yield from _priced(plan, stats)
     if not priced.ok or priced.quote is None:
         return
     if not (yield from _approved(plan, stats, priced.quote)):
@@ -104,7 +106,7 @@ def journey(plan: JourneyPlan, stats: JourneyStats) -> Journey:
         # The catalog changed since the price: the seller quotes again at today's prices.
         stats.requoted += 1
         yield Command(ReviseQuote(quote_id=qid, reason="the catalog changed"), seller)
-        priced = yield Command(PriceQuote(quote_id=qid), seller)
+        priced = yield from _priced(plan, stats)
         if not priced.ok or priced.quote is None:
             return
         if not (yield from _approved(plan, stats, priced.quote)):
@@ -135,6 +137,18 @@ def journey(plan: JourneyPlan, stats: JourneyStats) -> Journey:
             stats.cancellations_accepted += 1
         else:
             stats.cancellations_refused += 1
+
+
+def _priced(plan: JourneyPlan, stats: JourneyStats) -> Generator:
+    """Ask for a price; while pricing is down, come back later (a few times)."""
+    priced: Answer = yield Command(PriceQuote(quote_id=plan.quote_id), plan.requester)
+    for _ in range(PRICING_RETRIES):
+        if priced.ok or getattr(priced, "code", None) != "pricing_unavailable":
+            break
+        stats.pricing_waits += 1
+        yield Wait(PRICING_RETRY_AFTER_S)
+        priced = yield Command(PriceQuote(quote_id=plan.quote_id), plan.requester)
+    return priced
 
 
 def _approved(plan: JourneyPlan, stats: JourneyStats, quote: Quote) -> Generator:

@@ -35,6 +35,7 @@ class JourneyStats:
     commands_refused: int = 0
     fallout_cases: int = 0
     requoted: int = 0  # accepted only after a re-price: the catalog changed meanwhile
+    pricing_waits: int = 0  # times a seller was told pricing is down and came back later
     approvals_lost: int = 0
     approvals_escalated: int = 0
     cancellations_requested: int = 0

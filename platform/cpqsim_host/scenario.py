@@ -176,6 +176,8 @@ class PlatformFault(_Input):
     the actor object is thrown away; sim: the order state is dropped and rebuilt from the
     event log); in-flight replies and timers die with them, and each restarts from its
     journal by itself. ``restart: quotes`` does the same to the quote shards.
+    ``unavailable: pricing`` takes pricing down for ``for_s`` seconds: quotes cannot be
+    priced meanwhile (and no price is guessed).
     ``unreachable: <system>`` cuts the order executors off from a downstream system for
     ``for_s`` seconds: calls are never answered, queries fail.
     """
@@ -183,14 +185,16 @@ class PlatformFault(_Input):
     at_s: float = Field(ge=0, le=MAX_DURATION_S + MAX_DRAIN_S)
     restart: Literal["quotes", "orders"] | None = None
     unreachable: str | None = Field(default=None, min_length=1, max_length=100)
+    unavailable: Literal["pricing"] | None = None
     for_s: float = Field(default=0, ge=0, le=MAX_DRAIN_S)
 
     @model_validator(mode="after")
     def _one_kind(self) -> PlatformFault:
-        if (self.restart is None) == (self.unreachable is None):
-            raise ValueError("a platform fault is either 'restart' or 'unreachable' (one of them)")
-        if self.unreachable is not None and self.for_s <= 0:
-            raise ValueError("'unreachable' needs for_s > 0 (how long the system is cut off)")
+        kinds = [k for k in (self.restart, self.unreachable, self.unavailable) if k is not None]
+        if len(kinds) != 1:
+            raise ValueError("a platform fault is one of 'restart', 'unreachable' or 'unavailable'")
+        if self.restart is None and self.for_s <= 0:
+            raise ValueError("'unreachable' and 'unavailable' need for_s > 0 (how long)")
         return self
 
 
@@ -234,6 +238,11 @@ class Scenario(_Input):
         description="a quote pending approval this long is escalated to an owner",
     )
     catalog_changes: list[CatalogChange] = Field(default_factory=list, max_length=20)
+    refuse_stale_prices: bool = Field(
+        default=True,
+        description="refuse acceptance of a price computed under a catalog version no "
+        "longer in force (false is the misconfiguration that sells at yesterday's price)",
+    )
     cutoffs: dict[str, Cutoff | None] = Field(
         default_factory=dict,
         max_length=1_000,

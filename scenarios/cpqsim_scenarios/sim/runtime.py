@@ -49,7 +49,11 @@ class SimRuntime:
         self.env = simpy.Environment()
         self.ids = IdSource()
         self.policy = self.scenario.resilience_policy()
-        self.quotes = QuoteService(QuoteServices(catalog=loaded.catalog))
+        self.quotes = QuoteService(
+            QuoteServices(
+                catalog=loaded.catalog, refuse_stale_prices=self.scenario.refuse_stale_prices
+            )
+        )
         self.orders = OrderService(loaded.catalog, self.policy, self.scenario.order_policy)
         self.log = EventLog()
         self._orchestration_rng = rng_stream(self.seed, "orchestration")
@@ -218,6 +222,9 @@ class SimRuntime:
             self._restart_quotes()
         elif fault.unreachable is not None:
             self._unreachable[fault.unreachable] = self.env.now + fault.for_s
+        elif fault.unavailable == "pricing":
+            self.quotes.set_pricing_available(False)
+            self.schedule(fault.for_s, lambda: self.quotes.set_pricing_available(True))
 
     def _restart_orders(self) -> None:
         """The order side dies: in-flight replies and timers are lost with it. It comes
@@ -237,7 +244,7 @@ class SimRuntime:
     def _restart_quotes(self) -> None:
         """The quote side dies and replays its journal (here, the event log)."""
         self.restarts += 1
-        self.quotes = QuoteService(QuoteServices(catalog=self.orders.catalog))
+        self.quotes = QuoteService(self.quotes.services)
         for event in self.log:
             if event.subject.startswith("quote/"):
                 self.quotes.apply(event)
