@@ -129,6 +129,8 @@ def _billing_after_activation(events, ledgers):
     for entry in ledgers.get(
         "billing", LedgerSnapshot(system="billing", entries=[])
     ).side_effects():
+        if entry.request.compensates is not None:
+            continue  # stopping billing is not a charge
         key = billing_items.get(entry.request.task_id)
         if key is None or key not in activated:
             problems.append(

@@ -50,6 +50,7 @@ class SimDownstream:
         self.calls = 0
         self.rejected = 0
         self.latencies: list[tuple[float, float]] = []  # (finished at, seconds in system)
+        self._refused: set[str] = set()  # references refused on business grounds
 
     @property
     def queue_length(self) -> int:
@@ -97,6 +98,12 @@ class SimDownstream:
             self.ledger.start(entry)
             fault = sample_fault(p, self.rng)
             service = sample_service_time(p, self.rng)
+            # A business refusal is about the request's content (the account's data): asked
+            # again, the same thing is refused again. That is why it must not be retried.
+            if request.reference in self._refused:
+                fault = Fault.REJECTION
+            elif fault is Fault.REJECTION:
+                self._refused.add(request.reference)
             if fault is Fault.STALL:
                 service += p.faults.stall_s
             yield self.env.timeout(service)
