@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from cpqsim.configuration import QuoteLine
 from cpqsim.invariants import InvariantResult
+from cpqsim.order_policy import RepairAction
 
 # A discount is a fraction with a few decimals; 50 significant digits is an attack, not a
 # discount, and is refused at the door (the pricing core would otherwise work it out).
@@ -270,6 +271,48 @@ class ProductOrder(Open):
     openTasks: int
     orderDate: str | None = None
     completionDate: str | None = None
+
+
+class CancelProductOrder(Open):
+    """TMF622 ``CancelProductOrder``: one per order (a second one is refused, 409)."""
+
+    id: str
+    href: str
+    productOrder: ResourceRef
+    state: str = Field(description="acknowledged, inProgress, done or terminatedWithError")
+    cancellationReason: str | None = None
+    requestedCancellationDate: str | None = None
+    effectiveCancellationDate: str | None = None
+    type_: str = Field(alias="@type")
+
+
+class FalloutCase(BaseModel):
+    """A case for a person: what failed, who owns it, what may be done, and what was."""
+
+    id: str
+    orderId: str
+    taskId: str
+    kind: str = Field(description="task (work that failed) or compensation (undo that failed)")
+    owner: str
+    reason: str
+    repairActions: list[str]
+    status: str = Field(description="open or resolved")
+    openedAt: str | None
+    resolvedAt: str | None = None
+    resolution: str | None = None
+    resolvedBy: str | None = None
+
+
+class RepairIn(Body):
+    """An operations decision on a fallout case, on the authority of ``role``."""
+
+    action: RepairAction
+    actor: str = Field(min_length=1, max_length=100)
+    role: str = Field(min_length=1, max_length=100)
+    reason: str = Field(default="", max_length=2000)
+    evidence: str | None = Field(
+        default=None, max_length=2000, description="mark_done: the reference that proves it"
+    )
 
 
 class ProductOffering(Open):

@@ -8,8 +8,10 @@ orders from accepted quotes (convert, or TMF622 ``POST productOrder``, both idem
 per ``Idempotency-Key``), and answers every refusal in the TMF ``Error`` shape: unknown
 id 404, refused command 409, unmappable or unsellable request 422, malformed request 400,
 oversize body 413; an actor that is restarting is a 503. Client mistakes never produce
-a 5xx. Around it: ``/metrics`` (Prometheus), ``/hub`` listeners, ``/ops/verdict`` (the
-invariant checker over the live platform) and ``/docs`` that work offline.
+a 5xx. Cancellation (TMF622 ``cancelProductOrder``) and the fallout queue are in
+:mod:`cpqsim_actors.order_routes`. Around it: ``/metrics`` (Prometheus), ``/hub``
+listeners, ``/ops/verdict`` (the invariant checker over the live platform) and ``/docs``
+that work offline.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from cpqsim_actors.hub_api import install_hub_routes
 from cpqsim_actors.messages import CommandResult, ConvertOutcome, OrderView, QuoteView
 from cpqsim_actors.metrics import GatewayMetrics, MetricsMiddleware
 from cpqsim_actors.offline_docs import install_offline_docs
+from cpqsim_actors.order_routes import install_order_exception_routes
 from cpqsim_actors.request_guard import DEFAULT_MAX_BODY_BYTES, RequestGuard
 from cpqsim_actors.strict_query import install_strict_query
 from cpqsim_actors.tmf import CATALOG_PATH, ORDER_PATH, QUOTE_PATH, order_resource, quote_resource
@@ -465,6 +468,8 @@ def create_app(
         return JSONResponse([e.model_dump(mode="json") for e in events])
 
     # ------------------------------------------------------------------ TMF hub
+
+    install_order_exception_routes(app, platform, metrics)
 
     for api, root in ((QUOTE_API, QUOTE_PATH), (ORDER_API, ORDER_PATH)):
         install_hub_routes(app, hub, api, root)

@@ -350,6 +350,35 @@ class OrderExecutor(JournaledShard):
     async def status_counts(self) -> dict[str, int]:
         return dict(Counter(o.status.value for o in self.orders.orders.values()))
 
+    async def fallout_cases(self, status: str | None = None) -> list[dict[str, Any]]:
+        """This shard's fallout cases (``status`` open or resolved; None: all), as data."""
+        self._flush_journal()  # never show a fact the journal does not hold yet
+        return [
+            self._case_view(order.order_id, case)
+            for order in self.orders.orders.values()
+            for case in order.fallout_cases
+            if status is None or case["status"] == status
+        ]
+
+    async def fallout_case(self, case_id: str) -> dict[str, Any] | None:
+        self._flush_journal()
+        for order in self.orders.orders.values():
+            for case in order.fallout_cases:
+                if case["case_id"] == case_id:
+                    return self._case_view(order.order_id, case)
+        return None
+
+    def _case_view(self, order_id: str, case: dict[str, Any]) -> dict[str, Any]:
+        """A case with when it opened and closed, read from the order's own facts."""
+        opened = resolved = None
+        for e in self.timelines.get(order_id, []):
+            if e.data.get("case_id") == case["case_id"]:
+                if e.name == "order.fallout_opened":
+                    opened = e.time
+                elif e.name == "order.fallout_resolved":
+                    resolved = e.time
+        return {**case, "order_id": order_id, "opened_at": opened, "resolved_at": resolved}
+
     async def unsettled(self) -> int:
         """Orders neither terminal nor held in an owned fallout case."""
         return self.orders.unsettled()

@@ -394,6 +394,17 @@ class LivePlatform:
                 total[k] = total.get(k, 0) + v
         return dict(sorted(total.items()))
 
+    async def fallout_cases(self, status: str | None = None) -> list[dict[str, Any]]:
+        """Every shard's fallout cases, oldest first (the operations desk's work queue)."""
+        parts = await asyncio.gather(*(h.call("fallout_cases", status) for h in self.order_shards))
+        return sorted(
+            (c for part in parts for c in part), key=lambda c: (c["opened_at"] or "", c["case_id"])
+        )
+
+    async def fallout_case(self, case_id: str) -> dict[str, Any] | None:
+        found = await asyncio.gather(*(h.call("fallout_case", case_id) for h in self.order_shards))
+        return next((c for c in found if c is not None), None)
+
     async def unsettled_orders(self) -> int:
         return sum(await asyncio.gather(*(h.call("unsettled") for h in self.order_shards)))
 

@@ -14,6 +14,7 @@ from typing import Any
 from cpqsim.canonical import to_plain
 from cpqsim.catalog import Catalog, stable_id
 from cpqsim.order import Order, OrderStatus, TaskStatus
+from cpqsim.order_commands import repairs_for
 from cpqsim.quote import Quote, QuoteStatus
 
 CATALOG_PATH = "/tmf-api/productCatalogManagement/v4"
@@ -262,3 +263,69 @@ def order_resource(
     open_tasks = sum(1 for t in order.tasks.values() if t.status is not TaskStatus.DONE)
     resource["openTasks"] = open_tasks
     return resource
+
+
+# ----------------------------------------------------------------------------- cancellation
+
+CANCEL_PREFIX = "cancel-"  # one cancellation request per order: its id names the order
+
+
+def cancellation_id(order_id: str) -> str:
+    return f"{CANCEL_PREFIX}{order_id}"
+
+
+def cancellation_state(order: Order) -> str:
+    """TMF622 TaskStateType of the order's cancellation request."""
+    if order.status is OrderStatus.CANCELLED:
+        return "done"
+    if order.terminal:  # wound down but could not be undone entirely (e.g. failed)
+        return "terminatedWithError"
+    return "inProgress"
+
+
+def cancellation_resource(
+    order: Order,
+    base_url: str,
+    requested_at: str | None = None,
+    effective_at: str | None = None,
+    requested_for: str | None = None,
+) -> dict[str, Any]:
+    """TMF622 ``CancelProductOrder`` for an order whose cancellation was accepted."""
+    assert order.cancellation is not None
+    root = _root(base_url)
+    request_id = cancellation_id(order.order_id)
+    resource: dict[str, Any] = {
+        "id": request_id,
+        "href": f"{root}{ORDER_PATH}/cancelProductOrder/{request_id}",
+        "productOrder": {
+            "id": order.order_id,
+            "href": f"{root}{ORDER_PATH}/productOrder/{order.order_id}",
+            "@referredType": "ProductOrder",
+        },
+        "state": cancellation_state(order),
+        "cancellationReason": order.cancellation.get("reason", ""),
+        "@type": "CancelProductOrder",
+    }
+    if requested_for or requested_at:
+        resource["requestedCancellationDate"] = requested_for or requested_at
+    if effective_at and order.status is OrderStatus.CANCELLED:
+        resource["effectiveCancellationDate"] = effective_at
+    return resource
+
+
+def fallout_case_resource(case: dict[str, Any]) -> dict[str, Any]:
+    """A fallout case as the operations API shows it (camelCase, like the TMF resources)."""
+    return {
+        "id": case["case_id"],
+        "orderId": case["order_id"],
+        "taskId": case["task_id"],
+        "kind": case.get("kind", "task"),
+        "owner": case["owner"],
+        "reason": case["reason"],
+        "repairActions": list(repairs_for(case.get("kind", "task"))),
+        "status": case["status"],
+        "openedAt": case.get("opened_at"),
+        "resolvedAt": case.get("resolved_at"),
+        "resolution": case.get("resolution"),
+        "resolvedBy": case.get("resolved_by"),
+    }

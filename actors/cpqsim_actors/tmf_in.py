@@ -11,7 +11,7 @@ of anything it cannot map (``quoteItem[0].quoteItem[1].productOffering.id``).
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -112,6 +112,21 @@ class ProductOrderCreateTmf(TmfBody):
     requestedCompletionDate: str | None = Field(default=None, max_length=40)
     requestedStartDate: str | None = Field(default=None, max_length=40)
     note: list[_Ignored] | None = Field(default=None, max_length=20)
+
+
+class CancelProductOrderCreateTmf(TmfBody):
+    """TMF622 ``CancelProductOrder_Create``; extension ``requestedBy`` says on whose behalf.
+
+    A cancellation takes effect when it is accepted (the wind-down starts at once), so a
+    ``requestedCancellationDate`` is kept only as the client's wish, never scheduled.
+    """
+
+    productOrder: EntityRef
+    cancellationReason: str | None = Field(default=None, max_length=2000)
+    requestedCancellationDate: str | None = Field(default=None, max_length=40)
+    requestedBy: Literal["customer", "operations"] = Field(
+        default="customer", description="extension: the customer, or operations on its behalf"
+    )
 
 
 QuoteItemIn.model_rebuild()

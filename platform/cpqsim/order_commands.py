@@ -64,6 +64,24 @@ class RepairFallout(OrderCommand):
 # ----------------------------------------------------------------------------- deciding
 
 
+REPAIRS_BY_CASE_KIND: dict[str, tuple[RepairAction, ...]] = {
+    # a task that failed for good: try again, ask the downstream, declare it done with
+    # evidence, give up on its item, or give up on the whole order
+    "task": ("retry", "reconcile", "mark_done", "abandon_item", "cancel_order"),
+    # an undo that failed or cannot be done by a machine: undo it again, or by hand
+    "compensation": ("compensate", "mark_done"),
+}
+
+
+def repairs_for(case_kind: str) -> tuple[RepairAction, ...]:
+    """The repair commands a case of this kind accepts (the API lists them per case).
+
+    The ``repair_actions`` recorded in ``fallout_opened`` facts predate these command
+    names (``retry_task``, ``reconcile_with_downstream``); the facts stay as recorded.
+    """
+    return REPAIRS_BY_CASE_KIND.get(case_kind, REPAIRS_BY_CASE_KIND["task"])
+
+
 class CancellationRefused(GuardFailed):
     code = "cutoff_passed"
 
@@ -160,8 +178,12 @@ def repair(
         )
         return step.reaction()
     task_id = case["task_id"]
-    if case.get("kind") == "compensation" and command.action not in ("compensate", "mark_done"):
-        raise GuardFailed(f"case {command.case_id} asks for an undoing: compensate or mark_done")
+    accepted = repairs_for(case.get("kind", "task"))
+    if command.action not in accepted:
+        raise GuardFailed(
+            f"case {command.case_id} ({case.get('kind', 'task')}) accepts "
+            f"{', '.join(accepted)}, not {command.action}"
+        )
     if command.action == "mark_done" and not command.evidence:
         raise GuardFailed("mark_done needs evidence: the reference that proves it was done")
     if command.action == "retry" and order.winding_down:

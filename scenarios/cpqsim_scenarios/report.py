@@ -14,6 +14,12 @@ from typing import Any
 import matplotlib.pyplot as plt
 from cpqsim_host.outcome import RunOutput
 
+from cpqsim.exceptions_summary import (
+    fallout_queue,
+    order_evidence,
+    repairs,
+    seconds_since_start,
+)
 from cpqsim_scenarios.model import LoadedScenario
 
 STATE_ORDER = ["acknowledged", "inProgress", "held", "completed", "failed", "cancelled"]
@@ -95,25 +101,109 @@ def plot_downstream_latency(output: RunOutput, ax=None):
     return ax
 
 
+def plot_fallout_queue(output: RunOutput, ax=None):
+    """Open fallout cases over time (left) and cumulative cancellations (right).
+
+    Fallout is work for people: a queue that only grows means the desk is understaffed
+    or the cases cannot be repaired; cancellations beside it show what fed it.
+    """
+    ax = ax or plt.subplots(figsize=(9, 4))[1]
+    steps = fallout_queue(repairs(output.events))
+    end_h = output.simulated_s / 3600
+    if steps:
+        hours = [0.0, *(t / 3600 for t, _ in steps), end_h]
+        counts = [0, *(n for _, n in steps), steps[-1][1]]
+        ax.step(hours, counts, where="post", color="#e6550d", label="open fallout cases")
+    else:
+        ax.plot([0, end_h], [0, 0], color="#e6550d", label="open fallout cases (none)")
+    ax.set_title("Fallout queue")
+    ax.set_xlabel("hours since start")
+    ax.set_ylabel("open cases")
+    ax.set_xlim(0, max(end_h, 1e-9))
+    cancelled = [
+        seconds_since_start(e.time) / 3600 for e in output.events if e.name == "order.cancelled"
+    ]
+    handles, labels = ax.get_legend_handles_labels()
+    if cancelled:
+        right = ax.twinx()
+        right.step(
+            [0.0, *cancelled, end_h],
+            [0, *range(1, len(cancelled) + 1), len(cancelled)],
+            where="post",
+            color="#969696",
+            label="orders cancelled (cumulative)",
+        )
+        right.set_ylabel("orders cancelled")
+        more = right.get_legend_handles_labels()
+        handles, labels = handles + more[0], labels + more[1]
+    ax.legend(handles, labels, loc="upper left", fontsize="small")
+    return ax
+
+
 PLOTS = {
     "orders_by_state.png": plot_orders_by_state,
     "downstream_queues.png": plot_downstream_queues,
     "downstream_latency.png": plot_downstream_latency,
+    "fallout_queue.png": plot_fallout_queue,
 }
 
 
-def _timeline(output: RunOutput, order_id: str, limit: int = 40) -> list[str]:
-    lines = []
-    for e in output.events:
-        if e.subject == f"order/{order_id}":
-            detail = {
-                k: v
-                for k, v in e.data.items()
-                if k in ("task_id", "attempt", "found", "treated_as", "via", "reason")
-            }
-            text = ", ".join(f"{k} {v}" for k, v in detail.items())
-            lines.append(f"| {e.time} | {e.name} | {text} |")
-    return lines[:limit]
+def _clock(t_s: float) -> str:
+    hours, rest = divmod(t_s, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{int(hours):02d}:{int(minutes):02d}:{seconds:06.3f}"
+
+
+def _evidence(output: RunOutput, order_id: str, limit: int = 80) -> list[str]:
+    rows = order_evidence(output.events, output.ledgers, order_id)
+    lines = [f"| {_clock(r.t_s)} | {r.source} | {r.what} | {r.detail} |" for r in rows[:limit]]
+    if len(rows) > limit:
+        lines.append(f"| … | | {len(rows) - limit} more rows | |")
+    return lines
+
+
+def _exceptions_section(result: dict[str, Any]) -> list[str]:
+    ex = result.get("exceptions")
+    if not ex:
+        return []
+    f, c = ex["fallout"], ex["cancellations"]
+
+    def secs(v):
+        return "n/a" if v is None else f"{v:,.0f} s"
+
+    md = [
+        "",
+        "## Order exceptions",
+        "",
+        f"- fallout cases: {f['opened']} opened, {f['resolved']} repaired, "
+        f"{f['open_at_end']} still open at the end (peak {f['peak_open']} open at once); "
+        f"repair time p50 {secs(f['repair_time_p50_s'])}, p90 {secs(f['repair_time_p90_s'])}, "
+        f"max {secs(f['repair_time_max_s'])}; repairs refused for want of authority: "
+        f"{f['repairs_refused']}",
+    ]
+    if f["by_owner"]:
+        owners = ", ".join(f"{k} {v}" for k, v in f["by_owner"].items())
+        kinds = ", ".join(f"{k} {v}" for k, v in f["by_kind"].items())
+        md.append(f"- cases by owner: {owners}; by kind: {kinds}")
+    md.append(
+        f"- cancellations accepted: {c['accepted_by_customer']} by customers, "
+        f"{c['accepted_by_operations']} by operations, {c['rollbacks']} rollbacks "
+        f"(all-or-nothing orders undoing a partial result); orders cancelled: "
+        f"{c['orders_cancelled']}"
+    )
+    if not any(d["compensations_requested"] for d in ex["compensations"].values()):
+        return [*md, "- no compensation was needed"]
+    md += [
+        "",
+        "| system | compensations asked | undone | failed attempts | references still live |",
+        "|---|---|---|---|---|",
+    ]
+    for name, d in ex["compensations"].items():
+        md.append(
+            f"| {name} | {d['compensations_requested']} | {d['undone']} | {d['failed']} "
+            f"| {d['live_references']} |"
+        )
+    return md
 
 
 def write_report(out_dir: Path, result: dict[str, Any], output: RunOutput, loaded: LoadedScenario):
@@ -162,6 +252,7 @@ def write_report(out_dir: Path, result: dict[str, Any], output: RunOutput, loade
             f"| {name} | {d['calls']} | {d['rejected']} | {d['side_effects']} | "
             f"{d['duplicates']} | {d['latency_p50_s']} | {d['latency_p99_s']} |"
         )
+    md += _exceptions_section(result)
     md += ["", "## Plots", ""]
     md += [f"![{f}]({f})" for f in PLOTS]
     broken = [i for i in result["invariants"] if not i["holds"]]
@@ -174,8 +265,12 @@ def write_report(out_dir: Path, result: dict[str, Any], output: RunOutput, loade
                 "",
                 f"## Timeline of {order_id} (first example of {broken[0]['name']})",
                 "",
-                "| time | event | detail |",
-                "|---|---|---|",
-                *_timeline(output, order_id),
+                "The platform's facts beside what each downstream system recorded about this "
+                "order, in time order (hh:mm:ss since start): where the two disagree is "
+                "where the invariant broke.",
+                "",
+                "| time | source | what | detail |",
+                "|---|---|---|---|",
+                *_evidence(output, order_id),
             ]
     (out_dir / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")

@@ -98,6 +98,16 @@ def test_a_cancelled_orders_work_is_undone_in_the_ledgers():
         1 for ledger in result.output.ledgers.values() for e in ledger.entries if e.reversal
     )
     assert names(result)["order.cancelled"] > 0 and reversals > 0
+    exceptions = result.result["exceptions"]
+    assert exceptions["cancellations"]["orders_cancelled"] == names(result)["order.cancelled"]
+    undone = sum(d["undone"] for d in exceptions["compensations"].values())
+    assert 0 < undone <= reversals
+
+
+def test_the_failure_day_report_shows_its_fallout_queue_and_repair_times():
+    fallout = run("failure_day").result["exceptions"]["fallout"]
+    assert fallout["opened"] > 0 and fallout["resolved"] > 0
+    assert fallout["repair_time_p50_s"] is not None and fallout["peak_open"] >= 1
 
 
 def test_the_failure_day_combines_an_outage_errors_spikes_and_cancellations():

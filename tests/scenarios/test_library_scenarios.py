@@ -128,9 +128,16 @@ def test_cli_writes_result_events_and_a_report_with_plots(tmp_path):
         "report.md",
         "orders_by_state.png",
         "downstream_queues.png",
+        "fallout_queue.png",
     } <= {p.name for p in out.iterdir()}
     report = (out / "report.md").read_text()
     assert "no_duplicate_side_effects | **NO**" in report and "## Timeline of" in report
+    assert "## Order exceptions" in report and "fallout cases:" in report
+    # the broken order's story shows what provisioning recorded, not only the platform's view
+    timeline = report.split("## Timeline of", 1)[1]
+    assert "| provisioning | " in timeline and "| platform | order.task_dispatched" in timeline
+    result = json.loads((out / "result.json").read_text())
+    assert set(result["exceptions"]) == {"fallout", "cancellations", "compensations"}
     lines = (out / "events.jsonl").read_text().splitlines()
     first = json.loads(lines[0])
     assert {"specversion", "id", "type", "source", "subject", "time", "correlationid"} <= set(first)
