@@ -6,8 +6,8 @@
     locust --config loadtests/locust.conf --shape spike --tags quote
 
 Journeys are separate ``FastHttpUser`` classes with weights and tags (``browse``,
-``quote``, ``order``). ``--shape`` picks the load: ``closed`` (constant users), ``step``,
-``spike``, ``soak`` (closed loop, peak ``--users``) or ``open`` (journeys *arrive* at
+``quote``, ``order``, ``cancel``). ``--shape`` picks the load: ``closed`` (constant users),
+``step``, ``spike``, ``soak`` (closed loop, peak ``--users``) or ``open`` (journeys *arrive* at
 ``--arrival-rate`` per second whatever the latency; see ``cpqsim_load/schedule.py`` for
 why that matters). Every shape ends after ``--run-time``. When the run stops, the gateway
 is asked for its verdict (the invariant checker over the live platform): violations are
@@ -28,7 +28,13 @@ import time
 import uuid
 from pathlib import Path
 
-from cpqsim_load.journeys import JOURNEYS, JourneyFailed, browse_catalog, quote_and_price
+from cpqsim_load.journeys import (
+    JOURNEYS,
+    JourneyFailed,
+    browse_catalog,
+    order_then_cancel,
+    quote_and_price,
+)
 from cpqsim_load.journeys import quote_to_order as order_journey
 from cpqsim_load.open_loop import ArrivalClock
 from cpqsim_load.schedule import DEFAULT_RUN_TIME_S, SHAPES, Plan, pool_size, rate_at, users_at
@@ -79,8 +85,30 @@ def _plan(options) -> Plan:
     )
 
 
+def _runs_a_task(user_class, tags: set[str], excluded: set[str]) -> bool:
+    for job in user_class.tasks:
+        marks = getattr(job, "locust_tag_set", set())
+        if (not tags or marks & tags) and not marks & excluded:
+            return True
+    return False
+
+
+def _only_journeys_with_tagged_tasks(environment) -> None:
+    """``--tags cancel`` runs only the journeys tagged so.
+
+    Locust filters tasks by tag but still spawns users of every class by weight, and a
+    user left without tasks fails at once; so classes with nothing left are dropped.
+    """
+    options = environment.parsed_options
+    tags, excluded = set(options.tags or []), set(options.exclude_tags or [])
+    if tags or excluded:
+        kept = [u for u in environment.user_classes if _runs_a_task(u, tags, excluded)]
+        environment.user_classes[:] = kept
+
+
 @events.init.add_listener
 def _init(environment, **_kwargs) -> None:
+    _only_journeys_with_tagged_tasks(environment)
     STATE["plan"] = plan = _plan(environment.parsed_options)
     STATE["clock"] = ArrivalClock(plan) if plan.shape == "open" else None
     if plan.shape == "open" and environment.parsed_options.processes:
@@ -129,12 +157,22 @@ class QuoteToOrder(CpqUser):
             order_journey(self.client, self.rng, self.seller)
 
 
+class OrderThenCancel(CpqUser):
+    weight = 1
+
+    @tag("cancel")
+    @task
+    def cancel(self) -> None:
+        with contextlib.suppress(JourneyFailed):
+            order_then_cancel(self.client, self.rng, self.seller)
+
+
 class OpenLoopJourney(CpqUser):
     """Takes one scheduled arrival at a time (only the ``open`` shape spawns these)."""
 
     wait_time = constant(0)
 
-    @tag("browse", "quote", "order", "open")
+    @tag("browse", "quote", "order", "cancel", "open")
     @task
     def arrival(self) -> None:
         clock: ArrivalClock | None = STATE["clock"]
@@ -162,7 +200,7 @@ class OpenLoopJourney(CpqUser):
         )
 
 
-CLOSED_LOOP = [BrowseCatalog, QuoteAndPrice, QuoteToOrder]
+CLOSED_LOOP = [BrowseCatalog, QuoteAndPrice, QuoteToOrder, OrderThenCancel]
 
 
 # ------------------------------------------------------------------------------ shape

@@ -1,10 +1,11 @@
 """The customer journeys, as HTTP conversations with the gateway.
 
 Each journey takes a Locust HTTP client and a random generator and walks one path:
-browse the catalog; create and price a quote; or the whole way from a TMF648 quote
+browse the catalog; create and price a quote; the whole way from a TMF648 quote
 through approval (when the price needs it) and acceptance to a TMF622 product order,
-then read the order back. A response counts as a failure only when it is wrong for that
-step; a failed step ends the journey (it has already been reported).
+then read the order back; or that, and then a change of mind: a TMF622 cancellation.
+A response counts as a failure only when it is wrong for that step; a failed step ends
+the journey (it has already been reported).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 CATALOG = "/tmf-api/productCatalogManagement/v4/productOffering"
 QUOTE = "/tmf-api/quoteManagement/v4/quote"
 ORDER = "/tmf-api/productOrderingManagement/v4/productOrder"
+CANCEL = "/tmf-api/productOrderingManagement/v4/cancelProductOrder"
 
 # Valid configurations of the sample enterprise catalog (same mix as the library scenarios).
 MIX: list[list[dict[str, Any]]] = [
@@ -153,8 +155,19 @@ def quote_to_order(client, rng: random.Random, seller: str) -> str:
     return order["id"]
 
 
+def order_then_cancel(client, rng: random.Random, seller: str) -> str:
+    """Order, then cancel. Both answers are right: 201 (accepted, the order winds down)
+    or 409 (the order already passed a point of no return, or finished): which one
+    depends on how far fulfilment got, which is the point of asking under load."""
+    order_id = quote_to_order(client, rng, seller)
+    body = {"productOrder": {"id": order_id}, "cancellationReason": "customer changed mind"}
+    call(client, "POST", CANCEL, "POST /cancelProductOrder (TMF622)", (201, 409), json=body)
+    return order_id
+
+
 JOURNEYS = {
     "browse": lambda client, rng, seller: browse_catalog(client, rng),
     "quote": quote_and_price,
     "order": quote_to_order,
+    "cancel": order_then_cancel,
 }

@@ -104,6 +104,20 @@ def test_a_closed_loop_step_run_succeeds_and_the_verdict_holds(server, tmp_path)
 
 @pytest.mark.ray
 @pytest.mark.slow
+def test_orders_cancelled_under_load_keep_every_invariant(server, tmp_path):
+    run = locust(tmp_path, server, "--tags", "cancel", "-u", "3", "-r", "3", "-t", "5s")
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "cpqsim verdict: HOLDS" in run.stdout
+    with open(run_folder(tmp_path) / "cpqsim_stats.csv", newline="") as f:
+        rows = {row["Name"]: row for row in csv.DictReader(f)}
+    # accepted (201) or refused past a point of no return (409): never a failure
+    assert int(rows["POST /cancelProductOrder (TMF622)"]["Request Count"]) > 0
+    assert int(rows["Aggregated"]["Failure Count"]) == 0, run.stdout
+
+
+@pytest.mark.ray
+@pytest.mark.slow
 def test_an_open_loop_run_holds_its_arrival_rates(server, tmp_path):
     run = locust(
         tmp_path,
