@@ -90,6 +90,9 @@ def files(tmp_path_factory) -> dict[str, Path]:
         "catalog_not_utf8": write(
             "cat-latin1.yaml", catalog.encode() + "# naïve\n".encode("latin-1")
         ),
+        "unknown_cutoff_task": write(
+            "cutoff.yaml", scenario + "cutoffs:\n  saas-suite/activate-tenantt: on_dispatch\n"
+        ),
         "request_bad_qty": write("req.yaml", request.replace("quantity: 25", "quantity: zero")),
         "request_long_decimal": write(
             "req-digits.yaml",
@@ -129,6 +132,11 @@ def cases(f: dict[str, Path], tmp: Path) -> list[tuple[str, list[str], str]]:
         ("run: nested too deep", ["run", s("deep")], "nested deeper"),
         ("run: missing catalog", ["run", s("missing_catalog")], "does not exist"),
         ("run: broken catalog", ["run", s("broken_catalog")], "[requires_cycle]"),
+        (
+            "run: cutoff for an unknown task",
+            ["run", s("unknown_cutoff_task")],
+            "cutoffs.saas-suite/activate-tenantt: no task",
+        ),
         ("run: unknown runtime", ["run", s("good"), "--runtime", "spark"], "runtime"),
         ("run: negative seed", ["run", s("good"), "--seed", "-1"], "seed"),
         ("run: --out is a file", ["run", s("good"), "--out", str(afile)], "is a file"),
