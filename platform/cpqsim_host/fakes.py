@@ -50,6 +50,9 @@ class SimDownstream:
         self.calls = 0
         self.rejected = 0
         self.latencies: list[tuple[float, float]] = []  # (finished at, seconds in system)
+        self.waited_s = 0.0  # total time requests spent queued for a server
+        self.served = 0  # requests that got a server
+        self.busy_s = 0.0  # total server time spent serving (utilisation = busy / capacity)
         self._refused: set[str] = set()  # references refused on business grounds
 
     @property
@@ -93,8 +96,11 @@ class SimDownstream:
             on_reply(Reply(ok=False, error=refusal, retryable=True))
             return
         entry = self.ledger.accept(request, to_ms(self.env.now))
+        queued_at = self.env.now
         with self.servers.request() as slot:
             yield slot
+            self.waited_s += self.env.now - queued_at
+            self.served += 1
             self.ledger.start(entry)
             fault = sample_fault(p, self.rng)
             service = sample_service_time(p, self.rng)
@@ -106,6 +112,7 @@ class SimDownstream:
                 self._refused.add(request.reference)
             if fault is Fault.STALL:
                 service += p.faults.stall_s
+            self.busy_s += service
             yield self.env.timeout(service)
             self.ledger.finish(entry, to_ms(self.env.now), fault)
         self.latencies.append((self.env.now, self.env.now - sent_at))

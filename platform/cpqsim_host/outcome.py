@@ -57,3 +57,7 @@ class RunOutput:
     simulated_s: float
     wall_s: float = 0.0
     notes: list[str] = field(default_factory=list)  # caveats a reader of the verdict needs
+    # per system: server seconds spent serving, and (total seconds queued, requests served);
+    # a runtime that cannot tell leaves them empty
+    downstream_busy_s: dict[str, float] = field(default_factory=dict)
+    downstream_waits: dict[str, tuple[float, int]] = field(default_factory=dict)

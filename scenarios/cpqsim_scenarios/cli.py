@@ -397,6 +397,83 @@ def sweep(
     raise typer.Exit(EXIT_INVARIANT_VIOLATED if summary["failed_runs"] else 0)
 
 
+@app.command()
+def capacity(
+    scenario: Annotated[Path, typer.Argument(help="scenario YAML")],
+    target_s: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            max=86_400,
+            help="recommend servers so a call spends at most this long at a downstream "
+            "(queue + service, mean seconds)",
+        ),
+    ] = None,
+    peak: Annotated[bool, typer.Option(help="at the peak of the scenario's spikes")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the table as JSON")] = False,
+) -> None:
+    """Predict each downstream's load with Erlang-C, without running (queueing theory)."""
+    from cpqsim_scenarios.capacity_table import (
+        forecast_rows,
+        forecast_scenario,
+        peak_multiplier,
+        recommend_servers,
+    )
+    from cpqsim_scenarios.model import load_scenario
+
+    try:
+        loaded = load_scenario(scenario)
+        forecasts = forecast_scenario(loaded, at_peak=peak)
+        advice = recommend_servers(forecasts, target_s) if target_s is not None else []
+    except InputInvalid as exc:
+        _fail_input(exc, as_json)
+    rate = loaded.scenario.traffic.arrivals_per_hour * (peak_multiplier(loaded) if peak else 1)
+    rows = forecast_rows(forecasts)
+    for a in advice:
+        rows[a.system]["servers_needed"] = a.servers_needed
+    if as_json:
+        body = {"scenario": loaded.scenario.name, "orders_per_hour": rate, "downstream": rows}
+        print(json.dumps(body | {"target_s": target_s}, indent=2, sort_keys=True))
+        return
+    table = Table(
+        "downstream",
+        "calls/order",
+        "servers",
+        "service s",
+        "utilisation",
+        "P(wait)",
+        "mean wait s",
+        "queue",
+        "saturates at orders/h",
+        *(["servers for target"] if advice else []),
+    )
+
+    def show(value: float | None, fmt: str = "{:.3f}") -> str:
+        return "[bold red]unstable[/]" if value is None else fmt.format(value)
+
+    for system, r in rows.items():
+        busy = r["utilisation"]
+        table.add_row(
+            system,
+            f"{r['calls_per_order']:.2f}",
+            str(r["servers"]),
+            f"{r['mean_service_s']:.2f}",
+            f"[bold red]{busy:.0%}[/]" if busy >= 1 else f"{busy:.0%}",
+            show(r["p_wait"], "{:.1%}") if busy < 1 else "100%",
+            show(r["mean_wait_s"]),
+            show(r["mean_queue_length"]),
+            f"{r['saturating_orders_per_hour']:,.0f}",
+            *([str(r.get("servers_needed") or "n/a")] if advice else []),
+        )
+    out.print(
+        f"[bold]{escape(loaded.scenario.name)}[/]: {rate:,.0f} orders/hour"
+        + (" (peak)" if peak else "")
+        + "; Erlang-C (Allen-Cunneen for non-exponential service), first attempts "
+        "and error retries; outages and reconciliation are what the simulation adds"
+    )
+    out.print(table)
+
+
 # -------------------------------------------------------------------------- lifecycle
 
 LIFECYCLES = {

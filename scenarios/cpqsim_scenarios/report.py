@@ -162,6 +162,37 @@ def _evidence(output: RunOutput, order_id: str, limit: int = 80) -> list[str]:
     return lines
 
 
+def _capacity_section(result: dict[str, Any]) -> list[str]:
+    cap = result.get("capacity")
+    if not cap:
+        return []
+
+    def num(value, fmt="{:.3f}"):
+        return "unstable" if value is None else fmt.format(value)
+
+    md = [
+        "",
+        "## Capacity: predicted (Erlang-C) and measured",
+        "",
+        "Predicted at the base arrival rate from the mix's decomposition; measured over the "
+        "arrival window. Outages, spikes, retries and reconciliation are what the "
+        "simulation adds to the formula.",
+        "",
+        "| system | utilisation predicted | measured | mean wait s predicted | measured "
+        "| time in system s predicted | measured | saturates at orders/h |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for system, p in cap["predicted"].items():
+        m = cap["measured"].get(system, {})
+        md.append(
+            f"| {system} | {num(p['utilisation'], '{:.1%}')} "
+            f"| {num(m.get('utilisation'), '{:.1%}')} | {num(p['mean_wait_s'])} "
+            f"| {num(m.get('mean_wait_s'))} | {num(p['mean_in_system_s'])} "
+            f"| {num(m.get('mean_in_system_s'))} | {p['saturating_orders_per_hour']:,.0f} |"
+        )
+    return md
+
+
 def _exceptions_section(result: dict[str, Any]) -> list[str]:
     ex = result.get("exceptions")
     if not ex:
@@ -253,6 +284,7 @@ def write_report(out_dir: Path, result: dict[str, Any], output: RunOutput, loade
             f"{d['duplicates']} | {d['latency_p50_s']} | {d['latency_p99_s']} |"
         )
     md += _exceptions_section(result)
+    md += _capacity_section(result)
     md += ["", "## Plots", ""]
     md += [f"![{f}]({f})" for f in PLOTS]
     broken = [i for i in result["invariants"] if not i["holds"]]

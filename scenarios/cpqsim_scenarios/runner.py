@@ -25,6 +25,7 @@ from cpqsim_host.outcome import RunOutput
 from cpqsim.events import EventLog
 from cpqsim.exceptions_summary import exceptions_summary
 from cpqsim.invariants import all_hold, check_invariants
+from cpqsim_scenarios.capacity_table import capacity_section
 from cpqsim_scenarios.errors import EXIT_INVARIANT_VIOLATED, EXIT_OK
 from cpqsim_scenarios.model import LoadedScenario, load_scenario
 from cpqsim_scenarios.output import (
@@ -103,6 +104,7 @@ def summarize(
         "invariants": [r.model_dump() for r in invariants],
         "downstream": downstream,
         "exceptions": exceptions_summary(output.events, output.ledgers),
+        "capacity": capacity_section(loaded, output),
         "events": len(output.events),
         "notes": list(output.notes),
         "event_log_sha256": log_sha,

@@ -137,6 +137,13 @@ def cases(f: dict[str, Path], tmp: Path) -> list[tuple[str, list[str], str]]:
             ["run", s("unknown_cutoff_task")],
             "cutoffs.saas-suite/activate-tenantt: no task",
         ),
+        (
+            "capacity: a target below a service time",
+            ["capacity", s("good"), "--target-s", "1"],
+            "downstream.provisioning.service_time",
+        ),
+        ("capacity: negative target", ["capacity", s("good"), "--target-s", "-5"], "target"),
+        ("capacity: bad scenario", ["capacity", s("policy_typo")], "did you mean"),
         ("run: unknown runtime", ["run", s("good"), "--runtime", "spark"], "runtime"),
         ("run: negative seed", ["run", s("good"), "--seed", "-1"], "seed"),
         ("run: --out is a file", ["run", s("good"), "--out", str(afile)], "is a file"),

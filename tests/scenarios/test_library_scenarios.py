@@ -138,6 +138,11 @@ def test_cli_writes_result_events_and_a_report_with_plots(tmp_path):
     assert "| provisioning | " in timeline and "| platform | order.task_dispatched" in timeline
     result = json.loads((out / "result.json").read_text())
     assert set(result["exceptions"]) == {"fallout", "cancellations", "compensations"}
+    # Erlang-C's prediction beside what the run measured, per downstream
+    assert "## Capacity: predicted (Erlang-C) and measured" in report
+    capacity = result["capacity"]
+    assert set(capacity["predicted"]) == set(capacity["measured"]) == set(result["downstream"])
+    assert capacity["measured"]["provisioning"]["utilisation"] > 0
     lines = (out / "events.jsonl").read_text().splitlines()
     first = json.loads(lines[0])
     assert {"specversion", "id", "type", "source", "subject", "time", "correlationid"} <= set(first)

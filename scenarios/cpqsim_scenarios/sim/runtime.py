@@ -289,6 +289,10 @@ class SimRuntime:
             stats=self.stats,
             simulated_s=self.env.now,
             wall_s=wall_s,
+            downstream_busy_s={name: ds.busy_s for name, ds in self.downstreams.items()},
+            downstream_waits={
+                name: (ds.waited_s, ds.served) for name, ds in self.downstreams.items()
+            },
         )
 
 
