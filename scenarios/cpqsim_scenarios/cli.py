@@ -344,8 +344,17 @@ def sweep(
         bool, typer.Option(help="replace a previous sweep's files in --out")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+    grid: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="vary a numeric field: PATH=v1,v2,... e.g. downstream.provisioning.servers=2,4,8 "
+            "(repeatable; every combination runs every seed)"
+        ),
+    ] = None,
 ) -> None:
-    """Run a scenario over many seeds (sim runtime) and report how often each invariant broke."""
+    """Run a scenario over many seeds (sim runtime) and report how often each invariant broke;
+    with --grid, over every combination of parameter values too."""
+    from cpqsim_scenarios import grid as grids
     from cpqsim_scenarios import sweep as sweeps
     from cpqsim_scenarios.model import load_scenario
     from cpqsim_scenarios.output import plan_output
@@ -353,24 +362,32 @@ def sweep(
 
     try:
         seed_list = sweeps.seeds_or_refuse(seeds)
-        refuse_if_too_big(load_scenario(scenario))
+        loaded = load_scenario(scenario)
+        axes = grids.parse_axes(grid or [], loaded, len(seed_list))
+        for overrides in grids.cells(axes):
+            refuse_if_too_big(grids.apply(loaded, overrides))
         plan = plan_output(out_dir, marker="sweep.json", overwrite=overwrite) if out_dir else None
     except InputInvalid as exc:
         _fail_input(exc, as_json)
+    runs = len(seed_list) * len(grids.cells(axes))
     executor = registry.load("ray" if use_ray else "local", registry.SWEEP_GROUP)(workers)
     with Progress(
         TextColumn(f"[bold]sweep[/] {escape(scenario.name)}"),
         BarColumn(),
-        TextColumn("{task.completed}/{task.total} seeds"),
+        TextColumn("{task.completed}/{task.total} runs"),
         TimeElapsedColumn(),
         console=err,
         transient=True,
         disable=as_json,
     ) as bar:
-        task = bar.add_task("sweep", total=len(seed_list))
+        task = bar.add_task("sweep", total=runs)
         try:
             summary = sweeps.sweep(
-                scenario, seed_list, executor, lambda done, _: bar.update(task, completed=done)
+                scenario,
+                seed_list,
+                executor,
+                lambda done, _: bar.update(task, completed=done),
+                axes=axes,
             )
         except InputInvalid as exc:
             _fail_input(exc, as_json)
@@ -378,6 +395,8 @@ def sweep(
         sweeps.write_sweep(plan.target, summary, plan=plan)
     if as_json:
         print(json.dumps(summary, indent=2, sort_keys=True))
+    elif "grid" in summary:
+        _print_grid(summary, seeds, plan.target if plan else None)
     else:
         table = Table("invariant", "broken in runs", "violations (all runs)")
         for name, runs in summary["invariant_broken_in_runs"].items():
@@ -472,6 +491,35 @@ def capacity(
         "and error retries; outages and reconciliation are what the simulation adds"
     )
     out.print(table)
+
+
+def _print_grid(summary: dict[str, Any], seeds: str, target: Path | None) -> None:
+    paths = [a["path"] for a in summary["grid"]["axes"]]
+
+    def ci(v: dict[str, Any], key: str, fmt: str) -> str:
+        if v[key] is None:
+            return "n/a"
+        text = fmt.format(v[key])
+        if v["low"] is not None:
+            text += f" [{fmt.format(v['low'])}, {fmt.format(v['high'])}]"
+        return text
+
+    table = Table(*paths, "runs broken (95 % CI)", "p99 lead time s", "peak utilisation")
+    for cell in summary["grid"]["cells"]:
+        table.add_row(
+            *(f"{cell['cell'][p]:g}" for p in paths),
+            ci(cell["violation_rate"], "rate", "{:.0%}"),
+            ci(cell["lead_time_p99_s"], "mean", "{:,.0f}"),
+            ci(cell["peak_utilisation"], "mean", "{:.0%}"),
+        )
+    out.print(
+        f"[bold]{escape(summary['scenario'])}[/] policy={escape(summary['policy'])} "
+        f"seeds={escape(seeds)} per cell"
+    )
+    out.print(table)
+    out.print(f"{summary['failed_runs']} of {summary['runs']} runs violated an invariant")
+    if target is not None:
+        out.print(f"wrote {escape(str(target))}/ (sweep.json, grid.png)")
 
 
 # -------------------------------------------------------------------------- lifecycle

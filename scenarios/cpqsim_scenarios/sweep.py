@@ -1,4 +1,5 @@
-"""Seed sweeps: run one scenario over many seeds and say how often each invariant broke.
+"""Seed sweeps: run one scenario over many seeds and say how often each invariant broke;
+with ``--grid``, over a grid of parameter values too (see :mod:`cpqsim_scenarios.grid`).
 
 One seed is an anecdote. An architect deciding on a resilience policy wants the rate:
 "the naive policy duplicated activations on 20 of 20 days". Each seed is an independent,
@@ -14,7 +15,10 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from cpqsim.exceptions_summary import seconds_since_start
+from cpqsim_scenarios import grid
 from cpqsim_scenarios.errors import InputInvalid, Problem
+from cpqsim_scenarios.grid import Overrides
 from cpqsim_scenarios.model import LoadedScenario, load_scenario
 from cpqsim_scenarios.output import OutputPlan, plan_output, write_output
 
@@ -60,20 +64,55 @@ SeedTask = Callable[[str, int], SeedResult]
 Executor = Callable[[SeedTask, str, list[int]], Iterable[SeedResult]]
 
 
-def run_seed(scenario_path: str, seed: int) -> SeedResult:
-    """One sim run, reduced to what a sweep compares (picklable, small)."""
+def run_seed(scenario_path: str, job: int | tuple[Overrides, int]) -> SeedResult:
+    """One sim run (a seed, or a grid cell's overrides and a seed), reduced to what a
+    sweep compares (picklable, small)."""
     from cpqsim_scenarios.runner import run_scenario
 
-    result = run_scenario(scenario_path, runtime="sim", seed=seed).result
+    overrides, seed = job if isinstance(job, tuple) else ((), job)
+    loaded = grid.apply(load_scenario(scenario_path), overrides)
+    run = run_scenario(loaded, runtime="sim", seed=seed)
+    result = run.result
     return {
         "seed": seed,
+        "cell": [[path, value] for path, value in overrides],
         "verdict": result["verdict"],
         "orders": result["orders"]["total"],
         "by_state": result["orders"]["by_state"],
         "violations": {i["name"]: i["violations"] for i in result["invariants"]},
         "duplicates": {n: d["duplicates"] for n, d in result["downstream"].items()},
+        "lead_time_p99_s": _p99(order_lead_times(run.output.events)),
+        "utilisation": {n: m["utilisation"] for n, m in result["capacity"]["measured"].items()},
         "event_log_sha256": result["event_log_sha256"],
     }
+
+
+_ORDER_ENDS = {
+    "order.completed",
+    "order.partially_completed",
+    "order.failed",
+    "order.cancelled",
+    "order.rejected",
+}
+
+
+def order_lead_times(events) -> list[float]:
+    """Seconds from each order's creation to its end (orders still open are left out)."""
+    created: dict[str, float] = {}
+    out = []
+    for e in events:
+        if e.name == "order.created":
+            created[e.subject] = seconds_since_start(e.time)
+        elif e.name in _ORDER_ENDS and e.subject in created:
+            out.append(seconds_since_start(e.time) - created.pop(e.subject))
+    return out
+
+
+def _p99(values: list[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 3)
 
 
 def local_executor(workers: int) -> Executor:
@@ -116,14 +155,101 @@ def sweep(
     seeds: list[int],
     executor: Executor,
     progress: Callable[[int, int], None] | None = None,
+    axes: list[grid.Axis] | None = None,
 ) -> dict[str, Any]:
+    """Every seed of every grid cell (no axes: one cell, the scenario as written)."""
     loaded = load_scenario(scenario_path)  # validate once, up front, before any fan-out
+    cells = grid.cells(axes or [])
+    for overrides in cells:  # every cell validated before anything runs
+        grid.apply(loaded, overrides)
+    jobs = [(overrides, seed) for overrides in cells for seed in seeds]
     results = []
-    for done, result in enumerate(executor(run_seed, str(scenario_path), seeds), 1):
+    for done, result in enumerate(executor(run_seed, str(scenario_path), jobs), 1):
         results.append(result)
         if progress:
-            progress(done, len(seeds))
-    return summarize(loaded, results)
+            progress(done, len(jobs))
+    if not axes:
+        return summarize(loaded, results)
+    return summarize_grid(loaded, axes, cells, results)
+
+
+# Two-sided 95 % Student t quantiles by degrees of freedom (normal beyond 30).
+_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
+        9: 2.262, 10: 2.228, 12: 2.179, 15: 2.131, 20: 2.086, 25: 2.060, 30: 2.042}  # fmt: skip
+
+
+def _t95(df: int) -> float:
+    known = [d for d in _T95 if d <= df]
+    return _T95[max(known)] if df <= 30 else 1.96
+
+
+def mean_ci(values: list[float]) -> dict[str, float | None]:
+    """Mean and a 95 % confidence interval over seeds (t distribution), clipped at 0:
+    every measure a sweep averages (lead times, utilisation) is non-negative."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return {"mean": None, "low": None, "high": None}
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return {"mean": round(mean, 4), "low": None, "high": None}
+    sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+    half = _t95(len(values) - 1) * sd / len(values) ** 0.5
+    low = max(mean - half, 0.0)
+    return {"mean": round(mean, 4), "low": round(low, 4), "high": round(mean + half, 4)}
+
+
+def rate_ci(hits: int, runs: int) -> dict[str, float | None]:
+    """A proportion and its 95 % Wilson interval (sound at 0 of 10 and 10 of 10)."""
+    if runs == 0:
+        return {"rate": None, "low": None, "high": None}
+    z, p = 1.96, hits / runs
+    centre = (p + z * z / (2 * runs)) / (1 + z * z / runs)
+    half = z * ((p * (1 - p) / runs + z * z / (4 * runs * runs)) ** 0.5) / (1 + z * z / runs)
+    return {"rate": round(p, 4), "low": round(centre - half, 4), "high": round(centre + half, 4)}
+
+
+def names_of(runs: list[SeedResult]) -> list[str]:
+    return list(runs[0]["violations"]) if runs else []
+
+
+def summarize_grid(
+    loaded: LoadedScenario,
+    axes: list[grid.Axis],
+    cells: list[Overrides],
+    results: list[SeedResult],
+) -> dict[str, Any]:
+    """Per cell: how often an invariant broke, p99 order lead time, utilisation."""
+    by_cell: dict[tuple, list[SeedResult]] = {}
+    for r in results:
+        by_cell.setdefault(tuple(tuple(pair) for pair in r["cell"]), []).append(r)
+    rows = []
+    for overrides in cells:
+        runs = sorted(by_cell.get(tuple(tuple(p) for p in overrides), []), key=lambda r: r["seed"])
+        systems = sorted({s for r in runs for s in r["utilisation"]})
+        utilisation = {s: mean_ci([r["utilisation"].get(s) for r in runs]) for s in systems}
+        peak = [
+            max((v for v in r["utilisation"].values() if v is not None), default=0.0) for r in runs
+        ]
+        failed = sum(1 for r in runs if r["verdict"] == "fail")
+        rows.append(
+            {
+                "cell": dict(overrides),
+                "runs": len(runs),
+                "failed_runs": failed,
+                "violation_rate": rate_ci(failed, len(runs)),
+                "lead_time_p99_s": mean_ci([r["lead_time_p99_s"] for r in runs]),
+                "peak_utilisation": mean_ci(peak),
+                "utilisation": utilisation,
+                "violations_total": {
+                    n: sum(r["violations"][n] for r in runs)
+                    for n in (runs[0]["violations"] if runs else {})
+                },
+            }
+        )
+    base = summarize(loaded, results)
+    return base | {
+        "grid": {"axes": [{"path": a.path, "values": list(a.values)} for a in axes], "cells": rows}
+    }
 
 
 def write_sweep(
@@ -137,7 +263,12 @@ def write_sweep(
     plan = plan or plan_output(out_dir, marker="sweep.json", overwrite=overwrite)
 
     def write(staging: Path) -> dict[str, Any]:
-        _plot_violations(summary, staging / "violations_per_seed.png")
+        if "grid" in summary:
+            from cpqsim_scenarios.grid_plot import plot_grid
+
+            plot_grid(summary, staging / "grid.png")
+        else:
+            _plot_violations(summary, staging / "violations_per_seed.png")
         return summary
 
     write_output(plan, write)

@@ -151,6 +151,17 @@ def cases(f: dict[str, Path], tmp: Path) -> list[tuple[str, list[str], str]]:
         ("sweep: absurd range", ["sweep", s("good"), "--seeds", "1-100000000000"], "10,000"),
         ("sweep: reversed range", ["sweep", s("good"), "--seeds", "5-1"], "reversed"),
         ("sweep: not a seed", ["sweep", s("good"), "--seeds", "x"], "not a seed"),
+        ("sweep: grid of a text field", ["sweep", s("good"), "--grid", "name=1,2"], "names a str"),
+        (
+            "sweep: empty grid",
+            ["sweep", s("good"), "--grid", "traffic.arrivals_per_hour="],
+            "no values",
+        ),
+        (
+            "sweep: huge grid",
+            ["sweep", s("good"), "--seeds", "1-5000", "--grid", "traffic.arrivals_per_hour=1,2,3"],
+            "at most 10,000",
+        ),
         ("sweep: no workers", ["sweep", s("good"), "--workers", "0"], "workers"),
         ("sweep: bad scenario", ["sweep", s("policy_typo")], "did you mean"),
         ("catalog validate: missing", ["catalog", "validate", str(tmp / "no.yaml")], "no such"),
