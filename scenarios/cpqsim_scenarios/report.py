@@ -237,6 +237,18 @@ def _exceptions_section(result: dict[str, Any]) -> list[str]:
     return md
 
 
+def first_broken_order(result: dict[str, Any]) -> tuple[str, str] | None:
+    """The first broken invariant and the order its first example names, if any."""
+    for inv in result["invariants"]:
+        if inv["holds"] or not inv["examples"]:
+            continue
+        match = re.search(r"ord-[\w-]+?(?=[-:/ ]item|:|\b)", inv["examples"][0])
+        if match:
+            return inv["name"], match.group(0).split("-item")[0]
+        return None
+    return None
+
+
 def write_report(out_dir: Path, result: dict[str, Any], output: RunOutput, loaded: LoadedScenario):
     for filename, plot in PLOTS.items():
         fig, ax = plt.subplots(figsize=(9, 4))
@@ -287,22 +299,22 @@ def write_report(out_dir: Path, result: dict[str, Any], output: RunOutput, loade
     md += _capacity_section(result)
     md += ["", "## Plots", ""]
     md += [f"![{f}]({f})" for f in PLOTS]
-    broken = [i for i in result["invariants"] if not i["holds"]]
-    if broken:
-        first = broken[0]["examples"][0]
-        match = re.search(r"ord-[\w-]+?(?=[-:/ ]item|:|\b)", first)
-        if match:
-            order_id = match.group(0).split("-item")[0]
-            md += [
-                "",
-                f"## Timeline of {order_id} (first example of {broken[0]['name']})",
-                "",
-                "The platform's facts beside what each downstream system recorded about this "
-                "order, in time order (hh:mm:ss since start): where the two disagree is "
-                "where the invariant broke.",
-                "",
-                "| time | source | what | detail |",
-                "|---|---|---|---|",
-                *_evidence(output, order_id),
-            ]
+    first = first_broken_order(result)
+    if first:
+        invariant, order_id = first
+        md += [
+            "",
+            f"## Timeline of {order_id} (first example of {invariant})",
+            "",
+            "The platform's facts beside what each downstream system recorded about this "
+            "order, in time order (hh:mm:ss since start): where the two disagree is "
+            "where the invariant broke.",
+            "",
+            "| time | source | what | detail |",
+            "|---|---|---|---|",
+            *_evidence(output, order_id),
+        ]
     (out_dir / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+    from cpqsim_scenarios.html_report import write_html
+
+    write_html(out_dir, result, output, loaded, list(PLOTS))

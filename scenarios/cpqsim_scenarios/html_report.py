@@ -1,0 +1,88 @@
+"""``report.html``: the run report for a browser, one self-contained file.
+
+The verdict comes first, then what an architect acts on: each invariant with its
+description and examples, the downstream systems (every kind of duplicate, per system),
+the order exceptions, capacity predicted beside measured, the first broken order's facts
+beside the ledger entries that prove it, and the plots, embedded (so the file can be
+mailed or attached to a ticket and still shows everything). Rendered with Jinja2, with
+autoescaping: event data and scenario text never become markup.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+from cpqsim_host.outcome import RunOutput
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from cpqsim.exceptions_summary import order_evidence
+from cpqsim_scenarios.model import LoadedScenario
+
+MAX_EVIDENCE_ROWS = 200
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("cpqsim_scenarios", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["pct"] = lambda v: "n/a" if v is None else f"{v:.1%}"
+    env.filters["num"] = lambda v, d=3: "unstable" if v is None else f"{v:,.{d}f}"
+    env.filters["secs"] = lambda v: "n/a" if v is None else f"{v:,.0f} s"
+    env.filters["clock"] = _clock
+    return env
+
+
+def _clock(t_s: float) -> str:
+    hours, rest = divmod(t_s, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{int(hours):02d}:{int(minutes):02d}:{seconds:06.3f}"
+
+
+def _image(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _systems_in_examples(inv: dict[str, Any], systems: list[str]) -> dict[str, int]:
+    """How many of the examples shown name each downstream system."""
+    counts = {s: sum(1 for e in inv["examples"] if s in e) for s in systems}
+    return {s: n for s, n in counts.items() if n}
+
+
+def write_html(
+    out_dir: Path,
+    result: dict[str, Any],
+    output: RunOutput,
+    loaded: LoadedScenario,
+    plots: list[str],
+) -> Path:
+    from cpqsim_scenarios.report import first_broken_order
+
+    systems = sorted(result["downstream"])
+    first = first_broken_order(result)
+    evidence = []
+    if first is not None:
+        evidence = order_evidence(output.events, output.ledgers, first[1])[:MAX_EVIDENCE_ROWS]
+    invariants = [
+        inv | {"in_examples": _systems_in_examples(inv, systems)} for inv in result["invariants"]
+    ]
+    html = (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            r=result,
+            description=loaded.scenario.description.strip(),
+            invariants=invariants,
+            broken=[i for i in invariants if not i["holds"]],
+            first=first,
+            evidence=evidence,
+            plots=[(name, _image(out_dir / name)) for name in plots if (out_dir / name).exists()],
+        )
+    )
+    target = out_dir / "report.html"
+    target.write_text(html, encoding="utf-8")
+    return target
