@@ -200,6 +200,7 @@ class LedgerEntry(BaseModel):
     request: DownstreamRequest
     status: EntryStatus
     accepted_ms: int
+    started_ms: int | None = None  # when a server took it (queued from accepted to started)
     finished_ms: int | None = None
     fault: Fault = Fault.NONE
     side_effect: bool = False
@@ -242,8 +243,9 @@ class DownstreamLedger:
         entry.fault = reason
         return entry
 
-    def start(self, entry: LedgerEntry) -> None:
+    def start(self, entry: LedgerEntry, now_ms: int | None = None) -> None:
         entry.status = EntryStatus.IN_PROGRESS
+        entry.started_ms = now_ms
 
     def finish(self, entry: LedgerEntry, now_ms: int, fault: Fault) -> LedgerEntry:
         """Execute the request: record a side effect unless it failed or is a dedup hit."""

@@ -35,6 +35,24 @@ def seconds_since_start(time: str) -> float:
     return (datetime.fromisoformat(time) - EPOCH).total_seconds()
 
 
+ORDER_ENDS = frozenset(
+    {"order.completed", "order.partially_completed", "order.failed", "order.cancelled",
+     "order.rejected"}
+)  # fmt: skip
+
+
+def order_lead_times(events: Iterable[CloudEvent]) -> list[float]:
+    """Seconds from each order's creation to its end (orders still open are left out)."""
+    created: dict[str, float] = {}
+    out = []
+    for e in events:
+        if e.name == "order.created":
+            created[e.subject] = seconds_since_start(e.time)
+        elif e.name in ORDER_ENDS and e.subject in created:
+            out.append(seconds_since_start(e.time) - created.pop(e.subject))
+    return out
+
+
 @dataclass(frozen=True)
 class Repair:
     """One fallout case from opening to resolution (``resolved_s`` None: still open)."""

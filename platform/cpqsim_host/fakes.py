@@ -101,7 +101,7 @@ class SimDownstream:
             yield slot
             self.waited_s += self.env.now - queued_at
             self.served += 1
-            self.ledger.start(entry)
+            self.ledger.start(entry, to_ms(self.env.now))
             fault = sample_fault(p, self.rng)
             service = sample_service_time(p, self.rng)
             # A business refusal is about the request's content (the account's data): asked

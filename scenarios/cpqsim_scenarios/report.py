@@ -14,21 +14,37 @@ from typing import Any
 import matplotlib.pyplot as plt
 from cpqsim_host.outcome import RunOutput
 
+from cpqsim.context import EPOCH
 from cpqsim.exceptions_summary import (
     fallout_queue,
     order_evidence,
+    order_lead_times,
     repairs,
     seconds_since_start,
 )
+from cpqsim.ledger_series import busy_steps, queue_steps
 from cpqsim_scenarios.model import LoadedScenario
 
-STATE_ORDER = ["acknowledged", "inProgress", "held", "completed", "failed", "cancelled"]
+STATE_ORDER = [
+    "acknowledged",
+    "inProgress",
+    "pendingCancellation",
+    "held",
+    "completed",
+    "partial",
+    "failed",
+    "rejected",
+    "cancelled",
+]
 STATE_COLOURS = {
     "acknowledged": "#9ecae1",
     "inProgress": "#3182bd",
+    "pendingCancellation": "#bcbddc",
     "held": "#e6550d",
     "completed": "#31a354",
+    "partial": "#addd8e",
     "failed": "#a50f15",
+    "rejected": "#54278f",
     "cancelled": "#969696",
 }
 
@@ -37,7 +53,7 @@ def _hours(seconds: list[float]) -> list[float]:
     return [s / 3600 for s in seconds]
 
 
-def plot_orders_by_state(output: RunOutput, ax=None):
+def plot_orders_by_state(output: RunOutput, ax=None, loaded: LoadedScenario | None = None):
     """Open orders stacked by state (left axis) and cumulative completions (right axis).
 
     Completed orders would dwarf everything else on one stack, so they get their own
@@ -73,19 +89,94 @@ def plot_orders_by_state(output: RunOutput, ax=None):
     return ax
 
 
-def plot_downstream_queues(output: RunOutput, ax=None):
-    """Requests waiting for a server, per downstream system."""
+def _end_ms(output: RunOutput) -> int:
+    return round(output.simulated_s * 1000)
+
+
+def plot_downstream_queues(output: RunOutput, ax=None, loaded: LoadedScenario | None = None):
+    """Requests waiting for a server, per downstream system, read exactly from the ledger
+    (a sampled queue misses every queue that forms and drains between two samples)."""
     ax = ax or plt.subplots(figsize=(9, 4))[1]
-    for name, values in sorted(output.samples.queue_length.items()):
-        ax.step(_hours(output.samples.t), values, where="post", label=name)
-    ax.set_title("Downstream queue length (waiting requests)")
-    ax.set_xlabel("hours since start")
+    end_ms = _end_ms(output)
+    for name, ledger in sorted(output.ledgers.items()):
+        steps = queue_steps(ledger, end_ms)
+        if steps:
+            ax.step(
+                [0.0, *(t / 3600 for t, _ in steps)], [0, *(n for _, n in steps)], where="post",
+                label=f"{name} (peak {max(n for _, n in steps)})",
+            )  # fmt: skip
+        else:
+            ax.plot([0, end_ms / 3_600_000], [0, 0], label=f"{name} (never queued)")
+    ax.set_title("Downstream queue length (waiting for a server)")
+    ax.set_xlabel("business time")
     ax.set_ylabel("requests")
     ax.legend(loc="upper right", fontsize="small")
     return ax
 
 
-def plot_downstream_latency(output: RunOutput, ax=None):
+def plot_downstream_utilisation(output: RunOutput, ax=None, loaded: LoadedScenario | None = None):
+    """Busy servers as a share of each downstream's servers, averaged per 5 minutes."""
+    ax = ax or plt.subplots(figsize=(9, 4))[1]
+    end_ms = _end_ms(output)
+    bucket_s = 300.0
+    for name, ledger in sorted(output.ledgers.items()):
+        profile = loaded.scenario.downstream.get(name) if loaded else None
+        servers = profile.servers if profile else 1
+        steps = busy_steps(ledger, end_ms)
+        buckets = max(1, int(output.simulated_s // bucket_s) + 1)
+        busy_time = [0.0] * buckets
+        level, since = 0, 0.0
+        for t, n in [*steps, (output.simulated_s, 0)]:
+            _spread(busy_time, since, t, level, bucket_s)
+            level, since = n, t
+        share = [b / (bucket_s * servers) for b in busy_time]
+        ax.plot([(i + 0.5) * bucket_s / 3600 for i in range(buckets)], share, label=name)
+    ax.set_ylim(0, 1.05)
+    ax.set_title("Downstream utilisation (busy servers / servers, 5-minute means)")
+    ax.set_xlabel("business time")
+    ax.set_ylabel("utilisation")
+    ax.legend(loc="upper right", fontsize="small")
+    return ax
+
+
+def _spread(buckets: list[float], start: float, end: float, level: int, width: float) -> None:
+    """Add ``level`` busy servers from ``start`` to ``end`` into fixed-width buckets."""
+    t = start
+    while t < end and level:
+        i = min(int(t // width), len(buckets) - 1)
+        upto = min(end, (i + 1) * width)
+        buckets[i] += level * (upto - t)
+        if upto <= t:
+            break
+        t = upto
+
+
+def plot_order_lead_times(output: RunOutput, ax=None, loaded: LoadedScenario | None = None):
+    """How long orders took from creation to their end (a histogram, log-spaced)."""
+    ax = ax or plt.subplots(figsize=(9, 4))[1]
+    times = [t for t in order_lead_times(output.events) if t > 0]
+    if times:
+        import numpy as np
+
+        bins = np.logspace(np.log10(min(times)), np.log10(max(times) * 1.01), 40)
+        ax.hist(times, bins=bins, color="#3182bd")
+        ax.set_xscale("log")
+        ordered = sorted(times)
+        for q, style in ((0.5, "--"), (0.99, ":")):
+            value = ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+            ax.axvline(
+                value, color="#a50f15", linestyle=style, label=f"p{int(q * 100)} {value:,.0f} s"
+            )
+        ax.legend(loc="upper right", fontsize="small")
+    else:
+        ax.text(0.5, 0.5, "no order finished", ha="center", transform=ax.transAxes)
+    ax.set_title(f"Order lead time, creation to end ({len(times):,} orders)")
+    ax.set_xlabel("seconds (log)")
+    ax.set_ylabel("orders")
+    return ax
+
+
+def plot_downstream_latency(output: RunOutput, ax=None, loaded: LoadedScenario | None = None):
     """Time in system per request (queue + service; stalls show as outliers)."""
     ax = ax or plt.subplots(figsize=(9, 4))[1]
     for name, points in sorted(output.latencies.items()):
@@ -101,7 +192,7 @@ def plot_downstream_latency(output: RunOutput, ax=None):
     return ax
 
 
-def plot_fallout_queue(output: RunOutput, ax=None):
+def plot_fallout_queue(output: RunOutput, ax=None, loaded: LoadedScenario | None = None):
     """Open fallout cases over time (left) and cumulative cancellations (right).
 
     Fallout is work for people: a queue that only grows means the desk is understaffed
@@ -143,9 +234,57 @@ def plot_fallout_queue(output: RunOutput, ax=None):
 PLOTS = {
     "orders_by_state.png": plot_orders_by_state,
     "downstream_queues.png": plot_downstream_queues,
+    "downstream_utilisation.png": plot_downstream_utilisation,
     "downstream_latency.png": plot_downstream_latency,
     "fallout_queue.png": plot_fallout_queue,
+    "order_lead_times.png": plot_order_lead_times,
 }
+TIME_PLOTS = set(PLOTS) - {"order_lead_times.png"}
+
+
+def mark_windows(ax, loaded: LoadedScenario) -> None:
+    """Shade outages (red, per system) and traffic spikes (blue) on a time axis."""
+    seen: set[str] = set()
+    for name, profile in sorted(loaded.scenario.downstream.items()):
+        for outage in profile.faults.outages:
+            label = f"{name} outage" if name not in seen else None
+            seen.add(name)
+            ax.axvspan(
+                outage.start_s / 3600, outage.end_s / 3600, color="#fb6a4a", alpha=0.15, label=label
+            )
+    for n, spike in enumerate(loaded.scenario.traffic.spikes):
+        label = f"spike x{spike.multiplier:g}" if n == 0 else None
+        ax.axvspan(
+            spike.start_s / 3600, spike.end_s / 3600, color="#6baed6", alpha=0.15, label=label
+        )
+
+
+def _one_legend(fig) -> None:
+    """One legend for every axis of the figure (a twin axis keeps its entries), on top."""
+    handles, labels = [], []
+    for axis in fig.axes:
+        more_handles, more_labels = axis.get_legend_handles_labels()
+        handles, labels = handles + more_handles, labels + more_labels
+        if axis.get_legend() is not None:
+            axis.get_legend().remove()
+    if handles:
+        fig.axes[-1].legend(handles, labels, loc="upper left", fontsize="small")
+
+
+def business_time(ax) -> None:
+    """Label hours since start as the business clock (the run starts at EPOCH, 08:00)."""
+    from matplotlib.ticker import FuncFormatter
+
+    start = EPOCH.hour + EPOCH.minute / 60
+
+    def clock(hours: float, _pos=None) -> str:
+        day, at = divmod(start + hours, 24)
+        minutes = round(at * 60)
+        text = f"{minutes // 60 % 24:02d}:{minutes % 60:02d}"
+        return f"d{int(day) + 1} {text}" if day else text
+
+    ax.xaxis.set_major_formatter(FuncFormatter(clock))
+    ax.set_xlabel("business time")
 
 
 def _clock(t_s: float) -> str:
@@ -252,7 +391,11 @@ def first_broken_order(result: dict[str, Any]) -> tuple[str, str] | None:
 def write_report(out_dir: Path, result: dict[str, Any], output: RunOutput, loaded: LoadedScenario):
     for filename, plot in PLOTS.items():
         fig, ax = plt.subplots(figsize=(9, 4))
-        plot(output, ax)
+        plot(output, ax, loaded=loaded)
+        if filename in TIME_PLOTS:
+            mark_windows(ax, loaded)
+            business_time(ax)
+            _one_legend(fig)
         fig.tight_layout()
         fig.savefig(out_dir / filename, dpi=110)
         plt.close(fig)

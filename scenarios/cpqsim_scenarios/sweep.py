@@ -15,7 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from cpqsim.exceptions_summary import seconds_since_start
+from cpqsim.exceptions_summary import order_lead_times
 from cpqsim_scenarios import grid
 from cpqsim_scenarios.errors import InputInvalid, Problem
 from cpqsim_scenarios.grid import Overrides
@@ -85,27 +85,6 @@ def run_seed(scenario_path: str, job: int | tuple[Overrides, int]) -> SeedResult
         "utilisation": {n: m["utilisation"] for n, m in result["capacity"]["measured"].items()},
         "event_log_sha256": result["event_log_sha256"],
     }
-
-
-_ORDER_ENDS = {
-    "order.completed",
-    "order.partially_completed",
-    "order.failed",
-    "order.cancelled",
-    "order.rejected",
-}
-
-
-def order_lead_times(events) -> list[float]:
-    """Seconds from each order's creation to its end (orders still open are left out)."""
-    created: dict[str, float] = {}
-    out = []
-    for e in events:
-        if e.name == "order.created":
-            created[e.subject] = seconds_since_start(e.time)
-        elif e.name in _ORDER_ENDS and e.subject in created:
-            out.append(seconds_since_start(e.time) - created.pop(e.subject))
-    return out
 
 
 def _p99(values: list[float]) -> float | None:

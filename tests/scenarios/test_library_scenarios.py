@@ -129,6 +129,9 @@ def test_cli_writes_result_events_and_a_report_with_plots(tmp_path):
         "orders_by_state.png",
         "downstream_queues.png",
         "fallout_queue.png",
+        "downstream_utilisation.png",
+        "order_lead_times.png",
+        "report.html",
     } <= {p.name for p in out.iterdir()}
     report = (out / "report.md").read_text()
     assert "no_duplicate_side_effects | **NO**" in report and "## Timeline of" in report
