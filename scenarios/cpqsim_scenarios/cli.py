@@ -339,7 +339,9 @@ def sweep(
     seeds: Annotated[str, typer.Option(help="seeds, e.g. 1-20 or 1,5,9 (at most 10,000)")] = "1-10",
     workers: Annotated[int, typer.Option(min=1, max=256, help="local worker processes")] = 2,
     use_ray: Annotated[bool, typer.Option("--ray", help="run each seed as a Ray task")] = False,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="write sweep.json + plot")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="write sweep.json, sweep.html and plots")
+    ] = None,
     overwrite: Annotated[
         bool, typer.Option(help="replace a previous sweep's files in --out")
     ] = False,
@@ -412,7 +414,8 @@ def sweep(
         out.print(table)
         out.print(f"{summary['failed_runs']} of {summary['runs']} runs violated an invariant")
         if plan is not None:
-            out.print(f"wrote {escape(str(plan.target))}/ (sweep.json, violations_per_seed.png)")
+            files = "sweep.json, sweep.html, violations_per_seed.png"
+            out.print(f"wrote {escape(str(plan.target))}/ ({files})")
     raise typer.Exit(EXIT_INVARIANT_VIOLATED if summary["failed_runs"] else 0)
 
 
@@ -519,7 +522,7 @@ def _print_grid(summary: dict[str, Any], seeds: str, target: Path | None) -> Non
     out.print(table)
     out.print(f"{summary['failed_runs']} of {summary['runs']} runs violated an invariant")
     if target is not None:
-        out.print(f"wrote {escape(str(target))}/ (sweep.json, grid.png)")
+        out.print(f"wrote {escape(str(target))}/ (sweep.json, sweep.html, grid.png)")
 
 
 # -------------------------------------------------------------------------- lifecycle

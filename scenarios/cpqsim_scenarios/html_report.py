@@ -86,3 +86,25 @@ def write_html(
     target = out_dir / "report.html"
     target.write_text(html, encoding="utf-8")
     return target
+
+
+def write_sweep_html(out_dir: Path, summary: dict[str, Any], plots: list[str]) -> Path:
+    """``sweep.html``: how often each invariant broke (with intervals), the grid, the plots."""
+    from cpqsim_scenarios.sweep import rate_ci
+
+    runs = summary["runs"]
+    html = (
+        _environment()
+        .get_template("sweep.html.j2")
+        .render(
+            s=summary,
+            rate=rate_ci(summary["failed_runs"], runs),
+            invariant_rates={
+                name: rate_ci(n, runs) for name, n in summary["invariant_broken_in_runs"].items()
+            },
+            plots=[(name, _image(out_dir / name)) for name in plots if (out_dir / name).exists()],
+        )
+    )
+    target = out_dir / "sweep.html"
+    target.write_text(html, encoding="utf-8")
+    return target

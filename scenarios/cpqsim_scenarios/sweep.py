@@ -238,16 +238,21 @@ def write_sweep(
     overwrite: bool = False,
     plan: OutputPlan | None = None,
 ) -> Path:
-    """Write ``sweep.json`` and the per-seed plot; never replaces files cpqsim did not write."""
+    """Write ``sweep.json``, the plot (per seed, or the grid's heatmaps) and ``sweep.html``;
+    never replaces files cpqsim did not write."""
     plan = plan or plan_output(out_dir, marker="sweep.json", overwrite=overwrite)
 
     def write(staging: Path) -> dict[str, Any]:
+        from cpqsim_scenarios.html_report import write_sweep_html
+
         if "grid" in summary:
             from cpqsim_scenarios.grid_plot import plot_grid
 
             plot_grid(summary, staging / "grid.png")
+            write_sweep_html(staging, summary, ["grid.png"])
         else:
             _plot_violations(summary, staging / "violations_per_seed.png")
+            write_sweep_html(staging, summary, ["violations_per_seed.png"])
         return summary
 
     write_output(plan, write)

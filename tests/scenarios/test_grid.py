@@ -119,3 +119,6 @@ def test_a_grid_sweep_runs_every_cell_over_the_same_seeds(tmp_path):
     assert busy[0] > busy[1] > 0
     out = sweep.write_sweep(tmp_path / "out", summary)
     assert (out / "grid.png").stat().st_size > 10_000 and (out / "sweep.json").exists()
+    page = (out / "sweep.html").read_text()
+    assert "runs broke an invariant" in page and "downstream.provisioning.servers" in page
+    assert "data:image/png;base64," in page

@@ -37,6 +37,7 @@ def test_a_naive_sweep_breaks_on_every_seed_and_names_the_invariants(tmp_path):
     assert summary["invariant_broken_in_runs"]["quote_converted_at_most_once"] == 0
     out = write_sweep(tmp_path / "out", summary)
     assert (out / "sweep.json").exists() and (out / "violations_per_seed.png").exists()
+    assert "runs broke an invariant" in (out / "sweep.html").read_text()
 
 
 def test_each_seed_in_a_sweep_is_the_same_run_as_on_its_own(tmp_path):
