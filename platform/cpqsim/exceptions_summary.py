@@ -185,6 +185,13 @@ def exceptions_summary(events: Iterable[CloudEvent], ledgers: Mapping[str, Ledge
     }
 
 
+def clock(t_s: float) -> str:
+    """Seconds since the start as hh:mm:ss.mmm (the evidence tables' time column)."""
+    hours, rest = divmod(t_s, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{int(hours):02d}:{int(minutes):02d}:{seconds:06.3f}"
+
+
 @dataclass(frozen=True)
 class EvidenceRow:
     """One line of an order's story: the platform's fact or a downstream's record."""

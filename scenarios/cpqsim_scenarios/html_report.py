@@ -17,7 +17,7 @@ from typing import Any
 from cpqsim_host.outcome import RunOutput
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from cpqsim.exceptions_summary import order_evidence
+from cpqsim.exceptions_summary import clock, order_evidence
 from cpqsim_scenarios.model import LoadedScenario
 
 MAX_EVIDENCE_ROWS = 200
@@ -33,14 +33,8 @@ def _environment() -> Environment:
     env.filters["pct"] = lambda v: "n/a" if v is None else f"{v:.1%}"
     env.filters["num"] = lambda v, d=3: "unstable" if v is None else f"{v:,.{d}f}"
     env.filters["secs"] = lambda v: "n/a" if v is None else f"{v:,.0f} s"
-    env.filters["clock"] = _clock
+    env.filters["clock"] = clock
     return env
-
-
-def _clock(t_s: float) -> str:
-    hours, rest = divmod(t_s, 3600)
-    minutes, seconds = divmod(rest, 60)
-    return f"{int(hours):02d}:{int(minutes):02d}:{seconds:06.3f}"
 
 
 def _image(path: Path) -> str:

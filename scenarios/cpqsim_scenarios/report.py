@@ -16,6 +16,7 @@ from cpqsim_host.outcome import RunOutput
 
 from cpqsim.context import EPOCH
 from cpqsim.exceptions_summary import (
+    clock,
     fallout_queue,
     order_evidence,
     order_lead_times,
@@ -277,25 +278,19 @@ def business_time(ax) -> None:
 
     start = EPOCH.hour + EPOCH.minute / 60
 
-    def clock(hours: float, _pos=None) -> str:
+    def label(hours: float, _pos=None) -> str:
         day, at = divmod(start + hours, 24)
         minutes = round(at * 60)
         text = f"{minutes // 60 % 24:02d}:{minutes % 60:02d}"
         return f"d{int(day) + 1} {text}" if day else text
 
-    ax.xaxis.set_major_formatter(FuncFormatter(clock))
+    ax.xaxis.set_major_formatter(FuncFormatter(label))
     ax.set_xlabel("business time")
-
-
-def _clock(t_s: float) -> str:
-    hours, rest = divmod(t_s, 3600)
-    minutes, seconds = divmod(rest, 60)
-    return f"{int(hours):02d}:{int(minutes):02d}:{seconds:06.3f}"
 
 
 def _evidence(output: RunOutput, order_id: str, limit: int = 80) -> list[str]:
     rows = order_evidence(output.events, output.ledgers, order_id)
-    lines = [f"| {_clock(r.t_s)} | {r.source} | {r.what} | {r.detail} |" for r in rows[:limit]]
+    lines = [f"| {clock(r.t_s)} | {r.source} | {r.what} | {r.detail} |" for r in rows[:limit]]
     if len(rows) > limit:
         lines.append(f"| … | | {len(rows) - limit} more rows | |")
     return lines
