@@ -600,6 +600,8 @@ def open_fallout(
     order = step.order
     assert order is not None
     task = order.tasks[task_id]
+    if task.spec.kind == "compensation":
+        kind = "compensation"  # an undo that failed for good: a person must undo it
     case_id = ctx.ids.next("case")
     owner = f"{task.spec.system}-operations"
     step.emit(

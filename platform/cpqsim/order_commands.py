@@ -214,7 +214,9 @@ def _reconcile(step, order, case, command, ctx, policy, order_policy) -> None:
 
 def _mark_done(step, order, case, command, ctx, policy, order_policy) -> None:
     task = order.tasks[case["task_id"]]
-    if case.get("kind") != "compensation":  # a compensation case: undone by hand (evolve)
+    # A case on work (or on an undo task that failed) closes its task as done by hand; a
+    # case on a done task nobody can undo records it as undone by hand (evolve).
+    if case.get("kind") != "compensation" or task.spec.kind == "compensation":
         step.emit(
             FulfillmentTaskCompleted(
                 order_id=order.order_id,
@@ -227,6 +229,9 @@ def _mark_done(step, order, case, command, ctx, policy, order_policy) -> None:
 
 
 def _compensate(step, order, case, command, ctx, policy, order_policy) -> None:
+    if order.tasks[case["task_id"]].spec.kind == "compensation":
+        dispatch(step, case["task_id"], policy)  # the undo failed: send it again
+        return
     advance(step, ctx, policy)  # the case is resolved: plan (again) what undoes the task
 
 

@@ -86,11 +86,12 @@ class OperationsDesk:
         case = order.open_case(record.case_id) if order is not None else None
         if case is not None:
             command = self._decide(order, case)
-            record.action = command.action
-            self.repair(command, f"ops:{self.team.role}")
+            if command is not None:
+                record.action = command.action
+                self.repair(command, f"ops:{self.team.role}")
         self._start_work()
 
-    def _decide(self, order: Order, case: dict) -> RepairFallout:
+    def _decide(self, order: Order, case: dict) -> RepairFallout | None:
         wrong = self.rng.random() < self.team.wrong_repair_rate
         common = {
             "order_id": order.order_id,
@@ -99,6 +100,14 @@ class OperationsDesk:
         }
         if case.get("kind") == "compensation":
             task = order.tasks[case["task_id"]]
+            if task.spec.kind == "compensation":
+                # An undo the downstream refused or kept failing: send it again a few
+                # times; after that it stays open for someone who can fix the data there.
+                tries = self._handled.get(case["task_id"], 0)
+                self._handled[case["task_id"]] = tries + 1
+                if tries >= len(self.team.playbook):
+                    return None
+                return RepairFallout(**common, action="compensate", reason="send the undo again")
             if task.spec.compensation is None and task.spec.kind != "billing":
                 return RepairFallout(
                     **common,

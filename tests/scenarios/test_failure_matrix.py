@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from cpqsim_scenarios.model import load_scenario
 from cpqsim_scenarios.runner import ScenarioRun, run_scenario
 
 LIBRARY = Path(__file__).resolve().parents[2] / "scenarios" / "library"
@@ -117,3 +118,23 @@ def test_the_failure_day_combines_an_outage_errors_spikes_and_cancellations():
     assert names(result)["order.fallout_resolved"] > 0
     scenario = json.dumps(result.result["scenario"])
     assert "failure_day" in scenario
+
+
+def test_an_undo_the_downstream_refuses_stays_with_a_person_and_never_strands_the_order():
+    # Given the manual-repair day run long enough for the desk to exhaust its playbook
+    loaded = load_scenario(LIBRARY / "manual_repair_wrong.yaml")
+    longer = loaded.model_copy(
+        update={"scenario": loaded.scenario.model_copy(update={"drain_s": 86_400.0})}
+    )
+    # When it runs
+    result = run_scenario(longer)
+    # Then a failed undo opens a compensation case (never an item to abandon), and no
+    # order is left in progress without an owner
+    undo_cases = [
+        e
+        for e in result.output.events
+        if e.name == "order.fallout_opened" and e.data["task_id"].endswith("/undo")
+    ]
+    assert undo_cases and all(e.data.get("kind") == "compensation" for e in undo_cases)
+    broken = {i["name"] for i in result.result["invariants"] if not i["holds"]}
+    assert "orders_terminal_or_in_fallout" not in broken, broken
