@@ -38,7 +38,7 @@ from cpqsim_actors.fast_json import FastJSONResponse as JSONResponse
 from cpqsim_actors.http_errors import error_doc, error_response, install_error_handlers
 from cpqsim_actors.hub import ORDER_API, QUOTE_API, Hub
 from cpqsim_actors.hub_api import install_hub_routes
-from cpqsim_actors.messages import CommandResult, ConvertOutcome, OrderView, QuoteView
+from cpqsim_actors.messages import CommandResult, ConvertOutcome, OrderView, QuoteCard, QuoteView
 from cpqsim_actors.metrics import GatewayMetrics, MetricsMiddleware
 from cpqsim_actors.offline_docs import install_offline_docs
 from cpqsim_actors.request_guard import DEFAULT_MAX_BODY_BYTES, RequestGuard
@@ -88,6 +88,8 @@ CREATE = error_doc(400, 409, 413, 422, 503)
 
 def _refusal(result: CommandResult) -> JSONResponse:
     code, message = result.code or "error", result.message or ""
+    if result.outcome == "failed":  # a bug in the platform; its log has the details
+        return error_response(500, "internal_error", "the platform failed to run the command")
     if result.outcome == "not_found":
         return error_response(404, code, message)
     if result.outcome == "invalid":
@@ -186,15 +188,18 @@ def create_app(
     def quote_json(view: QuoteView, request: Request) -> dict:
         return quote_resource(view.quote, catalog, base(request), view.created, view.updated)
 
+    def card_json(card: QuoteCard, request: Request) -> dict:
+        return quote_resource(card, catalog, base(request))
+
     def order_json(view: OrderView, request: Request) -> dict:
         return order_resource(view.order, catalog, base(request), view.created, view.completed)
 
     async def run(command: QuoteCommand, request: Request, actor: str = "api") -> JSONResponse:
-        result = await metrics.timed("execute", platform.execute(command, actor))
+        result = await metrics.timed("execute", platform.execute(command, actor, "card"))
         if not result.ok:
             return _refusal(result)
-        assert result.view is not None
-        return JSONResponse(quote_json(result.view, request))
+        assert result.card is not None
+        return JSONResponse(card_json(result.card, request))
 
     def order_answer(outcome: ConvertOutcome, request: Request) -> JSONResponse:
         if not outcome.result.ok:
@@ -293,11 +298,13 @@ def create_app(
                 discount_pct=body.discountPct,
                 region=body.region,
             )
-        result = await metrics.timed("execute", platform.execute(command, command.requester))
+        result = await metrics.timed(
+            "execute", platform.execute(command, command.requester, "card")
+        )
         if not result.ok:
             return _refusal(result)
-        assert result.view is not None
-        resource = quote_json(result.view, request)
+        assert result.card is not None
+        resource = card_json(result.card, request)
         return JSONResponse(resource, status_code=201, headers={"Location": resource["href"]})
 
     @app.get(f"{QUOTE_PATH}/quote", tags=["quote"], response_model=list[m.Quote], responses=READ)
