@@ -6,10 +6,10 @@ single event-loop thread, calls and queries go to downstream actors with the cal
 timeout scaled to wall time. The messages for one downstream decided in one event-loop
 tick travel in one actor call, and their answers stream back as they come (an actor
 call costs far more than the message it carries). The effect runner that turns effects
-into those calls, and what comes back into signals, is the host's — the same one the sim runs — so one order's
-facts are applied strictly one after another, exactly as in the sim: a reply that arrives
-after the timeout is still delivered (late), a lost response never is, and a timeout
-fires only if no reply came first.
+into those calls, and what comes back into signals, is the host's — the same one the sim
+runs — so one order's facts are applied strictly one after another, exactly as in the
+sim: a reply that arrives after the timeout is still delivered (late), a lost response
+never is, and a timeout fires only if no reply came first.
 
 Recovery needs nobody's help. The journal is written before any effect decided in the
 same tick leaves the actor; a restarted executor replays it, restores its ids, and —
@@ -99,6 +99,8 @@ class OrderExecutor(JournaledShard):
         # on unreachable); sent as one call per system (see ``_post``).
         self._outgoing: dict[str, list[tuple]] = {}
         self._send_scheduled = False
+        self.batches_sent = 0  # actor calls to downstreams...
+        self.messages_sent = 0  # ...and the messages they carried
         # Facts recorded during one tick are journaled in one transaction, before any
         # effect decided in that tick leaves the actor (see ``_record``).
         self._unjournaled: list[CloudEvent] = []
@@ -189,13 +191,26 @@ class OrderExecutor(JournaledShard):
         self._flush_journal()
         outgoing, self._outgoing = self._outgoing, {}
         for system, batch in outgoing.items():
+            self.batches_sent += 1
+            self.messages_sent += len(batch)
             self._spawn(self._exchange(system, batch))
 
     async def _exchange(self, system: str, batch: list[tuple]) -> None:
-        """One call carries the batch; each answer goes to its handler as it arrives."""
+        """One call carries the batch; each answer goes to its handler as it arrives.
+
+        A batch of one is a plain call: a stream costs an extra message (its end) per
+        call, which only pays when it carries several.
+        """
+        handle = self.downstream[system]
         answered: set[int] = set()
         try:
-            async for answers in self.downstream[system].stream("serve", [m for m, _, _ in batch]):
+            if len(batch) == 1:
+                (kind, payload, caller, seq), on_answer, _ = batch[0]
+                answer = await handle.call(kind, payload, caller, seq)
+                answered.add(0)
+                self._guarded(lambda: on_answer(answer))
+                return
+            async for answers in handle.stream("serve", [m for m, _, _ in batch]):
                 for i, answer in answers:
                     answered.add(i)
                     handler = batch[i][1]
@@ -396,6 +411,8 @@ class OrderExecutor(JournaledShard):
             "fallout_cases": sum(len(o.fallout_cases) for o in self.orders.orders.values()),
             "inflight": len(self._tasks),
             "timers": len(self._timers),
+            "downstream_calls": self.batches_sent,
+            "downstream_messages": self.messages_sent,
             "errors": list(self.errors[:10]),
         }
 
