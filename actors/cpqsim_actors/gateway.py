@@ -2,14 +2,16 @@
 
 It checks requests at the door (``request_guard``: bounded, strictly-JSON bodies;
 unknown query parameters refused), validates bodies field by field, mints quote ids,
-awaits actor calls (never a blocking ``ray.get`` on the event loop) and renders TMF
-shapes. It speaks both the compact quote request and TMF648 ``Quote_Create``, creates
-orders from accepted quotes (convert, or TMF622 ``POST productOrder``, both idempotent
-per ``Idempotency-Key``), and answers every refusal in the TMF ``Error`` shape: unknown
-id 404, refused command 409, unmappable or unsellable request 422, malformed request 400,
-oversize body 413; an actor that is restarting is a 503. Client mistakes never produce
-a 5xx. Around it: ``/metrics`` (Prometheus), ``/hub`` listeners, ``/ops/verdict`` (the
-invariant checker over the live platform) and ``/docs`` that work offline.
+awaits actor calls (never a blocking ``ray.get`` on the event loop; concurrent requests
+to one shard share a call) and renders TMF shapes, from the quote's card (what the body
+shows, computed in the shard) rather than the whole quote. It speaks both the compact
+quote request and TMF648 ``Quote_Create``, creates orders from accepted quotes (convert,
+or TMF622 ``POST productOrder``, both idempotent per ``Idempotency-Key``), and answers
+every refusal in the TMF ``Error`` shape: unknown id 404, refused command 409,
+unmappable or unsellable request 422, malformed request 400, oversize body 413; an actor
+that is restarting is a 503. Client mistakes never produce a 5xx. Around it: ``/metrics``
+(Prometheus), ``/hub`` listeners, ``/ops/verdict`` (the invariant checker over the live
+platform) and ``/docs`` that work offline.
 """
 
 from __future__ import annotations

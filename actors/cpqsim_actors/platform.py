@@ -2,8 +2,10 @@
 
 Gateway and scenario driver both go through :class:`LivePlatform`. It owns no domain
 state: quotes live in quote shards, orders in order executors, ground truth in the
-downstream actors. Routing is ``crc32(id) % shards``; batch methods group commands per
-shard so one actor call carries many commands (actor hops cost 0.2-0.7 ms each).
+downstream actors. Routing is ``crc32(id) % shards``. Commands to a quote shard are
+micro-batched (``cpqsim_actors.batching``): whatever the gateway's concurrent requests
+or the driver's journeys send a shard in one event-loop tick goes in one actor call
+(actor hops cost 0.2-0.7 ms each; a command inside a batch, microseconds).
 
 It also keeps the platform whole without anybody's help: actors restart however often
 they die (each recovers from its journal), a supervisor wakes restarted executors so
