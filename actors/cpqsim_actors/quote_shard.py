@@ -69,7 +69,7 @@ class QuoteShard(JournaledShard):
 
     def _replay_event(self, event: CloudEvent) -> None:
         if event.subject.startswith("catalog/"):
-            self.log.append(event)  # the catalog itself comes back from the platform
+            self.log.append(event.model_dump_json())  # the catalog comes back from the platform
             return
         quote = self.quotes.apply(event)
         self._remember(quote.quote_id, event)
@@ -178,7 +178,7 @@ class QuoteShard(JournaledShard):
                 fingerprint=catalog.fingerprint,
             )
             event = envelope(fact, ctx)
-            self.log.append(event)
+            self.log.append(event.model_dump_json())
             if self.journal is not None:
                 self.journal.append([event], self.ids.state())
 
