@@ -17,7 +17,14 @@ driven by Locust ``FastHttpUser`` load (``loadtests/bench_gateway_locustfile.py`
 headless, ``--csv``) in its own process, which never touches Ray. Printed: req/s, p50
 and p99 per endpoint, the ratio of the price-quote route's req/s to the baseline's
 (target: >= 0.7; a figure that survives a noisy, shared machine better than req/s do),
-the p99 at half load, and CPU seconds per process group during each run.
+the p99 at half load, and CPU milliseconds per request per process group during each
+run. From those, the *CPU-bound ratio*: baseline CPU per request over price-quote CPU per
+request, the ratio a machine fully busy with these two servers alone would give (on a
+machine shared with other work, each process gets its share of the cores, so the slowest
+process decides the rate instead, and the measured ratio can be above or below it).
+
+The gateway runs with ``cpqsim serve``'s default layout (2 quote + 2 order shards) unless
+``--quote-shards`` / ``--order-shards`` say otherwise.
 
     .venv/bin/python benchmarks/bench_gateway.py              # 20 users x 20 s per run
     .venv/bin/python benchmarks/bench_gateway.py --quick      # smoke run
@@ -45,6 +52,8 @@ REPO = Path(__file__).resolve().parents[1]
 LOCUSTFILE = REPO / "loadtests" / "bench_gateway_locustfile.py"
 LOCUST = str(Path(sys.executable).with_name("locust"))
 PRICE = "POST /quote/{id}/price"
+IDLE_SERVER = "the other server (idle)"
+SERVE_SHARDS = 2  # ``cpqsim serve``'s default number of quote and of order shards
 
 
 # ------------------------------------------------------------------- baseline server
@@ -147,7 +156,7 @@ def cpu_by_group(server_pid: int) -> dict[str, float]:
         if proc.pid == server_pid:
             group = "server (uvicorn)"
         elif " --serve-" in " ".join(proc.cmdline()[:4]):
-            group = "the other server (idle)"
+            group = IDLE_SERVER
         elif "locust" in " ".join(proc.cmdline()[:2]):
             continue  # counted from RUSAGE_CHILDREN once it has exited
         elif name.startswith("ray::"):
@@ -250,11 +259,17 @@ def per_request_cpu(rows: list[dict], cpu: dict[str, float]) -> dict[str, float]
     return {g: 1000 * s / requests for g, s in cpu.items() if s >= 0.05}
 
 
-def print_cpu(label: str, runs: list[tuple[list[dict], dict[str, float]]]) -> None:
+def mean_cpu(runs: list[tuple[list[dict], dict[str, float]]]) -> dict[str, float]:
+    """CPU milliseconds per request of each process group, averaged over ``runs``."""
     totals: dict[str, float] = defaultdict(float)
     for rows, cpu in runs:
         for group, ms in per_request_cpu(rows, cpu).items():
             totals[group] += ms / len(runs)
+    return totals
+
+
+def print_cpu(label: str, runs: list[tuple[list[dict], dict[str, float]]]) -> None:
+    totals = mean_cpu(runs)
     if totals:
         shown = ", ".join(
             f"{g} {ms:.2f}" for g, ms in sorted(totals.items(), key=lambda kv: -kv[1])
@@ -268,8 +283,12 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=None, help="closed-loop users (20)")
     parser.add_argument("--seconds", type=int, default=None, help="seconds per run (15)")
     parser.add_argument("--rounds", type=int, default=None, help="baseline/price rounds (3)")
-    parser.add_argument("--quote-shards", type=int, default=1, help="gateway quote shards")
-    parser.add_argument("--order-shards", type=int, default=1, help="gateway order shards")
+    parser.add_argument(
+        "--quote-shards", type=int, default=SERVE_SHARDS, help="gateway quote shards (2)"
+    )
+    parser.add_argument(
+        "--order-shards", type=int, default=SERVE_SHARDS, help="gateway order shards (2)"
+    )
     parser.add_argument("--serve-baseline", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--serve-gateway", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -362,6 +381,15 @@ def main() -> None:
     )
     print(f"ratios per round: {', '.join(f'{r:.2f}' for r in ratios)}")
     print(f"ratio price-quote/baseline req/s: {statistics.median(ratios):.2f}")
+    base_cpu, price_cpu = (
+        sum(ms for g, ms in mean_cpu(runs).items() if g != IDLE_SERVER)
+        for runs in (base_runs, price_runs)
+    )
+    if base_cpu and price_cpu:
+        print(
+            f"CPU-bound ratio (baseline {base_cpu:.2f} / price-quote {price_cpu:.2f} CPU ms "
+            f"per request, Locust and Ray included): {base_cpu / price_cpu:.2f}"
+        )
     print(f"p99 ms of price-quote at half load: {half['99%']}")
 
 
