@@ -17,7 +17,14 @@ driven by Locust ``FastHttpUser`` load (``loadtests/bench_gateway_locustfile.py`
 headless, ``--csv``) in its own process, which never touches Ray. Printed: req/s, p50
 and p99 per endpoint, the ratio of the price-quote route's req/s to the baseline's
 (target: >= 0.7; a figure that survives a noisy, shared machine better than req/s do),
-the p99 at half load, and CPU seconds per process group during each run.
+the p99 at half load, and CPU milliseconds per request per process group during each
+run. From those, the *CPU-bound ratio*: baseline CPU per request over price-quote CPU per
+request, the ratio a machine fully busy with these two servers alone would give (on a
+machine shared with other work, each process gets its share of the cores, so the slowest
+process decides the rate instead, and the measured ratio can be above or below it).
+
+The gateway runs with ``cpqsim serve``'s default layout (2 quote + 2 order shards) unless
+``--quote-shards`` / ``--order-shards`` say otherwise.
 
     .venv/bin/python benchmarks/bench_gateway.py              # 20 users x 20 s per run
     .venv/bin/python benchmarks/bench_gateway.py --quick      # smoke run
@@ -32,6 +39,7 @@ import os
 import resource
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,6 +52,8 @@ REPO = Path(__file__).resolve().parents[1]
 LOCUSTFILE = REPO / "loadtests" / "bench_gateway_locustfile.py"
 LOCUST = str(Path(sys.executable).with_name("locust"))
 PRICE = "POST /quote/{id}/price"
+IDLE_SERVER = "the other server (idle)"
+SERVE_SHARDS = 2  # ``cpqsim serve``'s default number of quote and of order shards
 
 
 # ------------------------------------------------------------------- baseline server
@@ -145,6 +155,8 @@ def cpu_by_group(server_pid: int) -> dict[str, float]:
             continue
         if proc.pid == server_pid:
             group = "server (uvicorn)"
+        elif " --serve-" in " ".join(proc.cmdline()[:4]):
+            group = IDLE_SERVER
         elif "locust" in " ".join(proc.cmdline()[:2]):
             continue  # counted from RUSAGE_CHILDREN once it has exited
         elif name.startswith("ray::"):
@@ -241,13 +253,42 @@ def fmt_row(label: str, row: dict) -> str:
     )
 
 
+def per_request_cpu(rows: list[dict], cpu: dict[str, float]) -> dict[str, float]:
+    """CPU milliseconds per request of each process group during a run."""
+    requests = int(row_named(rows, "Aggregated")["Request Count"]) or 1
+    return {g: 1000 * s / requests for g, s in cpu.items() if s >= 0.05}
+
+
+def mean_cpu(runs: list[tuple[list[dict], dict[str, float]]]) -> dict[str, float]:
+    """CPU milliseconds per request of each process group, averaged over ``runs``."""
+    totals: dict[str, float] = defaultdict(float)
+    for rows, cpu in runs:
+        for group, ms in per_request_cpu(rows, cpu).items():
+            totals[group] += ms / len(runs)
+    return totals
+
+
+def print_cpu(label: str, runs: list[tuple[list[dict], dict[str, float]]]) -> None:
+    totals = mean_cpu(runs)
+    if totals:
+        shown = ", ".join(
+            f"{g} {ms:.2f}" for g, ms in sorted(totals.items(), key=lambda kv: -kv[1])
+        )
+        print(f"cpu ms per request during {label}: {sum(totals.values()):.2f} ({shown})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short smoke run")
     parser.add_argument("--users", type=int, default=None, help="closed-loop users (20)")
-    parser.add_argument("--seconds", type=int, default=None, help="seconds per run (20)")
-    parser.add_argument("--quote-shards", type=int, default=1, help="gateway quote shards")
-    parser.add_argument("--order-shards", type=int, default=1, help="gateway order shards")
+    parser.add_argument("--seconds", type=int, default=None, help="seconds per run (15)")
+    parser.add_argument("--rounds", type=int, default=None, help="baseline/price rounds (3)")
+    parser.add_argument(
+        "--quote-shards", type=int, default=SERVE_SHARDS, help="gateway quote shards (2)"
+    )
+    parser.add_argument(
+        "--order-shards", type=int, default=SERVE_SHARDS, help="gateway order shards (2)"
+    )
     parser.add_argument("--serve-baseline", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--serve-gateway", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -257,62 +298,98 @@ def main() -> None:
         return serve_gateway(args.serve_gateway, args.quote_shards, args.order_shards)
 
     users = args.users or (4 if args.quick else 20)
-    seconds = args.seconds or (4 if args.quick else 20)
+    seconds = args.seconds or (4 if args.quick else 15)
+    rounds = args.rounds or (1 if args.quick else 3)
 
     from cpqsim_actors.handles import ray_address, ray_init, ray_shutdown
 
     started = ray_init()
+    base_runs: list[tuple[list[dict], dict[str, float]]] = []
+    price_runs: list[tuple[list[dict], dict[str, float]]] = []
     runs: dict[str, tuple[list[dict], dict[str, float]]] = {}
     try:
         address = ray_address()
-        with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
+        shards = ("--quote-shards", str(args.quote_shards))
+        shards += ("--order-shards", str(args.order_shards))
+        with (
+            tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp,
+            running_server("baseline", address, Path(tmp)) as (base_url, base_pid),
+            running_server("gateway", address, Path(tmp), shards) as (url, pid),
+        ):
             work = Path(tmp)
-            with running_server("baseline", address, work) as (url, pid):
-                runs["baseline"] = drive("baseline", url, pid, "BaselineUser", users, seconds, work)
-            shards = ("--quote-shards", str(args.quote_shards))
-            shards += ("--order-shards", str(args.order_shards))
-            with running_server("gateway", address, work, shards) as (url, pid):
-                runs["price"] = drive("price", url, pid, "PriceUser", users, seconds, work)
-                peak = float(row_named(runs["price"][0], PRICE)["Requests/s"])
-                runs["half"] = drive(
-                    "half", url, pid, "PacedPriceUser", users, seconds, work, rate=peak / 2
-                )
-                runs["journey"] = drive("journey", url, pid, "JourneyUser", users, seconds, work)
+
+            def baseline(label: str, rate: float | None = None):
+                user = "PacedBaselineUser" if rate else "BaselineUser"
+                return drive(label, base_url, base_pid, user, users, seconds, work, rate)
+
+            def price(label: str, rate: float | None = None):
+                user = "PacedPriceUser" if rate else "PriceUser"
+                return drive(label, url, pid, user, users, seconds, work, rate)
+
+            # Interleaved, the order alternating per round: load from other work on a
+            # shared machine drifts, and falls on both sides of each ratio alike.
+            for r in range(rounds):
+                pair = (baseline, price) if r % 2 == 0 else (price, baseline)
+                for run in pair:
+                    (base_runs if run is baseline else price_runs).append(run(f"r{r}"))
+            peak = statistics.median(
+                float(row_named(rows, PRICE)["Requests/s"]) for rows, _ in price_runs
+            )
+            runs["half"] = price("half", rate=peak / 2)
+            runs["baseline at that rate"] = baseline("base-half", rate=peak / 2)
+            runs["journey"] = drive("journey", url, pid, "JourneyUser", users, seconds, work)
     finally:
         if started:
             ray_shutdown()
 
     print(
-        f"{users} Locust FastHttpUsers, {seconds} s per run, 127.0.0.1; gateway with "
-        f"{args.quote_shards} quote + {args.order_shards} order shards"
+        f"{users} Locust FastHttpUsers, {seconds} s per run, {rounds} interleaved rounds, "
+        f"127.0.0.1; gateway with {args.quote_shards} quote + {args.order_shards} order shards"
     )
     print(
         f"{'run / endpoint':<34} {'requests':>8} {'fails':>6} {'req/s':>8} {'p50 ms':>7} "
         f"{'p99 ms':>7}"
     )
-    for label, (rows, _) in runs.items():
+    table = [(f"baseline r{i}", run) for i, run in enumerate(base_runs)]
+    table += [(f"price r{i}", run) for i, run in enumerate(price_runs)]
+    table += list(runs.items())
+    for label, (rows, _) in table:
         for row in rows:
             if row["Name"] == "Aggregated":
                 print(fmt_row(f"{label} (all)", row))
-            else:
+            elif len(rows) > 2 or label.startswith("journey"):
                 print(fmt_row(f"  {row['Name']}", row))
-    for label, (_, cpu) in runs.items():
-        if cpu:
-            top = sorted(cpu.items(), key=lambda kv: -kv[1])
-            shown = ", ".join(f"{g} {s:.1f}" for g, s in top if s >= 0.05)
-            print(f"cpu s during {label}: {shown}")
-    base = row_named(runs["baseline"][0], "Aggregated")
-    price = row_named(runs["price"][0], PRICE)
+    print_cpu("baseline", base_runs)
+    print_cpu("price", price_runs)
+    for label, run in runs.items():
+        print_cpu(label, [run])
+    ratios = [
+        float(row_named(p, PRICE)["Requests/s"]) / float(row_named(b, "Aggregated")["Requests/s"])
+        for (b, _), (p, _) in zip(base_runs, price_runs, strict=True)
+    ]
+    base_rps = statistics.median(
+        float(row_named(b, "Aggregated")["Requests/s"]) for b, _ in base_runs
+    )
     half = row_named(runs["half"][0], PRICE)
+    base_half = row_named(runs["baseline at that rate"][0], "Aggregated")
     journey = row_named(runs["journey"][0], "Aggregated")
-    base_rps, price_rps = float(base["Requests/s"]), float(price["Requests/s"])
     print(
-        f"summary: baseline {base_rps:.0f} req/s p99 {base['99%']} ms | price-quote "
-        f"{price_rps:.0f} req/s p99 {price['99%']} ms | at half load "
-        f"({float(half['Requests/s']):.0f} req/s) p99 {half['99%']} ms | journey "
+        f"summary: baseline {base_rps:.0f} req/s | price-quote {peak:.0f} req/s (medians) | "
+        f"at half load ({float(half['Requests/s']):.0f} req/s) p99 {half['99%']} ms, the "
+        f"baseline at the same rate p99 {base_half['99%']} ms | journey "
         f"{float(journey['Requests/s']):.0f} req/s p99 {journey['99%']} ms"
     )
-    print(f"ratio price-quote/baseline req/s: {price_rps / base_rps if base_rps else 0.0:.2f}")
+    print(f"ratios per round: {', '.join(f'{r:.2f}' for r in ratios)}")
+    print(f"ratio price-quote/baseline req/s: {statistics.median(ratios):.2f}")
+    base_cpu, price_cpu = (
+        sum(ms for g, ms in mean_cpu(runs).items() if g != IDLE_SERVER)
+        for runs in (base_runs, price_runs)
+    )
+    if base_cpu and price_cpu:
+        print(
+            f"CPU-bound ratio (baseline {base_cpu:.2f} / price-quote {price_cpu:.2f} CPU ms "
+            f"per request, Locust and Ray included): {base_cpu / price_cpu:.2f}"
+        )
     print(f"p99 ms of price-quote at half load: {half['99%']}")
 
 

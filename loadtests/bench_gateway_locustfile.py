@@ -3,7 +3,8 @@
 ``BaselineUser`` hits the bare uvicorn + FastAPI + one-Ray-actor app the benchmark starts;
 ``PriceUser`` prices its own quote again and again (the price-quote route alone);
 ``PacedPriceUser`` does the same at a fixed total rate (``BENCH_RATE`` requests per second
-over all users), for latency at a given load; ``JourneyUser`` walks the main endpoints:
+over all users), for latency at a given load (``PacedBaselineUser`` the same for the
+baseline, the machine's own latency at that load); ``JourneyUser`` walks the main endpoints:
 create, price, accept, convert, then read the quote and the order back. Except for the
 paced user there is no think time: each user sends its next request as soon as the
 previous answer arrives, so req/s measures the server.
@@ -47,12 +48,25 @@ class Stop(Exception):
     """The failing request is already reported; end this journey."""
 
 
+def paced(self) -> float:
+    """Each of N users at BENCH_RATE / N requests per second (set by the benchmark)."""
+    total = float(os.environ.get("BENCH_RATE") or 100)
+    per_user = max(total, 0.1) / int(os.environ.get("BENCH_USERS") or 20)
+    return constant_throughput(per_user)(self)
+
+
 class BaselineUser(FastHttpUser):
     wait_time = constant(0)
 
     @task
     def ping(self) -> None:
         self.client.get("/ping", name="GET /ping (actor)")
+
+
+class PacedBaselineUser(BaselineUser):
+    """The baseline at a fixed total rate: the machine's own latency at that load."""
+
+    wait_time = paced
 
 
 class PriceUser(FastHttpUser):
@@ -72,12 +86,9 @@ class PriceUser(FastHttpUser):
 
 
 class PacedPriceUser(PriceUser):
-    """Each of N users at BENCH_RATE / N requests per second (set by the benchmark)."""
+    """The price-quote route at a fixed total rate, for its latency at that load."""
 
-    def wait_time(self) -> float:
-        total = float(os.environ.get("BENCH_RATE") or 100)
-        per_user = max(total, 0.1) / int(os.environ.get("BENCH_USERS") or 20)
-        return constant_throughput(per_user)(self)
+    wait_time = paced
 
 
 class JourneyUser(FastHttpUser):

@@ -6,6 +6,7 @@ short headless Locust runs; only the shape of the report is checked: machines ar
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -27,10 +28,14 @@ def test_gateway_benchmark_quick_run_prints_the_ratio_and_the_half_load_p99():
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
-    for run in ("baseline", "price", "half", "journey"):
+    for run in ("baseline r0", "price r0", "half", "baseline at that rate", "journey"):
         assert any(line.startswith(f"{run} (all)") for line in lines), proc.stdout
     assert any("POST /quote/{id}/convert" in line for line in lines), proc.stdout
     ratio_line = next(line for line in lines if line.startswith("ratio price-quote/baseline"))
     assert float(ratio_line.rsplit(":", 1)[1]) > 0
     p99_line = next(line for line in lines if line.startswith("p99 ms of price-quote at half"))
     assert float(p99_line.rsplit(":", 1)[1]) > 0
+    if importlib.util.find_spec("psutil") is not None:  # the CPU figures need it
+        assert any(line.startswith("cpu ms per request during price: ") for line in lines)
+        cpu_line = next(line for line in lines if line.startswith("CPU-bound ratio"))
+        assert float(cpu_line.rsplit(":", 1)[1]) > 0

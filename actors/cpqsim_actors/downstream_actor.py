@@ -5,6 +5,13 @@ The actor owns a plain ``simpy.Environment``; one asyncio task (the pump) advanc
 event or until a new request wakes it. Only the actor's event-loop thread ever touches
 the environment (``RealtimeEnvironment`` in a thread dies silently under load). The
 capacity, fault and ledger model is exactly the sim runtime's: one model, two runtimes.
+
+Callers batch: :meth:`serve` takes every message one order executor has for this system
+in one event-loop tick (calls and reconciliation queries, in the order it sent them) and
+streams the answers back as they come, grouped by the tick they came in. An actor call
+costs far more than serving a message, so one call per tick instead of one per message
+is what lets fulfilment keep up (the single-message :meth:`call` and :meth:`query` stay
+for direct use).
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+from collections.abc import AsyncIterator
 from typing import Any
 
 import simpy
@@ -164,6 +172,45 @@ class DownstreamActor:
         self._end_turn(caller, seq)
         self._poke()
         return await future
+
+    async def serve(
+        self, messages: list[tuple[str, Any, str | None, int | None]]
+    ) -> AsyncIterator[list[tuple[int, Any]]]:
+        """Admit ``messages`` in order; yield ``(index, answer)`` lists as answers come.
+
+        A message is ``("call", request, caller, seq)`` or ``("query", reference, caller,
+        seq)``. A call's answer is its :class:`Reply`, or ``None`` once it was executed
+        and its reply lost (so a caller knows the call is over, not that it failed); a
+        query's answer is its :class:`QueryStatus`. Every message is answered exactly
+        once; the stream ends when all are.
+        """
+        self._ensure_pump()
+        ready: list[tuple[int, Any]] = []
+        arrived = asyncio.Event()
+        answered: set[int] = set()
+
+        def answer(i: int, value: Any) -> None:
+            if i not in answered:
+                answered.add(i)
+                ready.append((i, value))
+                arrived.set()
+
+        for i, (kind, payload, caller, seq) in enumerate(messages):
+            await self._wait_turn(caller, seq)
+            self._advance()
+            if kind == "call":
+                process = self.model.call(payload, lambda reply, i=i: answer(i, reply))
+                process.callbacks.append(lambda _event, i=i: answer(i, None))
+            else:
+                self.model.query(payload, lambda status, i=i: answer(i, status))
+            self._end_turn(caller, seq)
+            self._poke()  # as far as it goes now, before the next one arrives (as in call)
+        while len(answered) < len(messages) or ready:
+            if not ready:
+                arrived.clear()
+                await arrived.wait()
+            batch, ready = ready, []
+            yield batch
 
     async def ledger(self) -> LedgerSnapshot:
         self._advance()

@@ -2,16 +2,17 @@
 
 It checks requests at the door (``request_guard``: bounded, strictly-JSON bodies;
 unknown query parameters refused), validates bodies field by field, mints quote ids,
-awaits actor calls (never a blocking ``ray.get`` on the event loop) and renders TMF
-shapes. It speaks both the compact quote request and TMF648 ``Quote_Create``, creates
-orders from accepted quotes (convert, or TMF622 ``POST productOrder``, both idempotent
-per ``Idempotency-Key``), and answers every refusal in the TMF ``Error`` shape: unknown
-id 404, refused command 409, unmappable or unsellable request 422, malformed request 400,
-oversize body 413; an actor that is restarting is a 503. Client mistakes never produce
-a 5xx. Cancellation (TMF622 ``cancelProductOrder``) and the fallout queue are in
-:mod:`cpqsim_actors.order_routes`. Around it: ``/metrics`` (Prometheus), ``/hub``
-listeners, ``/ops/verdict`` (the invariant checker over the live platform) and ``/docs``
-that work offline.
+awaits actor calls (never a blocking ``ray.get`` on the event loop; concurrent requests
+to one shard share a call) and renders TMF shapes, from the quote's card (what the body
+shows, computed in the shard) rather than the whole quote. It speaks both the compact
+quote request and TMF648 ``Quote_Create``, creates orders from accepted quotes (convert,
+or TMF622 ``POST productOrder``, both idempotent per ``Idempotency-Key``), and answers
+every refusal in the TMF ``Error`` shape: unknown id 404, refused command 409,
+unmappable or unsellable request 422, malformed request 400, oversize body 413; an actor
+that is restarting is a 503. Client mistakes never produce a 5xx. Cancellation (TMF622
+``cancelProductOrder``) and the fallout queue are in :mod:`cpqsim_actors.order_routes`.
+Around it: ``/metrics`` (Prometheus), ``/hub`` listeners, ``/ops/verdict`` (the invariant
+checker over the live platform) and ``/docs`` that work offline.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from cpqsim_actors.fast_json import FastJSONResponse as JSONResponse
 from cpqsim_actors.http_errors import error_doc, error_response, install_error_handlers
 from cpqsim_actors.hub import ORDER_API, QUOTE_API, Hub
 from cpqsim_actors.hub_api import install_hub_routes
-from cpqsim_actors.messages import CommandResult, ConvertOutcome, OrderView, QuoteView
+from cpqsim_actors.messages import CommandResult, ConvertOutcome, OrderView, QuoteCard, QuoteView
 from cpqsim_actors.metrics import GatewayMetrics, MetricsMiddleware
 from cpqsim_actors.offline_docs import install_offline_docs
 from cpqsim_actors.order_routes import install_order_exception_routes
@@ -91,6 +92,8 @@ CREATE = error_doc(400, 409, 413, 422, 503)
 
 def _refusal(result: CommandResult) -> JSONResponse:
     code, message = result.code or "error", result.message or ""
+    if result.outcome == "failed":  # a bug in the platform; its log has the details
+        return error_response(500, "internal_error", "the platform failed to run the command")
     if result.outcome == "not_found":
         return error_response(404, code, message)
     if result.outcome == "invalid":
@@ -189,15 +192,18 @@ def create_app(
     def quote_json(view: QuoteView, request: Request) -> dict:
         return quote_resource(view.quote, catalog, base(request), view.created, view.updated)
 
+    def card_json(card: QuoteCard, request: Request) -> dict:
+        return quote_resource(card, catalog, base(request))
+
     def order_json(view: OrderView, request: Request) -> dict:
         return order_resource(view.order, catalog, base(request), view.created, view.completed)
 
     async def run(command: QuoteCommand, request: Request, actor: str = "api") -> JSONResponse:
-        result = await metrics.timed("execute", platform.execute(command, actor))
+        result = await metrics.timed("execute", platform.execute(command, actor, "card"))
         if not result.ok:
             return _refusal(result)
-        assert result.view is not None
-        return JSONResponse(quote_json(result.view, request))
+        assert result.card is not None
+        return JSONResponse(card_json(result.card, request))
 
     def order_answer(outcome: ConvertOutcome, request: Request) -> JSONResponse:
         if not outcome.result.ok:
@@ -296,11 +302,13 @@ def create_app(
                 discount_pct=body.discountPct,
                 region=body.region,
             )
-        result = await metrics.timed("execute", platform.execute(command, command.requester))
+        result = await metrics.timed(
+            "execute", platform.execute(command, command.requester, "card")
+        )
         if not result.ok:
             return _refusal(result)
-        assert result.view is not None
-        resource = quote_json(result.view, request)
+        assert result.card is not None
+        resource = card_json(result.card, request)
         return JSONResponse(resource, status_code=201, headers={"Location": resource["href"]})
 
     @app.get(f"{QUOTE_PATH}/quote", tags=["quote"], response_model=list[m.Quote], responses=READ)

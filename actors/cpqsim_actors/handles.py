@@ -12,6 +12,7 @@ import contextlib
 import inspect
 import logging
 import os
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -32,6 +33,10 @@ class ActorHandle(Protocol):
     name: str
 
     async def call(self, method: str, *args: Any) -> Any: ...
+
+    def stream(self, method: str, *args: Any) -> AsyncIterator[Any]:
+        """The items an async-generator method yields, each as soon as it is yielded."""
+        ...
 
     def call_blocking(self, method: str, *args: Any) -> Any: ...
 
@@ -71,6 +76,15 @@ class LocalHandle:
         if inspect.isawaitable(result):
             result = await result
         return result
+
+    async def stream(self, method: str, *args: Any) -> AsyncIterator[Any]:
+        if self._dead:
+            raise ActorUnavailable(f"actor {self.name} is dead")
+        obj = self._obj
+        async for item in getattr(obj, method)(*args):
+            if self._dead or self._obj is not obj:  # killed meanwhile: as a process dies
+                raise ActorUnavailable(f"actor {self.name} died")
+            yield item
 
     def call_blocking(self, method: str, *args: Any) -> Any:
         result = getattr(self._obj, method)(*args)
@@ -194,6 +208,15 @@ class RayHandle:
 
         try:
             return await getattr(self._actor, method).remote(*args)
+        except RayActorError as exc:
+            raise ActorUnavailable(f"actor {self.name} unavailable: {exc}") from exc
+
+    async def stream(self, method: str, *args: Any) -> AsyncIterator[Any]:
+        from ray.exceptions import RayActorError
+
+        try:
+            async for ref in getattr(self._actor, method).remote(*args):
+                yield await ref
         except RayActorError as exc:
             raise ActorUnavailable(f"actor {self.name} unavailable: {exc}") from exc
 

@@ -3,11 +3,13 @@
 It holds an ``OrderService`` (the core's order side) and is the live runtime's
 :class:`~cpqsim_host.port.DownstreamPort`: timers are ``loop.call_later`` on the actor's
 single event-loop thread, calls and queries go to downstream actors with the caller's
-timeout scaled to wall time. The effect runner that turns effects into those calls, and
-what comes back into signals, is the host's — the same one the sim runs — so one order's
-facts are applied strictly one after another, exactly as in the sim: a reply that arrives
-after the timeout is still delivered (late), a lost response never is, and a timeout
-fires only if no reply came first.
+timeout scaled to wall time. The messages for one downstream decided in one event-loop
+tick travel in one actor call, and their answers stream back as they come (an actor
+call costs far more than the message it carries). The effect runner that turns effects
+into those calls, and what comes back into signals, is the host's — the same one the sim
+runs — so one order's facts are applied strictly one after another, exactly as in the
+sim: a reply that arrives after the timeout is still delivered (late), a lost response
+never is, and a timeout fires only if no reply came first.
 
 Recovery needs nobody's help. The journal is written before any effect decided in the
 same tick leaves the actor; a restarted executor replays it, restores its ids, and —
@@ -93,6 +95,12 @@ class OrderExecutor(JournaledShard):
         # a restarted executor is a new caller.
         self._caller = f"{name}:{uuid.uuid4().hex[:8]}"
         self._seq: dict[str, int] = {}
+        # Messages to downstreams queued this tick, per system: (message, on answer,
+        # on unreachable); sent as one call per system (see ``_post``).
+        self._outgoing: dict[str, list[tuple]] = {}
+        self._send_scheduled = False
+        self.batches_sent = 0  # actor calls to downstreams...
+        self.messages_sent = 0  # ...and the messages they carried
         # Facts recorded during one tick are journaled in one transaction, before any
         # effect decided in that tick leaves the actor (see ``_record``).
         self._unjournaled: list[CloudEvent] = []
@@ -145,17 +153,12 @@ class OrderExecutor(JournaledShard):
             return  # never arrives: the caller learns of it only at its deadline
         seq = self._next_seq(request.system)
 
-        async def send() -> None:
-            try:
-                reply = await self.downstream[request.system].call(
-                    "call", request, self._caller, seq
-                )
-            except ActorUnavailable:
-                return  # the downstream is gone: as good as a lost response
-            if reply is not None:
-                self._guarded(lambda: on_reply(reply))
+        def answered(reply: Any) -> None:
+            if reply is not None:  # None: executed, reply lost (the deadline will tell)
+                on_reply(reply)
 
-        self._spawn(send())
+        # A downstream that is gone is as good as a lost response: nothing to do.
+        self._post(request.system, ("call", request, self._caller, seq), answered, None)
 
     def query(self, system: str, reference: str, on_answer: OnAnswer, on_error: OnError) -> None:
         if self._cut_off(system):
@@ -163,17 +166,62 @@ class OrderExecutor(JournaledShard):
             self._later(0.0, lambda: on_error(reason))
             return
         seq = self._next_seq(system)
+        self._post(system, ("query", reference, self._caller, seq), on_answer, on_error)
 
-        async def ask() -> None:
-            try:
-                status = await self.downstream[system].call("query", reference, self._caller, seq)
-            except ActorUnavailable as exc:
-                reason = f"{system} unreachable: {exc}"
-                self._guarded(lambda: on_error(reason))
+    # ------------------------------------------------- batching per target per tick
+
+    def _post(
+        self,
+        system: str,
+        message: tuple,
+        on_answer: Callable[[Any], None],
+        on_unreachable: Callable[[str], None] | None,
+    ) -> None:
+        """Queue a message for ``system``; every message of this tick goes in one call."""
+        self._outgoing.setdefault(system, []).append((message, on_answer, on_unreachable))
+        if not self._send_scheduled:
+            self._send_scheduled = True
+            asyncio.get_running_loop().call_soon(self._send_outgoing)
+
+    def _send_outgoing(self) -> None:
+        self._send_scheduled = False
+        if self._dead:
+            return  # a crash: nothing of this incarnation leaves any more
+        # Write-ahead: the facts that decided these messages are journaled before they go.
+        self._flush_journal()
+        outgoing, self._outgoing = self._outgoing, {}
+        for system, batch in outgoing.items():
+            self.batches_sent += 1
+            self.messages_sent += len(batch)
+            self._spawn(self._exchange(system, batch))
+
+    async def _exchange(self, system: str, batch: list[tuple]) -> None:
+        """One call carries the batch; each answer goes to its handler as it arrives.
+
+        A batch of one is a plain call: a stream costs an extra message (its end) per
+        call, which only pays when it carries several.
+        """
+        handle = self.downstream[system]
+        answered: set[int] = set()
+        try:
+            if len(batch) == 1:
+                (kind, payload, caller, seq), on_answer, _ = batch[0]
+                answer = await handle.call(kind, payload, caller, seq)
+                answered.add(0)
+                self._guarded(lambda: on_answer(answer))
                 return
-            self._guarded(lambda: on_answer(status))
-
-        self._spawn(ask())
+            async for answers in handle.stream("serve", [m for m, _, _ in batch]):
+                for i, answer in answers:
+                    answered.add(i)
+                    handler = batch[i][1]
+                    self._guarded(lambda h=handler, a=answer: h(a))
+        except Exception as exc:  # gone (ActorUnavailable), or a bug over there
+            if not isinstance(exc, ActorUnavailable):
+                self.errors.append(f"{system}: {type(exc).__name__}: {exc}"[:500])
+            reason = f"{system} unreachable: {exc}"
+            for i, (_, _, on_unreachable) in enumerate(batch):
+                if i not in answered and on_unreachable is not None:
+                    self._guarded(lambda h=on_unreachable: h(reason))
 
     def _cut_off(self, system: str) -> bool:
         """Fault injection: is ``system`` unreachable from here right now?
@@ -392,6 +440,8 @@ class OrderExecutor(JournaledShard):
             "fallout_cases": sum(len(o.fallout_cases) for o in self.orders.orders.values()),
             "inflight": len(self._tasks),
             "timers": len(self._timers),
+            "downstream_calls": self.batches_sent,
+            "downstream_messages": self.messages_sent,
             "errors": list(self.errors[:10]),
         }
 
@@ -399,6 +449,7 @@ class OrderExecutor(JournaledShard):
         """Die as a process dies: unjournaled facts, in-flight calls and timers are lost."""
         self._dead = True
         self._unjournaled.clear()
+        self._outgoing.clear()
         for task in list(self._tasks):
             task.cancel()
         self._tasks.clear()

@@ -11,11 +11,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from cpqsim.canonical import to_plain
 from cpqsim.catalog import Catalog, stable_id
 from cpqsim.order import Order, OrderStatus, TaskStatus
 from cpqsim.order_commands import repairs_for
 from cpqsim.quote import Quote, QuoteStatus
+from cpqsim_actors.messages import PriceSums, QuoteCard
 
 CATALOG_PATH = "/tmf-api/productCatalogManagement/v4"
 QUOTE_PATH = "/tmf-api/quoteManagement/v4"
@@ -54,28 +54,25 @@ def offering_ref(catalog: Catalog, offering_id: str, base_url: str) -> dict[str,
     }
 
 
-def _prices(charges: list[dict[str, Any]], currency: str) -> list[dict[str, Any]]:
-    """Recurring (per month) and one-time sums of ``charges`` as TMF price entries."""
-    totals = {"recurring": Decimal(0), "one_time": Decimal(0)}
-    for charge in charges:
-        totals[charge["kind"]] += Decimal(str(charge["net_amount"]))
+def _prices(sums: PriceSums, currency: str) -> list[dict[str, Any]]:
+    """Recurring (per month) and one-time sums as TMF price entries."""
     out = []
-    if any(c["kind"] == "recurring" for c in charges):
+    if sums.recurring is not None:
         out.append(
             {
                 "name": "recurring charges",
                 "priceType": "recurring",
                 "recurringChargePeriod": "month",
-                "price": {"dutyFreeAmount": money(totals["recurring"], currency)},
+                "price": {"dutyFreeAmount": money(sums.recurring, currency)},
                 "@type": "QuotePrice",
             }
         )
-    if any(c["kind"] == "one_time" for c in charges):
+    if sums.one_time is not None:
         out.append(
             {
                 "name": "one-time charges",
                 "priceType": "oneTime",
-                "price": {"dutyFreeAmount": money(totals["one_time"], currency)},
+                "price": {"dutyFreeAmount": money(sums.one_time, currency)},
                 "@type": "QuotePrice",
             }
         )
@@ -83,14 +80,18 @@ def _prices(charges: list[dict[str, Any]], currency: str) -> list[dict[str, Any]
 
 
 def quote_resource(
-    quote: Quote, catalog: Catalog, base_url: str, created: str = "", updated: str = ""
+    quote: Quote | QuoteCard, catalog: Catalog, base_url: str, created: str = "", updated: str = ""
 ) -> dict[str, Any]:
-    state = QUOTE_STATE[quote.status]
-    price = to_plain(quote.price) if quote.price is not None else {}
-    currency = price.get("currency", catalog.currency)
-    priced_lines = price.get("lines", [])
+    """The TMF648 Quote body of a quote's card (or of a whole quote, carded here).
+
+    ``created`` and ``updated`` are taken from the card; for a whole quote they are the
+    times of its first and latest fact.
+    """
+    card = quote if isinstance(quote, QuoteCard) else QuoteCard.of(quote, created, updated)
+    state = QUOTE_STATE[card.status]
+    currency = card.currency or catalog.currency
     items = []
-    for i, line in enumerate(quote.lines):
+    for i, line in enumerate(card.lines):
         children = [
             {
                 "id": f"{i + 1}.{k + 1}",
@@ -100,7 +101,7 @@ def quote_resource(
                 "productOffering": offering_ref(catalog, element, base_url),
                 "@type": "QuoteItem",
             }
-            for k, element in enumerate([*line.options, *line.add_ons])
+            for k, element in enumerate(line.elements)
         ]
         item: dict[str, Any] = {
             "id": str(i + 1),
@@ -111,59 +112,53 @@ def quote_resource(
             "quoteItem": children,
             "@type": "QuoteItem",
         }
-        line_charges = priced_lines[i]["charges"] if i < len(priced_lines) else []
-        if line_charges:
-            item["quoteItemPrice"] = _prices(line_charges, currency)
+        if line.prices is not None:
+            item["quoteItemPrice"] = _prices(line.prices, currency)
         items.append(item)
     parties = [
-        {"id": quote.account_id, "role": "Customer", "@referredType": "Organization"},
-        {"id": quote.requester, "role": "Seller", "@referredType": "Individual"},
+        {"id": card.account_id, "role": "Customer", "@referredType": "Organization"},
+        {"id": card.requester, "role": "Seller", "@referredType": "Individual"},
     ]
     resource: dict[str, Any] = {
-        "id": quote.quote_id,
-        "href": f"{_root(base_url)}{QUOTE_PATH}/quote/{quote.quote_id}",
-        "version": str(quote.revision),
+        "id": card.quote_id,
+        "href": f"{_root(base_url)}{QUOTE_PATH}/quote/{card.quote_id}",
+        "version": str(card.revision),
         "state": state,
         "category": "enterprise",
         "quoteItem": items,
         "relatedParty": parties,
         "@type": "Quote",
         # extensions
-        "cpqsimStatus": quote.status.value,
-        "accountId": quote.account_id,
-        "discountPct": str(quote.discount_pct),
-        "approvalRequired": quote.approval_required,
-        "requiredApprovalRole": quote.required_role,
-        "priceFingerprint": quote.price_fingerprint,
-        "catalogVersion": quote.catalog_version,
+        "cpqsimStatus": card.status.value,
+        "accountId": card.account_id,
+        "discountPct": card.discount_pct,
+        "approvalRequired": card.approval_required,
+        "requiredApprovalRole": card.required_role,
+        "priceFingerprint": card.price_fingerprint,
+        "catalogVersion": card.catalog_version,
     }
-    if created:
-        resource["quoteDate"] = created
-    if updated and quote.status in (QuoteStatus.ACCEPTED, QuoteStatus.CONVERTED):
-        resource["effectiveQuoteCompletionDate"] = updated
-    charges = [c for line in priced_lines for c in line["charges"]]
-    if charges:
-        resource["quoteTotalPrice"] = _prices(charges, currency)
-    if quote.approval_required:
-        approval = quote.approval.model_dump() if quote.approval is not None else {}
-        parties.extend(
-            [{"id": approval["approver"], "role": "Approver", "@referredType": "Individual"}]
-            if approval
-            else []
-        )
+    if card.created:
+        resource["quoteDate"] = card.created
+    if card.updated and card.status in (QuoteStatus.ACCEPTED, QuoteStatus.CONVERTED):
+        resource["effectiveQuoteCompletionDate"] = card.updated
+    if card.total is not None:
+        resource["quoteTotalPrice"] = _prices(card.total, currency)
+    if card.approval_required:
+        if card.approver is not None:
+            parties.append({"id": card.approver, "role": "Approver", "@referredType": "Individual"})
         resource["authorization"] = [
             {
-                "name": f"approval by {quote.required_role}",
-                "state": "approved" if approval else "requested",
+                "name": f"approval by {card.required_role}",
+                "state": "approved" if card.approver is not None else "requested",
                 "@type": "Authorization",
             }
         ]
-    if quote.region:
-        resource["region"] = quote.region
-    if quote.order_id:
+    if card.region:
+        resource["region"] = card.region
+    if card.order_id:
         resource["productOrder"] = {
-            "id": quote.order_id,
-            "href": f"{_root(base_url)}{ORDER_PATH}/productOrder/{quote.order_id}",
+            "id": card.order_id,
+            "href": f"{_root(base_url)}{ORDER_PATH}/productOrder/{card.order_id}",
         }
     return resource
 
