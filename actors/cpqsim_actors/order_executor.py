@@ -450,9 +450,10 @@ class OrderExecutor(JournaledShard):
         self._dead = True
         self._unjournaled.clear()
         self._outgoing.clear()
-        for task in list(self._tasks):
-            task.cancel()
+        for pending in [*self._tasks, *self._timers]:
+            # the loop they ran on may be gone already (a finished asyncio.run): nothing
+            # is left to cancel then
+            with contextlib.suppress(RuntimeError):
+                pending.cancel()
         self._tasks.clear()
-        for timer in list(self._timers):
-            timer.cancel()
         self._timers.clear()
