@@ -38,6 +38,7 @@ rule steps the time of a distinct line goes to.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import statistics
 import sys
@@ -348,7 +349,7 @@ def rule_step_times(n: int) -> tuple[float, list[tuple[str, float]]]:
             finally:
                 spent[step.name] = spent.get(step.name, 0.0) + time.perf_counter() - start
 
-        return RuleStep(step.name, wrapped, step.explain)
+        return dataclasses.replace(step, apply=wrapped)
 
     original = run_module.RULE_STEPS
     run_module.RULE_STEPS = tuple(timed(step) for step in original)

@@ -194,7 +194,7 @@ class ChargeTexts:
         )
         template = self._templates.get(key)
         if template is None:
-            template = self._templates[key] = self._template(c)
+            template = self._templates[key] = self.template(c)
         esc = self._escapes
         return template % (
             ",".join([esc[r] for r in c["applied_rules"]]),
@@ -209,7 +209,10 @@ class ChargeTexts:
             _opt_amount(c["usage_units"]),
         )
 
-    def _template(self, c: dict[str, Any]) -> str:
+    def template(self, c: dict[str, Any]) -> str:
+        """The ``%``-template of every charge with these naming fields (the keys of
+        ``c`` read: included_in, item, kind, path, period, price_id, price_source,
+        price_source_version, term_months, usage_unit)."""
         esc = self._escapes
 
         def const(text: str) -> str:

@@ -162,6 +162,12 @@ class SegmentOutcome(NamedTuple):
 class RuleStep:
     """A named rule step: ``apply(charge, context) -> (charge, trace steps)``.
 
+    ``considers(facts, context)`` says whether the rule has anything to do with a charge
+    (None: every charge). It reads only what is known before any amount is computed,
+    so the pricer asks it once per kind of charge of a request (the same item, price
+    entry and applicable rules on many lines) and calls ``apply`` only for the charges
+    it considers; ``apply`` may take that for granted.
+
     ``explain``, when a rule has one, gives the steps that say why the rule did not
     apply to a segment (a promotion that lost, a bundle discount missing an offering):
     a seller asks "why didn't I get it?" about the line, not about each charge.
@@ -170,6 +176,7 @@ class RuleStep:
     name: str
     apply: Callable[[Charge, ChargeContext], tuple[Charge, tuple[Step, ...]]]
     explain: Callable[[SegmentOutcome], tuple[Step, ...]] | None = None
+    considers: Callable[[ChargeFacts, ChargeContext], bool] | None = None
 
 
 def step(

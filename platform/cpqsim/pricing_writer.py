@@ -11,11 +11,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from cpqsim.pricing_canonical import ChargeTexts, Escapes, StepTexts, line_json
+from cpqsim.pricing_canonical import ChargeTexts, Escapes, StepTexts, fixed, line_json
 from cpqsim.pricing_charge import ZERO, Charge, Step
 from cpqsim.pricing_result import LineCharge, PricedLine, PriceStep, build, build_all
+
+if TYPE_CHECKING:
+    from cpqsim.pricing_line_plan import ChargePlan
 
 __all__ = ["SUMS", "LinePrice", "PricedCharge", "Writer"]
 
@@ -72,38 +75,63 @@ class Writer:
         models += build_all(PriceStep, steps)
         texts += [text(s) for s in steps]
 
-    def charge(self, charge: Charge, steps: list[Step]) -> PricedCharge:
+    def charge_template(self, fields: dict[str, Any]) -> str:
+        """The JSON template of a charge's rows (see :class:`ChargeTexts`)."""
+        return self.charge_text.template(fields)
+
+    def charge(self, plan: ChargePlan, charge: Charge, steps: list[Step]) -> PricedCharge:
+        """A charge priced under ``plan``: its row from the plan's constant fields and
+        the charge's amounts, as a model and as canonical JSON, with its steps."""
         f = charge.facts
-        source = f.source
-        entry = source.entry
-        kind = entry.kind
+        applied = charge.applied
+        unit_amount = charge.unit_amount
+        list_amount = charge.list_amount
+        discount_amount = charge.discount_amount
+        net_amount = charge.running
+        monthly = charge.monthly
+        term = charge.term
+        usage_units = charge.usage_units
+        prorated = charge.prorated
         # Field order of LineCharge: this dict becomes the model's __dict__.
         values = {
-            "item": f.item,
-            "price_id": entry.id,
-            "kind": kind,
-            "unit_amount": charge.unit_amount,
+            "item": plan.item,
+            "price_id": plan.price_id,
+            "kind": plan.kind,
+            "unit_amount": unit_amount,
             "quantity": f.quantity,
-            "list_amount": charge.list_amount,
-            "discount_amount": charge.discount_amount,
-            "net_amount": charge.running,
-            "period": entry.period if kind == "recurring" else None,
-            "term_months": getattr(entry, "term_months", None),
-            "monthly_equivalent": charge.monthly,
-            "term_amount": charge.term,
-            "usage_unit": getattr(entry, "usage_unit", None),
-            "usage_units": charge.usage_units,
-            "prorated_amount": charge.prorated,
-            "price_source": source.source,
-            "price_source_version": source.version,
-            "included_in": f.included_in,
-            "applied_rules": list(charge.applied),
-            "path": f.path,
+            "list_amount": list_amount,
+            "discount_amount": discount_amount,
+            "net_amount": net_amount,
+            "period": plan.period,
+            "term_months": plan.term_months,
+            "monthly_equivalent": monthly,
+            "term_amount": term,
+            "usage_unit": plan.usage_unit,
+            "usage_units": usage_units,
+            "prorated_amount": prorated,
+            "price_source": plan.price_source,
+            "price_source_version": plan.price_source_version,
+            "included_in": plan.included_in,
+            "applied_rules": list(applied),
+            "path": plan.path,
         }
+        esc = self.escapes
+        text = plan.text % (
+            ",".join([esc[r] for r in applied]),
+            fixed(discount_amount),
+            fixed(list_amount),
+            "null" if monthly is None else '"' + fixed(monthly) + '"',
+            fixed(net_amount),
+            "null" if prorated is None else '"' + fixed(prorated) + '"',
+            f.quantity,
+            "null" if term is None else '"' + fixed(term) + '"',
+            fixed(unit_amount),
+            "null" if usage_units is None else '"' + fixed(usage_units) + '"',
+        )
         models, texts = self.seal(steps)
         return PricedCharge(
             build(LineCharge, values),
-            self.charge_text(values),
+            text,
             models,
             texts,
             charge.warnings,

@@ -3,16 +3,26 @@ the quote, in id order (not on contracted charges)."""
 
 from __future__ import annotations
 
-from cpqsim.pricing_charge import Charge, ChargeContext, RuleStep, SegmentOutcome, Step, step
+from cpqsim.pricing_charge import (
+    Charge,
+    ChargeContext,
+    ChargeFacts,
+    RuleStep,
+    SegmentOutcome,
+    Step,
+    step,
+)
 from cpqsim.pricing_rules.discount import take_off
 
 __all__ = ["STEP"]
 
 
+def considers(f: ChargeFacts, ctx: ChargeContext) -> bool:
+    return bool(f.bundles) and f.included_in is None and f.contract is None
+
+
 def apply(charge: Charge, ctx: ChargeContext) -> tuple[Charge, tuple[Step, ...]]:
     f = charge.facts
-    if not f.bundles or f.included_in is not None or f.contract is not None:
-        return charge, ()
     steps: tuple[Step, ...] = ()
     for b in f.bundles:
         running = charge.running
@@ -57,4 +67,4 @@ def explain(segment: SegmentOutcome) -> tuple[Step, ...]:
     return steps
 
 
-STEP = RuleStep("bundle_discount", apply, explain)
+STEP = RuleStep("bundle_discount", apply, explain, considers)

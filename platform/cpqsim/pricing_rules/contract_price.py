@@ -6,16 +6,19 @@ the negotiation already was the discount. The manual discount still applies.
 
 from __future__ import annotations
 
-from cpqsim.pricing_charge import Charge, ChargeContext, RuleStep, Step, step
+from cpqsim.pricing_charge import Charge, ChargeContext, ChargeFacts, RuleStep, Step, step
 
 __all__ = ["STEP"]
+
+
+def considers(f: ChargeFacts, ctx: ChargeContext) -> bool:
+    return f.contract is not None
 
 
 def apply(charge: Charge, ctx: ChargeContext) -> tuple[Charge, tuple[Step, ...]]:
     f = charge.facts
     contract = f.contract
-    if contract is None:
-        return charge, ()
+    assert contract is not None  # considered
     applied = (*charge.applied, contract.id)
     if f.source.entry.kind == "usage":  # list_price already priced the units at it
         exact = charge.running
@@ -41,4 +44,4 @@ def apply(charge: Charge, ctx: ChargeContext) -> tuple[Charge, tuple[Step, ...]]
     )
 
 
-STEP = RuleStep("contract_price", apply)
+STEP = RuleStep("contract_price", apply, considers=considers)

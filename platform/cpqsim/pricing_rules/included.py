@@ -3,16 +3,18 @@ on the same line is charged 0, because the bundle's price already pays for it.""
 
 from __future__ import annotations
 
-from cpqsim.pricing_charge import Charge, ChargeContext, RuleStep, Step, step
+from cpqsim.pricing_charge import Charge, ChargeContext, ChargeFacts, RuleStep, Step, step
 
 __all__ = ["STEP"]
+
+
+def considers(f: ChargeFacts, ctx: ChargeContext) -> bool:
+    return f.included_in is not None
 
 
 def apply(charge: Charge, ctx: ChargeContext) -> tuple[Charge, tuple[Step, ...]]:
     f = charge.facts
     container = f.included_in
-    if container is None:
-        return charge, ()
     zero = ctx.rounding.zero
     detail = (
         f"{f.item} is contained in {container}, whose price covers it; "
@@ -31,4 +33,4 @@ def apply(charge: Charge, ctx: ChargeContext) -> tuple[Charge, tuple[Step, ...]]
     )
 
 
-STEP = RuleStep("included", apply)
+STEP = RuleStep("included", apply, considers=considers)

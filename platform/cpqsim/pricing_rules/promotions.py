@@ -4,16 +4,26 @@ is recorded as not applied (the contract price is in force)."""
 
 from __future__ import annotations
 
-from cpqsim.pricing_charge import Charge, ChargeContext, RuleStep, SegmentOutcome, Step, step
+from cpqsim.pricing_charge import (
+    Charge,
+    ChargeContext,
+    ChargeFacts,
+    RuleStep,
+    SegmentOutcome,
+    Step,
+    step,
+)
 from cpqsim.pricing_rules.discount import take_off
 
 __all__ = ["STEP"]
 
 
+def considers(f: ChargeFacts, ctx: ChargeContext) -> bool:
+    return bool(f.promotions) and f.included_in is None
+
+
 def apply(charge: Charge, ctx: ChargeContext) -> tuple[Charge, tuple[Step, ...]]:
     f = charge.facts
-    if not f.promotions or f.included_in is not None:
-        return charge, ()
     steps: tuple[Step, ...] = ()
     for decision in f.promotions:
         p = decision.promotion
@@ -63,4 +73,4 @@ def explain(segment: SegmentOutcome) -> tuple[Step, ...]:
     )
 
 
-STEP = RuleStep("promotions", apply, explain)
+STEP = RuleStep("promotions", apply, explain, considers)

@@ -6,18 +6,30 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from cpqsim.pricing_charge import DIVISION, Charge, ChargeContext, RuleStep, Step, step
+from cpqsim.pricing_charge import (
+    DIVISION,
+    Charge,
+    ChargeContext,
+    ChargeFacts,
+    RuleStep,
+    Step,
+    step,
+)
 from cpqsim.pricing_rules.rounding import settle
 
 __all__ = ["STEP"]
 
 
+def considers(f: ChargeFacts, ctx: ChargeContext) -> bool:
+    fp = ctx.first_period
+    entry = f.source.entry
+    return fp is not None and fp.partial and entry.kind == "recurring" and entry.period == "month"
+
+
 def apply(charge: Charge, ctx: ChargeContext) -> tuple[Charge, tuple[Step, ...]]:
     fp = ctx.first_period
+    assert fp is not None  # considered
     f = charge.facts
-    entry = f.source.entry
-    if fp is None or not fp.partial or entry.kind != "recurring" or entry.period != "month":
-        return charge, ()
     running = charge.running
     exact = DIVISION.divide(running * fp.days, Decimal(fp.period_days))
     prorated, steps = settle(exact, ctx, f.subject, "prorated amount")
@@ -32,4 +44,4 @@ def apply(charge: Charge, ctx: ChargeContext) -> tuple[Charge, tuple[Step, ...]]
     )
 
 
-STEP = RuleStep("proration", apply)
+STEP = RuleStep("proration", apply, considers=considers)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from cpqsim.pricing_charge import DIVISION, Charge, ChargeContext, RuleStep, Step
+from cpqsim.pricing_charge import DIVISION, Charge, ChargeContext, ChargeFacts, RuleStep, Step
 from cpqsim.pricing_rules.rounding import settle
 
 __all__ = ["STEP"]
@@ -14,11 +14,13 @@ __all__ = ["STEP"]
 _TWELVE = Decimal(12)
 
 
+def considers(f: ChargeFacts, ctx: ChargeContext) -> bool:
+    return f.source.entry.kind == "recurring"
+
+
 def apply(charge: Charge, ctx: ChargeContext) -> tuple[Charge, tuple[Step, ...]]:
     f = charge.facts
     entry = f.source.entry
-    if entry.kind != "recurring":
-        return charge, ()
     running = charge.running
     months = getattr(entry, "term_months", None)
     steps: tuple[Step, ...] = ()
@@ -42,4 +44,4 @@ def apply(charge: Charge, ctx: ChargeContext) -> tuple[Charge, tuple[Step, ...]]
     return charge.with_equivalents(monthly, term, warnings), steps
 
 
-STEP = RuleStep("recurring_equivalents", apply)
+STEP = RuleStep("recurring_equivalents", apply, considers=considers)
