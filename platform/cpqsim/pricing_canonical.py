@@ -116,7 +116,7 @@ class StepTexts:
         key = (t["rule"], t["rule_id"], t["rule_version"], t["subject"], t["applied"])
         template = self._templates.get(key)
         if template is None:
-            template = self._templates[key] = self._template(*key)
+            template = self._templates[key] = self.template(*key)
         after, before = str(t["after"]), str(t["before"])
         if "E" in after:
             after = format(t["after"], "f")
@@ -124,7 +124,9 @@ class StepTexts:
             before = format(t["before"], "f")
         return template % (after, before, encode_basestring(t["detail"]))
 
-    def _template(self, rule: str, rule_id: str, version: str, subject: str, applied: bool) -> str:
+    def template(self, rule: str, rule_id: str, version: str, subject: str, applied: bool) -> str:
+        """The ``%``-template of every step with these constant fields: ``after``,
+        ``before`` (fixed-point text) and the escaped ``detail`` are left to fill in."""
         esc = self._escapes
         tail = (
             f',"rule":{esc[rule]},"rule_id":{esc[rule_id]},"rule_version":{esc[version]},'

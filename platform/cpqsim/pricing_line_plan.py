@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from cpqsim.pricebook import Promotion
-from cpqsim.pricing_charge import ChargeContext, ChargeFacts, RuleStep
+from cpqsim.pricing_charge import ChargeContext, ChargeFacts, RuleStep, Sites
 from cpqsim.pricing_plan import ItemFacts
 from cpqsim.pricing_promotions import PromotionDecision
 
@@ -103,12 +103,12 @@ class SegmentActions(NamedTuple):
 
 class ChargePlan:
     """One charge of a kind of line: everything the rule steps are told about it except
-    its quantity and usage units, the rule steps that consider it (in rule order), and
-    the constant fields of its row; ``priced`` keeps what it came to per quantity and
-    usage units within the run (lines that repeat it share the priced charge)."""
+    its quantity and usage units, the rule steps that consider it (in rule order, each
+    prepared for it), and the constant fields of its row; ``priced`` keeps what it came
+    to per quantity and usage units within the run (lines that repeat it share the
+    priced charge)."""
 
     __slots__ = (
-        "head",
         "included_in",
         "item",
         "kind",
@@ -119,9 +119,10 @@ class ChargePlan:
         "price_source_version",
         "priced",
         "rules",
-        "tail",
+        "subject",
         "term_months",
         "text",
+        "unit_amount",
         "usage_entry",
         "usage_unit",
     )
@@ -131,27 +132,25 @@ class ChargePlan:
         facts: ChargeFacts,
         ctx: ChargeContext,
         rule_steps: tuple[RuleStep, ...],
+        sites: Sites,
         row_template: Any,
     ) -> None:
-        """``facts`` of the charge at any one quantity (the rules' ``considers`` read no
-        quantity); ``row_template(fields)`` writes the JSON template of its rows."""
-        self.head = facts[:5]  # subject, path, item, keys, source
-        self.tail = facts[7:]  # contract, volume, promotions, bundles, included_in
+        """``facts`` of the charge (the rules prepare from them); ``sites`` gives the
+        constant part of the trace steps; ``row_template(fields)`` writes the JSON
+        template of its rows."""
         source = facts.source
-        entry = source.entry
-        kind = entry.kind
-        self.usage_entry: str | None = entry.id if kind == "usage" else None
-        self.rules = tuple(
-            (rule.name, rule.apply)
-            for rule in rule_steps
-            if rule.considers is None or rule.considers(facts, ctx)
-        )
+        kind = source.kind
+        self.subject = facts.subject
+        self.usage_entry: str | None = source.id if kind == "usage" else None
+        self.unit_amount = source.amount
+        prepared = [(rule.name, rule.prepare(facts, ctx, sites)) for rule in rule_steps]
+        self.rules = tuple((name, apply) for name, apply in prepared if apply is not None)
         self.item = facts.item
-        self.price_id = entry.id
+        self.price_id = source.id
         self.kind = kind
-        self.period = entry.period if kind == "recurring" else None
-        self.term_months = getattr(entry, "term_months", None)
-        self.usage_unit = getattr(entry, "usage_unit", None)
+        self.period = source.period if kind == "recurring" else None
+        self.term_months = source.term_months
+        self.usage_unit = source.usage_unit
         self.price_source = source.source
         self.price_source_version = source.version
         self.included_in = facts.included_in
@@ -171,10 +170,3 @@ class ChargePlan:
             }
         )
         self.priced: dict[tuple[int, Decimal | None], Any] = {}
-
-    def facts(self, quantity: int, units: Decimal | None) -> ChargeFacts:
-        """The charge's facts at ``quantity`` with ``units`` of usage."""
-        return _new(ChargeFacts, (*self.head, quantity, units, *self.tail))
-
-
-_new = tuple.__new__

@@ -25,7 +25,14 @@ from decimal import Decimal, DecimalException
 from typing import Any
 
 from cpqsim.configuration import QuoteLine
-from cpqsim.pricing_charge import ZERO, Charge, ChargeContext, ChargeFacts, SegmentOutcome, step
+from cpqsim.pricing_charge import (
+    ZERO,
+    ChargeContext,
+    ChargeFacts,
+    ChargeState,
+    SegmentOutcome,
+    step,
+)
 from cpqsim.pricing_errors import PricingError
 from cpqsim.pricing_line_plan import (
     ChargePlan,
@@ -43,8 +50,6 @@ from cpqsim.pricing_view import PriceSource
 from cpqsim.pricing_writer import LinePrice, PricedCharge, Writer
 
 __all__ = ["PricingRun"]
-
-_new = tuple.__new__
 
 
 def kind_of_line(key: tuple) -> tuple:
@@ -265,7 +270,7 @@ class PricingRun:
             if work.explains:
                 outcome = SegmentOutcome(
                     seg.path,
-                    sum((c.charge.running for c in charges[first:]), ZERO),
+                    sum((c.model.net_amount for c in charges[first:]), ZERO),
                     work.decisions,
                     seg.selection.keys,
                     self.plan.bundles,
@@ -356,26 +361,24 @@ class PricingRun:
         hit = self._charge_plans.get(memo_key)
         if hit is not None:
             return hit
-        entry = source.entry
-        kind = entry.kind
+        kind = source.kind
         keys = item.keys
         charged = container is None  # an included component takes no discount
-        facts = (
-            f"{seg.path}/{item.item}/{entry.id}",  # subject
+        facts = ChargeFacts(
+            f"{seg.path}/{item.item}/{source.id}",  # subject
             seg.path,
             item.item,
             keys,
             source,
-            quantity,
-            None,  # units: the rules' considers read no amounts
-            self.plan.contract(keys, entry.id),
+            self.plan.contract(keys, source.id),
             self._volume_for(keys) if charged and kind != "usage" else None,
             self._applying(decisions_key, decisions, keys, kind) if charged else (),
             self._bundles_for(keys) if charged else (),
             container,  # included_in
         )
+        writer = self.writer
         hit = self._charge_plans[memo_key] = ChargePlan(
-            _new(ChargeFacts, facts), self.ctx, self.rule_steps, self.writer.charge_template
+            facts, self.ctx, self.rule_steps, writer, writer.charge_template
         )
         return hit
 
@@ -385,27 +388,18 @@ class PricingRun:
         self, plan: ChargePlan, quantity: int, units: Decimal | None
     ) -> PricedCharge:
         """Run one charge through the rule steps that consider it and write what came out."""
-        facts = plan.facts(quantity, units)
-        ctx = self.ctx
-        charge = _new(
-            Charge,
-            (facts, facts.source.entry.amount, None, ZERO, ctx.rounding.zero, ZERO, None, None,
-             None, (), ()),
-        )  # fmt: skip
-        steps: list[Any] = []
+        charge = ChargeState(plan.unit_amount, self.ctx.rounding.zero)
         name = ""
         try:
             for name, apply in plan.rules:  # noqa: B007 - the error names the rule
-                charge, produced = apply(charge, ctx)
-                if produced:
-                    steps += produced
+                apply(charge, quantity, units)
         except DecimalException as exc:
             raise PricingError(
-                f"{facts.subject}: {name} cannot be computed exactly "
+                f"{plan.subject}: {name} cannot be computed exactly "
                 f"({type(exc).__name__}): an amount, rate or quantity has more "
                 "significant digits than pricing carries (50)"
             ) from None
-        return self.writer.charge(plan, charge, steps)
+        return self.writer.charge(plan, charge, quantity)
 
     def _applying(
         self,

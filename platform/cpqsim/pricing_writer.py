@@ -11,10 +11,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from decimal import Decimal
+from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from cpqsim.pricing_canonical import ChargeTexts, Escapes, StepTexts, fixed, line_json
-from cpqsim.pricing_charge import ZERO, Charge, Step
+from cpqsim.pricing_charge import ZERO, ChargeState, Step, StepSite
 from cpqsim.pricing_result import LineCharge, PricedLine, PriceStep, build, build_all
 
 if TYPE_CHECKING:
@@ -39,8 +40,7 @@ class PricedCharge(NamedTuple):
     text: str
     step_models: list[Any]
     step_texts: list[str]
-    warnings: tuple[str, ...]
-    charge: Charge
+    warnings: list[str] | tuple[()]
 
 
 class LinePrice(NamedTuple):
@@ -63,6 +63,19 @@ class Writer:
         self.escapes = Escapes()
         self.step_text = StepTexts(self.escapes)
         self.charge_text = ChargeTexts(self.escapes)
+        self._sites: dict[tuple, StepSite] = {}
+
+    def site(
+        self, rule: str, rule_id: str, version: str, subject: str, applied: bool = True
+    ) -> StepSite:
+        """The constant part of the steps ``rule_id`` writes about ``subject``, with its
+        JSON template (one per request: every line of a kind shares it)."""
+        key = (rule, rule_id, version, subject, applied)
+        hit = self._sites.get(key)
+        if hit is None:
+            template = self.step_text.template(rule, rule_id, version, subject, applied)
+            hit = self._sites[key] = StepSite(rule, version, subject, rule_id, applied, template)
+        return hit
 
     def seal(self, steps: Iterable[Step]) -> tuple[list[Any], list[str]]:
         steps = list(steps)
@@ -79,10 +92,9 @@ class Writer:
         """The JSON template of a charge's rows (see :class:`ChargeTexts`)."""
         return self.charge_text.template(fields)
 
-    def charge(self, plan: ChargePlan, charge: Charge, steps: list[Step]) -> PricedCharge:
+    def charge(self, plan: ChargePlan, charge: ChargeState, quantity: int) -> PricedCharge:
         """A charge priced under ``plan``: its row from the plan's constant fields and
         the charge's amounts, as a model and as canonical JSON, with its steps."""
-        f = charge.facts
         applied = charge.applied
         unit_amount = charge.unit_amount
         list_amount = charge.list_amount
@@ -98,7 +110,7 @@ class Writer:
             "price_id": plan.price_id,
             "kind": plan.kind,
             "unit_amount": unit_amount,
-            "quantity": f.quantity,
+            "quantity": quantity,
             "list_amount": list_amount,
             "discount_amount": discount_amount,
             "net_amount": net_amount,
@@ -123,19 +135,46 @@ class Writer:
             "null" if monthly is None else '"' + fixed(monthly) + '"',
             fixed(net_amount),
             "null" if prorated is None else '"' + fixed(prorated) + '"',
-            f.quantity,
+            quantity,
             "null" if term is None else '"' + fixed(term) + '"',
             fixed(unit_amount),
             "null" if usage_units is None else '"' + fixed(usage_units) + '"',
         )
-        models, texts = self.seal(steps)
+        rows = []
+        texts = []
+        for (
+            rule,
+            version,
+            subject,
+            rule_id,
+            flag,
+            template,
+        ), before, after, detail in charge.steps:
+            # Field order of PriceStep: this dict becomes the model's __dict__.
+            rows.append(
+                {
+                    "rule": rule,
+                    "rule_version": version,
+                    "subject": subject,
+                    "before": before,
+                    "after": after,
+                    "detail": detail,
+                    "rule_id": rule_id,
+                    "applied": flag,
+                }
+            )
+            a, b = str(after), str(before)
+            if "E" in a:
+                a = format(after, "f")
+            if "E" in b:
+                b = format(before, "f")
+            texts.append(template % (a, b, encode_basestring(detail)))
         return PricedCharge(
             build(LineCharge, values),
             text,
-            models,
+            build_all(PriceStep, rows),
             texts,
-            charge.warnings,
-            charge,
+            charge.warnings or (),
         )
 
     def line(
@@ -148,21 +187,21 @@ class Writer:
         sums = [ZERO] * len(SUMS)
         applied: list[str] = []
         for priced in charges:
-            c = priced.charge
+            c = priced.model
             sums[_LIST] += c.list_amount
             sums[_DISCOUNT] += c.discount_amount
-            sums[_NET] += c.running
-            kind = c.facts.source.entry.kind
+            sums[_NET] += c.net_amount
+            kind = c.kind
             if kind == "recurring":
-                sums[_YEAR if c.facts.source.entry.period == "year" else _MONTH] += c.running
-                sums[_MONTHLY_EQ] += c.monthly  # type: ignore[operator]
-                if c.term is not None:
-                    sums[_TERM] += c.term
-                if c.prorated is not None:
-                    sums[_PRORATED] += c.prorated
+                sums[_YEAR if c.period == "year" else _MONTH] += c.net_amount
+                sums[_MONTHLY_EQ] += c.monthly_equivalent
+                if c.term_amount is not None:
+                    sums[_TERM] += c.term_amount
+                if c.prorated_amount is not None:
+                    sums[_PRORATED] += c.prorated_amount
             else:
-                sums[_ONE_TIME if kind == "one_time" else _USAGE] += c.running
-            applied += c.applied
+                sums[_ONE_TIME if kind == "one_time" else _USAGE] += c.net_amount
+            applied += c.applied_rules
         text = line_json(
             [c.text for c in charges], step_texts, sums[_LIST], sums[_DISCOUNT], sums[_NET]
         )

@@ -3,35 +3,42 @@ the quote, in id order (not on contracted charges)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from cpqsim.pricing_charge import (
-    Charge,
+    Apply,
     ChargeContext,
     ChargeFacts,
+    ChargeState,
     RuleStep,
     SegmentOutcome,
+    Sites,
     Step,
     step,
 )
-from cpqsim.pricing_rules.discount import take_off
+from cpqsim.pricing_rules.discount import taker
 
 __all__ = ["STEP"]
 
 
-def considers(f: ChargeFacts, ctx: ChargeContext) -> bool:
-    return bool(f.bundles) and f.included_in is None and f.contract is None
-
-
-def apply(charge: Charge, ctx: ChargeContext) -> tuple[Charge, tuple[Step, ...]]:
-    f = charge.facts
-    steps: tuple[Step, ...] = ()
-    for b in f.bundles:
-        running = charge.running
-        detail = f"{b.pct!s} of {running!s}: quote has all of {', '.join(b.when_all)}"
-        charge, produced = take_off(
-            charge, ctx, "bundle_discount", b.id, b.version, running * b.pct, detail
+def prepare(f: ChargeFacts, ctx: ChargeContext, sites: Sites) -> Apply | None:
+    if not f.bundles or f.included_in is not None or f.contract is not None:
+        return None
+    steps = tuple(
+        (
+            taker(f, ctx, sites, "bundle_discount", b.id, b.version),
+            b.pct,
+            f": quote has all of {', '.join(b.when_all)}",
         )
-        steps += produced
-    return charge, steps
+        for b in f.bundles
+    )
+
+    def apply(c: ChargeState, quantity: int, units: Decimal | None) -> None:
+        for take_off, pct, tail in steps:
+            running = c.running
+            take_off(c, running * pct, f"{pct!s} of {running!s}{tail}")
+
+    return apply
 
 
 def explain(segment: SegmentOutcome) -> tuple[Step, ...]:
@@ -67,4 +74,4 @@ def explain(segment: SegmentOutcome) -> tuple[Step, ...]:
     return steps
 
 
-STEP = RuleStep("bundle_discount", apply, explain, considers)
+STEP = RuleStep("bundle_discount", prepare, explain)
