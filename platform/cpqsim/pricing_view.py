@@ -160,9 +160,7 @@ class PricingView:
         found = self._catalog_prices.get(offering.version_id)
         if found is None:
             version = self.catalog_version
-            found = tuple(
-                PriceSource.of(p, "catalog", version, None) for p in offering.prices
-            )
+            found = tuple(PriceSource.of(p, "catalog", version, None) for p in offering.prices)
             self._catalog_prices[offering.version_id] = found
         return found
 
