@@ -44,6 +44,7 @@ __all__ = [
     "ChargeContext",
     "ChargeFacts",
     "ChargeState",
+    "NotApplied",
     "RuleStep",
     "SegmentOutcome",
     "Sites",
@@ -158,11 +159,10 @@ class ChargeContext:
 
 
 class SegmentOutcome(NamedTuple):
-    """A priced line segment (a quote line or a bundle component line), for the rules
-    that explain, once per segment, why they did *not* apply to it."""
+    """A line segment (a quote line or a bundle component line) under one set of
+    promotion decisions, for the rules that explain why they did *not* apply to it."""
 
     subject: str  # the segment's path relative to the quote line
-    net: Decimal  # what its charges came to
     decisions: tuple[PromotionDecision, ...]  # every promotion considered, with reasons
     keys: frozenset[str]  # ids of every item of the segment
     bundles: tuple[BundleDiscount, ...]  # the catalog's bundle discounts, by id
@@ -180,14 +180,26 @@ class RuleStep:
     calls the ``apply`` it returned for every charge of that kind (see the module
     docstring).
 
-    ``explain``, when a rule has one, gives the steps that say why the rule did not
-    apply to a segment (a promotion that lost, a bundle discount missing an offering):
-    a seller asks "why didn't I get it?" about the line, not about each charge.
+    ``explain``, when a rule has one, says why the rule did not apply to a segment (a
+    promotion that lost, a bundle discount missing an offering): a seller asks "why
+    didn't I get it?" about the line, not about each charge. Each :class:`NotApplied`
+    becomes a step with ``applied`` false whose amount before and after is what the
+    segment's charges came to; the reasons are the same for every line of a kind, so
+    the pricer asks once per segment and set of promotion decisions.
     """
 
     name: str
     prepare: Callable[[ChargeFacts, ChargeContext, Sites], Apply | None]
-    explain: Callable[[SegmentOutcome], tuple[Step, ...]] | None = None
+    explain: Callable[[SegmentOutcome], tuple[NotApplied, ...]] | None = None
+
+
+class NotApplied(NamedTuple):
+    """A rule that did not apply to a segment, and why (see :class:`RuleStep`)."""
+
+    rule: str
+    rule_id: str
+    version: str
+    detail: str
 
 
 def step(

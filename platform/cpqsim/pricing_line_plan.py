@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from cpqsim.pricebook import Promotion
-from cpqsim.pricing_charge import ChargeContext, ChargeFacts, RuleStep, Sites
+from cpqsim.pricing_charge import ChargeContext, ChargeFacts, RuleStep, Sites, StepSite
 from cpqsim.pricing_plan import ItemFacts
 from cpqsim.pricing_promotions import PromotionDecision
 
@@ -98,7 +98,9 @@ class SegmentActions(NamedTuple):
 
     decisions: tuple[PromotionDecision, ...]
     actions: tuple[ChargePlan | ConstantRows | MissingPrice, ...]
-    explains: bool  # may a rule explain what did not apply (a promotion lost, a bundle)?
+    #: What the rules say did not apply to the segment (a promotion lost, a bundle
+    #: discount missing an offering): each a step whose amount is the segment's net.
+    not_applied: tuple[tuple[StepSite, str], ...]
 
 
 class ChargePlan:

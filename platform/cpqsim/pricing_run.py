@@ -31,6 +31,7 @@ from cpqsim.pricing_charge import (
     ChargeFacts,
     ChargeState,
     SegmentOutcome,
+    StepSite,
     step,
 )
 from cpqsim.pricing_errors import PricingError
@@ -246,7 +247,7 @@ class PricingRun:
         for seg in template.segments:
             seg_quantity = quantity * seg.multiplier
             work = self._actions(seg, seg_quantity)
-            first = len(charges)
+            net = ZERO
             for action in work.actions:
                 if type(action) is ChargePlan:
                     units = usage.get(action.usage_entry) if action.usage_entry else None
@@ -260,6 +261,7 @@ class PricingRun:
                     if done.warnings:
                         warnings += done.warnings
                     charges.append(done)
+                    net += done.model.net_amount
                 elif type(action) is ConstantRows:
                     models += action.step_models
                     texts += action.step_texts
@@ -267,19 +269,10 @@ class PricingRun:
                 else:
                     assert type(action) is MissingPrice
                     raise PricingError(f"lines[{index}]{action.message}")
-            if work.explains:
-                outcome = SegmentOutcome(
-                    seg.path,
-                    sum((c.model.net_amount for c in charges[first:]), ZERO),
-                    work.decisions,
-                    seg.selection.keys,
-                    self.plan.bundles,
-                    self.quote_items,
-                    self.plan.day,
+            if work.not_applied:
+                self.writer.rows(
+                    [(site, net, net, why) for site, why in work.not_applied], models, texts
                 )
-                explained = [s for explain in self.explainers for s in explain(outcome)]
-                if explained:
-                    self.writer.seal_into(explained, models, texts)
         return self.writer.line(models, texts, warnings, charges)
 
     # ---------------------------------------------------------------- plans
@@ -342,8 +335,23 @@ class PricingRun:
                         seg, facts, source, quantity, decisions_key, decisions, included.get(item)
                     )
                 )
-        explains = bool(self.plan.bundles) or any(not d.applied for d in decisions)
-        return SegmentActions(decisions, tuple(actions), explains)
+        not_applied: list[tuple[StepSite, str]] = []
+        if self.plan.bundles or any(not d.applied for d in decisions):
+            outcome = SegmentOutcome(
+                seg.path,
+                decisions,
+                seg.selection.keys,
+                self.plan.bundles,
+                self.quote_items,
+                self.plan.day,
+            )
+            site = self.writer.site
+            not_applied = [
+                (site(n.rule, n.rule_id, n.version, seg.path, applied=False), n.detail)
+                for explain in self.explainers
+                for n in explain(outcome)
+            ]
+        return SegmentActions(decisions, tuple(actions), tuple(not_applied))
 
     def _charge_plan(
         self,

@@ -82,11 +82,34 @@ class Writer:
         text = self.step_text
         return build_all(PriceStep, steps), [text(s) for s in steps]
 
-    def seal_into(self, steps: list[Step], models: list[Any], texts: list[str]) -> None:
-        """Append the models and JSON of ``steps`` to a line's trace, in order."""
-        text = self.step_text
-        models += build_all(PriceStep, steps)
-        texts += [text(s) for s in steps]
+    def rows(
+        self, steps: list[tuple[StepSite, Decimal, Decimal, str]], models: list, texts: list
+    ) -> None:
+        """Append the models and canonical JSON of steps as rules write them
+        (``(site, before, after, detail)``) to ``models`` and ``texts``."""
+        rows = []
+        for site, before, after, detail in steps:
+            rule, version, subject, rule_id, flag, template = site
+            # Field order of PriceStep: this dict becomes the model's __dict__.
+            rows.append(
+                {
+                    "rule": rule,
+                    "rule_version": version,
+                    "subject": subject,
+                    "before": before,
+                    "after": after,
+                    "detail": detail,
+                    "rule_id": rule_id,
+                    "applied": flag,
+                }
+            )
+            a, b = str(after), str(before)
+            if "E" in a:
+                a = format(after, "f")
+            if "E" in b:
+                b = format(before, "f")
+            texts.append(template % (a, b, encode_basestring(detail)))
+        models += build_all(PriceStep, rows)
 
     def charge_template(self, fields: dict[str, Any]) -> str:
         """The JSON template of a charge's rows (see :class:`ChargeTexts`)."""
@@ -140,39 +163,13 @@ class Writer:
             fixed(unit_amount),
             "null" if usage_units is None else '"' + fixed(usage_units) + '"',
         )
-        rows = []
-        texts = []
-        for (
-            rule,
-            version,
-            subject,
-            rule_id,
-            flag,
-            template,
-        ), before, after, detail in charge.steps:
-            # Field order of PriceStep: this dict becomes the model's __dict__.
-            rows.append(
-                {
-                    "rule": rule,
-                    "rule_version": version,
-                    "subject": subject,
-                    "before": before,
-                    "after": after,
-                    "detail": detail,
-                    "rule_id": rule_id,
-                    "applied": flag,
-                }
-            )
-            a, b = str(after), str(before)
-            if "E" in a:
-                a = format(after, "f")
-            if "E" in b:
-                b = format(before, "f")
-            texts.append(template % (a, b, encode_basestring(detail)))
+        models: list[Any] = []
+        texts: list[str] = []
+        self.rows(charge.steps, models, texts)
         return PricedCharge(
             build(LineCharge, values),
             text,
-            build_all(PriceStep, rows),
+            models,
             texts,
             charge.warnings or (),
         )

@@ -10,11 +10,10 @@ from cpqsim.pricing_charge import (
     ChargeContext,
     ChargeFacts,
     ChargeState,
+    NotApplied,
     RuleStep,
     SegmentOutcome,
     Sites,
-    Step,
-    step,
 )
 from cpqsim.pricing_rules.discount import taker
 
@@ -41,13 +40,13 @@ def prepare(f: ChargeFacts, ctx: ChargeContext, sites: Sites) -> Apply | None:
     return apply
 
 
-def explain(segment: SegmentOutcome) -> tuple[Step, ...]:
-    """A step per bundle discount naming an item of the segment that did not apply:
-    an offering it needs is not in the quote, or it is not in force on the date."""
+def explain(segment: SegmentOutcome) -> tuple[NotApplied, ...]:
+    """Each bundle discount naming an item of the segment that did not apply: an
+    offering it needs is not in the quote, or it is not in force on the date."""
     day = segment.business_date
     if not segment.bundles or day is None:
         return ()
-    steps: tuple[Step, ...] = ()
+    out: list[NotApplied] = []
     for b in segment.bundles:
         if segment.keys.isdisjoint(b.applies_to):
             continue
@@ -58,20 +57,8 @@ def explain(segment: SegmentOutcome) -> tuple[Step, ...]:
             why = f"not in force on {day}"
         else:
             continue
-        net = segment.net
-        steps += (
-            step(
-                "bundle_discount",
-                b.id,
-                b.version,
-                segment.subject,
-                net,
-                net,
-                f"not applied: {why}",
-                applied=False,
-            ),
-        )
-    return steps
+        out.append(NotApplied("bundle_discount", b.id, b.version, f"not applied: {why}"))
+    return tuple(out)
 
 
 STEP = RuleStep("bundle_discount", prepare, explain)

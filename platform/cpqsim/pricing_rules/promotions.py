@@ -12,11 +12,10 @@ from cpqsim.pricing_charge import (
     ChargeContext,
     ChargeFacts,
     ChargeState,
+    NotApplied,
     RuleStep,
     SegmentOutcome,
     Sites,
-    Step,
-    step,
 )
 from cpqsim.pricing_rules.discount import taker
 
@@ -58,20 +57,10 @@ def prepare(f: ChargeFacts, ctx: ChargeContext, sites: Sites) -> Apply | None:
     return apply
 
 
-def explain(segment: SegmentOutcome) -> tuple[Step, ...]:
-    """A step per promotion considered for the segment and not applied, with the reason."""
-    net = segment.net
+def explain(segment: SegmentOutcome) -> tuple[NotApplied, ...]:
+    """Each promotion considered for the segment and not applied, with the reason."""
     return tuple(
-        step(
-            "promotion",
-            d.promotion.id,
-            d.promotion.version,
-            segment.subject,
-            net,
-            net,
-            f"not applied: {d.reason}",
-            applied=False,
-        )
+        NotApplied("promotion", d.promotion.id, d.promotion.version, f"not applied: {d.reason}")
         for d in segment.decisions
         if not d.applied
     )
