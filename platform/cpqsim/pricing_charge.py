@@ -125,14 +125,16 @@ class ChargeState:
 class StepSite(NamedTuple):
     """The constant part of a trace step that a rule writes at one place (one kind of
     charge, one rule): everything but the amounts before and after and the detail, and
-    the step's canonical JSON with those three left as ``%s``."""
+    the constant pieces of the step's canonical JSON
+    (:func:`cpqsim.pricing_canonical.step_text`)."""
 
     rule: str
     rule_version: str
     subject: str
     rule_id: str
     applied: bool
-    json: str
+    json_middle: str
+    json_tail: str
 
 
 class Sites(Protocol):

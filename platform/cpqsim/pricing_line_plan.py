@@ -116,6 +116,7 @@ class ChargePlan:
         "kind",
         "path",
         "period",
+        "pieces",
         "price_id",
         "price_source",
         "price_source_version",
@@ -123,7 +124,6 @@ class ChargePlan:
         "rules",
         "subject",
         "term_months",
-        "text",
         "unit_amount",
         "usage_entry",
         "usage_unit",
@@ -135,11 +135,11 @@ class ChargePlan:
         ctx: ChargeContext,
         rule_steps: tuple[RuleStep, ...],
         sites: Sites,
-        row_template: Any,
+        row_pieces: Any,
     ) -> None:
         """``facts`` of the charge (the rules prepare from them); ``sites`` gives the
-        constant part of the trace steps; ``row_template(fields)`` writes the JSON
-        template of its rows."""
+        constant part of the trace steps; ``row_pieces(fields)`` writes the constant
+        pieces of its rows' JSON."""
         source = facts.source
         kind = source.kind
         self.subject = facts.subject
@@ -157,7 +157,7 @@ class ChargePlan:
         self.price_source_version = source.version
         self.included_in = facts.included_in
         self.path = facts.path
-        self.text: str = row_template(
+        self.pieces: tuple[str, ...] = row_pieces(
             {
                 "included_in": self.included_in,
                 "item": self.item,

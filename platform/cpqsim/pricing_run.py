@@ -386,7 +386,7 @@ class PricingRun:
         )
         writer = self.writer
         hit = self._charge_plans[memo_key] = ChargePlan(
-            facts, self.ctx, self.rule_steps, writer, writer.charge_template
+            facts, self.ctx, self.rule_steps, writer, writer.charge_pieces
         )
         return hit
 

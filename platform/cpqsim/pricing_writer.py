@@ -73,8 +73,10 @@ class Writer:
         key = (rule, rule_id, version, subject, applied)
         hit = self._sites.get(key)
         if hit is None:
-            template = self.step_text.template(rule, rule_id, version, subject, applied)
-            hit = self._sites[key] = StepSite(rule, version, subject, rule_id, applied, template)
+            middle, tail = self.step_text.pieces(rule, rule_id, version, subject, applied)
+            hit = self._sites[key] = StepSite(
+                rule, version, subject, rule_id, applied, middle, tail
+            )
         return hit
 
     def seal(self, steps: Iterable[Step]) -> tuple[list[Any], list[str]]:
@@ -89,7 +91,7 @@ class Writer:
         (``(site, before, after, detail)``) to ``models`` and ``texts``."""
         rows = []
         for site, before, after, detail in steps:
-            rule, version, subject, rule_id, flag, template = site
+            rule, version, subject, rule_id, flag, middle, tail = site
             # Field order of PriceStep: this dict becomes the model's __dict__.
             rows.append(
                 {
@@ -108,12 +110,16 @@ class Writer:
                 a = format(after, "f")
             if "E" in b:
                 b = format(before, "f")
-            texts.append(template % (a, b, encode_basestring(detail)))
+            texts.append(
+                "".join(
+                    ('{"after":"', a, middle, b, '","detail":', encode_basestring(detail), tail)
+                )
+            )
         models += build_all(PriceStep, rows)
 
-    def charge_template(self, fields: dict[str, Any]) -> str:
-        """The JSON template of a charge's rows (see :class:`ChargeTexts`)."""
-        return self.charge_text.template(fields)
+    def charge_pieces(self, fields: dict[str, Any]) -> tuple[str, ...]:
+        """The constant JSON pieces of a charge's rows (see :class:`ChargeTexts`)."""
+        return self.charge_text.pieces(fields)
 
     def charge(self, plan: ChargePlan, charge: ChargeState, quantity: int) -> PricedCharge:
         """A charge priced under ``plan``: its row from the plan's constant fields and
@@ -151,18 +157,26 @@ class Writer:
             "path": plan.path,
         }
         esc = self.escapes
-        text = plan.text % (
-            ",".join([esc[r] for r in applied]),
-            fixed(discount_amount),
-            fixed(list_amount),
-            "null" if monthly is None else '"' + fixed(monthly) + '"',
-            fixed(net_amount),
-            "null" if prorated is None else '"' + fixed(prorated) + '"',
-            quantity,
-            "null" if term is None else '"' + fixed(term) + '"',
-            fixed(unit_amount),
-            "null" if usage_units is None else '"' + fixed(usage_units) + '"',
-        )
+        d, li, n, u = str(discount_amount), str(list_amount), str(net_amount), str(unit_amount)
+        if "E" in d:
+            d = fixed(discount_amount)
+        if "E" in li:
+            li = fixed(list_amount)
+        if "E" in n:
+            n = fixed(net_amount)
+        if "E" in u:
+            u = fixed(unit_amount)
+        p = plan.pieces
+        text = "".join(
+            (
+                p[0], ",".join([esc[r] for r in applied]), p[1], d, p[2], li, p[3],
+                "null" if monthly is None else '"' + fixed(monthly) + '"', p[4], n, p[5],
+                "null" if prorated is None else '"' + fixed(prorated) + '"', p[6],
+                str(quantity), p[7], "null" if term is None else '"' + fixed(term) + '"',
+                p[8], u, p[9],
+                "null" if usage_units is None else '"' + fixed(usage_units) + '"', p[10],
+            )
+        )  # fmt: skip
         models: list[Any] = []
         texts: list[str] = []
         self.rows(charge.steps, models, texts)
