@@ -114,18 +114,22 @@ class PricingRun:
         usage_of: dict[int, list[tuple[str, Decimal]]] = {}
         for (i, entry_id), units in self.usage.items():
             usage_of.setdefault(i, []).append((entry_id, units))
+        usages = {i: tuple(sorted(found)) for i, found in usage_of.items()}
         distinct: dict[tuple, list[Any]] = {}  # content key -> [price, lines sharing it]
         priced: list[LinePrice] = []
         warnings: list[str] = []
         seen_ties: set[str] = set()
         lines = self.lines
+        no_usage: dict[str, Decimal] = {}
         for i, key in enumerate(self.line_keys):
-            usage = tuple(sorted(usage_of[i])) if i in usage_of else ()
+            usage = usages.get(i, ())
             hit = distinct.get((key, usage))
             if hit is None:
                 template = self.templates[self.kinds[key]]
                 hit = distinct[(key, usage)] = [
-                    self._price_line(i, template, lines[i].quantity, dict(usage)),
+                    self._price_line(
+                        i, template, lines[i].quantity, dict(usage) if usage else no_usage
+                    ),
                     0,
                 ]
                 for tie in template.ties:

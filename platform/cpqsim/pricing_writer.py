@@ -64,6 +64,7 @@ class Writer:
         self.step_text = StepTexts(self.escapes)
         self.charge_text = ChargeTexts(self.escapes)
         self._sites: dict[tuple, StepSite] = {}
+        self._rule_ids: dict[tuple[str, ...], str] = {}  # applied rule ids as JSON
 
     def site(
         self, rule: str, rule_id: str, version: str, subject: str, applied: bool = True
@@ -90,6 +91,10 @@ class Writer:
         """Append the models and canonical JSON of steps as rules write them
         (``(site, before, after, detail)``) to ``models`` and ``texts``."""
         rows = []
+        # A step usually starts from the amount the step before it left (the same
+        # Decimal): its text is written once.
+        last: Decimal | None = None
+        last_text = ""
         for site, before, after, detail in steps:
             rule, version, subject, rule_id, flag, middle, tail = site
             # Field order of PriceStep: this dict becomes the model's __dict__.
@@ -105,11 +110,16 @@ class Writer:
                     "applied": flag,
                 }
             )
-            a, b = str(after), str(before)
+            a = str(after)
             if "E" in a:
                 a = format(after, "f")
-            if "E" in b:
-                b = format(before, "f")
+            if before is last:
+                b = last_text
+            else:
+                b = str(before)
+                if "E" in b:
+                    b = format(before, "f")
+            last, last_text = after, a
             texts.append(
                 "".join(
                     ('{"after":"', a, middle, b, '","detail":', encode_basestring(detail), tail)
@@ -156,7 +166,10 @@ class Writer:
             "applied_rules": list(applied),
             "path": plan.path,
         }
-        esc = self.escapes
+        rule_ids = self._rule_ids.get(key := tuple(applied))
+        if rule_ids is None:
+            esc = self.escapes
+            rule_ids = self._rule_ids[key] = ",".join([esc[r] for r in applied])
         d, li, n, u = str(discount_amount), str(list_amount), str(net_amount), str(unit_amount)
         if "E" in d:
             d = fixed(discount_amount)
@@ -169,7 +182,7 @@ class Writer:
         p = plan.pieces
         text = "".join(
             (
-                p[0], ",".join([esc[r] for r in applied]), p[1], d, p[2], li, p[3],
+                p[0], rule_ids, p[1], d, p[2], li, p[3],
                 "null" if monthly is None else '"' + fixed(monthly) + '"', p[4], n, p[5],
                 "null" if prorated is None else '"' + fixed(prorated) + '"', p[6],
                 str(quantity), p[7], "null" if term is None else '"' + fixed(term) + '"',
