@@ -5,9 +5,10 @@ Canonical here means what ``canonical.canonical_json`` produces: sorted keys, no
 ``model_dump`` -> ``to_plain`` -> ``json.dumps(sort_keys=True)`` for a large quote costs
 more than pricing it, so this module writes the *same bytes* directly: the keys of a trace
 step, a charge, a priced line, a requested line and a usage estimate are fixed, so their
-sorted order is written once into a ``%``-template and only the values are rendered per
-row (``format(d, "f")`` for Decimals, the json module's own C string escaper for text,
-remembered per distinct text in :class:`Escapes`). ``tests/core/test_pricing.py`` proves
+sorted order is written once, as the constant pieces between the values, and per row
+only the values are rendered (``format(d, "f")`` for Decimals, the json module's own C
+string escaper for text, remembered per distinct text in :class:`Escapes`) and joined
+with the pieces. ``tests/core/test_pricing.py`` proves
 the bytes equal the generic canonical form on every golden case and on a large quote that
 repeats lines. What is hashed from these texts (a line's fingerprint, the quote's hash
 tree) is defined in :mod:`cpqsim.pricing_result`.

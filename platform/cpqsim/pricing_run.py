@@ -9,8 +9,9 @@ as long as the run.
 Work is split by what it depends on. Everything about a line but its own quantity and
 usage estimates (its items, their price entries, the rules that apply to each charge,
 the constant rows) is resolved once per *kind* of line into a plan
-(:mod:`cpqsim.pricing_line_plan`); a distinct line then only runs its charges through the
-rule steps that consider them and writes the numbers.
+(:mod:`cpqsim.pricing_line_plan`), where each rule step that has anything to do with a
+charge prepares what does not depend on the amounts; a distinct line then only runs its
+charges through those prepared steps and writes the numbers.
 
 Order of work for a line (a quote line and its bundle contents, pre-order, a bundle
 before its components): resolve which items contain which (inclusions), decide the

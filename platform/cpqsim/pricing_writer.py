@@ -57,7 +57,8 @@ class LinePrice(NamedTuple):
 
 
 class Writer:
-    """Writes the rows of one request (escaped texts and step templates are shared)."""
+    """Writes the rows of one request (escaped texts and the constant pieces of steps
+    and charges are shared)."""
 
     def __init__(self) -> None:
         self.escapes = Escapes()
@@ -70,7 +71,7 @@ class Writer:
         self, rule: str, rule_id: str, version: str, subject: str, applied: bool = True
     ) -> StepSite:
         """The constant part of the steps ``rule_id`` writes about ``subject``, with its
-        JSON template (one per request: every line of a kind shares it)."""
+        constant JSON pieces (one per request: every line of a kind shares it)."""
         key = (rule, rule_id, version, subject, applied)
         hit = self._sites.get(key)
         if hit is None:
