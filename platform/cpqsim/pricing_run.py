@@ -368,15 +368,24 @@ class PricingRun:
         decisions: tuple[PromotionDecision, ...],
         container: str | None,
     ) -> ChargePlan:
-        """The plan of one charge, shared by every kind of line that has the same charge
-        (same place, item, entry, selection, container and promotion decisions)."""
-        memo_key = (seg.path, item.item, source.key, decisions_key, container)
-        hit = self._charge_plans.get(memo_key)
-        if hit is not None:
-            return hit
+        """The plan of one charge, shared by every kind of line that has the same charge:
+        same place, item, entry and container, and the same promotions applied to it
+        (with their reasons). Decisions that differ only in why a promotion did *not*
+        apply (a line quantity below a minimum, named in the reason) share the plan."""
         kind = source.kind
         keys = item.keys
         charged = container is None  # an included component takes no discount
+        applying = self._applying(decisions_key, decisions, keys, kind) if charged else ()
+        memo_key = (
+            seg.path,
+            item.item,
+            source.key,
+            tuple([(d.promotion.id, d.reason) for d in applying]),
+            container,
+        )
+        hit = self._charge_plans.get(memo_key)
+        if hit is not None:
+            return hit
         facts = ChargeFacts(
             f"{seg.path}/{item.item}/{source.id}",  # subject
             seg.path,
@@ -385,7 +394,7 @@ class PricingRun:
             source,
             self.plan.contract(keys, source.id),
             self._volume_for(keys) if charged and kind != "usage" else None,
-            self._applying(decisions_key, decisions, keys, kind) if charged else (),
+            applying,
             self._bundles_for(keys) if charged else (),
             container,  # included_in
         )
