@@ -38,6 +38,7 @@ rule steps the time of a distinct line goes to.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import statistics
 import sys
@@ -339,16 +340,23 @@ def rule_step_times(n: int) -> tuple[float, list[tuple[str, float]]]:
     spent: dict[str, float] = {}
 
     def timed(step: RuleStep) -> RuleStep:
-        apply = step.apply
+        prepare = step.prepare
 
-        def wrapped(charge, ctx):
-            start = time.perf_counter()
-            try:
-                return apply(charge, ctx)
-            finally:
-                spent[step.name] = spent.get(step.name, 0.0) + time.perf_counter() - start
+        def prepared(facts, ctx, sites):
+            apply = prepare(facts, ctx, sites)
+            if apply is None:
+                return None
 
-        return RuleStep(step.name, wrapped, step.explain)
+            def wrapped(charge, quantity, units):
+                start = time.perf_counter()
+                try:
+                    return apply(charge, quantity, units)
+                finally:
+                    spent[step.name] = spent.get(step.name, 0.0) + time.perf_counter() - start
+
+            return wrapped
+
+        return dataclasses.replace(step, prepare=prepared)
 
     original = run_module.RULE_STEPS
     run_module.RULE_STEPS = tuple(timed(step) for step in original)

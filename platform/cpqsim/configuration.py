@@ -97,13 +97,14 @@ def line_key(line: QuoteLine) -> tuple:
     configuration check, the pricer and the input fingerprint all do their per-line work
     once per distinct content, keyed by this.
     """
+    contents = line.contents
     return (
         line.offering,
         line.quantity,
         tuple(line.options),
         tuple(line.add_ons),
         tuple(line.characteristics.items()),
-        tuple([line_key(child) for child in line.contents]),
+        tuple([line_key(child) for child in contents]) if contents else (),
     )
 
 
@@ -408,29 +409,33 @@ def check_configuration(
     # checked once, with paths relative to the line; the relations are then judged on
     # the distinct contents, and only when they may fail over every element with its
     # full path (configuration_relations).
+    # Paths are written only where something is reported: a valid 1,000-line quote
+    # costs a lookup and a range check per line.
     memo: dict[tuple, _Checker] = {}
-    placed: list[tuple[str, _Checker]] = []
+    placed: list[_Checker] = []
     for i, (key, line) in enumerate(zip(keys, lines, strict=True)):
         content = (key[0], *key[2:])  # line_key without the line's own quantity
         one = memo.get(content)
         if one is None:
             one = memo[content] = _Checker(catalog, business_date, intent)
             one.line(line, "", in_bundle=False, quantity=False)  # bundles check contents
-        at = f"lines[{i}]"
-        if one.top is not None:
-            checker.quantity(one.top, line.quantity, f"{at}.quantity")
-        placed.append((at, one))
+        top = one.top
+        if top is not None and not top.quantity_min <= line.quantity <= top.quantity_max:
+            checker.quantity(top, line.quantity, f"lines[{i}].quantity")
+        placed.append(one)
     relations = RelationCheck(business_date, checker.add, _path_key)
     if relations.may_fail([[o for o, _ in one.resolved] for one in memo.values()]):
         relations.check(
             [
-                Element(o, at + path, i)
-                for i, (at, one) in enumerate(placed)
+                Element(o, f"lines[{i}]" + path, i)
+                for i, one in enumerate(placed)
                 for o, path in one.resolved
             ]
         )
-    for at, one in placed:
-        checker.found += [v.model_copy(update={"path": at + v.path}) for v in one.found]
+    if any(one.found for one in memo.values()):
+        for i, one in enumerate(placed):
+            at = f"lines[{i}]"
+            checker.found += [v.model_copy(update={"path": at + v.path}) for v in one.found]
     return sorted(checker.found, key=lambda v: (_path_key(v.path), v.rule, v.message))
 
 

@@ -1,16 +1,23 @@
 """A charge as the rule steps see it, and the shape of a rule step.
 
-Pricing is a list of named rule steps (:data:`cpqsim.pricing_rules.RULE_STEPS`), each a
-pure function ``(charge, context) -> (charge, steps)``: it reads the charge and the
-request-wide context, and returns the charge as it leaves the step plus the trace steps
-it produced (none when the rule does not apply, several when it applies more than once,
-such as two stacked promotions, or rounds what it produced). Nothing is mutated, so a
-step can be read, tested and reordered on its own, and adding a rule is adding a step.
-
-A charge is split in two: :class:`ChargeFacts`, what is known before any rule runs (which
+Pricing is a list of named rule steps (:data:`cpqsim.pricing_rules.RULE_STEPS`). A charge
+is split in two: :class:`ChargeFacts`, what is known before any amount is computed (which
 item, which price entry, which contract, volume discount, promotions and bundle discounts
 apply to it — decided once per request by :mod:`cpqsim.pricing_run`), and
-:class:`Charge`, the amounts and the rule ids the steps have applied so far.
+:class:`ChargeState`, the amounts, rule ids, warnings and trace steps so far.
+
+A rule step is written in two stages, because a large quote prices the same *kind* of
+charge (same item, entry and applicable rules) on many lines that differ only in quantity
+and usage: ``prepare(facts, context, sites)`` runs once per kind of charge of a request,
+decides whether the rule has anything to do with it, and works out everything that does
+not depend on the amounts (the subject, ids, the constant part of its trace steps and
+their JSON); the function it returns, ``apply(state, quantity, units)``, then only does
+the arithmetic and the detail text of one charge. Both stages are the rule's one
+implementation, in the rule's own module.
+
+``apply`` updates the state it is given: the state belongs to the pricing of one charge
+and is handed on from step to step in rule order, so nothing shared is ever changed, and
+a step does not pay for copying an immutable value every time it takes something off.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from cpqsim.pricebook import BundleDiscount, ContractPrice, VolumeDiscount
 from cpqsim.pricing_periods import FirstPeriod
@@ -33,12 +40,16 @@ __all__ = [
     "EXACT",
     "QUANTIZE",
     "ZERO",
-    "Charge",
+    "Apply",
     "ChargeContext",
     "ChargeFacts",
+    "ChargeState",
+    "NotApplied",
     "RuleStep",
     "SegmentOutcome",
+    "Sites",
     "Step",
+    "StepSite",
     "step",
 ]
 
@@ -57,15 +68,15 @@ Step = dict[str, Any]
 
 
 class ChargeFacts(NamedTuple):
-    """Everything about one charge that is not an amount (the rule steps' inputs)."""
+    """Everything about a kind of charge that is not an amount: what a rule step's
+    ``prepare`` reads. Its quantity (a bundle component's is its own times its bundle's)
+    and usage units are given to ``apply``, charge by charge."""
 
     subject: str  # path/item/price_id: names the charge in trace steps and warnings
     path: str  # the segment's path relative to the quote line ("" or ".contents[k]")
     item: str
     keys: tuple[str, ...]  # every id a rule may name the offering by
     source: PriceSource
-    quantity: int  # effective: a bundle component's quantity times its bundle's
-    units: Decimal | None  # the line's usage estimate for this entry (usage charges)
     contract: ContractPrice | None
     volume: tuple[VolumeDiscount, int] | None  # best discount, quote quantity reached
     promotions: tuple[PromotionDecision, ...]  # applied decisions for this kind of charge
@@ -74,64 +85,68 @@ class ChargeFacts(NamedTuple):
 
     @property
     def kind(self) -> str:
-        return self.source.entry.kind
+        return self.source.kind
 
 
-class Charge(NamedTuple):
-    """The amounts of a charge as it goes through the steps (an immutable value).
+class ChargeState:
+    """The amounts of one charge as it goes through the rule steps (see the module
+    docstring): each step reads and updates them, appends the rule ids it applied, the
+    warnings it raised and the trace steps it wrote (``(site, before, after, detail)``,
+    the constant part of a step in its :class:`StepSite`)."""
 
-    Steps make the next value with the named constructors below (each builds the tuple
-    positionally: ``_replace`` with keywords costs twice as much, on every charge).
-    """
+    __slots__ = (
+        "applied",
+        "discount_amount",
+        "list_amount",
+        "monthly",
+        "prorated",
+        "running",
+        "steps",
+        "term",
+        "unit_amount",
+        "usage_units",
+        "warnings",
+    )
 
-    facts: ChargeFacts
-    unit_amount: Decimal
-    usage_units: Decimal | None
-    list_amount: Decimal
-    discount_amount: Decimal
-    running: Decimal  # what is left after the steps so far
-    prorated: Decimal | None
-    monthly: Decimal | None  # monthly equivalent (recurring)
-    term: Decimal | None  # over the commitment (recurring with a term)
-    applied: tuple[str, ...]  # rule ids that changed it, in order
-    warnings: tuple[str, ...]
-
-    def listed(
-        self,
-        unit_amount: Decimal,
-        usage_units: Decimal | None,
-        amount: Decimal,
-        applied: tuple[str, ...],
-        warnings: tuple[str, ...],
-    ) -> Charge:
-        """Its list amount (and what is left) is ``amount``."""
-        return _new(
-            Charge,
-            (self[0], unit_amount, usage_units, amount, self[4], amount, self[6], self[7],
-             self[8], applied, warnings),
-        )  # fmt: skip
-
-    def settled(self, amount: Decimal) -> Charge:
-        """Its list amount, rounded: list and running amount are both ``amount``."""
-        return _new(Charge, (*self[:3], amount, self[4], amount, *self[6:]))
-
-    def discounted(self, off: Decimal, rule_id: str, warnings: tuple[str, ...]) -> Charge:
-        """``off`` taken off what is left, by ``rule_id``."""
-        return _new(
-            Charge,
-            (*self[:4], self[4] + off, self[5] - off, *self[6:9], (*self[9], rule_id), warnings),
-        )
-
-    def prorated_to(self, prorated: Decimal) -> Charge:
-        return _new(Charge, (*self[:6], prorated, *self[7:]))
-
-    def with_equivalents(
-        self, monthly: Decimal | None, term: Decimal | None, warnings: tuple[str, ...]
-    ) -> Charge:
-        return _new(Charge, (*self[:7], monthly, term, self[9], warnings))
+    def __init__(self, unit_amount: Decimal, zero: Decimal) -> None:
+        self.unit_amount = unit_amount
+        self.usage_units: Decimal | None = None
+        self.list_amount = ZERO
+        self.discount_amount = zero  # 0 as amounts are written (0.00 under line rounding)
+        self.running = ZERO  # what is left after the steps so far
+        self.prorated: Decimal | None = None
+        self.monthly: Decimal | None = None  # monthly equivalent (recurring)
+        self.term: Decimal | None = None  # over the commitment (recurring with a term)
+        self.applied: list[str] = []  # rule ids that changed it, in order
+        self.warnings: list[str] = []
+        self.steps: list[tuple[StepSite, Decimal, Decimal, str]] = []
 
 
-_new = tuple.__new__
+class StepSite(NamedTuple):
+    """The constant part of a trace step that a rule writes at one place (one kind of
+    charge, one rule): everything but the amounts before and after and the detail, and
+    the constant pieces of the step's canonical JSON
+    (:func:`cpqsim.pricing_canonical.step_text`)."""
+
+    rule: str
+    rule_version: str
+    subject: str
+    rule_id: str
+    applied: bool
+    json_middle: str
+    json_tail: str
+
+
+class Sites(Protocol):
+    """Where a rule's ``prepare`` gets the :class:`StepSite` of the steps it writes."""
+
+    def site(
+        self, rule: str, rule_id: str, version: str, subject: str, applied: bool = True
+    ) -> StepSite: ...
+
+
+#: What a rule step's ``prepare`` returns: ``apply(state, quantity, units)``.
+Apply = Callable[[ChargeState, int, "Decimal | None"], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,11 +161,10 @@ class ChargeContext:
 
 
 class SegmentOutcome(NamedTuple):
-    """A priced line segment (a quote line or a bundle component line), for the rules
-    that explain, once per segment, why they did *not* apply to it."""
+    """A line segment (a quote line or a bundle component line) under one set of
+    promotion decisions, for the rules that explain why they did *not* apply to it."""
 
     subject: str  # the segment's path relative to the quote line
-    net: Decimal  # what its charges came to
     decisions: tuple[PromotionDecision, ...]  # every promotion considered, with reasons
     keys: frozenset[str]  # ids of every item of the segment
     bundles: tuple[BundleDiscount, ...]  # the catalog's bundle discounts, by id
@@ -160,16 +174,34 @@ class SegmentOutcome(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class RuleStep:
-    """A named rule step: ``apply(charge, context) -> (charge, trace steps)``.
+    """A named rule step: ``prepare(facts, context, sites) -> apply | None``.
 
-    ``explain``, when a rule has one, gives the steps that say why the rule did not
-    apply to a segment (a promotion that lost, a bundle discount missing an offering):
-    a seller asks "why didn't I get it?" about the line, not about each charge.
+    ``prepare`` reads only what is known before any amount is computed (the facts of a
+    kind of charge, the request-wide context) and answers None when the rule has nothing
+    to do with such a charge; the pricer asks it once per kind of charge of a request and
+    calls the ``apply`` it returned for every charge of that kind (see the module
+    docstring).
+
+    ``explain``, when a rule has one, says why the rule did not apply to a segment (a
+    promotion that lost, a bundle discount missing an offering): a seller asks "why
+    didn't I get it?" about the line, not about each charge. Each :class:`NotApplied`
+    becomes a step with ``applied`` false whose amount before and after is what the
+    segment's charges came to; the reasons are the same for every line of a kind, so
+    the pricer asks once per segment and set of promotion decisions.
     """
 
     name: str
-    apply: Callable[[Charge, ChargeContext], tuple[Charge, tuple[Step, ...]]]
-    explain: Callable[[SegmentOutcome], tuple[Step, ...]] | None = None
+    prepare: Callable[[ChargeFacts, ChargeContext, Sites], Apply | None]
+    explain: Callable[[SegmentOutcome], tuple[NotApplied, ...]] | None = None
+
+
+class NotApplied(NamedTuple):
+    """A rule that did not apply to a segment, and why (see :class:`RuleStep`)."""
+
+    rule: str
+    rule_id: str
+    version: str
+    detail: str
 
 
 def step(

@@ -6,6 +6,13 @@ so lines with equal content and usage share one priced line, and inside lines, c
 with equal inputs share one priced charge. Both memos are keyed by content and live only
 as long as the run.
 
+Work is split by what it depends on. Everything about a line but its own quantity and
+usage estimates (its items, their price entries, the rules that apply to each charge,
+the constant rows) is resolved once per *kind* of line into a plan
+(:mod:`cpqsim.pricing_line_plan`), where each rule step that has anything to do with a
+charge prepares what does not depend on the amounts; a distinct line then only runs its
+charges through those prepared steps and writes the numbers.
+
 Order of work for a line (a quote line and its bundle contents, pre-order, a bundle
 before its components): resolve which items contain which (inclusions), decide the
 promotions of each segment, build each charge's facts, run the charge through
@@ -16,58 +23,40 @@ to the segment. The trace of the line is the concatenation, in that order.
 from __future__ import annotations
 
 from decimal import Decimal, DecimalException
-from typing import Any, NamedTuple
+from typing import Any
 
 from cpqsim.configuration import QuoteLine
 from cpqsim.pricing_charge import (
     ZERO,
-    Charge,
     ChargeContext,
     ChargeFacts,
+    ChargeState,
     SegmentOutcome,
-    Step,
+    StepSite,
     step,
 )
 from cpqsim.pricing_errors import PricingError
+from cpqsim.pricing_line_plan import (
+    ChargePlan,
+    ConstantRows,
+    LineTemplate,
+    MissingPrice,
+    Segment,
+    SegmentActions,
+    Selection,
+)
 from cpqsim.pricing_plan import ItemFacts, PricingPlan
 from cpqsim.pricing_promotions import PromotionContext, PromotionDecision, resolve_promotions
 from cpqsim.pricing_rules import RULE_STEPS
 from cpqsim.pricing_view import PriceSource
 from cpqsim.pricing_writer import LinePrice, PricedCharge, Writer
 
-__all__ = ["LineTemplate", "PricingRun"]
+__all__ = ["PricingRun"]
 
 
-class Selection(NamedTuple):
-    """What one selection (offering, options, add-ons) resolves to in the run's scope;
-    shared by every segment that selects the same, whatever its quantity or place."""
-
-    items: tuple[tuple[ItemFacts, str], ...]  # (item, its path relative to the segment)
-    item_keys: tuple[tuple[str, ...], ...]
-    included: dict[str, str]  # item -> the item of the same selection containing it
-    keys: frozenset[str]  # every id of every item
-    families: frozenset[str]
-    contains: bool  # does any item contain something?
-
-
-class Segment(NamedTuple):
-    """A quote line or one of its bundle component lines, resolved."""
-
-    path: str  # relative to the quote line: "" or ".contents[k]..."
-    line: QuoteLine
-    quantity: int  # effective: a component's quantity counts per unit of its bundle
-    parent: int | None  # index of the containing bundle's segment
-    selection: Selection
-
-
-class LineTemplate(NamedTuple):
-    """What one distinct line content resolves to, before any amount is computed."""
-
-    segments: tuple[Segment, ...]
-    quantities: tuple[tuple[str, int], ...]  # offering key -> quantity it adds
-    families: frozenset[str]
-    contains: bool  # does any item of the line contain something?
-    ties: tuple[str, ...]  # warnings: price books that tie for one of its items
+def kind_of_line(key: tuple) -> tuple:
+    """A line's content key without its own quantity: lines of one kind share a plan."""
+    return (key[0], *key[2:])
 
 
 class PricingRun:
@@ -87,18 +76,27 @@ class PricingRun:
         self.line_keys = line_keys
         self.usage = usage
         self.writer = Writer()
+        # Read at the start of each run: the rule order is data, and a caller (the
+        # benchmark) may wrap the steps.
+        self.rule_steps = RULE_STEPS
+        self.explainers = tuple(r.explain for r in RULE_STEPS if r.explain is not None)
         self._included: dict[tuple[str, ...], tuple[dict[str, str], bool]] = {}
         self._selections: dict[tuple, Selection] = {}
-        self.templates: dict[tuple, LineTemplate] = {}
+        self.templates: dict[tuple, LineTemplate] = {}  # by kind of line
+        self.kinds: dict[tuple, tuple] = {}  # line content key -> kind of line
         counts: dict[tuple, int] = {}
         for key, line in zip(line_keys, lines, strict=True):
-            if key not in self.templates:
-                self.templates[key] = self._template(line)
-            counts[key] = counts.get(key, 0) + 1
+            if key not in counts:
+                kind = self.kinds[key] = kind_of_line(key)
+                if kind not in self.templates:
+                    self.templates[kind] = self._template(line)
+                counts[key] = 0
+            counts[key] += 1
         quantities: dict[str, int] = {}
         for key, count in counts.items():
-            for offering_key, qty in self.templates[key].quantities:
-                quantities[offering_key] = quantities.get(offering_key, 0) + qty * count
+            units = key[1] * count  # the line's quantity, times the lines that repeat it
+            for offering_key, per_unit in self.templates[self.kinds[key]].quantities:
+                quantities[offering_key] = quantities.get(offering_key, 0) + per_unit * units
         self.quote_qty = quantities
         self.quote_items = frozenset(quantities)
         self.families = frozenset().union(*[t.families for t in self.templates.values()])
@@ -106,7 +104,7 @@ class PricingRun:
         self._applying_memo: dict[tuple, tuple[PromotionDecision, ...]] = {}
         self._volume: dict[tuple[str, ...], Any] = {}
         self._bundles: dict[tuple[str, ...], tuple] = {}
-        self._charges: dict[tuple, PricedCharge] = {}
+        self._charge_plans: dict[tuple, ChargePlan] = {}
 
     # ------------------------------------------------------------------ lines
 
@@ -117,16 +115,24 @@ class PricingRun:
         usage_of: dict[int, list[tuple[str, Decimal]]] = {}
         for (i, entry_id), units in self.usage.items():
             usage_of.setdefault(i, []).append((entry_id, units))
+        usages = {i: tuple(sorted(found)) for i, found in usage_of.items()}
         distinct: dict[tuple, list[Any]] = {}  # content key -> [price, lines sharing it]
         priced: list[LinePrice] = []
         warnings: list[str] = []
         seen_ties: set[str] = set()
+        lines = self.lines
+        no_usage: dict[str, Decimal] = {}
         for i, key in enumerate(self.line_keys):
-            usage = tuple(sorted(usage_of[i])) if i in usage_of else ()
+            usage = usages.get(i, ())
             hit = distinct.get((key, usage))
             if hit is None:
-                template = self.templates[key]
-                hit = distinct[(key, usage)] = [self._price_line(i, template, dict(usage)), 0]
+                template = self.templates[self.kinds[key]]
+                hit = distinct[(key, usage)] = [
+                    self._price_line(
+                        i, template, lines[i].quantity, dict(usage) if usage else no_usage
+                    ),
+                    0,
+                ]
                 for tie in template.ties:
                     if tie not in seen_ties:
                         seen_ties.add(tie)
@@ -137,23 +143,50 @@ class PricingRun:
         return priced, distinct, warnings
 
     def _template(self, line: QuoteLine) -> LineTemplate:
-        """Resolve the items of ``line`` and of its bundle contents (pre-order)."""
+        """Resolve the items of ``line`` and of its bundle contents (pre-order), for any
+        quantity of the line."""
         segments: list[Segment] = []
+        states: list[tuple[bool, str | None]] = []  # per segment: (charged, included in)
         quantities: list[tuple[str, int]] = []
         families: set[str] = set()
         contains = False
-        stack: list[tuple[QuoteLine, str, int, int | None]] = [(line, "", line.quantity, None)]
+        stack: list[tuple[QuoteLine, str, int, int | None]] = [(line, "", 1, None)]
         while stack:
-            sub, at, qty, parent = stack.pop()
+            sub, at, multiplier, parent = stack.pop()
             selection = self._selection(sub)
             for keys in selection.item_keys:
-                quantities.extend((key, qty) for key in keys)
+                quantities.extend((key, multiplier) for key in keys)
             families |= selection.families
             contains = contains or selection.contains
+            included = selection.included
+            container = None
+            if parent is not None:
+                parent_charged, parent_in = states[parent]
+                if parent_charged or parent_in is not None:
+                    # A component of a priced bundle: the bundle's price pays for it.
+                    container = parent_in or segments[parent].offering
+                    included = {**included, sub.offering: container}
+            # The segment is charged when its own offering has a price here.
+            charged = any(f.item == sub.offering and f.sources for f, _ in selection.items)
+            states.append((charged, container))
+            candidates = self.plan.promotion_candidates(selection.item_keys)
+            threshold = max((p.eligibility.min_quantity for p in candidates), default=0)
             me = len(segments)
-            segments.append(Segment(at, sub, qty, parent, selection))
+            segments.append(
+                Segment(
+                    at,
+                    sub.offering,
+                    multiplier,
+                    parent,
+                    selection,
+                    included,
+                    candidates,
+                    threshold,
+                    {},
+                )
+            )
             children = [
-                (child, f"{at}.contents[{k}]", qty * child.quantity, me)
+                (child, f"{at}.contents[{k}]", multiplier * child.quantity, me)
                 for k, child in enumerate(sub.contents)
             ]
             stack.extend(reversed(children))  # pre-order: first component next
@@ -186,98 +219,6 @@ class PricingRun:
         )
         return hit
 
-    def _price_line(self, index: int, template: LineTemplate, usage: dict[str, Decimal]):
-        writer = self.writer
-        models: list[Any] = []
-        texts: list[str] = []
-        pending: list[Step] = []  # the line's own steps, not sealed yet
-        warnings: list[str] = []
-        charges: list[PricedCharge] = []
-        states: list[tuple[bool, str | None]] = []  # per segment: (charged, included in)
-        zero = self.ctx.rounding.zero
-        for seg in template.segments:
-            selection = seg.selection
-            included = selection.included
-            container = None
-            if seg.parent is not None:
-                parent_charged, parent_in = states[seg.parent]
-                if parent_charged or parent_in is not None:
-                    # A component of a priced bundle: the bundle's price pays for it.
-                    container = parent_in or template.segments[seg.parent].line.offering
-                    included = {**included, seg.line.offering: container}
-            decisions_key, decisions = self._decisions_for(seg)
-            charged = False
-            first = len(charges)
-            for facts, path in selection.items:
-                item = facts.item
-                if facts.missing is not None:
-                    raise PricingError(f"lines[{index}]{seg.path}{path}: {facts.missing}")
-                if not facts.sources:
-                    if item != seg.line.offering and item not in included:
-                        warnings.append(
-                            f"{seg.path}{path}: {item} has no price; included at no charge"
-                        )
-                    if item in included:
-                        pending.append(
-                            step(
-                                "included",
-                                "included-component",
-                                self.ctx.catalog_version,
-                                f"{seg.path}/{item}",
-                                zero,
-                                zero,
-                                f"{item} is contained in {included[item]}; not charged",
-                            )
-                        )
-                    continue
-                if item == seg.line.offering:
-                    charged = True
-                for source in facts.sources:
-                    units = usage.get(source.entry.id) if source.entry.kind == "usage" else None
-                    memo_key = (
-                        seg.path,
-                        item,
-                        source.key,
-                        seg.quantity,
-                        selection.item_keys,
-                        included.get(item),
-                        units,
-                    )
-                    done = self._charges.get(memo_key)
-                    if done is None:
-                        done = self._charges[memo_key] = self._priced_charge(
-                            seg,
-                            facts,
-                            source,
-                            (decisions_key, decisions),
-                            included.get(item),
-                            units,
-                        )
-                    if pending:
-                        writer.seal_into(pending, models, texts)
-                        pending.clear()
-                    models += done.step_models
-                    texts += done.step_texts
-                    warnings += done.warnings
-                    charges.append(done)
-            states.append((charged, container))
-            if self.plan.bundles or any(not d.applied for d in decisions):
-                outcome = SegmentOutcome(
-                    seg.path,
-                    sum((c.charge.running for c in charges[first:]), ZERO),
-                    decisions,
-                    selection.keys,
-                    self.plan.bundles,
-                    self.quote_items,
-                    self.plan.day,
-                )
-                for rule in RULE_STEPS:
-                    if rule.explain is not None:
-                        pending += rule.explain(outcome)
-        if pending:
-            writer.seal_into(pending, models, texts)
-        return writer.line(models, texts, warnings, charges)
-
     def _inclusions(self, ids: tuple[str, ...]) -> tuple[dict[str, str], bool]:
         """item -> the item of the same segment that contains it (first container in
         selection order wins), and whether any item contains anything at all.
@@ -300,63 +241,197 @@ class PricingRun:
             hit = self._included[ids] = (out, contains)
         return hit
 
-    # ---------------------------------------------------------------- charges
+    def _price_line(
+        self, index: int, template: LineTemplate, quantity: int, usage: dict[str, Decimal]
+    ) -> LinePrice:
+        """Price one distinct line: its kind's plan, filled in with its quantity and usage."""
+        models: list[Any] = []
+        texts: list[str] = []
+        warnings: list[str] = []
+        charges: list[PricedCharge] = []
+        for seg in template.segments:
+            seg_quantity = quantity * seg.multiplier
+            work = self._actions(seg, seg_quantity)
+            net = ZERO
+            for action in work.actions:
+                if type(action) is ChargePlan:
+                    units = usage.get(action.usage_entry) if action.usage_entry else None
+                    done = action.priced.get((seg_quantity, units))
+                    if done is None:
+                        done = action.priced[(seg_quantity, units)] = self._priced_charge(
+                            action, seg_quantity, units
+                        )
+                    models += done.step_models
+                    texts += done.step_texts
+                    if done.warnings:
+                        warnings += done.warnings
+                    charges.append(done)
+                    net += done.model.net_amount
+                elif type(action) is ConstantRows:
+                    models += action.step_models
+                    texts += action.step_texts
+                    warnings += action.warnings
+                else:
+                    assert type(action) is MissingPrice
+                    raise PricingError(f"lines[{index}]{action.message}")
+            if work.not_applied:
+                self.writer.rows(
+                    [(site, net, net, why) for site, why in work.not_applied], models, texts
+                )
+        return self.writer.line(models, texts, warnings, charges)
 
-    def _priced_charge(
+    # ---------------------------------------------------------------- plans
+
+    def _actions(self, seg: Segment, quantity: int) -> SegmentActions:
+        """What pricing ``seg`` at ``quantity`` does, decided once per set of promotion
+        decisions (the same for every quantity at or above the segment's threshold)."""
+        decisions_key = (
+            seg.selection.item_keys,
+            quantity if seg.candidates and quantity < seg.threshold else None,
+        )
+        hit = seg.actions.get(decisions_key)
+        if hit is None:
+            decisions = self._decisions_for(seg, quantity, decisions_key)
+            hit = seg.actions[decisions_key] = self._plan_segment(
+                seg, quantity, decisions_key, decisions
+            )
+        return hit
+
+    def _plan_segment(
+        self,
+        seg: Segment,
+        quantity: int,
+        decisions_key: tuple,
+        decisions: tuple[PromotionDecision, ...],
+    ) -> SegmentActions:
+        """The segment's work in trace order: a charge plan per price source of each
+        priced item, constant rows for items with no price, or where pricing stops."""
+        included = seg.included
+        actions: list[ChargePlan | ConstantRows | MissingPrice] = []
+        zero = self.ctx.rounding.zero
+        for facts, path in seg.selection.items:
+            item = facts.item
+            if facts.missing is not None:
+                actions.append(MissingPrice(f"{seg.path}{path}: {facts.missing}"))
+                break  # pricing the line stops here
+            if not facts.sources:
+                warned: tuple[str, ...] = ()
+                if item != seg.offering and item not in included:
+                    warned = (f"{seg.path}{path}: {item} has no price; included at no charge",)
+                steps = []
+                if item in included:
+                    steps.append(
+                        step(
+                            "included",
+                            "included-component",
+                            self.ctx.catalog_version,
+                            f"{seg.path}/{item}",
+                            zero,
+                            zero,
+                            f"{item} is contained in {included[item]}; not charged",
+                        )
+                    )
+                models, texts = self.writer.seal(steps)
+                actions.append(ConstantRows(models, texts, warned))
+                continue
+            for source in facts.sources:
+                actions.append(
+                    self._charge_plan(
+                        seg, facts, source, quantity, decisions_key, decisions, included.get(item)
+                    )
+                )
+        not_applied: list[tuple[StepSite, str]] = []
+        if self.plan.bundles or any(not d.applied for d in decisions):
+            outcome = SegmentOutcome(
+                seg.path,
+                decisions,
+                seg.selection.keys,
+                self.plan.bundles,
+                self.quote_items,
+                self.plan.day,
+            )
+            site = self.writer.site
+            not_applied = [
+                (site(n.rule, n.rule_id, n.version, seg.path, applied=False), n.detail)
+                for explain in self.explainers
+                for n in explain(outcome)
+            ]
+        return SegmentActions(decisions, tuple(actions), tuple(not_applied))
+
+    def _charge_plan(
         self,
         seg: Segment,
         item: ItemFacts,
         source: PriceSource,
-        decisions: tuple[tuple, tuple[PromotionDecision, ...]],
+        quantity: int,
+        decisions_key: tuple,
+        decisions: tuple[PromotionDecision, ...],
         container: str | None,
-        units: Decimal | None,
-    ) -> PricedCharge:
-        """Run one charge through the rule steps and seal what came out."""
-        entry = source.entry
-        kind = entry.kind
+    ) -> ChargePlan:
+        """The plan of one charge, shared by every kind of line that has the same charge:
+        same place, item, entry and container, and the same promotions applied to it
+        (with their reasons). Decisions that differ only in why a promotion did *not*
+        apply (a line quantity below a minimum, named in the reason) share the plan."""
+        kind = source.kind
         keys = item.keys
         charged = container is None  # an included component takes no discount
-        facts = ChargeFacts(  # positional, in field order: keywords cost 2 us a charge
-            f"{seg.path}/{item.item}/{entry.id}",  # subject
+        applying = self._applying(decisions_key, decisions, keys, kind) if charged else ()
+        memo_key = (
+            seg.path,
+            item.item,
+            source.key,
+            tuple([(d.promotion.id, d.reason) for d in applying]),
+            container,
+        )
+        hit = self._charge_plans.get(memo_key)
+        if hit is not None:
+            return hit
+        facts = ChargeFacts(
+            f"{seg.path}/{item.item}/{source.id}",  # subject
             seg.path,
             item.item,
             keys,
             source,
-            seg.quantity,
-            units,
-            self.plan.contract(keys, entry.id),
+            self.plan.contract(keys, source.id),
             self._volume_for(keys) if charged and kind != "usage" else None,
-            self._applying(decisions, keys, kind) if charged else (),
+            applying,
             self._bundles_for(keys) if charged else (),
             container,  # included_in
         )
-        ctx = self.ctx
-        charge = Charge(
-            facts, entry.amount, None, ZERO, ctx.rounding.zero, ZERO, None, None, None, (), ()
+        writer = self.writer
+        hit = self._charge_plans[memo_key] = ChargePlan(
+            facts, self.ctx, self.rule_steps, writer, writer.charge_pieces
         )
-        steps: list[Step] = []
-        for rule in RULE_STEPS:
-            try:
-                charge, produced = rule.apply(charge, ctx)
-            except DecimalException as exc:
-                raise PricingError(
-                    f"{facts.subject}: {rule.name} cannot be computed exactly "
-                    f"({type(exc).__name__}): an amount, rate or quantity has more "
-                    "significant digits than pricing carries (50)"
-                ) from None
-            if produced:
-                steps += produced
-        return self.writer.charge(charge, steps)
+        return hit
+
+    # ---------------------------------------------------------------- charges
+
+    def _priced_charge(
+        self, plan: ChargePlan, quantity: int, units: Decimal | None
+    ) -> PricedCharge:
+        """Run one charge through the rule steps that consider it and write what came out."""
+        charge = ChargeState(plan.unit_amount, self.ctx.rounding.zero)
+        name = ""
+        try:
+            for name, apply in plan.rules:  # noqa: B007 - the error names the rule
+                apply(charge, quantity, units)
+        except DecimalException as exc:
+            raise PricingError(
+                f"{plan.subject}: {name} cannot be computed exactly "
+                f"({type(exc).__name__}): an amount, rate or quantity has more "
+                "significant digits than pricing carries (50)"
+            ) from None
+        return self.writer.charge(plan, charge, quantity)
 
     def _applying(
         self,
-        decisions: tuple[tuple, tuple[PromotionDecision, ...]],
+        decisions_key: tuple,
+        found: tuple[PromotionDecision, ...],
         keys: tuple[str, ...],
         kind: str,
     ) -> tuple[PromotionDecision, ...]:
         """The accepted promotions that price this kind of charge of these offering keys
         (the same for every charge of a segment's decisions, keys and kind)."""
-        decisions_key, found = decisions
         memo_key = (decisions_key, keys, kind)
         hit = self._applying_memo.get(memo_key)
         if hit is None:
@@ -369,18 +444,15 @@ class PricingRun:
             )
         return hit
 
-    def _decisions_for(self, seg: Segment) -> tuple[tuple, tuple[PromotionDecision, ...]]:
-        """The promotions of a segment, with their content key: equal for equal
-        selections at equal quantity (everything else they depend on is quote-wide)."""
-        item_keys = seg.selection.item_keys
-        candidates = self.plan.promotion_candidates(item_keys)
+    def _decisions_for(
+        self, seg: Segment, quantity: int, memo_key: tuple
+    ) -> tuple[PromotionDecision, ...]:
+        """The promotions of a segment: equal for equal selections at equal quantity
+        (everything else they depend on is quote-wide), and for every quantity at or
+        above each candidate's minimum (only a reason below one names the quantity)."""
+        candidates = seg.candidates
         if not candidates:
-            return (item_keys, None), ()
-        # The quantity matters only below some candidate's minimum (the reason then
-        # names it); at or above every minimum, the decisions are the same.
-        quantity = seg.quantity
-        below = any(quantity < p.eligibility.min_quantity for p in candidates)
-        memo_key = (item_keys, quantity if below else None)
+            return ()
         hit = self._decisions.get(memo_key)
         if hit is None:
             scope = self.plan.scope
@@ -394,7 +466,7 @@ class PricingRun:
                 quote_items=self.quote_items,
             )
             hit = self._decisions[memo_key] = tuple(resolve_promotions(list(candidates), context))
-        return memo_key, hit
+        return hit
 
     def _volume_for(self, keys: tuple[str, ...]) -> Any:
         """(best volume discount, quote quantity of the keys) or None."""

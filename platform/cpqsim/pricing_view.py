@@ -25,6 +25,7 @@ from __future__ import annotations
 import weakref
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from cpqsim.pricebook import (
@@ -47,13 +48,40 @@ __all__ = ["PriceSource", "PricingView"]
 @dataclass(frozen=True, slots=True)
 class PriceSource:
     """One charge definition as pricing uses it: the entry (a book's ``PriceEntry`` or
-    the offering's own catalog ``Price``), where it comes from and its tier table."""
+    the offering's own catalog ``Price``), where it comes from and its tier table.
+
+    The entry's fields the rules read on every charge are copied here as plain values
+    (``id`` .. ``usage_unit``): reading them from the entry model goes through pydantic's
+    attribute hooks, several times per charge of every line.
+    """
 
     entry: Any  # PriceEntry | Price: both have id, kind, amount (and period)
     source: str  # price book id, or "catalog"
     version: str  # price book version, or the catalog version
     tiers: TierTable | None
     key: tuple[str, str]  # content key: (source, entry id)
+    id: str
+    kind: str  # recurring, one_time, usage
+    amount: Decimal
+    period: str | None  # month or year (recurring)
+    term_months: int | None
+    usage_unit: str | None
+
+    @classmethod
+    def of(cls, entry: Any, source: str, version: str, tiers: TierTable | None) -> PriceSource:
+        return cls(
+            entry,
+            source,
+            version,
+            tiers,
+            (source, entry.id),
+            entry.id,
+            entry.kind,
+            entry.amount,
+            entry.period,
+            getattr(entry, "term_months", None),
+            getattr(entry, "usage_unit", None),
+        )
 
 
 class PricingView:
@@ -132,9 +160,7 @@ class PricingView:
         found = self._catalog_prices.get(offering.version_id)
         if found is None:
             version = self.catalog_version
-            found = tuple(
-                PriceSource(p, "catalog", version, None, ("catalog", p.id)) for p in offering.prices
-            )
+            found = tuple(PriceSource.of(p, "catalog", version, None) for p in offering.prices)
             self._catalog_prices[offering.version_id] = found
         return found
 
@@ -190,4 +216,4 @@ _EMPTY: list[Any] = []
 
 def _source(entry: PriceEntry, book: PriceBook) -> PriceSource:
     tiers = TierTable(entry.tier_mode, entry.tiers) if entry.kind == "usage" else None
-    return PriceSource(entry, book.id, book.version, tiers, (book.id, entry.id))
+    return PriceSource.of(entry, book.id, book.version, tiers)

@@ -11,11 +11,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any, NamedTuple
+from json.encoder import encode_basestring
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from cpqsim.pricing_canonical import ChargeTexts, Escapes, StepTexts, line_json
-from cpqsim.pricing_charge import ZERO, Charge, Step
+from cpqsim.pricing_canonical import ChargeTexts, Escapes, StepTexts, fixed, line_json
+from cpqsim.pricing_charge import ZERO, ChargeState, Step, StepSite
 from cpqsim.pricing_result import LineCharge, PricedLine, PriceStep, build, build_all
+
+if TYPE_CHECKING:
+    from cpqsim.pricing_line_plan import ChargePlan
 
 __all__ = ["SUMS", "LinePrice", "PricedCharge", "Writer"]
 
@@ -36,8 +40,7 @@ class PricedCharge(NamedTuple):
     text: str
     step_models: list[Any]
     step_texts: list[str]
-    warnings: tuple[str, ...]
-    charge: Charge
+    warnings: list[str] | tuple[()]
 
 
 class LinePrice(NamedTuple):
@@ -54,60 +57,149 @@ class LinePrice(NamedTuple):
 
 
 class Writer:
-    """Writes the rows of one request (escaped texts and step templates are shared)."""
+    """Writes the rows of one request (escaped texts and the constant pieces of steps
+    and charges are shared)."""
 
     def __init__(self) -> None:
         self.escapes = Escapes()
         self.step_text = StepTexts(self.escapes)
         self.charge_text = ChargeTexts(self.escapes)
+        self._sites: dict[tuple, StepSite] = {}
+        self._rule_ids: dict[tuple[str, ...], str] = {}  # applied rule ids as JSON
+
+    def site(
+        self, rule: str, rule_id: str, version: str, subject: str, applied: bool = True
+    ) -> StepSite:
+        """The constant part of the steps ``rule_id`` writes about ``subject``, with its
+        constant JSON pieces (one per request: every line of a kind shares it)."""
+        key = (rule, rule_id, version, subject, applied)
+        hit = self._sites.get(key)
+        if hit is None:
+            middle, tail = self.step_text.pieces(rule, rule_id, version, subject, applied)
+            hit = self._sites[key] = StepSite(
+                rule, version, subject, rule_id, applied, middle, tail
+            )
+        return hit
 
     def seal(self, steps: Iterable[Step]) -> tuple[list[Any], list[str]]:
         steps = list(steps)
         text = self.step_text
         return build_all(PriceStep, steps), [text(s) for s in steps]
 
-    def seal_into(self, steps: list[Step], models: list[Any], texts: list[str]) -> None:
-        """Append the models and JSON of ``steps`` to a line's trace, in order."""
-        text = self.step_text
-        models += build_all(PriceStep, steps)
-        texts += [text(s) for s in steps]
+    def rows(
+        self, steps: list[tuple[StepSite, Decimal, Decimal, str]], models: list, texts: list
+    ) -> None:
+        """Append the models and canonical JSON of steps as rules write them
+        (``(site, before, after, detail)``) to ``models`` and ``texts``."""
+        rows = []
+        # A step usually starts from the amount the step before it left (the same
+        # Decimal): its text is written once.
+        last: Decimal | None = None
+        last_text = ""
+        for site, before, after, detail in steps:
+            rule, version, subject, rule_id, flag, middle, tail = site
+            # Field order of PriceStep: this dict becomes the model's __dict__.
+            rows.append(
+                {
+                    "rule": rule,
+                    "rule_version": version,
+                    "subject": subject,
+                    "before": before,
+                    "after": after,
+                    "detail": detail,
+                    "rule_id": rule_id,
+                    "applied": flag,
+                }
+            )
+            a = str(after)
+            if "E" in a:
+                a = format(after, "f")
+            if before is last:
+                b = last_text
+            else:
+                b = str(before)
+                if "E" in b:
+                    b = format(before, "f")
+            last, last_text = after, a
+            texts.append(
+                "".join(
+                    ('{"after":"', a, middle, b, '","detail":', encode_basestring(detail), tail)
+                )
+            )
+        models += build_all(PriceStep, rows)
 
-    def charge(self, charge: Charge, steps: list[Step]) -> PricedCharge:
-        f = charge.facts
-        source = f.source
-        entry = source.entry
-        kind = entry.kind
+    def charge_pieces(self, fields: dict[str, Any]) -> tuple[str, ...]:
+        """The constant JSON pieces of a charge's rows (see :class:`ChargeTexts`)."""
+        return self.charge_text.pieces(fields)
+
+    def charge(self, plan: ChargePlan, charge: ChargeState, quantity: int) -> PricedCharge:
+        """A charge priced under ``plan``: its row from the plan's constant fields and
+        the charge's amounts, as a model and as canonical JSON, with its steps."""
+        applied = charge.applied
+        unit_amount = charge.unit_amount
+        list_amount = charge.list_amount
+        discount_amount = charge.discount_amount
+        net_amount = charge.running
+        monthly = charge.monthly
+        term = charge.term
+        usage_units = charge.usage_units
+        prorated = charge.prorated
         # Field order of LineCharge: this dict becomes the model's __dict__.
         values = {
-            "item": f.item,
-            "price_id": entry.id,
-            "kind": kind,
-            "unit_amount": charge.unit_amount,
-            "quantity": f.quantity,
-            "list_amount": charge.list_amount,
-            "discount_amount": charge.discount_amount,
-            "net_amount": charge.running,
-            "period": entry.period if kind == "recurring" else None,
-            "term_months": getattr(entry, "term_months", None),
-            "monthly_equivalent": charge.monthly,
-            "term_amount": charge.term,
-            "usage_unit": getattr(entry, "usage_unit", None),
-            "usage_units": charge.usage_units,
-            "prorated_amount": charge.prorated,
-            "price_source": source.source,
-            "price_source_version": source.version,
-            "included_in": f.included_in,
-            "applied_rules": list(charge.applied),
-            "path": f.path,
+            "item": plan.item,
+            "price_id": plan.price_id,
+            "kind": plan.kind,
+            "unit_amount": unit_amount,
+            "quantity": quantity,
+            "list_amount": list_amount,
+            "discount_amount": discount_amount,
+            "net_amount": net_amount,
+            "period": plan.period,
+            "term_months": plan.term_months,
+            "monthly_equivalent": monthly,
+            "term_amount": term,
+            "usage_unit": plan.usage_unit,
+            "usage_units": usage_units,
+            "prorated_amount": prorated,
+            "price_source": plan.price_source,
+            "price_source_version": plan.price_source_version,
+            "included_in": plan.included_in,
+            "applied_rules": list(applied),
+            "path": plan.path,
         }
-        models, texts = self.seal(steps)
+        rule_ids = self._rule_ids.get(key := tuple(applied))
+        if rule_ids is None:
+            esc = self.escapes
+            rule_ids = self._rule_ids[key] = ",".join([esc[r] for r in applied])
+        d, li, n, u = str(discount_amount), str(list_amount), str(net_amount), str(unit_amount)
+        if "E" in d:
+            d = fixed(discount_amount)
+        if "E" in li:
+            li = fixed(list_amount)
+        if "E" in n:
+            n = fixed(net_amount)
+        if "E" in u:
+            u = fixed(unit_amount)
+        p = plan.pieces
+        text = "".join(
+            (
+                p[0], rule_ids, p[1], d, p[2], li, p[3],
+                "null" if monthly is None else '"' + fixed(monthly) + '"', p[4], n, p[5],
+                "null" if prorated is None else '"' + fixed(prorated) + '"', p[6],
+                str(quantity), p[7], "null" if term is None else '"' + fixed(term) + '"',
+                p[8], u, p[9],
+                "null" if usage_units is None else '"' + fixed(usage_units) + '"', p[10],
+            )
+        )  # fmt: skip
+        models: list[Any] = []
+        texts: list[str] = []
+        self.rows(charge.steps, models, texts)
         return PricedCharge(
             build(LineCharge, values),
-            self.charge_text(values),
+            text,
             models,
             texts,
-            charge.warnings,
-            charge,
+            charge.warnings or (),
         )
 
     def line(
@@ -120,21 +212,21 @@ class Writer:
         sums = [ZERO] * len(SUMS)
         applied: list[str] = []
         for priced in charges:
-            c = priced.charge
+            c = priced.model
             sums[_LIST] += c.list_amount
             sums[_DISCOUNT] += c.discount_amount
-            sums[_NET] += c.running
-            kind = c.facts.source.entry.kind
+            sums[_NET] += c.net_amount
+            kind = c.kind
             if kind == "recurring":
-                sums[_YEAR if c.facts.source.entry.period == "year" else _MONTH] += c.running
-                sums[_MONTHLY_EQ] += c.monthly  # type: ignore[operator]
-                if c.term is not None:
-                    sums[_TERM] += c.term
-                if c.prorated is not None:
-                    sums[_PRORATED] += c.prorated
+                sums[_YEAR if c.period == "year" else _MONTH] += c.net_amount
+                sums[_MONTHLY_EQ] += c.monthly_equivalent
+                if c.term_amount is not None:
+                    sums[_TERM] += c.term_amount
+                if c.prorated_amount is not None:
+                    sums[_PRORATED] += c.prorated_amount
             else:
-                sums[_ONE_TIME if kind == "one_time" else _USAGE] += c.running
-            applied += c.applied
+                sums[_ONE_TIME if kind == "one_time" else _USAGE] += c.net_amount
+            applied += c.applied_rules
         text = line_json(
             [c.text for c in charges], step_texts, sums[_LIST], sums[_DISCOUNT], sums[_NET]
         )

@@ -1160,3 +1160,60 @@ def test_plans_are_kept_per_scope_by_content_and_bounded() -> None:
         lines=[QuoteLine(offering="seat", quantity=3)], business_date=DAY, account_id="acme"
     )
     assert price_quote(catalog, request) == price_quote(catalog.model_copy(), request)
+
+
+# Fingerprints of the benchmark's quotes as the engine before the two-stage rule steps
+# (prepare once per kind of charge, apply per charge) priced them: a speed change must
+# leave every result byte the same. Keyed by (every line distinct?, policy).
+_ENGINE_BEFORE = {
+    (False, "rules"): (
+        "sha256:f7196cb3b84665b0b8f2c7b32ab80e92cd2cc72ba96a46b7ff8f6bc349ac6bfe",
+        "sha256:8399c58bc6482140a73a8b786b30d55b8a5c4a0a0a8a8a530867d611865f679f",
+    ),
+    (False, "total"): (
+        "sha256:0bcb2569bd21298fc7246d7c37fa322bda52000e02ddba8dcd971ae5a250d025",
+        "sha256:25ec0af546c788942e765c8d2af3b91fe4a9cf67e44e07b7b66e77537cacff53",
+    ),
+    (False, "half-up-3"): (
+        "sha256:5f38f55e3e77a53dff46930b5c548e5a898f388f386ff1ebaa7f50ed8bdd5b8a",
+        "sha256:afb026530441139c3b0e3143d372e53ee853aa1929c7c6995d24bede28b14941",
+    ),
+    (True, "rules"): (
+        "sha256:6fb1fb1d3580c662181c63a7fbbc40402ab0925e4a4c6564bdd8a30ae04343c2",
+        "sha256:878093f256949e2d85a823880925cde9f1f7ae1a89b7d46cba0bc00544eba309",
+    ),
+    (True, "total"): (
+        "sha256:3343ddcbc682c5106fecace8da0fbd0d363e02b6834bc74e3153562bb3c38c0c",
+        "sha256:60f5e6d33d2d856499d3f6612afe46c8bfde06ede6c51280b5bc4c1a9c75ee3f",
+    ),
+    (True, "half-up-3"): (
+        "sha256:c8d8e19e388b70aa8feb8168380da6b788a85f014779c0551f7f05449681760e",
+        "sha256:4b664a936c24a848eac92cd1dbb95cea35e1e1f587fbd47e0de934712e02744e",
+    ),
+}
+
+
+@pytest.mark.parametrize(("distinct", "policy"), sorted(_ENGINE_BEFORE))
+def test_the_benchmark_quotes_price_to_the_bytes_the_engine_before_gave(
+    distinct: bool, policy: str
+) -> None:
+    """Given the benchmark's catalog (tiers, volume discounts, conflicting promotions) and
+    a 300-line quote, when it is priced under a policy, then the output and input
+    fingerprints are the ones the previous engine gave, and the output fingerprint is
+    what the result's content hashes to (the fast writers wrote the canonical bytes)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_pricing.py"
+    spec = importlib.util.spec_from_file_location("bench_pricing_for_test", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    policies = {
+        "rules": None,
+        "total": PricingPolicy(rounding_applies="total"),
+        "half-up-3": PricingPolicy(currency_places=3, rounding_mode="ROUND_HALF_UP"),
+    }
+    request = bench.build_request(300, all_distinct=distinct)
+    result = price_quote(bench.build_catalog(), request, policies[policy])
+    assert (result.fingerprint, result.input_fingerprint) == _ENGINE_BEFORE[(distinct, policy)]
+    assert result_fingerprint(result) == result.fingerprint

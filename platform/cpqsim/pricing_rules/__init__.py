@@ -1,13 +1,14 @@
 """The pricing order, as data: the rule steps every charge goes through, in order.
 
-Each step is a pure function ``(charge, context) -> (charge, trace steps)`` in a module
-of its own (see :mod:`cpqsim.pricing_charge`); the trace of a charge reads as the
+Each step is a module of its own with a ``prepare(facts, context, sites)`` that answers,
+once per kind of charge of a request, whether the rule has anything to do with it and
+how it applies (see :mod:`cpqsim.pricing_charge`); the trace of a charge reads as the
 calculation, step by step. Adding a rule is writing a module and adding it here.
 
 Which rules can apply to a charge (its contract, volume discount, promotions, bundle
 discounts, whether it is included in a bundle) is decided before the steps run, once per
-request, by :mod:`cpqsim.pricing_run`; a step that does not apply returns the charge
-unchanged and no trace step.
+request, by :mod:`cpqsim.pricing_run`; a step with nothing to do for a kind of charge is
+not called for it at all.
 """
 
 from __future__ import annotations

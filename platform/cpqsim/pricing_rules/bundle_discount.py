@@ -3,34 +3,50 @@ the quote, in id order (not on contracted charges)."""
 
 from __future__ import annotations
 
-from cpqsim.pricing_charge import Charge, ChargeContext, RuleStep, SegmentOutcome, Step, step
-from cpqsim.pricing_rules.discount import take_off
+from decimal import Decimal
+
+from cpqsim.pricing_charge import (
+    Apply,
+    ChargeContext,
+    ChargeFacts,
+    ChargeState,
+    NotApplied,
+    RuleStep,
+    SegmentOutcome,
+    Sites,
+)
+from cpqsim.pricing_rules.discount import taker
 
 __all__ = ["STEP"]
 
 
-def apply(charge: Charge, ctx: ChargeContext) -> tuple[Charge, tuple[Step, ...]]:
-    f = charge.facts
+def prepare(f: ChargeFacts, ctx: ChargeContext, sites: Sites) -> Apply | None:
     if not f.bundles or f.included_in is not None or f.contract is not None:
-        return charge, ()
-    steps: tuple[Step, ...] = ()
-    for b in f.bundles:
-        running = charge.running
-        detail = f"{b.pct!s} of {running!s}: quote has all of {', '.join(b.when_all)}"
-        charge, produced = take_off(
-            charge, ctx, "bundle_discount", b.id, b.version, running * b.pct, detail
+        return None
+    steps = tuple(
+        (
+            taker(f, ctx, sites, "bundle_discount", b.id, b.version),
+            b.pct,
+            f": quote has all of {', '.join(b.when_all)}",
         )
-        steps += produced
-    return charge, steps
+        for b in f.bundles
+    )
+
+    def apply(c: ChargeState, quantity: int, units: Decimal | None) -> None:
+        for take_off, pct, tail in steps:
+            running = c.running
+            take_off(c, running * pct, f"{pct!s} of {running!s}{tail}")
+
+    return apply
 
 
-def explain(segment: SegmentOutcome) -> tuple[Step, ...]:
-    """A step per bundle discount naming an item of the segment that did not apply:
-    an offering it needs is not in the quote, or it is not in force on the date."""
+def explain(segment: SegmentOutcome) -> tuple[NotApplied, ...]:
+    """Each bundle discount naming an item of the segment that did not apply: an
+    offering it needs is not in the quote, or it is not in force on the date."""
     day = segment.business_date
     if not segment.bundles or day is None:
         return ()
-    steps: tuple[Step, ...] = ()
+    out: list[NotApplied] = []
     for b in segment.bundles:
         if segment.keys.isdisjoint(b.applies_to):
             continue
@@ -41,20 +57,8 @@ def explain(segment: SegmentOutcome) -> tuple[Step, ...]:
             why = f"not in force on {day}"
         else:
             continue
-        net = segment.net
-        steps += (
-            step(
-                "bundle_discount",
-                b.id,
-                b.version,
-                segment.subject,
-                net,
-                net,
-                f"not applied: {why}",
-                applied=False,
-            ),
-        )
-    return steps
+        out.append(NotApplied("bundle_discount", b.id, b.version, f"not applied: {why}"))
+    return tuple(out)
 
 
-STEP = RuleStep("bundle_discount", apply, explain)
+STEP = RuleStep("bundle_discount", prepare, explain)

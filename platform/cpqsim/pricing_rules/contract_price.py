@@ -6,39 +6,43 @@ the negotiation already was the discount. The manual discount still applies.
 
 from __future__ import annotations
 
-from cpqsim.pricing_charge import Charge, ChargeContext, RuleStep, Step, step
+from decimal import Decimal
+
+from cpqsim.pricing_charge import Apply, ChargeContext, ChargeFacts, ChargeState, RuleStep, Sites
 
 __all__ = ["STEP"]
 
 
-def apply(charge: Charge, ctx: ChargeContext) -> tuple[Charge, tuple[Step, ...]]:
-    f = charge.facts
+def prepare(f: ChargeFacts, ctx: ChargeContext, sites: Sites) -> Apply | None:
     contract = f.contract
     if contract is None:
-        return charge, ()
-    applied = (*charge.applied, contract.id)
-    if f.source.entry.kind == "usage":  # list_price already priced the units at it
-        exact = charge.running
+        return None
+    site = sites.site("contract_price", contract.id, contract.version, f.subject)
+    contract_id = contract.id
+    if f.source.kind == "usage":  # list_price already priced the units at it
         detail = f"account {contract.account_id} contract price replaces the usage tiers"
-        return charge.listed(
-            charge.unit_amount, charge.usage_units, exact, applied, charge.warnings
-        ), (step("contract_price", contract.id, contract.version, f.subject, exact, exact, detail),)
-    contracted = contract.amount * f.quantity
-    detail = (
-        f"account {contract.account_id} contract price {contract.amount} x "
-        f"{f.quantity} replaces list {f.source.entry.amount}"
-    )
-    return charge.listed(contract.amount, None, contracted, applied, charge.warnings), (
-        step(
-            "contract_price",
-            contract.id,
-            contract.version,
-            f.subject,
-            charge.running,
-            contracted,
-            detail,
-        ),
-    )
+
+        def apply_usage(c: ChargeState, quantity: int, units: Decimal | None) -> None:
+            exact = c.running
+            c.list_amount = exact
+            c.applied.append(contract_id)
+            c.steps.append((site, exact, exact, detail))
+
+        return apply_usage
+    amount = contract.amount
+    head = f"account {contract.account_id} contract price {amount} x "
+    tail = f" replaces list {f.source.amount}"
+
+    def apply(c: ChargeState, quantity: int, units: Decimal | None) -> None:
+        contracted = amount * quantity
+        before = c.running
+        c.unit_amount = amount
+        c.usage_units = None
+        c.list_amount = c.running = contracted
+        c.applied.append(contract_id)
+        c.steps.append((site, before, contracted, f"{head}{quantity}{tail}"))
+
+    return apply
 
 
-STEP = RuleStep("contract_price", apply)
+STEP = RuleStep("contract_price", prepare)

@@ -9,58 +9,86 @@ amount here (the contract step then records that it replaced the tiers).
 
 from __future__ import annotations
 
-from cpqsim.pricing_charge import ZERO, Charge, ChargeContext, RuleStep, Step, step
+from decimal import Decimal
+
+from cpqsim.pricing_charge import (
+    ZERO,
+    Apply,
+    ChargeContext,
+    ChargeFacts,
+    ChargeState,
+    RuleStep,
+    Sites,
+)
 from cpqsim.pricing_errors import PricingError
 from cpqsim.pricing_tiers import TierError
 
 __all__ = ["STEP"]
 
 
-def apply(charge: Charge, ctx: ChargeContext) -> tuple[Charge, tuple[Step, ...]]:
-    f = charge.facts
-    entry = f.source.entry
-    if f.source.entry.kind != "usage":
-        exact = entry.amount * f.quantity
-        detail = f"{entry.kind} {entry.amount!s} x {f.quantity}"
-        term = getattr(entry, "term_months", None)
-        if getattr(entry, "period", None) == "year":
-            detail += " per year"
-        if term:
-            detail += f", {term}-month term"
-        return _listed(charge, charge.unit_amount, None, exact, detail, charge.warnings)
-    units = f.units
-    warnings = charge.warnings
-    if units is None:
-        units = ZERO
-        warnings += (
-            f"{f.subject}: no usage estimate for {entry.id} on this line; priced at 0 units",
-        )
-    unit = entry.usage_unit or "units"
+def prepare(f: ChargeFacts, ctx: ChargeContext, sites: Sites) -> Apply:
+    source = f.source
+    subject = f.subject
+    site = sites.site("list_price", source.source, source.version, subject)
+    book = source.source if source.source != "catalog" else None
+    where = f" (price book {source.source} v{source.version}, entry {source.id})" if book else ""
+    if source.kind != "usage":
+        amount = source.amount
+        head = f"{source.kind} {amount!s} x "
+        tail = " per year" if source.period == "year" else ""
+        if source.term_months:
+            tail += f", {source.term_months}-month term"
+        tail += where
+
+        def apply(c: ChargeState, quantity: int, units: Decimal | None) -> None:
+            exact = amount * quantity
+            c.list_amount = c.running = exact
+            if book:
+                c.applied.append(book)
+            c.steps.append((site, ZERO, exact, f"{head}{quantity}{tail}"))
+
+        return apply
+
+    unit = source.usage_unit or "units"
+    missing = f"{subject}: no usage estimate for {source.id} on this line; priced at 0 units"
     contract = f.contract
     if contract is not None:
-        exact = units * contract.amount
-        detail = f"contract {contract.id}: {units} {unit} x {contract.amount}"
-        return _listed(charge, contract.amount, units, exact, detail, warnings)
-    assert f.source.tiers is not None  # a usage entry always has its tier table
-    try:
-        exact, parts = f.source.tiers.price(units)
-    except TierError as exc:
-        raise PricingError(f"{f.subject}: {exc}") from None
-    detail = f"usage {units} {unit}, {entry.tier_mode}: " + "; ".join(parts)
-    return _listed(charge, charge.unit_amount, units, exact, detail, warnings)
+        contracted = contract.amount
+        head = f"contract {contract.id}: "
+
+        def apply_contract(c: ChargeState, quantity: int, units: Decimal | None) -> None:
+            if units is None:
+                units = ZERO
+                c.warnings.append(missing)
+            exact = units * contracted
+            c.unit_amount = contracted
+            c.usage_units = units
+            c.list_amount = c.running = exact
+            if book:
+                c.applied.append(book)
+            c.steps.append((site, ZERO, exact, f"{head}{units} {unit} x {contracted}{where}"))
+
+        return apply_contract
+
+    tiers = source.tiers
+    mode = f"{unit}, {source.entry.tier_mode}: "
+
+    def apply_tiers(c: ChargeState, quantity: int, units: Decimal | None) -> None:
+        if units is None:
+            units = ZERO
+            c.warnings.append(missing)
+        assert tiers is not None  # a usage entry always has its tier table
+        try:
+            exact, parts = tiers.price(units)
+        except TierError as exc:
+            raise PricingError(f"{subject}: {exc}") from None
+        c.usage_units = units
+        c.list_amount = c.running = exact
+        if book:
+            c.applied.append(book)
+        c.steps.append((site, ZERO, exact, f"usage {units} {mode}" + "; ".join(parts) + where))
+
+    return apply_tiers
 
 
-def _listed(charge, unit_amount, units, exact, detail, warnings):
-    source = charge.facts.source
-    applied = charge.applied
-    if source.source != "catalog":
-        detail += f" (price book {source.source} v{source.version}, entry {source.entry.id})"
-        applied += (source.source,)
-    return charge.listed(unit_amount, units, exact, applied, warnings), (
-        step(
-            "list_price", source.source, source.version, charge.facts.subject, ZERO, exact, detail
-        ),
-    )
-
-
-STEP = RuleStep("list_price", apply)
+STEP = RuleStep("list_price", prepare)

@@ -3,19 +3,24 @@ rounded to the currency's places when rounding applies per line."""
 
 from __future__ import annotations
 
-from cpqsim.pricing_charge import Charge, ChargeContext, RuleStep, Step
-from cpqsim.pricing_rules.rounding import settle
+from decimal import Decimal
+
+from cpqsim.pricing_charge import Apply, ChargeContext, ChargeFacts, ChargeState, RuleStep, Sites
+from cpqsim.pricing_rules.rounding import settler
 
 __all__ = ["STEP"]
 
 
-def apply(charge: Charge, ctx: ChargeContext) -> tuple[Charge, tuple[Step, ...]]:
+def prepare(f: ChargeFacts, ctx: ChargeContext, sites: Sites) -> Apply | None:
     if not ctx.rounding.per_line:
-        return charge, ()
-    f = charge.facts
-    what = "usage amount" if f.source.entry.kind == "usage" else "list amount"
-    amount, steps = settle(charge.running, ctx, f.subject, what)
-    return charge.settled(amount), steps
+        return None
+    what = "usage amount" if f.source.kind == "usage" else "list amount"
+    settle = settler(ctx, sites, f.subject, what)
+
+    def apply(c: ChargeState, quantity: int, units: Decimal | None) -> None:
+        c.list_amount = c.running = settle(c, c.running)
+
+    return apply
 
 
-STEP = RuleStep("list_rounding", apply)
+STEP = RuleStep("list_rounding", prepare)

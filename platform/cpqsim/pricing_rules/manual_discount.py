@@ -3,20 +3,27 @@ approval thresholds judge). It applies to contracted charges too."""
 
 from __future__ import annotations
 
-from cpqsim.pricing_charge import Charge, ChargeContext, RuleStep, Step
-from cpqsim.pricing_rules.discount import take_off
+from decimal import Decimal
+
+from cpqsim.pricing_charge import Apply, ChargeContext, ChargeFacts, ChargeState, RuleStep, Sites
+from cpqsim.pricing_rules.discount import taker
 
 __all__ = ["STEP"]
 
 
-def apply(charge: Charge, ctx: ChargeContext) -> tuple[Charge, tuple[Step, ...]]:
+def prepare(f: ChargeFacts, ctx: ChargeContext, sites: Sites) -> Apply | None:
     rate = ctx.discount_rate
-    if not rate or charge.facts.included_in is not None:
-        return charge, ()
-    running = charge.running
-    off = running * rate
-    detail = f"{rate!s} of {running!s} = {off!s}"
-    return take_off(charge, ctx, "discount", "manual-discount", ctx.policy_version, off, detail)
+    if not rate or f.included_in is not None:
+        return None
+    take_off = taker(f, ctx, sites, "discount", "manual-discount", ctx.policy_version)
+    head = f"{rate!s} of "
+
+    def apply(c: ChargeState, quantity: int, units: Decimal | None) -> None:
+        running = c.running
+        off = running * rate
+        take_off(c, off, f"{head}{running!s} = {off!s}")
+
+    return apply
 
 
-STEP = RuleStep("manual_discount", apply)
+STEP = RuleStep("manual_discount", prepare)

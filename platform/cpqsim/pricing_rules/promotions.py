@@ -4,63 +4,66 @@ is recorded as not applied (the contract price is in force)."""
 
 from __future__ import annotations
 
-from cpqsim.pricing_charge import Charge, ChargeContext, RuleStep, SegmentOutcome, Step, step
-from cpqsim.pricing_rules.discount import take_off
+from decimal import Decimal
+from typing import Any
+
+from cpqsim.pricing_charge import (
+    Apply,
+    ChargeContext,
+    ChargeFacts,
+    ChargeState,
+    NotApplied,
+    RuleStep,
+    SegmentOutcome,
+    Sites,
+)
+from cpqsim.pricing_rules.discount import taker
 
 __all__ = ["STEP"]
 
+_PCT_OFF, _AMOUNT_OFF, _NOT_APPLIED = 1, 2, 3
 
-def apply(charge: Charge, ctx: ChargeContext) -> tuple[Charge, tuple[Step, ...]]:
-    f = charge.facts
+
+def prepare(f: ChargeFacts, ctx: ChargeContext, sites: Sites) -> Apply | None:
     if not f.promotions or f.included_in is not None:
-        return charge, ()
-    steps: tuple[Step, ...] = ()
+        return None
+    # Per promotion, in application order: (how, site or take-off, rate or amount, tail).
+    plans: list[tuple[int, Any, Any, str]] = []
     for decision in f.promotions:
         p = decision.promotion
-        running = charge.running
         if f.contract is not None:
-            steps += (
-                step(
-                    "promotion",
-                    p.id,
-                    p.version,
-                    f.subject,
-                    running,
-                    running,
-                    "not applied: contract price in force",
-                    applied=False,
-                ),
-            )
+            site = sites.site("promotion", p.id, p.version, f.subject, applied=False)
+            plans.append((_NOT_APPLIED, site, None, "not applied: contract price in force"))
             continue
+        take_off = taker(f, ctx, sites, "promotion", p.id, p.version)
+        tail = f" ({decision.reason})"
         if p.pct_off is not None:
-            off, how = running * p.pct_off, f"{p.pct_off!s} of {running!s}"
+            plans.append((_PCT_OFF, take_off, p.pct_off, tail))
         else:
             assert p.amount_off is not None  # a promotion gives exactly one benefit
-            off, how = p.amount_off * f.quantity, f"{p.amount_off!s} x {f.quantity}"
-        charge, produced = take_off(
-            charge, ctx, "promotion", p.id, p.version, off, f"{how} ({decision.reason})"
-        )
-        steps += produced
-    return charge, steps
+            plans.append((_AMOUNT_OFF, take_off, p.amount_off, tail))
+    steps = tuple(plans)
+
+    def apply(c: ChargeState, quantity: int, units: Decimal | None) -> None:
+        for how, action, rate, tail in steps:
+            running = c.running
+            if how == _PCT_OFF:
+                action(c, running * rate, f"{rate!s} of {running!s}{tail}")
+            elif how == _AMOUNT_OFF:
+                action(c, rate * quantity, f"{rate!s} x {quantity}{tail}")
+            else:
+                c.steps.append((action, running, running, tail))
+
+    return apply
 
 
-def explain(segment: SegmentOutcome) -> tuple[Step, ...]:
-    """A step per promotion considered for the segment and not applied, with the reason."""
-    net = segment.net
+def explain(segment: SegmentOutcome) -> tuple[NotApplied, ...]:
+    """Each promotion considered for the segment and not applied, with the reason."""
     return tuple(
-        step(
-            "promotion",
-            d.promotion.id,
-            d.promotion.version,
-            segment.subject,
-            net,
-            net,
-            f"not applied: {d.reason}",
-            applied=False,
-        )
+        NotApplied("promotion", d.promotion.id, d.promotion.version, f"not applied: {d.reason}")
         for d in segment.decisions
         if not d.applied
     )
 
 
-STEP = RuleStep("promotions", apply, explain)
+STEP = RuleStep("promotions", prepare, explain)

@@ -6,30 +6,43 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from cpqsim.pricing_charge import DIVISION, Charge, ChargeContext, RuleStep, Step, step
-from cpqsim.pricing_rules.rounding import settle
+from cpqsim.pricing_charge import (
+    DIVISION,
+    Apply,
+    ChargeContext,
+    ChargeFacts,
+    ChargeState,
+    RuleStep,
+    Sites,
+)
+from cpqsim.pricing_rules.rounding import settler
 
 __all__ = ["STEP"]
 
 
-def apply(charge: Charge, ctx: ChargeContext) -> tuple[Charge, tuple[Step, ...]]:
+def prepare(f: ChargeFacts, ctx: ChargeContext, sites: Sites) -> Apply | None:
     fp = ctx.first_period
-    f = charge.facts
-    entry = f.source.entry
-    if fp is None or not fp.partial or entry.kind != "recurring" or entry.period != "month":
-        return charge, ()
-    running = charge.running
-    exact = DIVISION.divide(running * fp.days, Decimal(fp.period_days))
-    prorated, steps = settle(exact, ctx, f.subject, "prorated amount")
-    detail = (
+    source = f.source
+    if not (
+        fp is not None and fp.partial and source.kind == "recurring" and source.period == "month"
+    ):
+        return None
+    settle = settler(ctx, sites, f.subject, "prorated amount")
+    site = sites.site("proration", "proration", ctx.policy_version, f.subject)
+    days, period_days = fp.days, Decimal(fp.period_days)
+    head = (
         f"first period {fp.service_start}..{fp.period_end} is {fp.days} of "
         f"{fp.period_days} days ({fp.period_start}..{fp.period_end}): "
-        f"{running} x {fp.days}/{fp.period_days}"
     )
-    return charge.prorated_to(prorated), (
-        *steps,
-        step("proration", "proration", ctx.policy_version, f.subject, running, prorated, detail),
-    )
+    tail = f" x {fp.days}/{fp.period_days}"
+
+    def apply(c: ChargeState, quantity: int, units: Decimal | None) -> None:
+        running = c.running
+        prorated = settle(c, DIVISION.divide(running * days, period_days))
+        c.prorated = prorated
+        c.steps.append((site, running, prorated, f"{head}{running}{tail}"))
+
+    return apply
 
 
-STEP = RuleStep("proration", apply)
+STEP = RuleStep("proration", prepare)

@@ -6,40 +6,56 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from cpqsim.pricing_charge import DIVISION, Charge, ChargeContext, RuleStep, Step
-from cpqsim.pricing_rules.rounding import settle
+from cpqsim.pricing_charge import (
+    DIVISION,
+    Apply,
+    ChargeContext,
+    ChargeFacts,
+    ChargeState,
+    RuleStep,
+    Sites,
+)
+from cpqsim.pricing_rules.rounding import settler
 
 __all__ = ["STEP"]
 
 _TWELVE = Decimal(12)
 
 
-def apply(charge: Charge, ctx: ChargeContext) -> tuple[Charge, tuple[Step, ...]]:
-    f = charge.facts
-    entry = f.source.entry
-    if entry.kind != "recurring":
-        return charge, ()
-    running = charge.running
-    months = getattr(entry, "term_months", None)
-    steps: tuple[Step, ...] = ()
-    warnings = charge.warnings
-    if entry.period == "year":
-        monthly, steps = settle(
-            DIVISION.divide(running, _TWELVE), ctx, f.subject, "monthly equivalent"
+def prepare(f: ChargeFacts, ctx: ChargeContext, sites: Sites) -> Apply | None:
+    source = f.source
+    if source.kind != "recurring":
+        return None
+    months = source.term_months
+    if source.period != "year":
+
+        def apply_monthly(c: ChargeState, quantity: int, units: Decimal | None) -> None:
+            running = c.running
+            c.monthly = running
+            c.term = running * months if months else None
+
+        return apply_monthly
+
+    settle = settler(ctx, sites, f.subject, "monthly equivalent")
+    years = -(-months // 12) if months else 0
+    warning = None
+    if months and months % 12:
+        warning = (
+            f"{f.subject}: {months}-month term on an annual charge bills "
+            f"{years} whole prepaid years"
         )
-        term = None
+
+    def apply_annual(c: ChargeState, quantity: int, units: Decimal | None) -> None:
+        running = c.running
+        c.monthly = settle(c, DIVISION.divide(running, _TWELVE))
         if months:
-            years = -(-months // 12)
-            if months % 12:
-                warnings += (
-                    f"{f.subject}: {months}-month term on an annual charge bills "
-                    f"{years} whole prepaid years",
-                )
-            term = running * years
-    else:
-        monthly = running
-        term = running * months if months else None
-    return charge.with_equivalents(monthly, term, warnings), steps
+            if warning is not None:
+                c.warnings.append(warning)
+            c.term = running * years
+        else:
+            c.term = None
+
+    return apply_annual
 
 
-STEP = RuleStep("recurring_equivalents", apply)
+STEP = RuleStep("recurring_equivalents", prepare)

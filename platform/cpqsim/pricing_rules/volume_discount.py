@@ -3,23 +3,33 @@ quantity of the offering (one-time and recurring charges; not contracted ones)."
 
 from __future__ import annotations
 
-from cpqsim.pricing_charge import Charge, ChargeContext, RuleStep, Step
-from cpqsim.pricing_rules.discount import take_off
+from decimal import Decimal
+
+from cpqsim.pricing_charge import Apply, ChargeContext, ChargeFacts, ChargeState, RuleStep, Sites
+from cpqsim.pricing_rules.discount import taker
 
 __all__ = ["STEP"]
 
 
-def apply(charge: Charge, ctx: ChargeContext) -> tuple[Charge, tuple[Step, ...]]:
-    f = charge.facts
-    if f.volume is None or f.included_in is not None or f.contract is not None or f.kind == "usage":
-        return charge, ()
+def prepare(f: ChargeFacts, ctx: ChargeContext, sites: Sites) -> Apply | None:
+    if (
+        f.volume is None
+        or f.included_in is not None
+        or f.contract is not None
+        or f.source.kind == "usage"
+    ):
+        return None
     vd, quantity = f.volume
-    running = charge.running
-    detail = (
-        f"{vd.pct!s} of {running!s}: quote quantity {quantity} of {vd.offering} "
-        f"reaches {vd.min_quantity}"
-    )
-    return take_off(charge, ctx, "volume_discount", vd.id, vd.version, running * vd.pct, detail)
+    pct = vd.pct
+    take_off = taker(f, ctx, sites, "volume_discount", vd.id, vd.version)
+    head = f"{pct!s} of "
+    tail = f": quote quantity {quantity} of {vd.offering} reaches {vd.min_quantity}"
+
+    def apply(c: ChargeState, quantity: int, units: Decimal | None) -> None:
+        running = c.running
+        take_off(c, running * pct, f"{head}{running!s}{tail}")
+
+    return apply
 
 
-STEP = RuleStep("volume_discount", apply)
+STEP = RuleStep("volume_discount", prepare)
