@@ -18,6 +18,10 @@ from pydantic import BaseModel
 
 _AS_IS = frozenset({str, int, bool, type(None)})
 
+#: Sorted keys, no spaces, UTF-8 as is: the one canonical JSON text. For values that are
+#: already plain (what :func:`to_plain` returns); one encoder object serves every call.
+CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
 
 def to_plain(value: Any) -> Any:
     """Reduce a value to JSON-native types deterministically (Decimal -> str).
@@ -55,7 +59,7 @@ def to_plain(value: Any) -> Any:
 
 def canonical_json(value: Any) -> str:
     """Sorted-key, compact JSON of ``value`` after :func:`to_plain`."""
-    return json.dumps(to_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return CANONICAL_ENCODER.encode(to_plain(value))
 
 
 def fingerprint(value: Any) -> str:

@@ -1,19 +1,26 @@
-"""Business facts and their CloudEvents envelope.
+"""Business facts, their CloudEvents envelope, and the log that records them.
 
 Domain events are small frozen pydantic models named in the past tense; the envelope
 adds what every consumer needs to route, trace and deduplicate them (id, versioned type,
 source, subject, time, correlation and causation ids). Commands are never dressed up as
 events: nothing here is an instruction.
+
+The log writes each event once, as the canonical JSON line determinism is judged on. A
+long run streams: the lines go to a sink the shell opened (a file), the sha256 of the
+JSONL grows line by line, and observers (the incremental invariant checker) see each
+event as it is appended, so nothing grows with the number of events ever seen.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from typing import Any, ClassVar, Literal
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cpqsim.canonical import canonical_json, to_plain
+from cpqsim.canonical import CANONICAL_ENCODER, canonical_json, to_plain
 from cpqsim.context import Context, iso
 
 
@@ -65,7 +72,17 @@ class CloudEvent(BaseModel):
         return self.type.removeprefix("cpqsim.").rsplit(".", 1)[0]
 
     def to_json(self) -> str:
-        return canonical_json(self.model_dump())
+        """The canonical JSON line of this envelope (sorted keys, compact, UTF-8).
+
+        An envelope made by :func:`envelope` (or read back from JSON) already holds plain
+        data, so its fields are encoded as they are: the same bytes as
+        ``canonical_json(self.model_dump())`` without rebuilding the tree first. Data that
+        is not plain yet (Decimals, models, dates put in by hand) takes that exact path.
+        """
+        try:
+            return CANONICAL_ENCODER.encode(self.__dict__)
+        except TypeError:
+            return canonical_json(self.model_dump())
 
 
 def envelope(event: DomainEvent, ctx: Context, source: str = "/cpqsim") -> CloudEvent:
@@ -84,29 +101,101 @@ def envelope(event: DomainEvent, ctx: Context, source: str = "/cpqsim") -> Cloud
     )
 
 
-class EventLog:
-    """Append-only list of envelopes; its canonical JSONL is what determinism is judged on."""
+class LineSink(Protocol):
+    """Where a streamed log's lines go; the shell implements it over a file."""
 
-    def __init__(self) -> None:
-        self._events: list[CloudEvent] = []
+    def write(self, line: str) -> None:
+        """Keep one line (its newline included)."""
+
+    def lines(self) -> Iterable[str]:
+        """Every line kept so far, in order (read back, e.g. for a restart's replay)."""
+
+
+Observer = Callable[["CloudEvent"], None]
+
+
+class EventLog:
+    """Append-only log of envelopes; its canonical JSONL is what determinism is judged on.
+
+    Without a sink it keeps every event in memory (tests, notebooks, short runs). With a
+    :class:`LineSink` it keeps none: each event is written once, as its canonical JSON
+    line, the sha256 of the JSONL is updated as it goes, and iterating reads the lines
+    back. Either way, observers see each event once, in order, as it is appended.
+    """
+
+    def __init__(self, sink: LineSink | None = None) -> None:
+        self._sink = sink
+        self._events: list[CloudEvent] | None = [] if sink is None else None
+        self._digest = hashlib.sha256() if sink is not None else None
+        self._count = 0
+        self._observers: list[Observer] = []
+
+    @property
+    def streaming(self) -> bool:
+        return self._sink is not None
+
+    def subscribe(self, observer: Observer) -> None:
+        """Call ``observer`` with every event appended from now on."""
+        self._observers.append(observer)
 
     def append(self, event: CloudEvent) -> CloudEvent:
-        self._events.append(event)
+        self.extend((event,))
         return event
 
-    def extend(self, events: list[CloudEvent]) -> None:
-        self._events.extend(events)
+    def extend(self, events: Iterable[CloudEvent]) -> None:
+        kept, sink, digest, observers = self._events, self._sink, self._digest, self._observers
+        for event in events:
+            if kept is not None:
+                kept.append(event)
+            else:
+                line = event.to_json() + "\n"
+                digest.update(line.encode("utf-8"))  # type: ignore[union-attr]
+                sink.write(line)  # type: ignore[union-attr]
+            self._count += 1
+            for observe in observers:
+                observe(event)
 
-    def __iter__(self):
-        return iter(self._events)
+    def __iter__(self) -> Iterator[CloudEvent]:
+        if self._events is not None:
+            return iter(self._events)
+        return (CloudEvent.model_validate_json(line) for line in self._lines())
 
     def __len__(self) -> int:
-        return len(self._events)
+        return self._count
+
+    def _lines(self) -> Iterable[str]:
+        assert self._sink is not None
+        return self._sink.lines()
 
     def of_type(self, name: str) -> list[CloudEvent]:
-        return [e for e in self._events if e.name == name]
+        return [e for e in self if e.name == name]
+
+    def of_subject(self, subject: str) -> list[CloudEvent]:
+        """The events about one subject (e.g. ``order/ord-000012``), in order."""
+        return [e for e in self.about(subject) if e.subject == subject]
+
+    def about(self, prefix: str) -> Iterator[CloudEvent]:
+        """The events whose subject starts with ``prefix`` (``order/``), in order.
+
+        A streamed log is scanned line by line and only the lines that name such a
+        subject are parsed, so one order's timeline, or the order side's journal for a
+        restart, is found in a long run without parsing every event.
+        """
+        if self._events is not None:
+            return (e for e in self._events if e.subject.startswith(prefix))
+        needle = '"subject":' + json.dumps(prefix, ensure_ascii=False)[:-1]
+        found = (CloudEvent.model_validate_json(x) for x in self._lines() if needle in x)
+        return (e for e in found if e.subject.startswith(prefix))
+
+    def sha256(self) -> str:
+        """Hex sha256 of the canonical JSONL (kept up to date line by line when streaming)."""
+        if self._digest is not None:
+            return self._digest.hexdigest()
+        return hashlib.sha256(self.to_jsonl().encode("utf-8")).hexdigest()
 
     def to_jsonl(self) -> str:
+        if self._events is None:
+            return "".join(self._lines())
         return "".join(e.to_json() + "\n" for e in self._events)
 
     @classmethod

@@ -3,15 +3,21 @@
 People read a run by looking: orders piling up in a state, a downstream queue growing
 while its latency climbs. The plots are plain matplotlib (Agg, no display needed) and
 each helper takes an optional ``Axes`` so notebooks can compose them.
+
+The report is written from what the run kept as it went: ``result.json``'s counts, the
+samples (orders per status, queues), the latency of every downstream request, and the
+one timeline it shows, found by scanning the event log for that order. matplotlib is
+imported only when a plot is drawn (importing it costs seconds), so a verdict never
+waits for it.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 from cpqsim_host.outcome import RunOutput
 
 from cpqsim_scenarios.model import LoadedScenario
@@ -27,7 +33,13 @@ STATE_COLOURS = {
 }
 
 
-def _hours(seconds: list[float]) -> list[float]:
+def _pyplot():
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _hours(seconds: Iterable[float]) -> list[float]:
     return [s / 3600 for s in seconds]
 
 
@@ -37,7 +49,7 @@ def plot_orders_by_state(output: RunOutput, ax=None):
     Completed orders would dwarf everything else on one stack, so they get their own
     axis: what matters is whether open and held orders pile up.
     """
-    ax = ax or plt.subplots(figsize=(9, 4))[1]
+    ax = ax or _pyplot().subplots(figsize=(9, 4))[1]
     s = output.samples
     hours = _hours(s.t)
     open_states = [
@@ -69,7 +81,7 @@ def plot_orders_by_state(output: RunOutput, ax=None):
 
 def plot_downstream_queues(output: RunOutput, ax=None):
     """Requests waiting for a server, per downstream system."""
-    ax = ax or plt.subplots(figsize=(9, 4))[1]
+    ax = ax or _pyplot().subplots(figsize=(9, 4))[1]
     for name, values in sorted(output.samples.queue_length.items()):
         ax.step(_hours(output.samples.t), values, where="post", label=name)
     ax.set_title("Downstream queue length (waiting requests)")
@@ -81,7 +93,7 @@ def plot_downstream_queues(output: RunOutput, ax=None):
 
 def plot_downstream_latency(output: RunOutput, ax=None):
     """Time in system per request (queue + service; stalls show as outliers)."""
-    ax = ax or plt.subplots(figsize=(9, 4))[1]
+    ax = ax or _pyplot().subplots(figsize=(9, 4))[1]
     for name, points in sorted(output.latencies.items()):
         if points:
             ax.scatter(
@@ -102,21 +114,29 @@ PLOTS = {
 }
 
 
+def _events_about(events: Iterable[Any], subject: str) -> Iterable[Any]:
+    """One subject's events: a streamed log scans its file for them."""
+    of_subject = getattr(events, "of_subject", None)
+    if of_subject is not None:
+        return of_subject(subject)
+    return (e for e in events if e.subject == subject)
+
+
 def _timeline(output: RunOutput, order_id: str, limit: int = 40) -> list[str]:
     lines = []
-    for e in output.events:
-        if e.subject == f"order/{order_id}":
-            detail = {
-                k: v
-                for k, v in e.data.items()
-                if k in ("task_id", "attempt", "found", "treated_as", "via", "reason")
-            }
-            text = ", ".join(f"{k} {v}" for k, v in detail.items())
-            lines.append(f"| {e.time} | {e.name} | {text} |")
+    for e in _events_about(output.events, f"order/{order_id}"):
+        detail = {
+            k: v
+            for k, v in e.data.items()
+            if k in ("task_id", "attempt", "found", "treated_as", "via", "reason")
+        }
+        text = ", ".join(f"{k} {v}" for k, v in detail.items())
+        lines.append(f"| {e.time} | {e.name} | {text} |")
     return lines[:limit]
 
 
 def write_report(out_dir: Path, result: dict[str, Any], output: RunOutput, loaded: LoadedScenario):
+    plt = _pyplot()
     for filename, plot in PLOTS.items():
         fig, ax = plt.subplots(figsize=(9, 4))
         plot(output, ax)
