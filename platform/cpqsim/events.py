@@ -86,19 +86,62 @@ class CloudEvent(BaseModel):
 
 
 def envelope(event: DomainEvent, ctx: Context, source: str = "/cpqsim") -> CloudEvent:
-    """Wrap a fact with its metadata, taking id and time from the context only."""
-    event_id = ctx.ids.next("evt")
-    return CloudEvent(
-        id=event_id,
-        type=event.cloudevent_type(),
-        source=f"{source}/{event.aggregate}",
-        subject=event.subject(),
-        time=iso(ctx.now),
-        correlationid=ctx.correlation_id or event.subject(),
-        causationid=ctx.causation_id,
-        actor=ctx.actor,
-        data=to_plain(event.model_dump()),
-    )
+    """Wrap a fact with its metadata, taking id and time from the context only.
+
+    Every fact of every run passes here, so the envelope is assembled from values that
+    already have their types (the fact was validated when it was made, its data is
+    reduced to plain JSON values, the context holds strings) instead of being validated
+    again; a context holding anything but strings takes the validating constructor and
+    is refused as before.
+    """
+    subject = event.subject()
+    values = {
+        "specversion": "1.0",
+        "id": ctx.ids.next("evt"),
+        "type": event.cloudevent_type(),
+        "source": f"{source}/{event.aggregate}",
+        "subject": subject,
+        "time": _time_text(ctx.now),
+        "datacontenttype": "application/json",
+        "correlationid": ctx.correlation_id or subject,
+        "causationid": ctx.causation_id,
+        "actor": ctx.actor,
+        "data": to_plain(event.model_dump()),
+    }
+    if (
+        type(values["correlationid"]) is not str
+        or type(ctx.actor) is not str
+        or not (ctx.causation_id is None or type(ctx.causation_id) is str)
+    ):
+        del values["specversion"], values["datacontenttype"]
+        return CloudEvent(**values)
+    built = _new(CloudEvent)
+    _set_dict(built, values)
+    _set_fields(built, set(_ENVELOPE_FIELDS))
+    _set_extra(built, None)
+    _set_private(built, None)
+    return built
+
+
+# What the validating constructor marks as set: every field but the two constants.
+_ENVELOPE_FIELDS = frozenset(CloudEvent.model_fields) - {"specversion", "datacontenttype"}
+_new = object.__new__
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_set_fields = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+
+# The facts of one decision share one instant: its text is made once.
+_last_time: tuple[Any, str] = (None, "")
+
+
+def _time_text(now: Any) -> str:
+    global _last_time
+    instant, text = _last_time
+    if now != instant:
+        text = iso(now)
+        _last_time = (now, text)
+    return text
 
 
 class LineSink(Protocol):
