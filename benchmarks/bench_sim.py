@@ -95,6 +95,9 @@ def mmc_like(loaded) -> dict[str, Any]:
 
 
 def _scaled(name: str, factor: float, duration_s: float | None):
+    """The scenario at ``factor`` times its volume: arrivals, and the downstream servers
+    and queues sized with them (a business ten times the size has ten times the
+    capacity; without it a 100x day only measures a saturated queue)."""
     from cpqsim_scenarios.model import load_scenario
 
     loaded = load_scenario(LIBRARY / f"{name}.yaml")
@@ -102,7 +105,16 @@ def _scaled(name: str, factor: float, duration_s: float | None):
     update: dict[str, Any] = {
         "traffic": s.traffic.model_copy(
             update={"arrivals_per_hour": s.traffic.arrivals_per_hour * factor}
-        )
+        ),
+        "downstream": {
+            system: p.model_copy(
+                update={
+                    "servers": min(10_000, max(1, round(p.servers * factor))),
+                    "queue_limit": min(10_000_000, round(p.queue_limit * factor)),
+                }
+            )
+            for system, p in s.downstream.items()
+        },
     }
     if duration_s:
         update["duration_s"] = duration_s
