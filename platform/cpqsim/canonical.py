@@ -18,20 +18,28 @@ from pydantic import BaseModel
 
 _AS_IS = frozenset({str, int, bool, type(None)})
 
+#: Sorted keys, no spaces, UTF-8 as is: the one canonical JSON text. For values that are
+#: already plain (what :func:`to_plain` returns); one encoder object serves every call.
+CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
 
 def to_plain(value: Any) -> Any:
     """Reduce a value to JSON-native types deterministically (Decimal -> str).
 
     Exact-type checks come first because this runs on every event of every run: the
-    common leaves (str, int) and containers are dispatched without an isinstance chain.
+    common leaves (str, int) and containers are dispatched without an isinstance chain,
+    and a container's leaves are kept as they are without a call each.
     """
     kind = type(value)
     if kind in _AS_IS:
         return value
     if kind is dict:
-        return {k if type(k) is str else str(k): to_plain(v) for k, v in value.items()}
+        return {
+            (k if type(k) is str else str(k)): (v if type(v) in _AS_IS else to_plain(v))
+            for k, v in value.items()
+        }
     if kind is list or kind is tuple:
-        return [to_plain(v) for v in value]
+        return [v if type(v) in _AS_IS else to_plain(v) for v in value]
     if kind is Decimal:
         return format(value, "f")
     if isinstance(value, BaseModel):
@@ -55,7 +63,7 @@ def to_plain(value: Any) -> Any:
 
 def canonical_json(value: Any) -> str:
     """Sorted-key, compact JSON of ``value`` after :func:`to_plain`."""
-    return json.dumps(to_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return CANONICAL_ENCODER.encode(to_plain(value))
 
 
 def fingerprint(value: Any) -> str:

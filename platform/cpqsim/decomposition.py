@@ -6,11 +6,19 @@ waits for its parent offering's work; and an item whose offering *requires* anot
 item's offering waits for that item (a firewall is activated on a live line). One
 ``start_billing`` task per item closes the item and depends on all of its fulfillment
 work, so billing can only start after activation.
+
+The DAG depends only on the *shape* of an order (each item's offering, options,
+add-ons and bundle contents) and the catalog, never on the order: it is worked out once
+per shape as a template (built, checked for unknown dependencies and cycles, and put in
+its deterministic order once) and instantiated for each order by naming the tasks after
+its items. A day of 50,000 orders with a handful of configurations builds a handful of
+templates.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import weakref
+from typing import Any, Literal, NamedTuple
 
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, model_serializer
@@ -152,8 +160,114 @@ def _line_tasks(
     return tasks, sinks
 
 
+# ----------------------------------------------------------------------- templates
+
+#: Shapes remembered per catalog (oldest forgotten first beyond this).
+MAX_TEMPLATES = 4096
+_PLAN = "cpqsim.plan"  # the deterministic order, kept in the graph's networkx cache
+
+
+class _Template(NamedTuple):
+    """One shape's tasks in plan order, named relative to the items' common prefix."""
+
+    specs: list[tuple[dict[str, Any], set[str]]]  # a TaskSpec's values and fields set
+    edges: list[tuple[int, int]]  # (dependency, dependant) as positions in ``specs``
+
+
+_TEMPLATES: dict[int, dict[tuple, _Template]] = {}  # id(catalog) -> shape -> template
+
+
 def decompose(catalog: Catalog, items: list[OrderItem]) -> nx.DiGraph:
-    """The fulfillment DAG: nodes are task ids with a ``spec`` attribute."""
+    """The fulfillment DAG: nodes are task ids with a ``spec`` attribute.
+
+    Instantiated from the template of the items' shape (see the module docstring); the
+    graph remembers its plan order until it is changed (:func:`plan_tasks`).
+    """
+    if not items:
+        return _build(catalog, items)
+    prefix = _common_prefix([item.item_id for item in items])
+    template = _template(catalog, items, prefix)
+    specs = []
+    for values, fields_set in template.specs:
+        spec = _new(TaskSpec)
+        _set_dict(
+            spec,
+            {
+                **values,
+                "task_id": prefix + values["task_id"],
+                "item_id": prefix + values["item_id"],
+                "depends_on": [prefix + d for d in values["depends_on"]],
+            },
+        )
+        _set_fields(spec, set(fields_set))
+        _set_extra(spec, None)
+        _set_private(spec, None)
+        specs.append(spec)
+    graph = nx.DiGraph()
+    graph.add_nodes_from((spec.task_id, {"spec": spec}) for spec in specs)
+    graph.add_edges_from((specs[a].task_id, specs[b].task_id) for a, b in template.edges)
+    graph.__networkx_cache__[_PLAN] = [spec.task_id for spec in specs]
+    return graph
+
+
+def _common_prefix(texts: list[str]) -> str:
+    """The longest string every text starts with (character by character: ``ord-1-item``
+    for ``ord-1-item1`` and ``ord-1-item2``)."""
+    first, last = min(texts), max(texts)
+    n = 0
+    while n < len(first) and first[n] == last[n]:
+        n += 1
+    return first[:n]
+
+
+def _shape(line: QuoteLine | OrderItem) -> tuple:
+    return (
+        line.offering,
+        tuple(line.options),
+        tuple(line.add_ons),
+        tuple(_shape(c) for c in line.contents),
+    )
+
+
+def _template(catalog: Catalog, items: list[OrderItem], prefix: str) -> _Template:
+    key = tuple((item.item_id[len(prefix) :], _shape(item)) for item in items)
+    templates = _TEMPLATES.get(id(catalog))
+    if templates is None:
+        templates = _TEMPLATES[id(catalog)] = {}
+        weakref.finalize(catalog, _TEMPLATES.pop, id(catalog), None)
+    found = templates.get(key)
+    if found is None:
+        relative = [
+            item.model_copy(update={"item_id": item.item_id[len(prefix) :]}) for item in items
+        ]
+        try:
+            graph = _build(catalog, relative)
+        except DecompositionError:
+            _build(catalog, items)  # the same problem, named with the order's own task ids
+            raise
+        specs = [graph.nodes[n]["spec"] for n in nx.lexicographical_topological_sort(graph)]
+        position = {spec.task_id: i for i, spec in enumerate(specs)}
+        found = _Template(
+            specs=[(dict(spec.__dict__), set(spec.model_fields_set)) for spec in specs],
+            edges=sorted(
+                (position[dep], position[spec.task_id]) for spec in specs for dep in spec.depends_on
+            ),
+        )
+        if len(templates) >= MAX_TEMPLATES:
+            del templates[next(iter(templates))]
+        templates[key] = found
+    return found
+
+
+_new = object.__new__
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_set_fields = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+
+
+def _build(catalog: Catalog, items: list[OrderItem]) -> nx.DiGraph:
+    """The fulfillment DAG of ``items``, worked out from the catalog and checked."""
     per_item: dict[str, list[TaskSpec]] = {}
     main_sinks: dict[str, list[str]] = {}
     for item in items:
@@ -205,5 +319,13 @@ def decompose(catalog: Catalog, items: list[OrderItem]) -> nx.DiGraph:
 
 
 def plan_tasks(graph: nx.DiGraph) -> list[TaskSpec]:
-    """Tasks in a deterministic topological order (lexicographic among peers)."""
-    return [graph.nodes[n]["spec"] for n in nx.lexicographical_topological_sort(graph)]
+    """Tasks in a deterministic topological order (lexicographic among peers).
+
+    A graph from :func:`decompose` carries that order from its template; networkx clears
+    it on any change to the graph, and the order is then worked out again.
+    """
+    cache = getattr(graph, "__networkx_cache__", None) or {}
+    order = cache.get(_PLAN)
+    if order is None:
+        order = nx.lexicographical_topological_sort(graph)
+    return [graph.nodes[n]["spec"] for n in order]

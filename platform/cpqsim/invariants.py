@@ -4,140 +4,229 @@ It is runtime-agnostic on purpose: the sim runtime and the Ray runtime hand it t
 two things, and it knows nothing of how they were produced. Each check returns how many
 violations it found and a few concrete examples naming orders, quotes and references, so
 an architect can go straight to the timeline that broke.
+
+It judges incrementally, so a long run is judged as it streams: every invariant is a
+:class:`~cpqsim.invariant_checker.Checker` that is shown each event it watches once, in
+log order, keeps only what its rule still needs, and concludes from the ledgers when the
+run is over. What a checker keeps is bounded by the orders in flight (an order's status
+is dropped once it can no longer change), plus a compact residue of ids where a rule must
+still cross-check the ledgers at the end, or can be broken by a fact arriving at any later
+time (the references of completed tasks, the billing tasks and activated items, the
+accepted quotes). :class:`InvariantJudge` runs them all; :func:`check_invariants` judges
+a whole log at once. The rules of the places where orders fail (cancellation,
+compensation, approvals, fallout) live in :mod:`cpqsim.invariants_orders`.
+
+Adding an invariant (registration order is report order)::
+
+    @invariant("cancelled_orders_leave_nothing_live", "what must hold, in one sentence")
+    class CancelledOrdersLeaveNothingLive(Checker):
+        watches = ("order.cancelled", "order.task_completed")  # facts it is shown
+
+        def observe(self, event: CloudEvent) -> None:
+            ...  # once per watched event, in order; self.problem("...") for a violation
+
+        def conclude(self, ledgers: dict[str, LedgerSnapshot]) -> list[str]:
+            return []  # violations only the end of the run (or the ledgers) can show
+
+``watches`` may name a family (``order.*``). A checker that needs the run's particulars
+is registered with ``needs=("catalogs",)`` (every catalog version of the run, by
+version, first the one it began with: it is left out when the judge has no catalog) or
+``needs=("approval_sla_s",)``, and built with them as keyword arguments. A plain function
+``check(events, ledgers) -> list[str]`` may still be registered with
+``@invariant(name, description, watches=(...))``: it is handed the watched events, kept
+until the end (without ``watches``, every event: only for small logs).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Iterable
+from typing import Any
 
-from pydantic import BaseModel
-
+from cpqsim.canonical import CANONICAL_ENCODER
 from cpqsim.catalog import Catalog
 from cpqsim.downstream import LedgerSnapshot, live_side_effects
 from cpqsim.events import CloudEvent
-from cpqsim.invariants_orders import ORDER_CHECKS, no_quote_stuck_in_approval
+from cpqsim.invariant_checker import (
+    MAX_EXAMPLES,
+    REGISTERED,
+    Checker,
+    InvariantResult,
+    invariant,
+)
+from cpqsim.invariants_orders import ORDER_CHECKS
 from cpqsim.order import ORDER_LIFECYCLE, OrderStatus, settled, status_trigger
 from cpqsim.pricing import PriceRequest, price_quote
 
-MAX_EXAMPLES = 5
+__all__ = [
+    "MAX_EXAMPLES",
+    "Checker",
+    "InvariantJudge",
+    "InvariantResult",
+    "all_hold",
+    "check_invariants",
+    "invariant",
+]
+
+#: Distinct price requests whose re-priced fingerprint the checker remembers.
+REPRICING_MEMO_SIZE = 4096
 
 
-class InvariantResult(BaseModel):
-    name: str
-    description: str
-    holds: bool
-    violations: int
-    examples: list[str]
-
-
-Check = Callable[[list[CloudEvent], dict[str, LedgerSnapshot]], list[str]]
-_CHECKS: list[tuple[str, str, Check]] = []
-
-
-def invariant(name: str, description: str):
-    def register(fn: Check) -> Check:
-        _CHECKS.append((name, description, fn))
-        return fn
-
-    return register
-
-
-def _by_name(events: Iterable[CloudEvent], name: str) -> list[CloudEvent]:
-    return [e for e in events if e.name == name]
+# ------------------------------------------------------------------------- the rules
 
 
 @invariant(
     "no_duplicate_side_effects", "each fulfillment task has at most one side effect downstream"
 )
-def _no_duplicates(events, ledgers):
-    return [
-        f"{system}: {ref} executed {n} times"
-        for system, ledger in sorted(ledgers.items())
-        for ref, n in ledger.duplicates().items()
-    ]
+class NoDuplicateSideEffects(Checker):
+    def conclude(self, ledgers):
+        return [
+            f"{system}: {ref} executed {n} times"
+            for system, ledger in sorted(ledgers.items())
+            for ref, n in ledger.duplicates().items()
+        ]
 
 
 @invariant("quote_converted_at_most_once", "an accepted quote revision becomes at most one order")
-def _converted_once(events, ledgers):
-    orders_per_quote: dict[str, set[str]] = defaultdict(set)
-    for e in _by_name(events, "quote.converted_to_order"):
-        orders_per_quote[e.data["quote_id"]].add(e.data["order_id"])
-    for e in _by_name(events, "order.created"):
-        orders_per_quote[e.data["quote_id"]].add(e.data["order_id"])
-    return [
-        f"quote {q} converted into orders {', '.join(sorted(orders))}"
-        for q, orders in sorted(orders_per_quote.items())
-        if len(orders) > 1
-    ]
+class QuoteConvertedAtMostOnce(Checker):
+    """Keeps one order id per converted quote; a set only for a quote with two."""
+
+    watches = ("quote.converted_to_order", "order.created")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first_order: dict[str, str] = {}
+        self.several: dict[str, set[str]] = {}
+
+    def observe(self, event):
+        quote_id, order_id = event.data["quote_id"], event.data["order_id"]
+        first = self.first_order.setdefault(quote_id, order_id)
+        if first != order_id:
+            self.several.setdefault(quote_id, {first}).add(order_id)
+
+    def conclude(self, ledgers):
+        return [
+            f"quote {q} converted into orders {', '.join(sorted(orders))}"
+            for q, orders in sorted(self.several.items())
+        ]
+
+
+def _dead_ends() -> frozenset[OrderStatus]:
+    """Statuses no transition of the order lifecycle leaves (completed, rejected)."""
+    triggers = ORDER_LIFECYCLE.triggers()
+    return frozenset(
+        s
+        for s in ORDER_LIFECYCLE.states()
+        if not any(ORDER_LIFECYCLE.allows(s, t) for t in triggers)
+    )
 
 
 @invariant(
     "orders_terminal_or_in_fallout",
     "every order ends terminal or held in a fallout case with an owner (nothing silently stuck)",
 )
-def _terminal_or_fallout(events, ledgers):
-    # Statuses come from the order lifecycle table (cpqsim.order.status_trigger) and
-    # "settled" from its one definition: the checker cannot disagree with the runtimes.
-    status: dict[str, OrderStatus] = {}
-    open_owned: dict[str, int] = defaultdict(int)
-    open_any: dict[str, int] = defaultdict(int)
-    cancelling: set[str] = set()
-    for e in events:
-        if not e.subject.startswith("order/"):
-            continue
-        oid = e.data["order_id"]
-        if e.name == "order.created":
-            status[oid] = OrderStatus.ACKNOWLEDGED
-        elif e.name == "order.fallout_opened":
-            open_any[oid] += 1
-            open_owned[oid] += 1 if e.data.get("owner") else 0
-        elif e.name == "order.fallout_resolved":
-            open_any[oid] -= 1
-            open_owned[oid] -= 1
-        elif e.name == "order.cancellation_accepted":
-            cancelling.add(oid)
-        trigger = status_trigger(e.name, open_any[oid], oid in cancelling)
-        if trigger is not None and oid in status and ORDER_LIFECYCLE.allows(status[oid], trigger):
-            status[oid] = ORDER_LIFECYCLE.next_state(status[oid], trigger)
-    return [
-        f"order {oid} is stuck in {s.value} with no owned fallout case"
-        for oid, s in sorted(status.items())
-        if not settled(s, open_owned[oid])
-    ]
+class OrdersTerminalOrInFallout(Checker):
+    """Statuses come from the order lifecycle table (:func:`cpqsim.order.status_trigger`)
+    and "settled" from its one definition (:func:`cpqsim.order.settled`): the checker
+    cannot disagree with the runtimes about it.
+
+    Per order in flight it keeps its status, its open cases (owned and all) and whether a
+    cancellation was accepted; an order whose status no transition leaves (completed,
+    rejected) is forgotten, since nothing can unsettle it.
+    """
+
+    watches = ("order.*",)
+    DEAD_ENDS = _dead_ends()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.status: dict[str, OrderStatus] = {}
+        self.open_owned: dict[str, int] = {}
+        self.open_any: dict[str, int] = {}
+        self.cancelling: set[str] = set()
+
+    def observe(self, event):
+        if not event.subject.startswith("order/"):
+            return
+        name, data = event.name, event.data
+        oid = data["order_id"]
+        if name == "order.created":
+            self.status[oid] = OrderStatus.ACKNOWLEDGED
+        elif name == "order.fallout_opened":
+            self.open_any[oid] = self.open_any.get(oid, 0) + 1
+            self.open_owned[oid] = self.open_owned.get(oid, 0) + (1 if data.get("owner") else 0)
+        elif name == "order.fallout_resolved":
+            self.open_any[oid] = self.open_any.get(oid, 0) - 1
+            self.open_owned[oid] = self.open_owned.get(oid, 0) - 1
+        elif name == "order.cancellation_accepted":
+            self.cancelling.add(oid)
+        current = self.status.get(oid)
+        if current is None:
+            return
+        trigger = status_trigger(name, self.open_any.get(oid, 0), oid in self.cancelling)
+        if trigger is None or not ORDER_LIFECYCLE.allows(current, trigger):
+            return
+        new = ORDER_LIFECYCLE.next_state(current, trigger)
+        if new in self.DEAD_ENDS:
+            del self.status[oid]  # settled for good: nothing of it is needed any more
+            self.open_any.pop(oid, None)
+            self.open_owned.pop(oid, None)
+            self.cancelling.discard(oid)
+        else:
+            self.status[oid] = new
+
+    def conclude(self, ledgers):
+        return [
+            f"order {oid} is stuck in {s.value} with no owned fallout case"
+            for oid, s in sorted(self.status.items())
+            if not settled(s, self.open_owned.get(oid, 0))
+        ]
 
 
 @invariant("billing_not_before_activation", "billing starts only after the asset is activated")
-def _billing_after_activation(events, ledgers):
-    activated: set[tuple[str, str]] = set()
-    problems: list[str] = []
-    billing_items: dict[str, tuple[str, str]] = {}
-    for e in events:
-        if e.name == "order.decomposed":
-            for t in e.data["tasks"]:
+class BillingNotBeforeActivation(Checker):
+    """Keeps the billing tasks and activated items (ids) for the end-of-run ledger check."""
+
+    watches = (
+        "order.decomposed",
+        "order.asset_activated",
+        "order.task_dispatched",
+        "order.billing_started",
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.activated: set[tuple[str, str]] = set()
+        self.billing_items: dict[str, tuple[str, str]] = {}
+
+    def observe(self, event):
+        name, data = event.name, event.data
+        if name == "order.decomposed":
+            for t in data["tasks"]:
                 if t["kind"] == "billing":
-                    billing_items[t["task_id"]] = (e.data["order_id"], t["item_id"])
-        elif e.name == "order.asset_activated":
-            activated.add((e.data["order_id"], e.data["item_id"]))
-        elif e.name == "order.task_dispatched" and e.data["task_id"] in billing_items:
-            if billing_items[e.data["task_id"]] not in activated:
-                problems.append(f"billing task {e.data['task_id']} dispatched before activation")
-        elif e.name == "order.billing_started" and (
-            (e.data["order_id"], e.data["item_id"]) not in activated
+                    self.billing_items[t["task_id"]] = (data["order_id"], t["item_id"])
+        elif name == "order.asset_activated":
+            self.activated.add((data["order_id"], data["item_id"]))
+        elif name == "order.task_dispatched" and data["task_id"] in self.billing_items:
+            if self.billing_items[data["task_id"]] not in self.activated:
+                self.problem(f"billing task {data['task_id']} dispatched before activation")
+        elif name == "order.billing_started" and (
+            (data["order_id"], data["item_id"]) not in self.activated
         ):
-            problems.append(f"billing started for {e.data['item_id']} before activation")
-    for entry in ledgers.get(
-        "billing", LedgerSnapshot(system="billing", entries=[])
-    ).side_effects():
-        if entry.request.compensates is not None:
-            continue  # stopping billing is not a charge
-        key = billing_items.get(entry.request.task_id)
-        if key is None or key not in activated:
-            problems.append(
-                f"billing ledger has a charge for {entry.request.reference} "
-                "whose asset was never activated"
-            )
-    return problems
+            self.problem(f"billing started for {data['item_id']} before activation")
+
+    def conclude(self, ledgers):
+        problems = []
+        ledger = ledgers.get("billing", LedgerSnapshot(system="billing", entries=[]))
+        for entry in ledger.side_effects():
+            if entry.request.compensates is not None:
+                continue  # stopping billing is not a charge
+            key = self.billing_items.get(entry.request.task_id)
+            if key is None or key not in self.activated:
+                problems.append(
+                    f"billing ledger has a charge for {entry.request.reference} "
+                    "whose asset was never activated"
+                )
+        return problems
 
 
 @invariant(
@@ -145,56 +234,81 @@ def _billing_after_activation(events, ledgers):
     "every accepted quote that needed approval carries an approval of exactly that snapshot, "
     "given by someone other than the requester",
 )
-def _approval_matches(events, ledgers):
-    approvals: dict[tuple[str, int], dict] = {}
-    problems: list[str] = []
-    for e in events:
-        if e.name == "quote.approved":
-            approvals[(e.data["quote_id"], e.data["revision"])] = e.data
-        elif e.name == "quote.accepted" and e.data["approval_required"]:
-            key = (e.data["quote_id"], e.data["revision"])
-            approval = approvals.get(key)
+class ApprovalMatchesAcceptedSnapshot(Checker):
+    watches = ("quote.approved", "quote.accepted")
+
+    def __init__(self) -> None:
+        super().__init__()
+        # (quote, revision) -> (snapshot fingerprint, approver, requester)
+        self.approvals: dict[tuple[str, int], tuple[str, str, str]] = {}
+
+    def observe(self, event):
+        data = event.data
+        key = (data["quote_id"], data["revision"])
+        if event.name == "quote.approved":
+            self.approvals[key] = (
+                data["snapshot_fingerprint"],
+                data["approver"],
+                data["requester"],
+            )
+        elif data["approval_required"]:
+            approval = self.approvals.get(key)
             if approval is None:
-                problems.append(f"quote {key[0]} r{key[1]} accepted without approval")
-            elif approval["snapshot_fingerprint"] != e.data["snapshot_fingerprint"]:
-                problems.append(f"quote {key[0]} r{key[1]} approval is for another snapshot")
-            elif approval["approver"] == approval["requester"]:
-                problems.append(f"quote {key[0]} r{key[1]} approved by its own requester")
-    return problems
+                self.problem(f"quote {key[0]} r{key[1]} accepted without approval")
+            elif approval[0] != data["snapshot_fingerprint"]:
+                self.problem(f"quote {key[0]} r{key[1]} approval is for another snapshot")
+            elif approval[1] == approval[2]:
+                self.problem(f"quote {key[0]} r{key[1]} approved by its own requester")
 
 
 @invariant("accepted_quotes_never_change", "no revision, re-pricing or approval after acceptance")
-def _accepted_frozen(events, ledgers):
-    accepted: set[str] = set()
-    problems: list[str] = []
-    mutating = {"quote.revised", "quote.priced", "quote.approved", "quote.rejected"}
-    for e in events:
-        if e.name == "quote.accepted":
-            accepted.add(e.data["quote_id"])
-        elif e.name in mutating and e.data["quote_id"] in accepted:
-            problems.append(f"quote {e.data['quote_id']} got {e.name} after acceptance")
-    return problems
+class AcceptedQuotesNeverChange(Checker):
+    watches = (
+        "quote.accepted",
+        "quote.revised",
+        "quote.priced",
+        "quote.approved",
+        "quote.rejected",
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.accepted: set[str] = set()
+
+    def observe(self, event):
+        quote_id = event.data["quote_id"]
+        if event.name == "quote.accepted":
+            self.accepted.add(quote_id)
+        elif quote_id in self.accepted:
+            self.problem(f"quote {quote_id} got {event.name} after acceptance")
 
 
 @invariant(
     "no_retry_before_reconciliation",
     "a task whose outcome is unknown (timed out) is reconciled by reference before any retry",
 )
-def _reconcile_first(events, ledgers):
-    unknown: dict[str, int] = {}
-    problems: list[str] = []
-    for e in events:
-        if e.name == "order.task_timed_out":
-            unknown[e.data["task_id"]] = e.data["attempt"]
-        elif e.name == "order.task_reconciled" and e.data["found"] != "in_progress":
-            unknown.pop(e.data["task_id"], None)
-        elif e.name == "order.task_dispatched" and e.data["task_id"] in unknown:
-            problems.append(
-                f"task {e.data['task_id']} retried (attempt {e.data['attempt']}) after attempt "
-                f"{unknown[e.data['task_id']]} timed out, without reconciliation"
+class NoRetryBeforeReconciliation(Checker):
+    """Holds only the tasks whose outcome is unknown right now."""
+
+    watches = ("order.task_timed_out", "order.task_reconciled", "order.task_dispatched")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unknown: dict[str, int] = {}
+
+    def observe(self, event):
+        name, data = event.name, event.data
+        if name == "order.task_timed_out":
+            self.unknown[data["task_id"]] = data["attempt"]
+        elif name == "order.task_reconciled":
+            if data["found"] != "in_progress":
+                self.unknown.pop(data["task_id"], None)
+        elif data["task_id"] in self.unknown:
+            self.problem(
+                f"task {data['task_id']} retried (attempt {data['attempt']}) after attempt "
+                f"{self.unknown[data['task_id']]} timed out, without reconciliation"
             )
-            unknown.pop(e.data["task_id"])
-    return problems
+            self.unknown.pop(data["task_id"])
 
 
 @invariant(
@@ -202,118 +316,199 @@ def _reconcile_first(events, ledgers):
     "every task the platform holds as completed has its side effect in the downstream ledger, "
     "and every side effect downstream belongs to a task the platform did not give up on",
 )
-def _agrees_with_ground_truth(events, ledgers):
-    systems: dict[str, str] = {}
-    given_up: set[str] = set()
-    problems: list[str] = []
-    completed: list[CloudEvent] = []
-    for e in events:
-        if e.name == "order.task_dispatched":
-            systems[e.data["task_id"]] = e.data["system"]
-        elif e.name == "order.task_completed":
-            completed.append(e)
-            given_up.discard(f"{e.data['order_id']}:{e.data['task_id']}")
-        elif e.name == "order.task_dropped":
-            given_up.add(f"{e.data['order_id']}:{e.data['task_id']}")
-        elif e.name == "order.cancellation_accepted" or e.name == "order.item_abandoned":
-            given_up.update(f"{e.data['order_id']}:{t}" for t in e.data["dropped"])
-    done_refs = {
-        (systems.get(e.data["task_id"], "?"), f"{e.data['order_id']}:{e.data['task_id']}")
-        for e in completed
-    }
-    effect_refs = {
-        (system, entry.request.reference)
-        for system, ledger in ledgers.items()
-        for entry in ledger.entries
-        if entry.side_effect or entry.status == "deduplicated"
-    }
-    for system, ref in sorted(done_refs - effect_refs):
-        problems.append(f"{ref} is completed on the platform but {system} has no side effect")
-    for system, ledger in sorted(ledgers.items()):
-        for ref in sorted(set(live_side_effects(ledger.entries)) & given_up):
-            problems.append(f"{ref} has a side effect in {system} the platform gave up on")
-    return problems
+class PlatformAgreesWithDownstream(Checker):
+    """Keeps the downstream system of tasks in flight, the reference of every completed
+    task (with its system) for the end-of-run comparison with the ledgers, and the
+    references of tasks the platform gave up on (dropped, or dropped with a cancellation
+    or an abandoned item) and did not complete after all."""
+
+    watches = (
+        "order.task_dispatched",
+        "order.task_completed",
+        "order.task_dropped",
+        "order.cancellation_accepted",
+        "order.item_abandoned",
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.system_of: dict[str, str] = {}  # task in flight -> its system
+        self.done: dict[str, str] = {}  # reference of a completed task -> its system
+        self.undispatched: list[tuple[str, str]] = []  # completed before any dispatch
+        self.given_up: set[str] = set()
+
+    def observe(self, event):
+        name, data = event.name, event.data
+        if name == "order.task_dispatched":
+            self.system_of[data["task_id"]] = data["system"]
+        elif name == "order.task_completed":
+            task_id = data["task_id"]
+            ref = f"{data['order_id']}:{task_id}"
+            system = self.system_of.pop(task_id, None) or self.done.get(ref)
+            if system is None:
+                self.undispatched.append((task_id, ref))
+            else:
+                self.done[ref] = system
+            self.given_up.discard(ref)
+        elif name == "order.task_dropped":
+            self.given_up.add(f"{data['order_id']}:{data['task_id']}")
+        else:
+            self.given_up.update(f"{data['order_id']}:{t}" for t in data["dropped"])
+
+    def conclude(self, ledgers):
+        done = {(system, ref) for ref, system in self.done.items()}
+        for task_id, ref in self.undispatched:  # dispatched later, or never ("?")
+            done.add((self.system_of.get(task_id) or self.done.get(ref) or "?", ref))
+        effects = {
+            (system, entry.request.reference)
+            for system, ledger in ledgers.items()
+            for entry in ledger.entries
+            if entry.side_effect or entry.status == "deduplicated"
+        }
+        problems = [
+            f"{ref} is completed on the platform but {system} has no side effect"
+            for system, ref in sorted(done - effects)
+        ]
+        for system, ledger in sorted(ledgers.items()):
+            for ref in sorted(set(live_side_effects(ledger.entries)) & self.given_up):
+                problems.append(f"{ref} has a side effect in {system} the platform gave up on")
+        return problems
 
 
-REPRICING = (
+for _name, _description, _checker, _needs in ORDER_CHECKS:
+    invariant(_name, _description, needs=_needs)(_checker)
+
+
+@invariant(
     "repricing_reproduces_fingerprint",
     "pricing an accepted snapshot's exact request again reproduces its price fingerprint",
+    needs=("catalogs",),
 )
+class RepricingReproducesFingerprint(Checker):
+    """Prices every accepted snapshot's request again under the catalog version it was
+    priced under (a run may publish new versions; a quote priced under an old one keeps
+    its price), once per distinct request and version.
 
+    Pricing is deterministic for the same request, catalog and rules, so identical
+    requests (a busy day repeats the same configurations for the same accounts) are
+    priced once and their fingerprint remembered (a bounded memo, oldest out first).
+    The checker never reuses the platform's own results: it prices for itself.
+    """
 
-def _repricing(events: list[CloudEvent], catalogs: dict[str, Catalog]) -> list[str]:
-    """Price each accepted snapshot again under the catalog version it was priced under
-    (a run may publish new versions; a quote priced under an old one keeps its price)."""
-    problems = []
-    priced_under: dict[tuple[str, int], str] = {}
-    first = next(iter(catalogs.values()))
-    for e in events:
-        if e.name == "quote.priced":
-            priced_under[(e.data["quote_id"], e.data["revision"])] = e.data["price"][
-                "catalog_version"
-            ]
-        if e.name != "quote.accepted":
-            continue
-        version = priced_under.get((e.data["quote_id"], e.data["revision"]), first.version)
-        catalog = catalogs.get(version, first)
-        snapshot = e.data["snapshot"]
-        if not snapshot.get("price_request"):
-            problems.append(f"quote {e.data['quote_id']} accepted without a stored price request")
-            continue
-        request = PriceRequest.model_validate(snapshot["price_request"])
-        try:
-            again = price_quote(catalog, request).fingerprint
-        except ValueError as exc:
-            problems.append(f"quote {e.data['quote_id']} no longer prices: {exc}")
-            continue
-        if again != snapshot["price_fingerprint"]:
-            problems.append(
-                f"quote {e.data['quote_id']} r{e.data['revision']} reprices to {again[:19]}..., "
+    watches = ("quote.priced", "quote.accepted")
+
+    def __init__(self, catalogs: dict[str, Catalog]) -> None:
+        super().__init__()
+        self.catalogs = catalogs
+        self.first = next(iter(catalogs.values()))
+        self.priced_under: dict[tuple[str, int], str] = {}
+        # (catalog version, request JSON) -> (prices, fingerprint or error)
+        self.memo: dict[tuple[str, str], tuple[bool, str]] = {}
+        self.priced = 0
+
+    def observe(self, event):
+        data = event.data
+        key = (data["quote_id"], data["revision"])
+        if event.name == "quote.priced":
+            self.priced_under[key] = data["price"]["catalog_version"]
+            return
+        version = self.priced_under.get(key, self.first.version)
+        catalog = self.catalogs.get(version, self.first)
+        snapshot = data["snapshot"]
+        plain_request = snapshot.get("price_request")
+        if not plain_request:
+            self.problem(f"quote {data['quote_id']} accepted without a stored price request")
+            return
+        memo_key = (catalog.version, CANONICAL_ENCODER.encode(plain_request))
+        outcome = self.memo.get(memo_key)
+        if outcome is None:
+            outcome = self.memo[memo_key] = self._price(catalog, plain_request)
+            if len(self.memo) > REPRICING_MEMO_SIZE:
+                del self.memo[next(iter(self.memo))]
+        prices, value = outcome
+        if not prices:
+            self.problem(f"quote {data['quote_id']} no longer prices: {value}")
+        elif value != snapshot["price_fingerprint"]:
+            self.problem(
+                f"quote {data['quote_id']} r{data['revision']} reprices to {value[:19]}..., "
                 f"accepted {snapshot['price_fingerprint'][:19]}..."
             )
-    return problems
+
+    def _price(self, catalog: Catalog, plain_request: dict[str, Any]) -> tuple[bool, str]:
+        request = PriceRequest.model_validate(plain_request)
+        self.priced += 1
+        try:
+            return True, price_quote(catalog, request).fingerprint
+        except ValueError as exc:
+            return False, str(exc)
 
 
-_CHECKS.extend(ORDER_CHECKS)
+# ---------------------------------------------------------------------------- judging
+
+
+Catalogs = Catalog | list[Catalog] | None
+
+
+class InvariantJudge:
+    """Every registered invariant, fed one event at a time; the verdict at the end.
+
+    With the run's catalog (or every version it published, first the one it began
+    with), accepted prices are also re-derived. ``approval_sla_s`` is how long an
+    approval may wait without an owner (default
+    :data:`cpqsim.invariants_orders.APPROVAL_SLA_S`). Events are routed by type to the
+    checkers that watch them, so an event nobody watches costs one lookup.
+    """
+
+    def __init__(self, catalog: Catalogs = None, approval_sla_s: float | None = None) -> None:
+        particulars: dict[str, Any] = {"approval_sla_s": approval_sla_s}
+        if catalog is not None:
+            versions = catalog if isinstance(catalog, list) else [catalog]
+            particulars["catalogs"] = {c.version: c for c in versions}
+        self.checkers: list[tuple[str, str, Checker]] = [
+            (r.name, r.description, r.factory(**{k: particulars[k] for k in r.needs}))
+            for r in REGISTERED
+            if all(k in particulars for k in r.needs)
+        ]
+        self._routes: dict[str, list[Callable[[CloudEvent], None]]] = {}
+        self.events = 0
+        self.last_time = ""
+
+    def observe(self, event: CloudEvent) -> None:
+        self.events += 1
+        self.last_time = event.time
+        routes = self._routes.get(event.type)
+        if routes is None:
+            routes = self._route(event)
+        for observe in routes:
+            observe(event)
+
+    def _route(self, event: CloudEvent) -> list[Callable[[CloudEvent], None]]:
+        name = event.name
+        routes = [checker.observe for _, _, checker in self.checkers if checker.watching(name)]
+        self._routes[event.type] = routes
+        return routes
+
+    def verdict(self, ledgers: dict[str, LedgerSnapshot]) -> list[InvariantResult]:
+        results = []
+        for name, description, checker in self.checkers:
+            checker.end_time = self.last_time
+            results.append(checker.result(name, description, ledgers))
+        return results
 
 
 def check_invariants(
     events: Iterable[CloudEvent],
     ledgers: dict[str, LedgerSnapshot],
-    catalog: Catalog | list[Catalog] | None = None,
+    catalog: Catalogs = None,
     approval_sla_s: float | None = None,
 ) -> list[InvariantResult]:
     """Judge a run. With the run's catalog (or every version it published, first the one
     it began with), accepted prices are also re-derived. ``approval_sla_s`` is how long
     an approval may wait without an owner (default ``APPROVAL_SLA_S``)."""
-    log = list(events)
-    sla = {"sla_s": approval_sla_s} if approval_sla_s else {}
-    checks = [
-        (
-            name,
-            description,
-            lambda fn=check: (
-                fn(log, ledgers, **sla) if fn is no_quote_stuck_in_approval else fn(log, ledgers)
-            ),
-        )
-        for name, description, check in _CHECKS
-    ]
-    if catalog is not None:
-        versions = {c.version: c for c in (catalog if isinstance(catalog, list) else [catalog])}
-        checks.append((*REPRICING, lambda: _repricing(log, versions)))
-    results = []
-    for name, description, run in checks:
-        problems = run()
-        results.append(
-            InvariantResult(
-                name=name,
-                description=description,
-                holds=not problems,
-                violations=len(problems),
-                examples=problems[:MAX_EXAMPLES],
-            )
-        )
-    return results
+    judge = InvariantJudge(catalog, approval_sla_s)
+    for event in events:
+        judge.observe(event)
+    return judge.verdict(ledgers)
 
 
 def all_hold(results: list[InvariantResult]) -> bool:

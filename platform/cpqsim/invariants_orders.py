@@ -1,21 +1,25 @@
 """Invariants of the places where orders really fail: cancellation, compensation,
 billing per item, late replies, approvals, stale prices, fallout cases.
 
-Each check reads the event log and the downstream ledgers and returns the concrete
-violations it found (naming orders, quotes, tasks, references). They join the checker's
-list (:mod:`cpqsim.invariants`); each has a specification that shows it can fail.
+Each is an incremental :class:`~cpqsim.invariant_checker.Checker`: it is shown the facts
+it watches once, in log order, keeps only what its rule still needs, and reports the
+concrete violations it found (naming orders, quotes, tasks, references), some as they
+happen and the rest from the ledgers at the end. They join the checker's list
+(:mod:`cpqsim.invariants`, which registers ``ORDER_CHECKS``); each has a specification
+that shows it can fail.
+
+What they keep: the open approvals, the open fallout cases and the orders being wound
+down; and, where a rule can be broken by a fact arriving at any later time, a compact
+residue of ids (the dependents of done tasks, the activated and billed items, the price
+version of each priced revision).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
-from datetime import datetime
 
 from cpqsim.downstream import LedgerSnapshot, live_side_effects
-from cpqsim.events import CloudEvent
-
-Check = Callable[[list[CloudEvent], dict[str, LedgerSnapshot]], list[str]]
+from cpqsim.invariant_checker import Checker, seconds_between
 
 APPROVAL_SLA_S = 4 * 3600.0  # a decision overdue this long needs an owner (an escalation)
 UNDONE_ENDINGS = ("order.cancelled", "order.failed")
@@ -33,198 +37,306 @@ def _live_by_order(ledgers: dict[str, LedgerSnapshot]) -> dict[str, list[str]]:
     return live
 
 
-def cancelled_orders_leave_nothing_live(events, ledgers) -> list[str]:
-    rolled_back = {e.data["order_id"] for e in events if e.name == "order.cancellation_accepted"}
-    ended = {e.data["order_id"] for e in events if e.name in UNDONE_ENDINGS}
-    live = _live_by_order(ledgers)
-    return [
-        f"order {oid} was wound down but {effect} is still in force downstream"
-        for oid in sorted(rolled_back & ended)
-        for effect in live.get(oid, [])
-    ]
+class CancelledOrdersLeaveNothingLive(Checker):
+    """Keeps the ids of orders whose cancellation was accepted, and of orders that ended
+    cancelled or failed; the ledgers say at the end what is still in force."""
+
+    watches = ("order.cancellation_accepted", *UNDONE_ENDINGS)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rolled_back: set[str] = set()
+        self.ended: set[str] = set()
+
+    def observe(self, event):
+        oid = event.data["order_id"]
+        if event.name == "order.cancellation_accepted":
+            self.rolled_back.add(oid)
+        else:
+            self.ended.add(oid)
+
+    def conclude(self, ledgers):
+        live = _live_by_order(ledgers)
+        return [
+            f"order {oid} was wound down but {effect} is still in force downstream"
+            for oid in sorted(self.rolled_back & self.ended)
+            for effect in live.get(oid, [])
+        ]
 
 
-def compensations_in_reverse_order(events, ledgers) -> list[str]:
-    """A task is undone only after everything that depended on it (and was done) is."""
-    depends: dict[str, list[str]] = {}
-    done: set[str] = set()
-    problems: list[str] = []
-    for e in events:
-        if e.name == "order.decomposed":
-            for t in e.data["tasks"]:
-                depends[t["task_id"]] = t["depends_on"]
-        elif e.name == "order.task_completed":
-            done.add(e.data["task_id"])
-        elif e.name == "order.task_dispatched" and e.data["task_id"].endswith("/undo"):
-            undone = e.data["task_id"].removesuffix("/undo")
-            later = [t for t, deps in depends.items() if undone in deps and t in done]
-            pending = [t for t in later if f"{t}/undo" not in done]
+class CompensationsInReverseOrder(Checker):
+    """A task is undone only after everything that depended on it (and was done) is.
+
+    Keeps, per task, the tasks that depend on it (from the latest decomposition naming
+    them) and which tasks are done, so an undo is judged in the time of its dependents,
+    not of every task ever decomposed.
+    """
+
+    watches = ("order.decomposed", "order.task_completed", "order.task_dispatched")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.depends: dict[str, tuple[str, ...]] = {}
+        self.dependents: dict[str, dict[str, None]] = defaultdict(dict)
+        self.done: set[str] = set()
+
+    def observe(self, event):
+        name, data = event.name, event.data
+        if name == "order.decomposed":
+            for t in data["tasks"]:
+                task_id = t["task_id"]
+                for d in self.depends.get(task_id, ()):
+                    self.dependents[d].pop(task_id, None)
+                self.depends[task_id] = deps = tuple(t["depends_on"])
+                for d in deps:
+                    self.dependents[d][task_id] = None
+        elif name == "order.task_completed":
+            self.done.add(data["task_id"])
+        elif data["task_id"].endswith("/undo"):
+            undone = data["task_id"].removesuffix("/undo")
+            later = [t for t in self.dependents.get(undone, ()) if t in self.done]
+            pending = [t for t in later if f"{t}/undo" not in self.done]
             if pending:
-                problems.append(
+                self.problem(
                     f"{undone} was undone before {', '.join(sorted(pending))}, which depended on it"
                 )
-    return problems
 
 
-def activated_items_are_billed(events, ledgers) -> list[str]:
+class ActivatedItemsAreBilled(Checker):
     """Every activated item is billed, unless its order was wound down or is held by a
-    person; nothing is billed for an item never activated (see billing_not_before_...)."""
-    activated: dict[tuple[str, str], str] = {}
-    billed: set[tuple[str, str]] = set()
-    excused: set[str] = set()
-    open_cases: dict[str, int] = defaultdict(int)
-    for e in events:
-        oid = e.data.get("order_id")
-        if e.name == "order.asset_activated":
-            activated[(oid, e.data["item_id"])] = e.time
-        elif e.name == "order.billing_started":
-            billed.add((oid, e.data["item_id"]))
-        elif e.name in ("order.cancellation_accepted", "order.item_abandoned"):
-            excused.add(oid)
-        elif e.name == "order.fallout_opened":
-            open_cases[oid] += 1
-        elif e.name == "order.fallout_resolved":
-            open_cases[oid] -= 1
-    return [
-        f"order {oid} item {item} was activated but never billed"
-        for (oid, item) in sorted(activated)
-        if (oid, item) not in billed and oid not in excused and open_cases[oid] <= 0
-    ]
+    person; nothing is billed for an item never activated (see billing_not_before_...).
+
+    Keeps the activated items not billed yet, the items billed (as one short key each),
+    the orders excused and the count of open cases of orders that have any.
+    """
+
+    watches = (
+        "order.asset_activated",
+        "order.billing_started",
+        "order.cancellation_accepted",
+        "order.item_abandoned",
+        "order.fallout_opened",
+        "order.fallout_resolved",
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unbilled: dict[tuple[str, str], None] = {}
+        self.billed: set[str] = set()
+        self.excused: set[str] = set()
+        self.open_cases: dict[str, int] = {}
+
+    def observe(self, event):
+        name, data = event.name, event.data
+        oid = data["order_id"]
+        if name == "order.asset_activated":
+            item = data["item_id"]
+            if f"{oid}\x00{item}" not in self.billed:
+                self.unbilled[(oid, item)] = None
+        elif name == "order.billing_started":
+            item = data["item_id"]
+            self.billed.add(f"{oid}\x00{item}")
+            self.unbilled.pop((oid, item), None)
+        elif name in ("order.cancellation_accepted", "order.item_abandoned"):
+            self.excused.add(oid)
+        else:
+            n = self.open_cases.get(oid, 0) + (1 if name == "order.fallout_opened" else -1)
+            if n:
+                self.open_cases[oid] = n
+            else:
+                self.open_cases.pop(oid, None)
+
+    def conclude(self, ledgers):
+        return [
+            f"order {oid} item {item} was activated but never billed"
+            for (oid, item) in sorted(self.unbilled)
+            if oid not in self.excused and self.open_cases.get(oid, 0) <= 0
+        ]
 
 
-def nothing_changed_after_cancellation(events, ledgers) -> list[str]:
+class NothingChangedAfterCancellation(Checker):
     """After a cancellation is accepted, no new work starts and no milestone is reached."""
-    cancelled: set[str] = set()
-    problems: list[str] = []
-    for e in events:
-        oid = e.data.get("order_id")
-        if e.name == "order.cancellation_accepted":
-            cancelled.add(oid)
-        elif oid in cancelled:
-            if e.name in ("order.asset_activated", "order.billing_started", "order.completed"):
-                problems.append(f"order {oid}: {e.name} after its cancellation was accepted")
-            elif e.name == "order.task_dispatched" and not e.data["task_id"].endswith("/undo"):
-                problems.append(f"order {oid}: {e.data['task_id']} dispatched after cancellation")
-    return problems
+
+    watches = (
+        "order.cancellation_accepted",
+        "order.asset_activated",
+        "order.billing_started",
+        "order.completed",
+        "order.task_dispatched",
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cancelled: set[str] = set()
+
+    def observe(self, event):
+        name, data = event.name, event.data
+        oid = data["order_id"]
+        if name == "order.cancellation_accepted":
+            self.cancelled.add(oid)
+        elif oid in self.cancelled:
+            if name == "order.task_dispatched":
+                if not data["task_id"].endswith("/undo"):
+                    self.problem(f"order {oid}: {data['task_id']} dispatched after cancellation")
+            else:
+                self.problem(f"order {oid}: {name} after its cancellation was accepted")
 
 
-def _seconds(a: str, b: str) -> float:
-    parse = datetime.fromisoformat
-    return (parse(b.replace("Z", "+00:00")) - parse(a.replace("Z", "+00:00"))).total_seconds()
+class NoQuoteStuckInApproval(Checker):
+    """Keeps the quotes waiting for a decision (and when they began to) and the quotes
+    escalated to an owner; the end of the log says how long each has waited."""
+
+    watches = (
+        "quote.submitted_for_approval",
+        "quote.approval_escalated",
+        "quote.approved",
+        "quote.rejected",
+        "quote.revised",
+        "quote.cancelled",
+    )
+
+    def __init__(self, approval_sla_s: float | None = None) -> None:
+        super().__init__()
+        self.sla_s = approval_sla_s or APPROVAL_SLA_S
+        self.waiting: dict[str, str] = {}  # quote -> time submitted
+        self.owned: set[str] = set()
+
+    def observe(self, event):
+        qid = event.data.get("quote_id")
+        if event.name == "quote.submitted_for_approval":
+            self.waiting[qid] = event.time
+            self.owned.discard(qid)
+        elif event.name == "quote.approval_escalated":
+            self.owned.add(qid)
+        else:
+            self.waiting.pop(qid, None)
+
+    def conclude(self, ledgers):
+        end = self.end_time
+        return [
+            f"quote {qid} has waited {seconds_between(since, end) / 3600:.1f} h for approval "
+            "with no owner (no escalation)"
+            for qid, since in sorted(self.waiting.items())
+            if qid not in self.owned and seconds_between(since, end) > self.sla_s
+        ]
 
 
-def no_quote_stuck_in_approval(events, ledgers, sla_s: float = APPROVAL_SLA_S) -> list[str]:
-    waiting: dict[str, str] = {}  # quote -> time submitted
-    owned: set[str] = set()
-    end = events[-1].time if events else ""
-    for e in events:
-        qid = e.data.get("quote_id")
-        if e.name == "quote.submitted_for_approval":
-            waiting[qid] = e.time
-            owned.discard(qid)
-        elif e.name == "quote.approval_escalated":
-            owned.add(qid)
-        elif e.name in (
-            "quote.approved",
-            "quote.rejected",
-            "quote.revised",
-            "quote.cancelled",
-        ):
-            waiting.pop(qid, None)
-    return [
-        f"quote {qid} has waited {_seconds(since, end) / 3600:.1f} h for approval with no "
-        "owner (no escalation)"
-        for qid, since in sorted(waiting.items())
-        if qid not in owned and _seconds(since, end) > sla_s
-    ]
+class NoStalePriceAccepted(Checker):
+    """Keeps the catalog version in force and the version each quote revision was priced
+    under."""
 
+    watches = ("catalog.published", "quote.created", "quote.priced", "quote.accepted")
 
-def no_stale_price_accepted(events, ledgers) -> list[str]:
-    in_force: str | None = None
-    priced_under: dict[tuple[str, int], str] = {}
-    problems: list[str] = []
-    for e in events:
-        if e.name == "catalog.published" or (e.name == "quote.created" and in_force is None):
-            in_force = e.data["catalog_version"]
-        elif e.name == "quote.priced":
-            key = (e.data["quote_id"], e.data["revision"])
-            priced_under[key] = e.data["price"]["catalog_version"]
-        elif e.name == "quote.accepted":
-            key = (e.data["quote_id"], e.data["revision"])
-            version = priced_under.get(key)
-            if version is not None and in_force is not None and version != in_force:
-                problems.append(
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_force: str | None = None
+        self.priced_under: dict[tuple[str, int], str] = {}
+
+    def observe(self, event):
+        name, data = event.name, event.data
+        if name == "catalog.published" or (name == "quote.created" and self.in_force is None):
+            self.in_force = data["catalog_version"]
+        elif name == "quote.priced":
+            key = (data["quote_id"], data["revision"])
+            self.priced_under[key] = data["price"]["catalog_version"]
+        elif name == "quote.accepted":
+            key = (data["quote_id"], data["revision"])
+            version = self.priced_under.get(key)
+            if version is not None and self.in_force is not None and version != self.in_force:
+                self.problem(
                     f"quote {key[0]} r{key[1]} accepted at a price of catalog {version} "
-                    f"while {in_force} was in force"
+                    f"while {self.in_force} was in force"
                 )
-    return problems
 
 
-def fallout_cases_owned(events, ledgers) -> list[str]:
-    """Every fallout case is resolved, or open with an owner (reported with its age)."""
-    cases: dict[str, dict] = {}
-    end = events[-1].time if events else ""
-    for e in events:
-        if e.name == "order.fallout_opened":
-            cases[e.data["case_id"]] = {**e.data, "opened": e.time, "open": True}
-        elif e.name == "order.fallout_resolved" and e.data["case_id"] in cases:
-            cases[e.data["case_id"]]["open"] = False
-    return [
-        f"case {cid} of order {c['order_id']} has been open {_seconds(c['opened'], end) / 3600:.1f}"
-        " h with no owner"
-        for cid, c in sorted(cases.items())
-        if c["open"] and not c.get("owner")
-    ]
+class FalloutCasesOwned(Checker):
+    """Every fallout case is resolved, or open with an owner (reported with its age).
+
+    Keeps the open cases only.
+    """
+
+    watches = ("order.fallout_opened", "order.fallout_resolved")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: dict[str, tuple[str, str, str]] = {}  # case -> (order, opened, owner)
+
+    def observe(self, event):
+        data = event.data
+        if event.name == "order.fallout_opened":
+            self.open[data["case_id"]] = (data["order_id"], event.time, data.get("owner") or "")
+        else:
+            self.open.pop(data["case_id"], None)
+
+    def conclude(self, ledgers):
+        end = self.end_time
+        return [
+            f"case {cid} of order {oid} has been open "
+            f"{seconds_between(opened, end) / 3600:.1f} h with no owner"
+            for cid, (oid, opened, owner) in sorted(self.open.items())
+            if not owner
+        ]
 
 
 def open_case_ages(events) -> list[tuple[str, str, float]]:
     """(case, owner, hours open) for every case still open at the end of the log."""
     cases: dict[str, tuple[str, str]] = {}
-    end = events[-1].time if events else ""
+    end = ""
     for e in events:
+        end = e.time
         if e.name == "order.fallout_opened":
             cases[e.data["case_id"]] = (e.data.get("owner", ""), e.time)
         elif e.name == "order.fallout_resolved":
             cases.pop(e.data["case_id"], None)
-    return [(cid, owner, _seconds(t, end) / 3600) for cid, (owner, t) in sorted(cases.items())]
+    return [
+        (cid, owner, seconds_between(t, end) / 3600) for cid, (owner, t) in sorted(cases.items())
+    ]
 
 
-ORDER_CHECKS: list[tuple[str, str, Check]] = [
+# (name, description, checker, what it is built with): registered by cpqsim.invariants.
+ORDER_CHECKS: list[tuple[str, str, type[Checker], tuple[str, ...]]] = [
     (
         "cancelled_orders_leave_no_live_side_effects",
         "an order cancelled or rolled back leaves nothing in force downstream "
         "(every side effect it had is reversed)",
-        cancelled_orders_leave_nothing_live,
+        CancelledOrdersLeaveNothingLive,
+        (),
     ),
     (
         "compensations_in_reverse_dependency_order",
         "a task is undone only after every done task that depended on it was undone",
-        compensations_in_reverse_order,
+        CompensationsInReverseOrder,
+        (),
     ),
     (
         "activated_items_are_billed",
         "every activated item is billed, unless its order was wound down or is held by a person",
-        activated_items_are_billed,
+        ActivatedItemsAreBilled,
+        (),
     ),
     (
         "nothing_changes_after_cancellation",
         "after a cancellation is accepted no new work starts and no milestone is reached "
         "(a late reply is undone, never used)",
-        nothing_changed_after_cancellation,
+        NothingChangedAfterCancellation,
+        (),
     ),
     (
         "no_quote_stuck_in_approval",
         "no quote waits for an approval past its timeout without an owner (an escalation)",
-        no_quote_stuck_in_approval,
+        NoQuoteStuckInApproval,
+        ("approval_sla_s",),
     ),
     (
         "no_stale_price_accepted",
         "no quote is accepted at a price computed under a catalog version no longer in force",
-        no_stale_price_accepted,
+        NoStalePriceAccepted,
+        (),
     ),
     (
         "fallout_cases_owned",
         "every fallout case is resolved, or open with an owner",
-        fallout_cases_owned,
+        FalloutCasesOwned,
+        (),
     ),
 ]

@@ -51,11 +51,14 @@ class JourneyRunner:
         port: PlatformPort,
         stats: JourneyStats | None = None,
         approval_timeout_s: float | None = None,
+        on_finished: Callable[[JourneyPlan], None] | None = None,
     ) -> None:
         self.port = port
         self.stats = stats or JourneyStats()
         self.approval_timeout_s = approval_timeout_s
         self.active = 0  # journeys started and not finished
+        # Told when a journey has taken its last step (a long run then forgets its quote).
+        self.on_finished = on_finished
 
     def start(self, plans: list[JourneyPlan]) -> None:
         """Schedule every journey at its arrival time (relative to now)."""
@@ -64,8 +67,13 @@ class JourneyRunner:
             self.active += 1
             self.port.schedule(
                 max(plan.arrival_s - now, 0.0),
-                lambda plan=plan: self._advance(journey(plan, self.stats), None),
+                lambda plan=plan: self._advance(self._journey(plan), None),
             )
+
+    def _journey(self, plan: JourneyPlan) -> Journey:
+        yield from journey(plan, self.stats)
+        if self.on_finished is not None:
+            self.on_finished(plan)
 
     def _advance(self, gen: Journey, answer: object) -> None:
         try:

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from cpqsim_scenarios.errors import InputInvalid, Problem
 from cpqsim_scenarios.model import LoadedScenario
 
-# Measured on happy_path (issue 12): ~160 KB of peak RSS and ~20 events per journey.
-BYTES_PER_JOURNEY = 160_000
+# Measured on peak_day (issue 12): ~17 KB of peak RSS per journey once the event log
+# streams to its file and completed orders are retired (it was ~160 KB with the whole
+# log and every order kept in memory), and ~20 events per journey.
+BYTES_PER_JOURNEY = 20_000
 EVENTS_PER_JOURNEY = 20
 MEASURED_LINES_PER_QUOTE = 1.2
 BASE_BYTES = 300 * 2**20  # interpreter, libraries, catalog

@@ -3,15 +3,21 @@
 People read a run by looking: orders piling up in a state, a downstream queue growing
 while its latency climbs. The plots are plain matplotlib (Agg, no display needed) and
 each helper takes an optional ``Axes`` so notebooks can compose them.
+
+The report is written from what the run kept as it went: ``result.json``'s counts, the
+samples (orders per status, queues), the latency of every downstream request, and the
+one timeline it shows, found by scanning the event log for that order. matplotlib is
+imported only when a plot is drawn (importing it costs seconds), so a verdict never
+waits for it.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 from cpqsim_host.outcome import RunOutput
 
 from cpqsim.context import EPOCH
@@ -50,7 +56,13 @@ STATE_COLOURS = {
 }
 
 
-def _hours(seconds: list[float]) -> list[float]:
+def _pyplot():
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _hours(seconds: Iterable[float]) -> list[float]:
     return [s / 3600 for s in seconds]
 
 
@@ -60,7 +72,7 @@ def plot_orders_by_state(output: RunOutput, ax=None, loaded: LoadedScenario | No
     Completed orders would dwarf everything else on one stack, so they get their own
     axis: what matters is whether open and held orders pile up.
     """
-    ax = ax or plt.subplots(figsize=(9, 4))[1]
+    ax = ax or _pyplot().subplots(figsize=(9, 4))[1]
     s = output.samples
     hours = _hours(s.t)
     open_states = [
@@ -97,7 +109,7 @@ def _end_ms(output: RunOutput) -> int:
 def plot_downstream_queues(output: RunOutput, ax=None, loaded: LoadedScenario | None = None):
     """Requests waiting for a server, per downstream system, read exactly from the ledger
     (a sampled queue misses every queue that forms and drains between two samples)."""
-    ax = ax or plt.subplots(figsize=(9, 4))[1]
+    ax = ax or _pyplot().subplots(figsize=(9, 4))[1]
     end_ms = _end_ms(output)
     for name, ledger in sorted(output.ledgers.items()):
         steps = queue_steps(ledger, end_ms)
@@ -117,7 +129,7 @@ def plot_downstream_queues(output: RunOutput, ax=None, loaded: LoadedScenario | 
 
 def plot_downstream_utilisation(output: RunOutput, ax=None, loaded: LoadedScenario | None = None):
     """Busy servers as a share of each downstream's servers, averaged per 5 minutes."""
-    ax = ax or plt.subplots(figsize=(9, 4))[1]
+    ax = ax or _pyplot().subplots(figsize=(9, 4))[1]
     end_ms = _end_ms(output)
     bucket_s = 300.0
     for name, ledger in sorted(output.ledgers.items()):
@@ -154,7 +166,7 @@ def _spread(buckets: list[float], start: float, end: float, level: int, width: f
 
 def plot_order_lead_times(output: RunOutput, ax=None, loaded: LoadedScenario | None = None):
     """How long orders took from creation to their end (a histogram, log-spaced)."""
-    ax = ax or plt.subplots(figsize=(9, 4))[1]
+    ax = ax or _pyplot().subplots(figsize=(9, 4))[1]
     times = [t for t in order_lead_times(output.events) if t > 0]
     if times:
         import numpy as np
@@ -179,7 +191,7 @@ def plot_order_lead_times(output: RunOutput, ax=None, loaded: LoadedScenario | N
 
 def plot_downstream_latency(output: RunOutput, ax=None, loaded: LoadedScenario | None = None):
     """Time in system per request (queue + service; stalls show as outliers)."""
-    ax = ax or plt.subplots(figsize=(9, 4))[1]
+    ax = ax or _pyplot().subplots(figsize=(9, 4))[1]
     for name, points in sorted(output.latencies.items()):
         if points:
             ax.scatter(
@@ -199,7 +211,7 @@ def plot_fallout_queue(output: RunOutput, ax=None, loaded: LoadedScenario | None
     Fallout is work for people: a queue that only grows means the desk is understaffed
     or the cases cannot be repaired; cancellations beside it show what fed it.
     """
-    ax = ax or plt.subplots(figsize=(9, 4))[1]
+    ax = ax or _pyplot().subplots(figsize=(9, 4))[1]
     steps = fallout_queue(repairs(output.events))
     end_h = output.simulated_s / 3600
     if steps:
@@ -384,6 +396,7 @@ def first_broken_order(result: dict[str, Any]) -> tuple[str, str] | None:
 
 
 def write_report(out_dir: Path, result: dict[str, Any], output: RunOutput, loaded: LoadedScenario):
+    plt = _pyplot()
     for filename, plot in PLOTS.items():
         fig, ax = plt.subplots(figsize=(9, 4))
         plot(output, ax, loaded=loaded)

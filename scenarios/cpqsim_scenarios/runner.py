@@ -6,11 +6,19 @@ every invariant from the event log and the ledgers, and (when asked) write
 ``result.json``, ``events.jsonl`` and a report with plots. The output folder is judged
 before the run starts (see :mod:`cpqsim_scenarios.output`: nothing cpqsim did not write
 is ever replaced) and nothing is half-written.
+
+The event log streams: every fact is written to ``events.jsonl`` (through
+:class:`~cpqsim_scenarios.event_file.EventFile`) and shown to the invariant checker as it
+happens, and the sha256 is computed line by line, so a day of 50,000 orders is judged in
+the memory of the orders in flight. A runtime that can stream takes the log as its
+``log`` keyword (the sim does); the facts of one that cannot are streamed when it hands
+them back. The verdict is known, and handed to ``on_judged``, before the report's plots
+are drawn.
 """
 
 from __future__ import annotations
 
-import hashlib
+import inspect
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -22,11 +30,13 @@ from typing import Any
 from cpqsim_host import registry
 from cpqsim_host.outcome import RunOutput
 
+from cpqsim.catalog import Catalog
 from cpqsim.events import EventLog
 from cpqsim.exceptions_summary import exceptions_summary
-from cpqsim.invariants import all_hold, check_invariants
+from cpqsim.invariants import InvariantJudge, InvariantResult, all_hold, check_invariants
 from cpqsim_scenarios.capacity_table import capacity_section
 from cpqsim_scenarios.errors import EXIT_INVARIANT_VIOLATED, EXIT_OK
+from cpqsim_scenarios.event_file import EventFile
 from cpqsim_scenarios.model import LoadedScenario, load_scenario
 from cpqsim_scenarios.output import (
     RESULT_SCHEMA_VERSION,
@@ -39,38 +49,71 @@ from cpqsim_scenarios.projection import DEFAULT_MAX_MEMORY_GB, refuse_if_too_big
 
 Runtime = str  # a name in cpqsim_host.registry: sim, inprocess, ray
 Progress = Callable[[float, float], None]
+OnJudged = Callable[[dict[str, Any]], None]
 
 
 @dataclass
 class ScenarioRun:
     result: dict[str, Any]
     output: RunOutput
-    events_jsonl: str
+    events: EventLog  # streamed to a file: iterating reads it back
     out_dir: Path | None
 
     @property
     def exit_code(self) -> int:
         return EXIT_OK if self.result["verdict"] == "pass" else EXIT_INVARIANT_VIOLATED
 
+    @property
+    def events_jsonl(self) -> str:
+        """The whole event log as canonical JSONL (read back from its file)."""
+        return self.events.to_jsonl()
+
 
 def execute(
-    loaded: LoadedScenario, runtime: str, seed: int, progress: Progress | None
+    loaded: LoadedScenario,
+    runtime: str,
+    seed: int,
+    progress: Progress | None,
+    log: EventLog | None = None,
 ) -> RunOutput:
-    """Run on the runtime registered under ``runtime`` (see :mod:`cpqsim_host.registry`)."""
+    """Run on the runtime registered under ``runtime`` (see :mod:`cpqsim_host.registry`).
+
+    With ``log``, the run's facts go into it: during the run if the runtime takes a
+    ``log`` keyword, otherwise all at once when the runtime hands them back.
+    """
+    run = registry.load(runtime)
+    streams = log is not None and "log" in inspect.signature(run).parameters
     started = time.perf_counter()
-    output = registry.load(runtime)(loaded, seed, progress)
+    output = run(loaded, seed, progress, log=log) if streams else run(loaded, seed, progress)
     output.wall_s = time.perf_counter() - started
+    if log is not None and not streams:
+        log.extend(output.events)
     return output
 
 
+def run_catalogs(loaded: LoadedScenario) -> list[Catalog]:
+    """Every catalog version a run may publish, first the one it begins with (accepted
+    prices are re-derived under the version they were priced under)."""
+    return [loaded.catalog, *loaded.later_catalogs.values()]
+
+
 def summarize(
-    loaded: LoadedScenario, output: RunOutput, seed: int, log_sha: str, started_at: str = ""
+    loaded: LoadedScenario,
+    output: RunOutput,
+    seed: int,
+    log_sha: str,
+    started_at: str = "",
+    invariants: list[InvariantResult] | None = None,
 ) -> dict:
-    """The machine-readable verdict (``result.json``)."""
-    catalogs = [loaded.catalog, *loaded.later_catalogs.values()]
-    invariants = check_invariants(
-        output.events, output.ledgers, catalogs, loaded.scenario.approval_timeout_s
-    )
+    """The machine-readable verdict (``result.json``), from the run's aggregates.
+
+    ``invariants``: the verdict of a judge that watched the run; without it the run's
+    events are judged here.
+    """
+    if invariants is None:
+        invariants = check_invariants(
+            output.events, output.ledgers, run_catalogs(loaded), loaded.scenario.approval_timeout_s
+        )
     by_state = Counter(output.orders_final.values())
     downstream = {}
     for name, ledger in sorted(output.ledgers.items()):
@@ -130,15 +173,18 @@ def default_out_dir(loaded: LoadedScenario, runtime: str, seed: int) -> Path:
     return candidate
 
 
-def write_run(plan: OutputPlan, run: ScenarioRun, loaded: LoadedScenario) -> Path:
+def write_run(
+    plan: OutputPlan, run: ScenarioRun, loaded: LoadedScenario, events: EventFile
+) -> Path:
     from cpqsim_scenarios.report import write_report
 
     def write(staging: Path) -> dict:
-        (staging / "events.jsonl").write_text(run.events_jsonl, encoding="utf-8")
+        events.move_to(staging / "events.jsonl")
         write_report(staging, run.result, run.output, loaded)
         return run.result
 
     write_output(plan, write)
+    events.path = plan.target / "events.jsonl"  # where the staging folder put it
     return plan.target
 
 
@@ -152,11 +198,13 @@ def run_scenario(
     write: bool = False,
     overwrite: bool = False,
     max_memory_gb: float = DEFAULT_MAX_MEMORY_GB,
+    on_judged: OnJudged | None = None,
 ) -> ScenarioRun:
     """Load (unless given loaded), run, judge; write files when ``out_dir`` or ``write``.
 
     Everything that can refuse the run (the input, its projected size, the output
-    folder) is checked before the run starts.
+    folder) is checked before the run starts. ``on_judged`` receives ``result.json``'s
+    content as soon as the verdict is known, before any report is written.
     """
     loaded = scenario if isinstance(scenario, LoadedScenario) else load_scenario(scenario)
     seed = loaded.scenario.seed if seed is None else seed
@@ -166,13 +214,21 @@ def run_scenario(
         target = Path(out_dir) if out_dir is not None else default_out_dir(loaded, runtime, seed)
         plan = plan_output(target, marker="result.json", overwrite=overwrite)
     started_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    output = execute(loaded, runtime, seed, progress)
-    log = EventLog()
-    log.extend(output.events)
-    jsonl = log.to_jsonl()
-    log_sha = hashlib.sha256(jsonl.encode("utf-8")).hexdigest()
-    result = summarize(loaded, output, seed, log_sha, started_at)
-    run = ScenarioRun(result=result, output=output, events_jsonl=jsonl, out_dir=None)
-    if plan is not None:
-        run.out_dir = write_run(plan, run, loaded)
+    events = EventFile.beside(plan.target) if plan is not None else EventFile()
+    try:
+        log = EventLog(sink=events)
+        judge = InvariantJudge(run_catalogs(loaded), loaded.scenario.approval_timeout_s)
+        log.subscribe(judge.observe)
+        output = execute(loaded, runtime, seed, progress, log)
+        events.flush()
+        verdict = judge.verdict(output.ledgers)
+        result = summarize(loaded, output, seed, log.sha256(), started_at, verdict)
+        if on_judged is not None:
+            on_judged(result)
+        run = ScenarioRun(result=result, output=output, events=log, out_dir=None)
+        if plan is not None:
+            run.out_dir = write_run(plan, run, loaded, events)
+    except BaseException:
+        events.discard()
+        raise
     return run
