@@ -19,11 +19,15 @@ Figures printed:
 * ``peak_day`` (a generated business day of ~50,000 orders): wall, CPU, peak RSS
   (targets: under 60 s wall, under 1 GB);
 * ``--gc``: the same 10x run with the collector left at its defaults, to show what the
-  run's collector tuning (``cpqsim_scenarios.sim.runtime.collector_tuned``) buys.
+  run's collector tuning (``cpqsim_scenarios.sim.runtime.collector_tuned``) buys;
+* ``failure_day`` (outage, errors, a spike, cancellations, an operations desk) beside the
+  1x happy path: orders per wall-second and the M/M/c ratio (issue 11: the failure day
+  must not fall below the happy path's throughput); ``--failure-day`` runs only those two.
 
     .venv/bin/python benchmarks/bench_sim.py            # 1x, 10x, 100x, peak day
     .venv/bin/python benchmarks/bench_sim.py --gc       # also: default collector at 10x
     .venv/bin/python benchmarks/bench_sim.py --quick    # smoke run (a short 1x day)
+    .venv/bin/python benchmarks/bench_sim.py --failure-day  # failure day vs happy path
 """
 
 from __future__ import annotations
@@ -210,12 +214,27 @@ HEADER = (
 )
 
 
+def _failure_day_beside(happy: dict[str, Any], repeat: int) -> None:
+    """The failure day's throughput as a ratio to the happy path's, measured alike."""
+    bad = _row("fail day", [child("failure_day", 1.0) for _ in range(repeat)])
+    per_wall = {r["label"]: r["completed"] / r["wall_s"] for r in (happy, bad)}
+    print(
+        f"failure_day: {per_wall['fail day']:.0f} completed orders per wall-second vs "
+        f"{per_wall[happy['label']]:.0f} on the happy path; M/M/c ratio {bad['ratio']:.3f} vs "
+        f"{happy['ratio']:.3f} ({bad['ratio'] / happy['ratio']:.2f}x: "
+        f"{'not below' if bad['ratio'] >= happy['ratio'] else 'BELOW'} the happy path)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one short 1x run (smoke test)")
     parser.add_argument("--gc", action="store_true", help="also 10x with the default collector")
     parser.add_argument("--repeat", type=int, default=3, help="runs of the 1x and 10x days")
     parser.add_argument("--no-peak", action="store_true", help="skip the peak day")
+    parser.add_argument(
+        "--failure-day", action="store_true", help="only the failure day beside the 1x day"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -227,6 +246,10 @@ def main(argv: list[str] | None = None) -> int:
     print(HEADER)
     if args.quick:
         _row("1x short", [child("happy_path", 1.0, 3600.0)])
+        return 0
+    if args.failure_day:
+        happy = _row("1x", [child("happy_path", 1.0) for _ in range(args.repeat)])
+        _failure_day_beside(happy, args.repeat)
         return 0
     rows = {}
     for factor, repeat in ((1.0, args.repeat), (10.0, args.repeat), (100.0, 1)):
@@ -246,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{best:.0f} (target >= {ORDERS_PER_CPU_S_TARGET}: "
         f"{'met' if one['orders_per_cpu_s'] >= ORDERS_PER_CPU_S_TARGET else 'NOT met'} at 1x)"
     )
+    _failure_day_beside(one, args.repeat)
     if not args.no_peak:
         peak = _row("peak_day", [child("peak_day", 1.0)])
         wall_ok = peak["wall_s"] < PEAK_WALL_TARGET_S
