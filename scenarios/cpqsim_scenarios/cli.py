@@ -232,7 +232,8 @@ def _print_summary(result: dict[str, Any], out_dir: Path | None, wall_s: float) 
         else "[bold red]VERDICT: FAIL[/] invariants violated (see examples above)"
     )
     if out_dir is not None:
-        out.print(f"wrote {escape(str(out_dir))}/ (result.json, events.jsonl, report.md, plots)")
+        files = "result.json, events.jsonl, report.md, report.html, plots"
+        out.print(f"wrote {escape(str(out_dir))}/ ({files})")
 
 
 # ---------------------------------------------------------------------------- catalog
