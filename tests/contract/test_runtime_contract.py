@@ -115,3 +115,23 @@ def test_an_unreachable_downstream_fails_queries_into_the_policy_not_into_silenc
         "no_duplicate_side_effects",
     ):
         assert run.invariants[name].holds, run.invariants[name].examples
+
+
+def test_orders_cancelled_in_flight_are_wound_down_and_undone_on_every_runtime(runtime):
+    """Customers cancel while provisioning stalls: reconcile, drop, compensate, refuse."""
+    run = runtime.run(variant("cancellation_in_flight", **SHORT_DAY))
+    assert run.verdict == "pass", {n: run.invariants[n].examples[:2] for n in run.broken}
+    stats = run.output.stats
+    assert stats.cancellations_accepted > 0
+    cancelled = run.events("order.cancelled")
+    assert cancelled and run.invariants["cancelled_orders_leave_no_live_side_effects"].holds
+    reversals = [e for ledger in run.output.ledgers.values() for e in ledger.entries if e.reversal]
+    assert reversals  # the work done was undone downstream, not just forgotten
+
+
+def test_an_operations_desk_repairs_fallout_on_every_runtime(runtime):
+    """Provisioning rejects and fails; a desk reconciles, retries and abandons by role."""
+    run = runtime.run(variant("manual_repair_wrong", **SHORT_DAY))
+    assert run.verdict == "pass", {n: run.invariants[n].examples[:2] for n in run.broken}
+    assert run.events("order.fallout_opened") and run.events("order.fallout_resolved")
+    assert run.invariants["fallout_cases_owned"].holds
