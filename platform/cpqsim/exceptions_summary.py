@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from cpqsim.context import EPOCH
@@ -41,18 +41,6 @@ ORDER_ENDS = frozenset(
 )  # fmt: skip
 
 
-def order_lead_times(events: Iterable[CloudEvent]) -> list[float]:
-    """Seconds from each order's creation to its end (orders still open are left out)."""
-    created: dict[str, float] = {}
-    out = []
-    for e in events:
-        if e.name == "order.created":
-            created[e.subject] = seconds_since_start(e.time)
-        elif e.name in ORDER_ENDS and e.subject in created:
-            out.append(seconds_since_start(e.time) - created.pop(e.subject))
-    return out
-
-
 @dataclass(frozen=True)
 class Repair:
     """One fallout case from opening to resolution (``resolved_s`` None: still open)."""
@@ -72,11 +60,34 @@ class Repair:
         return None if self.resolved_s is None else self.resolved_s - self.opened_s
 
 
-def repairs(events: Iterable[CloudEvent]) -> list[Repair]:
-    """Every fallout case in the order it was opened, with its resolution if any."""
+@dataclass
+class OrderFacts:
+    """What the order-exception figures and plots need, read from a log in one pass.
+
+    A streamed log is read back from its file on every pass, so the summary, the plots
+    and a sweep all take their figures from one reading.
+    """
+
+    repairs: list[Repair] = field(default_factory=list)
+    cancellations: Counter[str] = field(default_factory=Counter)  # kind -> accepted
+    cancelled_s: list[float] = field(default_factory=list)  # when orders ended cancelled
+    repairs_refused: int = 0
+    lead_times_s: list[float] = field(default_factory=list)  # creation to end, per order
+
+
+def read_order_facts(events: Iterable[CloudEvent]) -> OrderFacts:
+    facts = OrderFacts()
     cases: dict[str, Repair] = {}
+    created: dict[str, float] = {}
     for e in events:
-        if e.name == FALLOUT_OPENED:
+        name = e.name
+        if not name.startswith("order."):
+            continue
+        if name == "order.created":
+            created[e.subject] = seconds_since_start(e.time)
+        elif name in ORDER_ENDS and e.subject in created:
+            facts.lead_times_s.append(seconds_since_start(e.time) - created.pop(e.subject))
+        if name == FALLOUT_OPENED:
             cases[e.data["case_id"]] = Repair(
                 case_id=e.data["case_id"],
                 order_id=e.subject.removeprefix("order/"),
@@ -85,17 +96,33 @@ def repairs(events: Iterable[CloudEvent]) -> list[Repair]:
                 owner=e.data.get("owner", ""),
                 opened_s=seconds_since_start(e.time),
             )
-        elif e.name == FALLOUT_RESOLVED and e.data["case_id"] in cases:
+        elif name == FALLOUT_RESOLVED and e.data["case_id"] in cases:
             case = cases[e.data["case_id"]]
-            cases[case.case_id] = Repair(
-                **{
-                    **case.__dict__,
-                    "resolved_s": seconds_since_start(e.time),
-                    "action": e.data.get("action"),
-                    "resolved_by": e.data.get("role"),
-                }
+            cases[case.case_id] = replace(
+                case,
+                resolved_s=seconds_since_start(e.time),
+                action=e.data.get("action"),
+                resolved_by=e.data.get("role"),
             )
-    return list(cases.values())
+        elif name == CANCELLATION_ACCEPTED:
+            facts.cancellations[e.data.get("kind", "customer")] += 1
+        elif name == CANCELLED:
+            facts.cancellations["completed"] += 1
+            facts.cancelled_s.append(seconds_since_start(e.time))
+        elif name == REPAIR_REFUSED:
+            facts.repairs_refused += 1
+    facts.repairs = list(cases.values())
+    return facts
+
+
+def repairs(events: Iterable[CloudEvent]) -> list[Repair]:
+    """Every fallout case in the order it was opened, with its resolution if any."""
+    return read_order_facts(events).repairs
+
+
+def order_lead_times(events: Iterable[CloudEvent]) -> list[float]:
+    """Seconds from each order's creation to its end (orders still open are left out)."""
+    return read_order_facts(events).lead_times_s
 
 
 def fallout_queue(found: Iterable[Repair]) -> list[tuple[float, int]]:
@@ -113,7 +140,8 @@ def fallout_queue(found: Iterable[Repair]) -> list[tuple[float, int]]:
     return steps
 
 
-def _percentile(values: list[float], q: float) -> float | None:
+def percentile(values: list[float], q: float) -> float | None:
+    """The nearest-rank ``q`` quantile, to the millisecond (None for no values)."""
     if not values:
         return None
     ordered = sorted(values)
@@ -142,23 +170,15 @@ def compensations_by_downstream(ledgers: Mapping[str, LedgerSnapshot]) -> dict[s
     return out
 
 
-def exceptions_summary(events: Iterable[CloudEvent], ledgers: Mapping[str, LedgerSnapshot]) -> dict:
-    """The order-exception figures of a run, for ``result.json`` and the report."""
-    cancellations: Counter[str] = Counter()
-    refused_repairs = 0
-    cases: dict[str, Repair] = {}
-    pending: list[CloudEvent] = []
-    for e in events:
-        if e.name == CANCELLATION_ACCEPTED:
-            cancellations[e.data.get("kind", "customer")] += 1
-        elif e.name == CANCELLED:
-            cancellations["completed"] += 1
-        elif e.name == REPAIR_REFUSED:
-            refused_repairs += 1
-        if e.name in (FALLOUT_OPENED, FALLOUT_RESOLVED):
-            pending.append(e)
-    for r in repairs(pending):
-        cases[r.case_id] = r
+def exceptions_summary(
+    events: Iterable[CloudEvent] | OrderFacts, ledgers: Mapping[str, LedgerSnapshot]
+) -> dict:
+    """The order-exception figures of a run, for ``result.json`` and the report (from the
+    log, or from facts already read from it)."""
+    facts = events if isinstance(events, OrderFacts) else read_order_facts(events)
+    cases = {r.case_id: r for r in facts.repairs}
+    cancellations = facts.cancellations
+    refused_repairs = facts.repairs_refused
     took = [r.took_s for r in cases.values() if r.took_s is not None]
     queue = fallout_queue(cases.values())
     by_owner = Counter(r.owner for r in cases.values())
@@ -170,8 +190,8 @@ def exceptions_summary(events: Iterable[CloudEvent], ledgers: Mapping[str, Ledge
             "peak_open": max((n for _, n in queue), default=0),
             "by_kind": dict(sorted(Counter(r.kind for r in cases.values()).items())),
             "by_owner": dict(sorted(by_owner.items())),
-            "repair_time_p50_s": _percentile(took, 0.5),
-            "repair_time_p90_s": _percentile(took, 0.9),
+            "repair_time_p50_s": percentile(took, 0.5),
+            "repair_time_p90_s": percentile(took, 0.9),
             "repair_time_max_s": round(max(took), 3) if took else None,
             "repairs_refused": refused_repairs,
         },

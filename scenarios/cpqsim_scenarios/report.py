@@ -22,12 +22,11 @@ from cpqsim_host.outcome import RunOutput
 
 from cpqsim.context import EPOCH
 from cpqsim.exceptions_summary import (
+    OrderFacts,
     clock,
     fallout_queue,
     order_evidence,
-    order_lead_times,
-    repairs,
-    seconds_since_start,
+    read_order_facts,
 )
 from cpqsim.ledger_series import busy_steps, queue_steps
 from cpqsim_scenarios.model import LoadedScenario
@@ -66,7 +65,7 @@ def _hours(seconds: Iterable[float]) -> list[float]:
     return [s / 3600 for s in seconds]
 
 
-def plot_orders_by_state(output: RunOutput, ax=None, loaded: LoadedScenario | None = None):
+def plot_orders_by_state(output: RunOutput, ax=None, loaded: LoadedScenario | None = None, **_):
     """Open orders stacked by state (left axis) and cumulative completions (right axis).
 
     Completed orders would dwarf everything else on one stack, so they get their own
@@ -106,7 +105,7 @@ def _end_ms(output: RunOutput) -> int:
     return round(output.simulated_s * 1000)
 
 
-def plot_downstream_queues(output: RunOutput, ax=None, loaded: LoadedScenario | None = None):
+def plot_downstream_queues(output: RunOutput, ax=None, loaded: LoadedScenario | None = None, **_):
     """Requests waiting for a server, per downstream system, read exactly from the ledger
     (a sampled queue misses every queue that forms and drains between two samples)."""
     ax = ax or _pyplot().subplots(figsize=(9, 4))[1]
@@ -127,7 +126,9 @@ def plot_downstream_queues(output: RunOutput, ax=None, loaded: LoadedScenario | 
     return ax
 
 
-def plot_downstream_utilisation(output: RunOutput, ax=None, loaded: LoadedScenario | None = None):
+def plot_downstream_utilisation(
+    output: RunOutput, ax=None, loaded: LoadedScenario | None = None, **_
+):
     """Busy servers as a share of each downstream's servers, averaged per 5 minutes."""
     ax = ax or _pyplot().subplots(figsize=(9, 4))[1]
     end_ms = _end_ms(output)
@@ -164,10 +165,16 @@ def _spread(buckets: list[float], start: float, end: float, level: int, width: f
         t = upto
 
 
-def plot_order_lead_times(output: RunOutput, ax=None, loaded: LoadedScenario | None = None):
+def plot_order_lead_times(
+    output: RunOutput,
+    ax=None,
+    loaded: LoadedScenario | None = None,
+    facts: OrderFacts | None = None,
+):
     """How long orders took from creation to their end (a histogram, log-spaced)."""
     ax = ax or _pyplot().subplots(figsize=(9, 4))[1]
-    times = [t for t in order_lead_times(output.events) if t > 0]
+    facts = facts or read_order_facts(output.events)
+    times = [t for t in facts.lead_times_s if t > 0]
     if times:
         import numpy as np
 
@@ -189,7 +196,7 @@ def plot_order_lead_times(output: RunOutput, ax=None, loaded: LoadedScenario | N
     return ax
 
 
-def plot_downstream_latency(output: RunOutput, ax=None, loaded: LoadedScenario | None = None):
+def plot_downstream_latency(output: RunOutput, ax=None, loaded: LoadedScenario | None = None, **_):
     """Time in system per request (queue + service; stalls show as outliers)."""
     ax = ax or _pyplot().subplots(figsize=(9, 4))[1]
     for name, points in sorted(output.latencies.items()):
@@ -205,14 +212,20 @@ def plot_downstream_latency(output: RunOutput, ax=None, loaded: LoadedScenario |
     return ax
 
 
-def plot_fallout_queue(output: RunOutput, ax=None, loaded: LoadedScenario | None = None):
+def plot_fallout_queue(
+    output: RunOutput,
+    ax=None,
+    loaded: LoadedScenario | None = None,
+    facts: OrderFacts | None = None,
+):
     """Open fallout cases over time (left) and cumulative cancellations (right).
 
     Fallout is work for people: a queue that only grows means the desk is understaffed
     or the cases cannot be repaired; cancellations beside it show what fed it.
     """
     ax = ax or _pyplot().subplots(figsize=(9, 4))[1]
-    steps = fallout_queue(repairs(output.events))
+    facts = facts or read_order_facts(output.events)
+    steps = fallout_queue(facts.repairs)
     end_h = output.simulated_s / 3600
     if steps:
         hours = [0.0, *(t / 3600 for t, _ in steps), end_h]
@@ -224,9 +237,7 @@ def plot_fallout_queue(output: RunOutput, ax=None, loaded: LoadedScenario | None
     ax.set_xlabel("hours since start")
     ax.set_ylabel("open cases")
     ax.set_xlim(0, max(end_h, 1e-9))
-    cancelled = [
-        seconds_since_start(e.time) / 3600 for e in output.events if e.name == "order.cancelled"
-    ]
+    cancelled = [t / 3600 for t in facts.cancelled_s]
     handles, labels = ax.get_legend_handles_labels()
     if cancelled:
         right = ax.twinx()
@@ -397,9 +408,10 @@ def first_broken_order(result: dict[str, Any]) -> tuple[str, str] | None:
 
 def write_report(out_dir: Path, result: dict[str, Any], output: RunOutput, loaded: LoadedScenario):
     plt = _pyplot()
+    facts = read_order_facts(output.events)  # one reading of the log for every plot
     for filename, plot in PLOTS.items():
         fig, ax = plt.subplots(figsize=(9, 4))
-        plot(output, ax, loaded=loaded)
+        plot(output, ax, loaded=loaded, facts=facts)
         if filename in TIME_PLOTS:
             mark_windows(ax, loaded)
             business_time(ax)

@@ -32,7 +32,7 @@ from cpqsim_host.outcome import RunOutput
 
 from cpqsim.catalog import Catalog
 from cpqsim.events import EventLog
-from cpqsim.exceptions_summary import exceptions_summary
+from cpqsim.exceptions_summary import exceptions_summary, percentile, read_order_facts
 from cpqsim.invariants import InvariantJudge, InvariantResult, all_hold, check_invariants
 from cpqsim_scenarios.capacity_table import capacity_section
 from cpqsim_scenarios.errors import EXIT_INVARIANT_VIOLATED, EXIT_OK
@@ -115,6 +115,7 @@ def summarize(
             output.events, output.ledgers, run_catalogs(loaded), loaded.scenario.approval_timeout_s
         )
     by_state = Counter(output.orders_final.values())
+    facts = read_order_facts(output.events)  # one reading of the log for every figure
     downstream = {}
     for name, ledger in sorted(output.ledgers.items()):
         duplicates = ledger.duplicates()
@@ -125,8 +126,8 @@ def summarize(
             "side_effects": len(ledger.side_effects()),
             "duplicates": sum(n - 1 for n in duplicates.values()),
             "duplicated_references": len(duplicates),
-            "latency_p50_s": _percentile(lat, 0.50),
-            "latency_p99_s": _percentile(lat, 0.99),
+            "latency_p50_s": percentile(lat, 0.50),
+            "latency_p99_s": percentile(lat, 0.99),
         }
     stats = output.stats
     return {
@@ -142,23 +143,21 @@ def summarize(
         "verdict": "pass" if all_hold(invariants) else "fail",
         "simulated_s": round(output.simulated_s, 3),
         "journeys": {k: v for k, v in asdict(stats).items() if k != "fallout_cases"},
-        "orders": {"total": len(output.orders_final), "by_state": dict(sorted(by_state.items()))},
+        "orders": {
+            "total": len(output.orders_final),
+            "by_state": dict(sorted(by_state.items())),
+            "lead_time_p50_s": percentile(facts.lead_times_s, 0.50),
+            "lead_time_p99_s": percentile(facts.lead_times_s, 0.99),
+        },
         "fallout_cases": stats.fallout_cases,
         "invariants": [r.model_dump() for r in invariants],
         "downstream": downstream,
-        "exceptions": exceptions_summary(output.events, output.ledgers),
+        "exceptions": exceptions_summary(facts, output.ledgers),
         "capacity": capacity_section(loaded, output),
         "events": len(output.events),
         "notes": list(output.notes),
         "event_log_sha256": log_sha,
     }
-
-
-def _percentile(sorted_values: list[float], q: float) -> float | None:
-    if not sorted_values:
-        return None
-    index = min(len(sorted_values) - 1, int(q * len(sorted_values)))
-    return round(sorted_values[index], 3)
 
 
 def default_out_dir(loaded: LoadedScenario, runtime: str, seed: int) -> Path:

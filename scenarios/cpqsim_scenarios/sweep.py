@@ -15,7 +15,6 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from cpqsim.exceptions_summary import order_lead_times
 from cpqsim_scenarios import grid
 from cpqsim_scenarios.errors import InputInvalid, Problem
 from cpqsim_scenarios.grid import Overrides
@@ -81,17 +80,10 @@ def run_seed(scenario_path: str, job: int | tuple[Overrides, int]) -> SeedResult
         "by_state": result["orders"]["by_state"],
         "violations": {i["name"]: i["violations"] for i in result["invariants"]},
         "duplicates": {n: d["duplicates"] for n, d in result["downstream"].items()},
-        "lead_time_p99_s": _p99(order_lead_times(run.output.events)),
+        "lead_time_p99_s": result["orders"]["lead_time_p99_s"],
         "utilisation": {n: m["utilisation"] for n, m in result["capacity"]["measured"].items()},
         "event_log_sha256": result["event_log_sha256"],
     }
-
-
-def _p99(values: list[float]) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 3)
 
 
 def local_executor(workers: int) -> Executor:
