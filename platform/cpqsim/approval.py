@@ -11,6 +11,8 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from cpqsim.principals import same_principal
+
 
 class ApprovalRule(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -90,9 +92,10 @@ def approval_refusal(
 ) -> str | None:
     """Why this approver may not approve, or ``None`` when they may.
 
-    Segregation of duties: whoever asked for the exception can never grant it.
+    Segregation of duties: whoever asked for the exception can never grant it, under any
+    spelling of their id (see :func:`cpqsim.principals.principal_key`).
     """
-    if approver_id == requester_id:
+    if same_principal(approver_id, requester_id):
         return f"segregation of duties: {approver_id} requested this quote and cannot approve it"
     needed = highest_required_role(policy, triggers)
     if needed is None:
