@@ -148,7 +148,9 @@ def ray_init(num_cpus: int | None = None, namespace: str | None = None) -> bool:
         logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
             logging.ERROR
         )
-        ray.init(include_dashboard=False, num_cpus=num_cpus, **common)
+        # address="local": always a Ray of our own, never a cluster some earlier
+        # ``ray start`` left recorded in /tmp/ray (possibly dead: init would hang on it).
+        ray.init(address="local", include_dashboard=False, num_cpus=num_cpus, **common)
     return True
 
 

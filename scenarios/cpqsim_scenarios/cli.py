@@ -196,6 +196,19 @@ def run(
     raise typer.Exit(result.exit_code)
 
 
+def _print_ran_on(summary: dict[str, Any]) -> None:
+    """Where a Ray sweep's runs ran, and why Ray ran none when it did not start."""
+    if "ran_on" not in summary:
+        return
+    out.print(f"runs by worker: {escape(_counts(summary['ran_on']))}")
+    if "ray" not in summary["ran_on"]:
+        out.print(
+            "[yellow]note[/]: Ray ran none of the runs: the local processes finished them "
+            "before a local Ray was up (or would have: then it is not started; "
+            "CPQSIM_LOCAL_RAY_START_S sets that estimate)"
+        )
+
+
 def _print_summary(result: dict[str, Any], out_dir: Path | None, wall_s: float) -> None:
     orders = result["orders"]
     out.print(
@@ -415,6 +428,7 @@ def sweep(
         )
         out.print(table)
         out.print(f"{summary['failed_runs']} of {summary['runs']} runs violated an invariant")
+        _print_ran_on(summary)
         if plan is not None:
             files = "sweep.json, sweep.html, violations_per_seed.png"
             out.print(f"wrote {escape(str(plan.target))}/ ({files})")
@@ -523,6 +537,7 @@ def _print_grid(summary: dict[str, Any], seeds: str, target: Path | None) -> Non
     )
     out.print(table)
     out.print(f"{summary['failed_runs']} of {summary['runs']} runs violated an invariant")
+    _print_ran_on(summary)
     if target is not None:
         out.print(f"wrote {escape(str(target))}/ (sweep.json, sweep.html, grid.png)")
 

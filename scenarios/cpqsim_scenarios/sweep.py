@@ -10,6 +10,7 @@ the same sweep scales out on a cluster.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -118,7 +119,13 @@ def summarize(loaded: LoadedScenario, results: list[SeedResult]) -> dict[str, An
         "invariant_broken_in_runs": broken,
         "violations_total": {n: sum(r["violations"][n] for r in results) for n in names},
         "per_seed": results,
-    }
+    } | _where_they_ran(results)
+
+
+def _where_they_ran(results: list[SeedResult]) -> dict[str, Any]:
+    """How many runs each kind of worker ran (only executors that say so: Ray's)."""
+    places = Counter(r["ran_on"] for r in results if "ran_on" in r)
+    return {"ran_on": dict(sorted(places.items()))} if places else {}
 
 
 def sweep(
