@@ -328,7 +328,7 @@ def same_as_caller(principal: Principal, named: str | None, field: str) -> None:
     if named is not None and not same_principal(named, principal.id):
         raise Forbidden(
             "not_the_caller",
-            f"{field}: {named[:80]!r} is not the authenticated principal {principal.id!r}; "
+            f"{field}: not the authenticated principal {principal.id!r}; "
             "the actor of a request is always its bearer",
         )
 
@@ -340,10 +340,11 @@ def acting_role(principal: Principal, claimed: str | None, eligible: Iterable[st
         if not principal.has_role(claimed):
             raise Forbidden(
                 "role_not_held",
-                f"role: {principal.id} does not hold the role {claimed[:80]!r} "
+                f"role: {principal.id} does not hold that role "
                 f"(holds {', '.join(sorted(principal.roles)) or 'none'})",
             )
-        return claimed.strip()
+        wanted = claimed.strip().casefold()
+        return next(r for r in sorted(principal.roles) if r.strip().casefold() == wanted)
     wanted = {r.casefold() for r in eligible}
     candidates = sorted(r for r in principal.roles if r.casefold() in wanted)
     if len(candidates) == 1:

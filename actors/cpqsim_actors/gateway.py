@@ -380,7 +380,7 @@ def create_app(
         if not caller.may_see(command.account_id):
             raise Forbidden(
                 "account_not_yours",
-                f"{caller.id} may not quote for account {command.account_id[:80]}",
+                f"{caller.id} may not quote for that account (not one of its accounts)",
             )
         result = await metrics.timed("execute", platform.execute(command, caller.id, "card"))
         if not result.ok:

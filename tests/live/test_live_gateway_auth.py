@@ -291,3 +291,17 @@ def test_the_demo_principals_cover_every_role_the_gateway_asks_for():
     roles = {role for d in DEMO_PRINCIPALS for role in d.principal.roles}
     assert {"seller", "sales_manager", "finance_director", "operations_lead"} <= roles
     assert len({d.token for d in DEMO_PRINCIPALS}) == len(DEMO_PRINCIPALS)
+
+
+def test_a_role_named_in_another_case_is_the_callers_own_role():
+    with local_gateway() as client:
+        quote = pending_approval(client, {**COMPACT, "discountPct": "0.15"})
+        assert quote["requiredApprovalRole"] == "sales_manager"
+        approved = client.post(
+            f"{QUOTE}/{quote['id']}/approve",
+            json={"role": " Sales_Manager"},
+            headers=bearer(MANAGER),
+        )
+        assert approved.status_code == 200, approved.text
+        auth = approved.json()["authorization"]
+        assert auth[0]["name"] == "approval by sales_manager"
