@@ -7,7 +7,9 @@ over all users), for latency at a given load (``PacedBaselineUser`` the same for
 baseline, the machine's own latency at that load); ``JourneyUser`` walks the main endpoints:
 create, price, accept, convert, then read the quote and the order back. Except for the
 paced user there is no think time: each user sends its next request as soon as the
-previous answer arrives, so req/s measures the server.
+previous answer arrives, so req/s measures the server. The gateway's users call as the
+demo principals ``cpqsim serve`` announces (the seller alice on her account; an approver
+holding the role a price needs), so the door's token check is part of what is measured.
 
     locust -f loadtests/bench_gateway_locustfile.py JourneyUser --headless -u 20 -r 20 \
         -t 20s --host http://127.0.0.1:8000 --only-summary --csv /tmp/bench
@@ -21,6 +23,12 @@ import uuid
 from locust import FastHttpUser, constant, constant_throughput, task
 from locust.exception import StopUser
 
+SELLER = {"Authorization": "Bearer demo-seller-alice"}  # cpqsim serve's demo principals
+APPROVER = {
+    "sales_manager": {"Authorization": "Bearer demo-manager-bob"},
+    "finance_director": {"Authorization": "Bearer demo-finance-carol"},
+}
+ACCOUNT = "acct-0001"  # one of alice's accounts
 QUOTE = "/tmf-api/quoteManagement/v4/quote"
 ORDER = "/tmf-api/productOrderingManagement/v4/productOrder"
 
@@ -71,9 +79,10 @@ class PacedBaselineUser(BaselineUser):
 
 class PriceUser(FastHttpUser):
     wait_time = constant(0)
+    default_headers = SELLER
 
     def on_start(self) -> None:
-        body = {"accountId": "acct-bench", "requester": "bench", "lines": LINES[0]}
+        body = {"accountId": ACCOUNT, "lines": LINES[0]}
         with self.client.post(QUOTE, json=body, name="POST /quote", catch_response=True) as r:
             if r.status_code != 201:
                 r.failure(f"create: {r.status_code} {r.text[:200]}")
@@ -93,6 +102,7 @@ class PacedPriceUser(PriceUser):
 
 class JourneyUser(FastHttpUser):
     wait_time = constant(0)
+    default_headers = SELLER
 
     def on_start(self) -> None:
         self.n = 0
@@ -118,11 +128,7 @@ class JourneyUser(FastHttpUser):
                 QUOTE,
                 "POST /quote",
                 201,
-                json={
-                    "accountId": "acct-bench",
-                    "requester": "bench",
-                    "lines": LINES[self.n % len(LINES)],
-                },
+                json={"accountId": ACCOUNT, "lines": LINES[self.n % len(LINES)]},
             )
             qid = quote["id"]
             priced = self._call("POST", f"{QUOTE}/{qid}/price", "POST /quote/{id}/price", 200)
@@ -133,7 +139,7 @@ class JourneyUser(FastHttpUser):
                     f"{QUOTE}/{qid}/approve",
                     "POST /approve",
                     200,
-                    json={"approver": "boss", "role": priced["requiredApprovalRole"]},
+                    headers=APPROVER[priced["requiredApprovalRole"]],
                 )
             self._call("POST", f"{QUOTE}/{qid}/accept", "POST /quote/{id}/accept", 200)
             order = self._call(

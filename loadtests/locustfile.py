@@ -5,8 +5,14 @@
     locust --config loadtests/locust.conf --shape open --arrival-rate 5,10,20,40
     locust --config loadtests/locust.conf --shape spike --tags quote
 
+Every request carries a bearer token: by default the demo principals ``cpqsim serve``
+prints (a seller, a sales manager and a finance director who approve, operations who
+read the fallout queue and ask for the verdict); against ``serve --principals FILE`` set
+``CPQSIM_SELLER_TOKEN``, ``CPQSIM_SELLER_ACCOUNTS``, ``CPQSIM_SALES_MANAGER_TOKEN``,
+``CPQSIM_FINANCE_DIRECTOR_TOKEN`` and ``CPQSIM_OPERATIONS_TOKEN`` (cpqsim_load/callers.py).
+
 Journeys are separate ``FastHttpUser`` classes with weights and tags (``browse``,
-``quote``, ``order``, ``cancel``). ``--shape`` picks the load: ``closed`` (constant users),
+``quote``, ``order``, ``cancel``, ``ops``). ``--shape`` picks the load: ``closed`` (constant users),
 ``step``, ``spike``, ``soak`` (closed loop, peak ``--users``) or ``open`` (journeys *arrive* at
 ``--arrival-rate`` per second whatever the latency; see ``cpqsim_load/schedule.py`` for
 why that matters). Every shape ends after ``--run-time``. When the run stops, the gateway
@@ -25,15 +31,16 @@ import json
 import logging
 import random
 import time
-import uuid
 from pathlib import Path
 
+from cpqsim_load.callers import Callers, from_environment
 from cpqsim_load.journeys import (
     JOURNEYS,
     JourneyFailed,
     browse_catalog,
     order_then_cancel,
     quote_and_price,
+    work_fallout_queue,
 )
 from cpqsim_load.journeys import quote_to_order as order_journey
 from cpqsim_load.open_loop import ArrivalClock
@@ -43,7 +50,7 @@ from locust import FastHttpUser, LoadTestShape, between, constant, events, tag, 
 from locust.runners import WorkerRunner
 
 log = logging.getLogger("cpqsim")
-STATE: dict = {"plan": None, "clock": None}
+STATE: dict = {"plan": None, "clock": None, "callers": None}
 
 
 @events.init_command_line_parser.add_listener
@@ -109,6 +116,7 @@ def _only_journeys_with_tagged_tasks(environment) -> None:
 @events.init.add_listener
 def _init(environment, **_kwargs) -> None:
     _only_journeys_with_tagged_tasks(environment)
+    STATE["callers"] = from_environment()
     STATE["plan"] = plan = _plan(environment.parsed_options)
     STATE["clock"] = ArrivalClock(plan) if plan.shape == "open" else None
     if plan.shape == "open" and environment.parsed_options.processes:
@@ -124,7 +132,7 @@ class CpqUser(FastHttpUser):
 
     def on_start(self) -> None:
         self.rng = random.Random()
-        self.seller = f"seller-{uuid.uuid4().hex[:6]}"
+        self.who: Callers = STATE["callers"] or from_environment()
 
 
 class BrowseCatalog(CpqUser):
@@ -134,7 +142,7 @@ class BrowseCatalog(CpqUser):
     @task
     def browse(self) -> None:
         with contextlib.suppress(JourneyFailed):
-            browse_catalog(self.client, self.rng)
+            browse_catalog(self.client, self.rng, self.who)
 
 
 class QuoteAndPrice(CpqUser):
@@ -144,7 +152,7 @@ class QuoteAndPrice(CpqUser):
     @task
     def quote(self) -> None:
         with contextlib.suppress(JourneyFailed):
-            quote_and_price(self.client, self.rng, self.seller)
+            quote_and_price(self.client, self.rng, self.who)
 
 
 class QuoteToOrder(CpqUser):
@@ -154,7 +162,7 @@ class QuoteToOrder(CpqUser):
     @task
     def order(self) -> None:
         with contextlib.suppress(JourneyFailed):
-            order_journey(self.client, self.rng, self.seller)
+            order_journey(self.client, self.rng, self.who)
 
 
 class OrderThenCancel(CpqUser):
@@ -164,7 +172,17 @@ class OrderThenCancel(CpqUser):
     @task
     def cancel(self) -> None:
         with contextlib.suppress(JourneyFailed):
-            order_then_cancel(self.client, self.rng, self.seller)
+            order_then_cancel(self.client, self.rng, self.who)
+
+
+class OperationsDesk(CpqUser):
+    weight = 1
+
+    @tag("ops")
+    @task
+    def fallout(self) -> None:
+        with contextlib.suppress(JourneyFailed):
+            work_fallout_queue(self.client, self.rng, self.who)
 
 
 class OpenLoopJourney(CpqUser):
@@ -186,7 +204,7 @@ class OpenLoopJourney(CpqUser):
         token = clock.begin(due)
         ok = True
         try:
-            JOURNEYS[kind](self.client, self.rng, self.seller)
+            JOURNEYS[kind](self.client, self.rng, self.who)
         except JourneyFailed:
             ok = False
         latency_s = clock.finish(token, ok)
@@ -200,7 +218,7 @@ class OpenLoopJourney(CpqUser):
         )
 
 
-CLOSED_LOOP = [BrowseCatalog, QuoteAndPrice, QuoteToOrder, OrderThenCancel]
+CLOSED_LOOP = [BrowseCatalog, QuoteAndPrice, QuoteToOrder, OrderThenCancel, OperationsDesk]
 
 
 # ------------------------------------------------------------------------------ shape
@@ -245,7 +263,8 @@ def _verdict(environment, **_kwargs) -> None:
             clock.write(folder / "open_loop_journeys.csv")
     if options.skip_verdict or not environment.host:
         return
-    code, lines, verdict = judge(environment.host, options.verdict_settle)
+    who: Callers = STATE["callers"] or from_environment()
+    code, lines, verdict = judge(environment.host, options.verdict_settle, who.operations())
     print("\n".join(lines), flush=True)
     if folder is not None and verdict is not None:
         folder.mkdir(parents=True, exist_ok=True)

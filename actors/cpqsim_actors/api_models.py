@@ -64,15 +64,32 @@ class QuoteCreateIn(Body):
     """The compact quote request (the TMF648 ``Quote_Create`` body is accepted as well)."""
 
     accountId: str = Field(min_length=1, max_length=200)
-    requester: str = Field(min_length=1, max_length=200)
+    requester: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="optional: if given, must be the caller (the requester is always the "
+        "authenticated principal)",
+    )
     lines: list[LineIn] = Field(min_length=1, max_length=50)
     discountPct: Discount = Decimal("0")
     region: str | None = Field(default=None, max_length=100)
 
 
 class ApprovalIn(Body):
-    approver: str = Field(min_length=1, max_length=200)
-    role: str = Field(min_length=1, max_length=100)
+    """An approval decision. The approver is always the caller: ``approver`` may only
+    repeat the caller's id (anyone else is a 403), ``role`` picks one the caller holds."""
+
+    approver: str | None = Field(
+        default=None, min_length=1, max_length=200, description="optional: must be the caller"
+    )
+    role: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="the caller's role this decision is made under (needed only when the "
+        "caller holds several approval roles)",
+    )
     reason: str = Field(default="", max_length=2000)
 
 
@@ -304,11 +321,19 @@ class FalloutCase(BaseModel):
 
 
 class RepairIn(Body):
-    """An operations decision on a fallout case, on the authority of ``role``."""
+    """An operations decision on a fallout case, by the caller, under one of its roles."""
 
     action: RepairAction
-    actor: str = Field(min_length=1, max_length=100)
-    role: str = Field(min_length=1, max_length=100)
+    actor: str | None = Field(
+        default=None, min_length=1, max_length=100, description="optional: must be the caller"
+    )
+    role: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="the caller's role this repair is made under (needed only when the "
+        "caller holds several operations roles)",
+    )
     reason: str = Field(default="", max_length=2000)
     evidence: str | None = Field(
         default=None, max_length=2000, description="mark_done: the reference that proves it"

@@ -9,7 +9,12 @@ quote request and TMF648 ``Quote_Create``, creates orders from accepted quotes (
 or TMF622 ``POST productOrder``, both idempotent per ``Idempotency-Key``), and answers
 every refusal in the TMF ``Error`` shape: unknown id 404, refused command 409,
 unmappable or unsellable request 422, malformed request 400, oversize body 413; an actor
-that is restarting is a 503. Client mistakes never produce a 5xx. Cancellation (TMF622
+that is restarting is a 503. Client mistakes never produce a 5xx.
+
+Every route but ``/health`` and the docs needs a bearer token (:mod:`cpqsim_actors.auth`):
+no token or an unknown one is a 401; the principal it names is the actor of every
+command, and a principal sees only its own accounts' quotes and orders (another
+account's quote is a 404, as if it did not exist, so ids reveal nothing). Cancellation (TMF622
 ``cancelProductOrder``) and the fallout queue are in :mod:`cpqsim_actors.order_routes`.
 Around it: ``/metrics`` (Prometheus), ``/hub`` listeners, ``/ops/verdict`` (the invariant
 checker over the live platform) and ``/docs`` that work offline.
@@ -25,6 +30,7 @@ from fastapi.responses import Response
 from pydantic import Discriminator, Field, Tag
 
 from cpqsim.catalog import to_tmf620_product_offering
+from cpqsim.principals import Principal
 from cpqsim.quote import (
     AcceptQuote,
     ApproveQuote,
@@ -37,6 +43,18 @@ from cpqsim.quote import (
     SubmitQuoteForApproval,
 )
 from cpqsim_actors import api_models as m
+from cpqsim_actors.auth import (
+    APPROVING_ROLES,
+    AUTHENTICATION,
+    Caller,
+    Forbidden,
+    PrincipalDirectory,
+    acting_role,
+    document_authentication,
+    install_authentication,
+    require,
+    same_as_caller,
+)
 from cpqsim_actors.fast_json import FastJSONResponse as JSONResponse
 from cpqsim_actors.http_errors import error_doc, error_response, install_error_handlers
 from cpqsim_actors.hub import ORDER_API, QUOTE_API, Hub
@@ -54,6 +72,7 @@ from cpqsim_actors.tmf_in import (
     TmfBodyInvalid,
     check_order_matches_quote,
     quote_command,
+    seller_party,
 )
 
 MAX_IDEMPOTENCY_KEY = 200
@@ -86,8 +105,9 @@ QuoteCreateBody = Annotated[
 
 # OpenAPI statuses per kind of route (all errors are TMF Error bodies).
 READ = error_doc(400, 404, 503)
-COMMAND = error_doc(400, 404, 409, 413, 422, 503)
-CREATE = error_doc(400, 409, 413, 422, 503)
+COMMAND = error_doc(400, 403, 404, 409, 413, 422, 503)
+CREATE = error_doc(400, 403, 409, 413, 422, 503)
+ACCOUNT_CACHE = 100_000  # quote id -> account entries kept (an account never changes)
 
 
 def _refusal(result: CommandResult) -> JSONResponse:
@@ -122,12 +142,31 @@ def _idempotency(key: str) -> str | JSONResponse:
     return key
 
 
+def unknown_quote(quote_id: str) -> JSONResponse:
+    return error_response(404, "unknown_quote", f"quote {quote_id[:80]} does not exist")
+
+
+def unknown_order(order_id: str) -> JSONResponse:
+    return error_response(404, "unknown_order", f"product order {order_id[:80]} does not exist")
+
+
+def sees_everything(principal: Principal, what: str) -> None:
+    """Views over every account (the verdict, the event hubs) are for unscoped principals."""
+    if principal.accounts is not None:
+        raise Forbidden(
+            "all_accounts_required",
+            f"{what} spans every account; {principal.id} is limited to its own",
+        )
+
+
 def create_app(
     platform: Any,
+    principals: PrincipalDirectory,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     hub_poll_s: float | None = None,
 ) -> FastAPI:
-    """The app for ``platform`` (a ``LivePlatform``); its lifespan waits until every actor is up."""
+    """The app for ``platform`` (a ``LivePlatform``), answering the ``principals``' tokens;
+    its lifespan waits until every actor is up."""
     catalog = platform.catalog
     metrics = GatewayMetrics()
 
@@ -164,12 +203,14 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        dependencies=[AUTHENTICATION],  # closed unless listed in auth.OPEN_PATHS
     )
     install_strict_query(app)  # before any route is added: they are built by its class
     app.state.platform = platform
     app.state.metrics = metrics
     app.state.hub = hub
     install_error_handlers(app)
+    install_authentication(app, principals)
     install_offline_docs(app)
     app.add_middleware(RequestGuard, max_body_bytes=max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
@@ -198,8 +239,35 @@ def create_app(
     def order_json(view: OrderView, request: Request) -> dict:
         return order_resource(view.order, catalog, base(request), view.created, view.completed)
 
-    async def run(command: QuoteCommand, request: Request, actor: str = "api") -> JSONResponse:
-        result = await metrics.timed("execute", platform.execute(command, actor, "card"))
+    # Which account each quote belongs to, so a scoped caller's command on another
+    # account's quote is answered 404 without asking the shard every time.
+    account_of: dict[str, str] = {}
+
+    def remember(quote_id: str, account_id: str) -> None:
+        if len(account_of) >= ACCOUNT_CACHE:
+            account_of.clear()
+        account_of[quote_id] = account_id
+
+    async def may_touch(caller: Principal, quote_id: str) -> bool:
+        """Whether the quote exists *for this caller* (another account's reads as absent)."""
+        if caller.accounts is None:
+            return True
+        account = account_of.get(quote_id)
+        if account is None:
+            view = await metrics.timed("get_quote", platform.get_quote(quote_id))
+            if view is None:
+                return False
+            account = view.quote.account_id
+            remember(quote_id, account)
+        return caller.may_see(account)
+
+    async def run(
+        command: QuoteCommand, request: Request, caller: Principal, action: str
+    ) -> JSONResponse:
+        require(caller, action)
+        if not await may_touch(caller, command.quote_id):
+            return unknown_quote(command.quote_id)
+        result = await metrics.timed("execute", platform.execute(command, caller.id, "card"))
         if not result.ok:
             return _refusal(result)
         assert result.card is not None
@@ -238,12 +306,14 @@ def create_app(
         summary="Judge the live platform with the invariant checker (waits for orders to settle)",
     )
     async def verdict(
+        caller: Caller,
         settleSeconds: Annotated[
             float, Query(ge=0, le=MAX_SETTLE_S, description="wait at most this long")
         ] = 30.0,
     ):
         from cpqsim_actors.verdict import live_verdict
 
+        sees_everything(caller, "the verdict")
         judged = await live_verdict(platform, settleSeconds)
         return JSONResponse(judged.model_dump(mode="json"))
 
@@ -283,46 +353,59 @@ def create_app(
         responses=CREATE,
         summary="Create a quote (compact body or TMF648 Quote_Create)",
     )
-    async def create_quote(body: Annotated[QuoteCreateBody, Body()], request: Request):
+    async def create_quote(
+        body: Annotated[QuoteCreateBody, Body()], request: Request, caller: Caller
+    ):
+        require(caller, "quote.create")
         quote_id = platform.new_quote_id()
         if isinstance(body, QuoteCreateTmf):
+            same_as_caller(caller, seller_party(body), "relatedParty[role=Seller].id")
             try:
-                command = quote_command(body, quote_id, catalog)
+                command = quote_command(body, quote_id, catalog, caller.id)
             except TmfBodyInvalid as exc:
                 first = exc.violations[0]
                 return error_response(
                     422, "invalid_quote", f"{first['field']}: {first['reason']}", exc.violations
                 )
         else:
+            same_as_caller(caller, body.requester, "requester")
             command = CreateQuote(
                 quote_id=quote_id,
                 account_id=body.accountId,
-                requester=body.requester,
+                requester=caller.id,
                 lines=[line.to_core() for line in body.lines],
                 discount_pct=body.discountPct,
                 region=body.region,
             )
-        result = await metrics.timed(
-            "execute", platform.execute(command, command.requester, "card")
-        )
+        if not caller.may_see(command.account_id):
+            raise Forbidden(
+                "account_not_yours",
+                f"{caller.id} may not quote for that account (not one of its accounts)",
+            )
+        result = await metrics.timed("execute", platform.execute(command, caller.id, "card"))
         if not result.ok:
             return _refusal(result)
         assert result.card is not None
+        remember(quote_id, command.account_id)
         resource = card_json(result.card, request)
         return JSONResponse(resource, status_code=201, headers={"Location": resource["href"]})
 
     @app.get(f"{QUOTE_PATH}/quote", tags=["quote"], response_model=list[m.Quote], responses=READ)
-    async def list_quotes(request: Request, limit: Limit = PAGE, offset: Offset = 0):
-        views, total = await metrics.timed("list_quotes", platform.list_quotes(limit, offset))
+    async def list_quotes(
+        request: Request, caller: Caller, limit: Limit = PAGE, offset: Offset = 0
+    ):
+        views, total = await metrics.timed(
+            "list_quotes", platform.list_quotes(limit, offset, caller.accounts)
+        )
         return _listing([quote_json(v, request) for v in views], total)
 
     @app.get(
         f"{QUOTE_PATH}/quote/{{quote_id}}", tags=["quote"], response_model=m.Quote, responses=READ
     )
-    async def get_quote(quote_id: str, request: Request):
+    async def get_quote(quote_id: str, request: Request, caller: Caller):
         view = await metrics.timed("get_quote", platform.get_quote(quote_id))
-        if view is None:
-            return error_response(404, "unknown_quote", f"quote {quote_id[:80]} does not exist")
+        if view is None or not caller.may_see(view.quote.account_id):
+            return unknown_quote(quote_id)
         return JSONResponse(quote_json(view, request))
 
     def quote_command_route(path: str, summary: str):
@@ -335,47 +418,59 @@ def create_app(
         )
 
     @quote_command_route("price", "Price the quote (trace and fingerprints)")
-    async def price_quote(quote_id: str, request: Request):
-        return await run(PriceQuote(quote_id=quote_id), request)
+    async def price_quote(quote_id: str, request: Request, caller: Caller):
+        return await run(PriceQuote(quote_id=quote_id), request, caller, "quote.price")
 
     @quote_command_route("submitForApproval", "Ask for the approval the price needs")
-    async def submit_quote(quote_id: str, request: Request):
-        return await run(SubmitQuoteForApproval(quote_id=quote_id), request)
+    async def submit_quote(quote_id: str, request: Request, caller: Caller):
+        command = SubmitQuoteForApproval(quote_id=quote_id)
+        return await run(command, request, caller, "quote.submit")
 
-    @quote_command_route("approve", "Approve (never by the requester)")
-    async def approve_quote(quote_id: str, body: m.ApprovalIn, request: Request):
-        command = ApproveQuote(
-            quote_id=quote_id, approver=body.approver, role=body.role, reason=body.reason
-        )
-        return await run(command, request, body.approver)
+    def decided_by(caller: Principal, body: m.ApprovalIn, action: str) -> tuple[str, str]:
+        """The approver is the caller; the role one the caller holds (body fields only
+        confirm them: naming another person or an unheld role is a 403)."""
+        require(caller, action)
+        same_as_caller(caller, body.approver, "approver")
+        return caller.id, acting_role(caller, body.role, APPROVING_ROLES)
 
-    @quote_command_route("reject", "Reject, with a reason")
-    async def reject_quote(quote_id: str, body: m.RejectionIn, request: Request):
-        command = RejectQuote(
-            quote_id=quote_id, approver=body.approver, role=body.role, reason=body.reason
-        )
-        return await run(command, request, body.approver)
+    @quote_command_route("approve", "Approve as the caller (never by the requester)")
+    async def approve_quote(
+        quote_id: str, request: Request, caller: Caller, body: m.ApprovalIn | None = None
+    ):
+        body = body or m.ApprovalIn()
+        approver, role = decided_by(caller, body, "quote.approve")
+        command = ApproveQuote(quote_id=quote_id, approver=approver, role=role, reason=body.reason)
+        return await run(command, request, caller, "quote.approve")
+
+    @quote_command_route("reject", "Reject as the caller, with a reason")
+    async def reject_quote(quote_id: str, body: m.RejectionIn, request: Request, caller: Caller):
+        approver, role = decided_by(caller, body, "quote.reject")
+        command = RejectQuote(quote_id=quote_id, approver=approver, role=role, reason=body.reason)
+        return await run(command, request, caller, "quote.reject")
 
     @quote_command_route("revise", "Revise lines or discount (a new revision)")
-    async def revise_quote(quote_id: str, body: m.ReviseIn, request: Request):
+    async def revise_quote(quote_id: str, body: m.ReviseIn, request: Request, caller: Caller):
         command = ReviseQuote(
             quote_id=quote_id,
             lines=[line.to_core() for line in body.lines] if body.lines is not None else None,
             discount_pct=body.discountPct,
             reason=body.reason,
         )
-        return await run(command, request)
+        return await run(command, request, caller, "quote.revise")
 
     @quote_command_route("accept", "Accept (freezes the revision)")
-    async def accept_quote(quote_id: str, request: Request, body: m.AcceptIn | None = None):
-        revision = body.revision if body else None
-        return await run(AcceptQuote(quote_id=quote_id, revision=revision), request)
+    async def accept_quote(
+        quote_id: str, request: Request, caller: Caller, body: m.AcceptIn | None = None
+    ):
+        command = AcceptQuote(quote_id=quote_id, revision=body.revision if body else None)
+        return await run(command, request, caller, "quote.accept")
 
     @quote_command_route("cancel", "Cancel the quote")
-    async def cancel_quote(quote_id: str, request: Request, body: m.CancelIn | None = None):
-        return await run(
-            CancelQuote(quote_id=quote_id, reason=body.reason if body else ""), request
-        )
+    async def cancel_quote(
+        quote_id: str, request: Request, caller: Caller, body: m.CancelIn | None = None
+    ):
+        command = CancelQuote(quote_id=quote_id, reason=body.reason if body else "")
+        return await run(command, request, caller, "quote.cancel")
 
     @app.post(
         f"{QUOTE_PATH}/quote/{{quote_id}}/convert",
@@ -388,11 +483,16 @@ def create_app(
         },
         summary="Convert an accepted quote to a product order (idempotent per key)",
     )
-    async def convert_quote(quote_id: str, request: Request, idempotency_key: IdempotencyKey):
+    async def convert_quote(
+        quote_id: str, request: Request, idempotency_key: IdempotencyKey, caller: Caller
+    ):
+        require(caller, "quote.convert")
         key = _idempotency(idempotency_key)
         if isinstance(key, JSONResponse):
             return key
-        outcome = await metrics.timed("convert", platform.convert(quote_id, key))
+        if not await may_touch(caller, quote_id):
+            return unknown_quote(quote_id)
+        outcome = await metrics.timed("convert", platform.convert(quote_id, key, caller.id))
         return order_answer(outcome, request)
 
     # ------------------------------------------------------------------ TMF622 order
@@ -409,14 +509,18 @@ def create_app(
         summary="Order an accepted quote (TMF622 ProductOrder_Create, idempotent per key)",
     )
     async def create_order(
-        body: ProductOrderCreateTmf, request: Request, idempotency_key: IdempotencyKey
+        body: ProductOrderCreateTmf,
+        request: Request,
+        idempotency_key: IdempotencyKey,
+        caller: Caller,
     ):
+        require(caller, "order.create")
         key = _idempotency(idempotency_key)
         if isinstance(key, JSONResponse):
             return key
         quote_id = body.quote[0].id
         view = await metrics.timed("get_quote", platform.get_quote(quote_id))
-        if view is None:
+        if view is None or not caller.may_see(view.quote.account_id):
             return error_response(
                 422,
                 "unknown_quote",
@@ -433,7 +537,7 @@ def create_app(
                 f"{first['field']}: {first['reason']}",
                 exc.violations,
             )
-        outcome = await metrics.timed("convert", platform.convert(quote_id, key))
+        outcome = await metrics.timed("convert", platform.convert(quote_id, key, caller.id))
         return order_answer(outcome, request)
 
     @app.get(
@@ -442,8 +546,12 @@ def create_app(
         response_model=list[m.ProductOrder],
         responses=READ,
     )
-    async def list_orders(request: Request, limit: Limit = PAGE, offset: Offset = 0):
-        views, total = await metrics.timed("list_orders", platform.list_orders(limit, offset))
+    async def list_orders(
+        request: Request, caller: Caller, limit: Limit = PAGE, offset: Offset = 0
+    ):
+        views, total = await metrics.timed(
+            "list_orders", platform.list_orders(limit, offset, caller.accounts)
+        )
         return _listing([order_json(v, request) for v in views], total)
 
     @app.get(
@@ -452,12 +560,10 @@ def create_app(
         response_model=m.ProductOrder,
         responses=READ,
     )
-    async def get_order(order_id: str, request: Request):
+    async def get_order(order_id: str, request: Request, caller: Caller):
         view = await metrics.timed("get_order", platform.get_order(order_id))
-        if view is None:
-            return error_response(
-                404, "unknown_order", f"product order {order_id[:80]} does not exist"
-            )
+        if view is None or not caller.may_see(view.order.account_id):
+            return unknown_order(order_id)
         return JSONResponse(order_json(view, request))
 
     @app.get(
@@ -467,12 +573,14 @@ def create_app(
         responses=READ,
         summary="The order's business events (CloudEvents), oldest first",
     )
-    async def order_timeline(order_id: str):
+    async def order_timeline(order_id: str, caller: Caller):
+        if caller.accounts is not None:
+            view = await metrics.timed("get_order", platform.get_order(order_id))
+            if view is None or not caller.may_see(view.order.account_id):
+                return unknown_order(order_id)
         events = await metrics.timed("timeline", platform.timeline(order_id))
         if events is None:
-            return error_response(
-                404, "unknown_order", f"product order {order_id[:80]} does not exist"
-            )
+            return unknown_order(order_id)
         return JSONResponse([e.model_dump(mode="json") for e in events])
 
     # ------------------------------------------------------------------ TMF hub
@@ -482,4 +590,5 @@ def create_app(
     for api, root in ((QUOTE_API, QUOTE_PATH), (ORDER_API, ORDER_PATH)):
         install_hub_routes(app, hub, api, root)
 
+    document_authentication(app)
     return app

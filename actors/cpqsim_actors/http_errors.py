@@ -26,6 +26,7 @@ MAX_ECHOED = 80  # characters of a field name or path echoed back at most
 
 REASONS = {
     400: "Bad Request",
+    401: "Unauthorized",
     403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",

@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from cpqsim_actors import api_models as m
+from cpqsim_actors.auth import Caller, Forbidden
 from cpqsim_actors.fast_json import FastJSONResponse as JSONResponse
 from cpqsim_actors.http_errors import error_doc, error_response
 from cpqsim_actors.hub import QUOTE_API, CallbackRefused, Hub
@@ -16,7 +17,15 @@ def install_hub_routes(app: FastAPI, hub: Hub, api: str, root: str) -> None:
     tag = f"{api} events"
     body_model = m.QuoteSubscriptionIn if api == QUOTE_API else m.OrderSubscriptionIn
 
-    async def register(body, request: Request):
+    def unscoped(caller) -> None:
+        if caller.accounts is not None:  # a listener hears every account's events
+            raise Forbidden(
+                "all_accounts_required",
+                f"a {api} listener hears every account; {caller.id} is limited to its own",
+            )
+
+    async def register(body, request: Request, caller: Caller):
+        unscoped(caller)
         try:
             sub = await hub.subscribe(api, body.callback, body.query, str(request.base_url))
         except CallbackRefused as exc:
@@ -34,7 +43,7 @@ def install_hub_routes(app: FastAPI, hub: Hub, api: str, root: str) -> None:
         status_code=201,
         tags=[tag],
         response_model=m.EventSubscription,
-        responses=error_doc(400, 413, 422),
+        responses=error_doc(400, 403, 413, 422),
         summary=f"Register a loopback listener for {api} events (at-least-once, by eventId)",
         operation_id=f"register_{api}_listener",
     )(register)
@@ -43,10 +52,11 @@ def install_hub_routes(app: FastAPI, hub: Hub, api: str, root: str) -> None:
         f"{root}/hub/{{subscription_id}}",
         tags=[tag],
         response_model=m.EventSubscription,
-        responses=error_doc(400, 404),
+        responses=error_doc(400, 403, 404),
         operation_id=f"get_{api}_listener",
     )
-    async def get_listener(subscription_id: str):
+    async def get_listener(subscription_id: str, caller: Caller):
+        unscoped(caller)
         sub = hub.get(api, subscription_id)
         if sub is None:
             return error_response(404, "unknown_subscription", "no such listener registration")
@@ -57,10 +67,11 @@ def install_hub_routes(app: FastAPI, hub: Hub, api: str, root: str) -> None:
         status_code=204,
         tags=[tag],
         response_class=Response,
-        responses=error_doc(400, 404),
+        responses=error_doc(400, 403, 404),
         operation_id=f"unregister_{api}_listener",
     )
-    async def unregister(subscription_id: str):
+    async def unregister(subscription_id: str, caller: Caller):
+        unscoped(caller)
         if not hub.unsubscribe(api, subscription_id):
             return error_response(404, "unknown_subscription", "no such listener registration")
         return Response(status_code=204)

@@ -25,7 +25,7 @@ import heapq
 import random
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from cpqsim_host.effect_runner import EffectRunner
@@ -376,14 +376,25 @@ class OrderExecutor(JournaledShard):
         self._flush_journal()  # never show a fact the journal does not hold yet
         return self._view(order_id)
 
-    async def list(self, limit: int) -> tuple[list[OrderView], int]:
+    async def list(
+        self, limit: int, accounts: list[str] | None = None
+    ) -> tuple[list[OrderView], int]:
+        """The first ``limit`` orders by creation, and how many; with ``accounts``, only
+        those accounts' orders (a caller's scope)."""
         self._flush_journal()  # never show a fact the journal does not hold yet
+        orders = self.orders.orders
+        ids: Iterable[str] = orders
+        total = len(orders)
+        if accounts is not None:
+            scope = set(accounts)
+            ids = [o for o, order in orders.items() if order.account_id in scope]
+            total = len(ids)
         keys = heapq.nsmallest(
             limit,
-            self.orders.orders,
+            ids,
             key=lambda o: (self.timelines[o][0].time if self.timelines.get(o) else "", o),
         )
-        return [v for v in map(self._view, keys) if v is not None], len(self.orders.orders)
+        return [v for v in map(self._view, keys) if v is not None], total
 
     async def timeline(self, order_id: str) -> list[CloudEvent] | None:
         self._flush_journal()  # never show a fact the journal does not hold yet
@@ -398,12 +409,17 @@ class OrderExecutor(JournaledShard):
     async def status_counts(self) -> dict[str, int]:
         return dict(Counter(o.status.value for o in self.orders.orders.values()))
 
-    async def fallout_cases(self, status: str | None = None) -> list[dict[str, Any]]:
-        """This shard's fallout cases (``status`` open or resolved; None: all), as data."""
+    async def fallout_cases(
+        self, status: str | None = None, accounts: list[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """This shard's fallout cases (``status`` open or resolved; None: all), as data;
+        with ``accounts``, only those accounts' orders' cases."""
         self._flush_journal()  # never show a fact the journal does not hold yet
+        scope = None if accounts is None else set(accounts)
         return [
             self._case_view(order.order_id, case)
             for order in self.orders.orders.values()
+            if scope is None or order.account_id in scope
             for case in order.fallout_cases
             if status is None or case["status"] == status
         ]
@@ -425,7 +441,13 @@ class OrderExecutor(JournaledShard):
                     opened = e.time
                 elif e.name == "order.fallout_resolved":
                     resolved = e.time
-        return {**case, "order_id": order_id, "opened_at": opened, "resolved_at": resolved}
+        return {
+            **case,
+            "order_id": order_id,
+            "account_id": self.orders.orders[order_id].account_id,
+            "opened_at": opened,
+            "resolved_at": resolved,
+        }
 
     async def unsettled(self) -> int:
         """Orders neither terminal nor held in an owned fallout case."""

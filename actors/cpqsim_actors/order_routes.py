@@ -12,6 +12,10 @@ The fallout queue (``/ops/falloutCase``) is what an operations desk works from: 
 cases oldest first, each with its owner and the repairs it allows. A repair by a role
 without authority is refused with a 403 *and* recorded as a fact on the order, since a
 refused attempt on money or service is itself evidence.
+
+The caller (the bearer token's principal) is the actor of every cancellation and repair,
+under one of its own roles; it sees only its accounts' orders and cases (another
+account's reads as absent, a 404).
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from typing import Annotated, Any, Literal
 from fastapi import FastAPI, Query, Request
 
 from cpqsim.order_commands import CancelOrder, RepairFallout
+from cpqsim.principals import Principal
 from cpqsim_actors import api_models as m
+from cpqsim_actors.auth import OPERATING_ROLES, Caller, acting_role, require, same_as_caller
 from cpqsim_actors.fast_json import FastJSONResponse as JSONResponse
 from cpqsim_actors.http_errors import error_doc, error_response
 from cpqsim_actors.tmf import (
@@ -68,23 +74,32 @@ def install_order_exception_routes(app: FastAPI, platform: Any, metrics: Any) ->
         cancelled = next((e.time for e in events if e.name == "order.cancelled"), None)
         return cancellation_resource(view.order, base(request), accepted, cancelled, requested_for)
 
+    async def visible_order(caller: Principal, order_id: str):
+        view = await metrics.timed("get_order", platform.get_order(order_id))
+        return view if view is not None and caller.may_see(view.order.account_id) else None
+
     @app.post(
         f"{ORDER_PATH}/cancelProductOrder",
         status_code=201,
         tags=["order"],
         response_model=m.CancelProductOrder,
-        responses=error_doc(400, 404, 409, 413, 422, 503),
+        responses=error_doc(400, 403, 404, 409, 413, 422, 503),
         summary="Cancel a product order (TMF622 CancelProductOrder_Create)",
     )
-    async def cancel_order(body: CancelProductOrderCreateTmf, request: Request):
+    async def cancel_order(body: CancelProductOrderCreateTmf, request: Request, caller: Caller):
+        require(caller, f"order.cancel.{body.requestedBy}")
         order_id = body.productOrder.id
+        if caller.accounts is not None and await visible_order(caller, order_id) is None:
+            return error_response(
+                404, "unknown_order", f"product order {order_id[:80]} does not exist"
+            )
         command = CancelOrder(
             order_id=order_id,
             requested_by=body.requestedBy,
             reason=body.cancellationReason or "",
         )
         (answer,) = await metrics.timed(
-            "order_command", platform.execute_orders([(command, f"api-{body.requestedBy}")])
+            "order_command", platform.execute_orders([(command, caller.id)])
         )
         if not answer["ok"]:
             return _refused(answer)
@@ -99,10 +114,13 @@ def install_order_exception_routes(app: FastAPI, platform: Any, metrics: Any) ->
         responses=error_doc(400, 404, 503),
         summary="A cancellation request and its state (done once the order is cancelled)",
     )
-    async def get_cancellation(request_id: str, request: Request):
+    async def get_cancellation(request_id: str, request: Request, caller: Caller):
         order_id = request_id.removeprefix(CANCEL_PREFIX)
         resource = (
-            await cancellation(order_id, request) if request_id.startswith(CANCEL_PREFIX) else None
+            await cancellation(order_id, request)
+            if request_id.startswith(CANCEL_PREFIX)
+            and (caller.accounts is None or await visible_order(caller, order_id) is not None)
+            else None
         )
         if resource is None:
             return error_response(
@@ -117,15 +135,20 @@ def install_order_exception_routes(app: FastAPI, platform: Any, metrics: Any) ->
         responses=error_doc(400, 503),
         summary="The fallout queue: cases oldest first (X-Total-Count says how many)",
     )
-    async def list_cases(state: CaseState = None, limit: Limit = 100, offset: Offset = 0):
-        cases = await metrics.timed("fallout_cases", platform.fallout_cases(state))
+    async def list_cases(
+        caller: Caller, state: CaseState = None, limit: Limit = 100, offset: Offset = 0
+    ):
+        cases = await metrics.timed("fallout_cases", platform.fallout_cases(state, caller.accounts))
         page = [fallout_case_resource(c) for c in cases[offset : offset + limit]]
         return JSONResponse(
             page, headers={"X-Total-Count": str(len(cases)), "X-Result-Count": str(len(page))}
         )
 
-    async def find_case(case_id: str):
-        return await metrics.timed("fallout_cases", platform.fallout_case(case_id))
+    async def find_case(case_id: str, caller: Principal):
+        case = await metrics.timed("fallout_cases", platform.fallout_case(case_id))
+        if case is None or not caller.may_see(case["account_id"]):
+            return None  # another account's case reads as absent
+        return case
 
     def unknown_case(case_id: str) -> JSONResponse:
         return error_response(404, "unknown_case", f"no fallout case {case_id[:80]}")
@@ -136,8 +159,8 @@ def install_order_exception_routes(app: FastAPI, platform: Any, metrics: Any) ->
         response_model=m.FalloutCase,
         responses=error_doc(400, 404, 503),
     )
-    async def get_case(case_id: str):
-        case = await find_case(case_id)
+    async def get_case(case_id: str, caller: Caller):
+        case = await find_case(case_id, caller)
         return unknown_case(case_id) if case is None else JSONResponse(fallout_case_resource(case))
 
     @app.post(
@@ -147,23 +170,27 @@ def install_order_exception_routes(app: FastAPI, platform: Any, metrics: Any) ->
         responses=error_doc(400, 403, 404, 409, 413, 422, 503),
         summary="Repair a case (retry, reconcile, mark done, compensate, abandon, cancel)",
     )
-    async def repair_case(case_id: str, body: m.RepairIn):
-        case = await find_case(case_id)
+    async def repair_case(case_id: str, body: m.RepairIn, caller: Caller):
+        # No role gate here: the order policy judges the caller's role, and records a
+        # refusal as a fact on the order (a refused attempt is evidence too).
+        same_as_caller(caller, body.actor, "actor")
+        role = acting_role(caller, body.role, OPERATING_ROLES)
+        case = await find_case(case_id, caller)
         if case is None:
             return unknown_case(case_id)
         command = RepairFallout(
             order_id=case["order_id"],
             case_id=case_id,
             action=body.action,
-            role=body.role,
+            role=role,
             reason=body.reason,
             evidence=body.evidence,
         )
         (answer,) = await metrics.timed(
-            "order_command", platform.execute_orders([(command, body.actor)])
+            "order_command", platform.execute_orders([(command, caller.id)])
         )
         if not answer["ok"]:
             return _refused(answer)
-        after = await find_case(case_id)
+        after = await find_case(case_id, caller)
         assert after is not None
         return JSONResponse(fallout_case_resource(after))

@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -355,8 +355,14 @@ class LivePlatform:
     async def get_quote(self, quote_id: str) -> QuoteView | None:
         return await self.quote_shard(quote_id).call("get", quote_id)
 
-    async def list_quotes(self, limit: int, offset: int) -> tuple[list[QuoteView], int]:
-        parts = await asyncio.gather(*(h.call("list", offset + limit) for h in self.quote_shards))
+    async def list_quotes(
+        self, limit: int, offset: int, accounts: Collection[str] | None = None
+    ) -> tuple[list[QuoteView], int]:
+        """A page of quotes by creation time; with ``accounts``, only those accounts'."""
+        scope = None if accounts is None else sorted(accounts)
+        parts = await asyncio.gather(
+            *(h.call("list", offset + limit, scope) for h in self.quote_shards)
+        )
         views = sorted(
             (v for vs, _ in parts for v in vs), key=lambda v: (v.created, v.quote.quote_id)
         )
@@ -367,8 +373,14 @@ class LivePlatform:
     async def get_order(self, order_id: str) -> OrderView | None:
         return await self.order_shard(order_id).call("get", order_id)
 
-    async def list_orders(self, limit: int, offset: int) -> tuple[list[OrderView], int]:
-        parts = await asyncio.gather(*(h.call("list", offset + limit) for h in self.order_shards))
+    async def list_orders(
+        self, limit: int, offset: int, accounts: Collection[str] | None = None
+    ) -> tuple[list[OrderView], int]:
+        """A page of orders by creation time; with ``accounts``, only those accounts'."""
+        scope = None if accounts is None else sorted(accounts)
+        parts = await asyncio.gather(
+            *(h.call("list", offset + limit, scope) for h in self.order_shards)
+        )
         views = sorted(
             (v for vs, _ in parts for v in vs), key=lambda v: (v.created, v.order.order_id)
         )
@@ -408,9 +420,15 @@ class LivePlatform:
                 total[k] = total.get(k, 0) + v
         return dict(sorted(total.items()))
 
-    async def fallout_cases(self, status: str | None = None) -> list[dict[str, Any]]:
-        """Every shard's fallout cases, oldest first (the operations desk's work queue)."""
-        parts = await asyncio.gather(*(h.call("fallout_cases", status) for h in self.order_shards))
+    async def fallout_cases(
+        self, status: str | None = None, accounts: Collection[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Every shard's fallout cases, oldest first (the operations desk's work queue);
+        with ``accounts``, only those accounts' orders' cases."""
+        scope = None if accounts is None else sorted(accounts)
+        parts = await asyncio.gather(
+            *(h.call("fallout_cases", status, scope) for h in self.order_shards)
+        )
         return sorted(
             (c for part in parts for c in part), key=lambda c: (c["opened_at"] or "", c["case_id"])
         )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import heapq
 import random
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from cpqsim.catalog import Catalog
@@ -207,10 +208,18 @@ class QuoteShard(JournaledShard):
     def get(self, quote_id: str) -> QuoteView | None:
         return self._view(quote_id)
 
-    def list(self, limit: int) -> tuple[list[QuoteView], int]:
-        """The first ``limit`` quotes by (creation time, id), and how many there are."""
-        keys = heapq.nsmallest(limit, self.times, key=lambda q: (self.times[q][0], q))
-        return [v for v in map(self._view, keys) if v is not None], len(self.times)
+    def list(self, limit: int, accounts: list[str] | None = None) -> tuple[list[QuoteView], int]:
+        """The first ``limit`` quotes by (creation time, id), and how many there are;
+        with ``accounts``, counting only those accounts' quotes (a caller's scope)."""
+        ids: Iterable[str] = self.times
+        total = len(self.times)
+        if accounts is not None:
+            scope = set(accounts)
+            quotes = self.quotes.quotes
+            ids = [q for q in self.times if q in quotes and quotes[q].account_id in scope]
+            total = len(ids)
+        keys = heapq.nsmallest(limit, ids, key=lambda q: (self.times[q][0], q))
+        return [v for v in map(self._view, keys) if v is not None], total
 
     def events(self) -> list[CloudEvent]:
         return [CloudEvent.model_validate_json(body) for body in self.log]

@@ -9,14 +9,26 @@ Actors are named ``{name}.{actor}`` in the Ray namespace ``cpqsim`` (see
 ``cpqsim_actors.naming``). Scale out by running more gateway processes against one
 cluster: the first one owns the actors, the others start with ``attach=True`` and serve
 the same quotes and orders.
+
+Callers authenticate with bearer tokens from ``principals_path`` (a principals file, see
+:mod:`cpqsim_actors.auth`), checked before Ray starts; without one the demo principals
+answer, their tokens are printed at start-up, and only a loopback ``host`` is allowed.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 from pathlib import Path
 
 import cpqsim_scenarios
+from cpqsim_actors.auth import (
+    PrincipalDirectory,
+    PrincipalsFileInvalid,
+    demo_banner,
+    demo_directory,
+    load_principals,
+)
 from cpqsim_actors.handles import Backend, ray_init
 from cpqsim_actors.naming import (
     DEFAULT_PLATFORM,
@@ -112,6 +124,31 @@ def attach_platform(
     return platform
 
 
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def choose_principals(principals_path: Path | None, host: str) -> PrincipalDirectory:
+    """The principals file's, or the demo ones (loopback only, their tokens announced)."""
+    if principals_path is not None:
+        try:
+            return load_principals(principals_path)
+        except PrincipalsFileInvalid as exc:
+            raise _fail(f"--principals: {exc}") from None
+    if not is_loopback(host):
+        raise _fail(
+            f"--host {host}: the demo principals' tokens are public, so they serve loopback "
+            "only; pass --principals FILE to serve on another address"
+        )
+    print(demo_banner(), file=sys.stderr, flush=True)
+    return demo_directory()
+
+
 def _fail(message: str) -> SystemExit:
     print(f"cpqsim serve: {message}", file=sys.stderr, flush=True)
     return SystemExit(EXIT_CANNOT_START)
@@ -130,11 +167,13 @@ def serve(
     ray_timeout_s: float = DEFAULT_TIMEOUT_S,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     journal_dir: Path | None = None,
+    principals_path: Path | None = None,
 ) -> None:
     import uvicorn
 
     from cpqsim_actors.gateway import create_app
 
+    principals = choose_principals(principals_path, host)  # before Ray: seconds, processes
     try:
         join_within(lambda: ray_init(namespace=NAMESPACE), ray_timeout_s)
     except RayUnreachable as exc:
@@ -171,7 +210,7 @@ def serve(
                 )
 
     try:
-        app = create_app(platform, max_body_bytes=max_body_bytes)
+        app = create_app(platform, principals, max_body_bytes=max_body_bytes)
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
         AnnouncingServer(config).run()
     except KeyboardInterrupt:  # Ctrl-C is how a foreground server is stopped

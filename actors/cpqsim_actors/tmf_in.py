@@ -68,7 +68,8 @@ class QuoteCreateTmf(TmfBody):
     relatedParty: list[PartyRef] = Field(
         min_length=1,
         max_length=20,
-        description="needs a party with role Customer (the account) and one with role Seller",
+        description="needs a party with role Customer (the account); a Seller party, if "
+        "given, must be the caller (the requester is always the authenticated principal)",
     )
     category: str | None = Field(default=None, max_length=100)
     description: str | None = Field(default=None, max_length=2000)
@@ -151,15 +152,21 @@ def _violation(field: str, reason: str, rule: str = "tmf_mapping") -> dict[str, 
     return {"field": field, "reason": reason, "rule": rule}
 
 
-def quote_command(body: QuoteCreateTmf, quote_id: str, catalog: Catalog) -> CreateQuote:
-    """The core command for a TMF648 quote request, or :class:`TmfBodyInvalid`."""
+def seller_party(body: QuoteCreateTmf) -> str | None:
+    """The id of the body's Seller party, if it names one (the gateway checks it is the
+    caller: a body never chooses who acts)."""
+    return _party(body.relatedParty, SELLER_ROLES)
+
+
+def quote_command(
+    body: QuoteCreateTmf, quote_id: str, catalog: Catalog, requester: str
+) -> CreateQuote:
+    """The core command for a TMF648 quote request by ``requester`` (the authenticated
+    caller), or :class:`TmfBodyInvalid`."""
     problems: list[dict[str, str]] = []
     account = _party(body.relatedParty, CUSTOMER_ROLES)
-    seller = _party(body.relatedParty, SELLER_ROLES)
     if account is None:
         problems.append(_violation("relatedParty", "needs a party with role Customer"))
-    if seller is None:
-        problems.append(_violation("relatedParty", "needs a party with role Seller"))
     lines: list[QuoteLine] = []
     for i, item in enumerate(body.quoteItem):
         line = _quote_line(item, f"quoteItem[{i}]", catalog, problems)
@@ -167,11 +174,11 @@ def quote_command(body: QuoteCreateTmf, quote_id: str, catalog: Catalog) -> Crea
             lines.append(line)
     if problems:
         raise TmfBodyInvalid(problems)
-    assert account is not None and seller is not None
+    assert account is not None
     return CreateQuote(
         quote_id=quote_id,
         account_id=account,
-        requester=seller,
+        requester=requester,
         lines=lines,
         discount_pct=body.discountPct,
         region=body.region,

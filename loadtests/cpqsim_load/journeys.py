@@ -5,7 +5,9 @@ browse the catalog; create and price a quote; the whole way from a TMF648 quote
 through approval (when the price needs it) and acceptance to a TMF622 product order,
 then read the order back; or that, and then a change of mind: a TMF622 cancellation.
 A response counts as a failure only when it is wrong for that step; a failed step ends
-the journey (it has already been reported).
+the journey (it has already been reported). Every request carries a bearer token
+(:mod:`cpqsim_load.callers`): the seller quotes for its own accounts, the approver holding
+the role the price needs approves, operations read the fallout queue.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ import random
 import uuid
 from typing import Any
 
+from cpqsim_load.callers import Callers
+
 CATALOG = "/tmf-api/productCatalogManagement/v4/productOffering"
 QUOTE = "/tmf-api/quoteManagement/v4/quote"
 ORDER = "/tmf-api/productOrderingManagement/v4/productOrder"
 CANCEL = "/tmf-api/productOrderingManagement/v4/cancelProductOrder"
+CASES = "/ops/falloutCase"
 
 # Valid configurations of the sample enterprise catalog (same mix as the library scenarios).
 MIX: list[list[dict[str, Any]]] = [
@@ -56,9 +61,21 @@ class JourneyFailed(Exception):
     """Stop this journey: the failing request has already been reported."""
 
 
-def call(client, method: str, path: str, name: str, expect: tuple[int, ...], **kwargs) -> Any:
+def call(
+    client,
+    method: str,
+    path: str,
+    name: str,
+    expect: tuple[int, ...],
+    auth: dict[str, str],
+    headers: dict[str, str] | None = None,
+    **kwargs,
+) -> Any:
     body = None
-    with client.request(method, path, name=name, catch_response=True, **kwargs) as resp:
+    every = {**auth, **(headers or {})}
+    with client.request(
+        method, path, name=name, catch_response=True, headers=every, **kwargs
+    ) as resp:
         if resp.status_code in expect:
             body = resp.json() if resp.text else {}
             resp.success()
@@ -69,8 +86,9 @@ def call(client, method: str, path: str, name: str, expect: tuple[int, ...], **k
     return body
 
 
-def tmf_quote(lines: list[dict[str, Any]], account: str, seller: str, discount: str) -> dict:
-    """The same request as a TMF648 Quote_Create: options and add-ons as nested items."""
+def tmf_quote(lines: list[dict[str, Any]], account: str, discount: str) -> dict:
+    """The same request as a TMF648 Quote_Create: options and add-ons as nested items
+    (no Seller party: the seller is whoever the token names)."""
     return {
         "quoteItem": [
             {
@@ -87,58 +105,54 @@ def tmf_quote(lines: list[dict[str, Any]], account: str, seller: str, discount: 
         ],
         "relatedParty": [
             {"id": account, "role": "Customer", "@referredType": "Organization"},
-            {"id": seller, "role": "Seller", "@referredType": "Individual"},
         ],
         "discountPct": discount,
     }
 
 
-def browse_catalog(client, rng: random.Random) -> None:
-    offerings = call(client, "GET", f"{CATALOG}?limit=20", "GET /productOffering", (200,))
+def browse_catalog(client, rng: random.Random, who: Callers) -> None:
+    seller = who.seller()
+    offerings = call(client, "GET", f"{CATALOG}?limit=20", "GET /productOffering", (200,), seller)
     if offerings:
         pick = rng.choice(offerings)["id"]
-        call(client, "GET", f"{CATALOG}/{pick}", "GET /productOffering/{id}", (200,))
+        call(client, "GET", f"{CATALOG}/{pick}", "GET /productOffering/{id}", (200,), seller)
 
 
-def quote_and_price(client, rng: random.Random, seller: str) -> dict:
+def quote_and_price(client, rng: random.Random, who: Callers) -> dict:
+    seller = who.seller()
     quote = call(
         client,
         "POST",
         QUOTE,
         "POST /quote",
         (201,),
+        seller,
         json={
-            "accountId": f"acct-{rng.randrange(200):04d}",
-            "requester": seller,
+            "accountId": rng.choice(who.seller_accounts),
             "lines": rng.choice(MIX),
             "discountPct": rng.choice(DISCOUNTS),
         },
     )
-    return call(client, "POST", f"{QUOTE}/{quote['id']}/price", "POST /quote/{id}/price", (200,))
+    path = f"{QUOTE}/{quote['id']}/price"
+    return call(client, "POST", path, "POST /quote/{id}/price", (200,), seller)
 
 
-def quote_to_order(client, rng: random.Random, seller: str) -> str:
+def quote_to_order(client, rng: random.Random, who: Callers) -> str:
+    seller = who.seller()
     lines = rng.choice(MIX)
-    account = f"acct-{rng.randrange(200):04d}"
-    body = tmf_quote(lines, account, seller, rng.choice(DISCOUNTS))
-    quote = call(client, "POST", QUOTE, "POST /quote (TMF648)", (201,), json=body)
+    account = rng.choice(who.seller_accounts)
+    body = tmf_quote(lines, account, rng.choice(DISCOUNTS))
+    quote = call(client, "POST", QUOTE, "POST /quote (TMF648)", (201,), seller, json=body)
     qid = quote["id"]
-    priced = call(client, "POST", f"{QUOTE}/{qid}/price", "POST /quote/{id}/price", (200,))
+    priced = call(client, "POST", f"{QUOTE}/{qid}/price", "POST /quote/{id}/price", (200,), seller)
     if priced.get("approvalRequired"):
-        call(client, "POST", f"{QUOTE}/{qid}/submitForApproval", "POST /quote/{id}/submit", (200,))
-        approval = {
-            "approver": f"manager-{rng.randrange(50)}",
-            "role": priced["requiredApprovalRole"],
-        }
-        call(
-            client,
-            "POST",
-            f"{QUOTE}/{qid}/approve",
-            "POST /quote/{id}/approve",
-            (200,),
-            json=approval,
-        )
-    accepted = call(client, "POST", f"{QUOTE}/{qid}/accept", "POST /quote/{id}/accept", (200,))
+        submit = f"{QUOTE}/{qid}/submitForApproval"
+        call(client, "POST", submit, "POST /quote/{id}/submit", (200,), seller)
+        approver = who.approver(priced["requiredApprovalRole"])
+        call(client, "POST", f"{QUOTE}/{qid}/approve", "POST /quote/{id}/approve", (200,), approver)
+    accepted = call(
+        client, "POST", f"{QUOTE}/{qid}/accept", "POST /quote/{id}/accept", (200,), seller
+    )
     order_body = {
         "quote": [{"id": qid, "href": accepted["href"], "@referredType": "Quote"}],
         "productOrderItem": [
@@ -149,24 +163,41 @@ def quote_to_order(client, rng: random.Random, seller: str) -> str:
     }
     key = {"Idempotency-Key": f"order-{uuid.uuid4()}"}
     order = call(
-        client, "POST", ORDER, "POST /productOrder (TMF622)", (201,), json=order_body, headers=key
+        client,
+        "POST",
+        ORDER,
+        "POST /productOrder (TMF622)",
+        (201,),
+        seller,
+        json=order_body,
+        headers=key,
     )
-    call(client, "GET", f"{ORDER}/{order['id']}", "GET /productOrder/{id}", (200,))
+    call(client, "GET", f"{ORDER}/{order['id']}", "GET /productOrder/{id}", (200,), seller)
     return order["id"]
 
 
-def order_then_cancel(client, rng: random.Random, seller: str) -> str:
+def order_then_cancel(client, rng: random.Random, who: Callers) -> str:
     """Order, then cancel. Both answers are right: 201 (accepted, the order winds down)
     or 409 (the order already passed a point of no return, or finished): which one
     depends on how far fulfilment got, which is the point of asking under load."""
-    order_id = quote_to_order(client, rng, seller)
+    order_id = quote_to_order(client, rng, who)
     body = {"productOrder": {"id": order_id}, "cancellationReason": "customer changed mind"}
-    call(client, "POST", CANCEL, "POST /cancelProductOrder (TMF622)", (201, 409), json=body)
+    name = "POST /cancelProductOrder (TMF622)"
+    call(client, "POST", CANCEL, name, (201, 409), who.seller(), json=body)
     return order_id
 
 
+def work_fallout_queue(client, rng: random.Random, who: Callers) -> None:
+    """Operations look at the open fallout cases, and at one of them if there are any."""
+    ops = who.operations()
+    cases = call(client, "GET", f"{CASES}?state=open&limit=20", "GET /falloutCase", (200,), ops)
+    if cases:
+        case = rng.choice(cases)["id"]
+        call(client, "GET", f"{CASES}/{case}", "GET /falloutCase/{id}", (200,), ops)
+
+
 JOURNEYS = {
-    "browse": lambda client, rng, seller: browse_catalog(client, rng),
+    "browse": browse_catalog,
     "quote": quote_and_price,
     "order": quote_to_order,
     "cancel": order_then_cancel,

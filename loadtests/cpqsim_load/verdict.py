@@ -14,9 +14,11 @@ EXIT_VIOLATED = 3  # an invariant broke (1 stays Locust's "some requests failed"
 EXIT_NO_VERDICT = 4  # the gateway could not be asked
 
 
-def fetch_verdict(host: str, settle_s: float) -> dict[str, Any]:
+def fetch_verdict(host: str, settle_s: float, auth: dict[str, str]) -> dict[str, Any]:
+    """The verdict spans every account: ``auth`` is an unscoped principal's (operations)."""
     url = f"{host.rstrip('/')}/ops/verdict?settleSeconds={settle_s:g}"
-    with urllib.request.urlopen(url, timeout=settle_s + 120) as answer:
+    request = urllib.request.Request(url, headers=auth)
+    with urllib.request.urlopen(request, timeout=settle_s + 120) as answer:
         return json.loads(answer.read())
 
 
@@ -38,10 +40,12 @@ def summary_lines(verdict: dict[str, Any]) -> list[str]:
     return lines
 
 
-def judge(host: str, settle_s: float) -> tuple[int | None, list[str], dict[str, Any] | None]:
+def judge(
+    host: str, settle_s: float, auth: dict[str, str]
+) -> tuple[int | None, list[str], dict[str, Any] | None]:
     """(exit code to force or None, lines to print, the verdict) for the run just ended."""
     try:
-        verdict = fetch_verdict(host, settle_s)
+        verdict = fetch_verdict(host, settle_s, auth)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         return EXIT_NO_VERDICT, [f"cpqsim verdict: could not ask {host}: {exc}"], None
     return (None if verdict["holds"] else EXIT_VIOLATED), summary_lines(verdict), verdict

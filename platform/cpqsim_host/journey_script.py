@@ -171,13 +171,14 @@ def _approved(plan: JourneyPlan, stats: JourneyStats, quote: Quote) -> Generator
             ApproveQuote(quote_id=qid, approver=ESCALATION_DESK, role=role), ESCALATION_DESK
         )
         return True
+    approver = plan.approver_for(role)  # a principal holding the role (scenario cast)
     if plan.approve:
-        yield Command(ApproveQuote(quote_id=qid, approver=plan.approver, role=role), plan.approver)
+        yield Command(ApproveQuote(quote_id=qid, approver=approver, role=role), approver)
         return True
     stats.rejected += 1
     yield Command(
-        RejectQuote(quote_id=qid, approver=plan.approver, role=role, reason="discount too deep"),
-        plan.approver,
+        RejectQuote(quote_id=qid, approver=approver, role=role, reason="discount too deep"),
+        approver,
     )
     yield Wait(SELLER_RETURNS_AFTER_S)
     stats.revised += 1

@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from decimal import Decimal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from cpqsim.configuration import QuoteLine
 from cpqsim.context import rng_stream
 from cpqsim.downstream import DownstreamProfile, sample_service_time
+from cpqsim_host.cast import APPROVAL_ROLES, cast_of, default_approver, default_seller
 from cpqsim_host.scenario import Scenario
 
 # Discount a seller falls back to after a rejection: the no-approval ceiling.
@@ -39,6 +40,11 @@ class JourneyPlan(BaseModel):
     cancel_after_s: float | None = None  # the customer cancels the order this long after
     approval_lost: bool = False  # the approver's decision never reaches the platform
     escalation_after_s: float | None = None  # the platform escalates overdue approvals
+    # Listed principals: who decides an approval needing each role (else ``approver``).
+    approvers_by_role: dict[str, str] = Field(default_factory=dict)
+
+    def approver_for(self, role: str) -> str:
+        return self.approvers_by_role.get(role, self.approver)
 
     @property
     def idempotency_key(self) -> str:
@@ -56,25 +62,43 @@ def plan_journeys(scenario: Scenario, seed: int | None = None) -> list[JourneyPl
     discount_weights = [d.weight for d in t.discounts]
     exceptions = rng_stream(seed, "traffic.exceptions")  # new draws, other streams untouched
     cancel_model = DownstreamProfile(name="cancellations", service_time=t.cancel_after)
+    cast = cast_of(scenario.principals) if scenario.principals is not None else None
     plans: list[JourneyPlan] = []
     for now in _arrival_times(scenario, arrivals, rng_stream(seed, "traffic.spikes")):
         i = len(plans)
         mix = choices.choices(t.mix, weights=mix_weights)[0]
         discount = choices.choices(t.discounts, weights=discount_weights)[0].pct
-        requester_n = choices.randrange(t.sellers)
-        approver_n = (requester_n + 1 + choices.randrange(max(t.sellers - 1, 1))) % t.sellers
+        by_role: dict[str, str] = {}
+        if cast is None:  # the draws runs always made, so their logs stay byte-identical
+            requester_n = choices.randrange(t.sellers)
+            approver_n = (requester_n + 1 + choices.randrange(max(t.sellers - 1, 1))) % t.sellers
+            requester, approver = default_seller(requester_n), default_approver(approver_n)
+            account = f"acct-{choices.randrange(t.accounts) + 1:04d}"
+        else:
+            seller = cast.sellers[choices.randrange(len(cast.sellers))]
+            requester = seller.id
+            for role in APPROVAL_ROLES:
+                deciders = cast.approvers_for(role, requester)
+                by_role[role] = deciders[choices.randrange(len(deciders))].id
+            approver = by_role[APPROVAL_ROLES[0]]
+            account = (
+                sorted(seller.accounts)[choices.randrange(len(seller.accounts))]
+                if seller.accounts
+                else f"acct-{choices.randrange(t.accounts) + 1:04d}"
+            )
         plans.append(
             JourneyPlan(
                 index=i,
                 arrival_s=round(now, 3),
                 quote_id=f"Q{i + 1:06d}",
-                account_id=f"acct-{choices.randrange(t.accounts) + 1:04d}",
-                requester=f"seller-{requester_n + 1:02d}",
+                account_id=account,
+                requester=requester,
                 mix=mix.name,
                 lines=mix.lines,
                 discount_pct=discount,
                 approval_delay_s=round(sample_service_time(approval_model, approvals), 3),
-                approver=f"manager-{approver_n + 1:02d}",
+                approver=approver,
+                approvers_by_role=by_role,
                 approve=approvals.random() >= t.rejection_rate,
                 convert_retries=1 if choices.random() < t.convert_retry_rate else 0,
                 second_conversion=choices.random() < t.second_conversion_rate,

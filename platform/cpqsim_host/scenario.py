@@ -22,6 +22,8 @@ from cpqsim.decomposition import Cutoff
 from cpqsim.downstream import DownstreamProfile, ServiceTime
 from cpqsim.orchestration import NAIVE, ROBUST, ResiliencePolicy
 from cpqsim.order_policy import OrderPolicy
+from cpqsim.principals import Principal
+from cpqsim_host.cast import cast_problems
 
 REQUIRED_SYSTEMS = ("billing",)
 POLICIES = {"robust": ROBUST, "naive": NAIVE}
@@ -260,6 +262,14 @@ class Scenario(_Input):
         le=10,
         description="live runtime: wall seconds per simulated second",
     )
+    principals: list[Principal] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100_000,
+        description="who acts in the journeys: sellers (role 'seller', quoting on their "
+        "accounts) and approvers (roles 'sales_manager', 'finance_director'); omitted: "
+        "traffic.sellers sellers seller-NN and as many approvers manager-NN",
+    )
 
     @field_validator("downstream", mode="before")
     @classmethod
@@ -290,6 +300,14 @@ class Scenario(_Input):
                     f"platform_faults: {fault.unreachable!r} is not a downstream system of "
                     f"this scenario ({', '.join(sorted(self.downstream))}){hint}"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _principals_can_play_the_journeys(self) -> Scenario:
+        if self.principals is not None:
+            problems = cast_problems(self.principals)
+            if problems:
+                raise ValueError("; ".join(problems))
         return self
 
     @model_validator(mode="after")

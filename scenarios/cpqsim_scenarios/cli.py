@@ -692,6 +692,13 @@ def serve(
     max_body_bytes: Annotated[
         int, typer.Option(min=1024, max=64 * 2**20, help="refuse request bodies larger than this")
     ] = 256 * 1024,
+    principals: Annotated[
+        Path | None,
+        typer.Option(
+            help="principals YAML (bearer token sha256 -> id, roles, accounts); "
+            "default: demo principals, tokens printed, loopback only"
+        ),
+    ] = None,
 ) -> None:
     """Start the live platform (Ray actors) behind an HTTP API; OpenAPI at /docs."""
     from cpqsim_scenarios.files import load_catalog_file
@@ -739,6 +746,7 @@ def serve(
             ray_timeout_s=ray_timeout,
             max_body_bytes=max_body_bytes,
             journal_dir=journal,
+            principals_path=principals,
         )
     except (InputInvalid, ValueError) as exc:
         _fail_input(exc if isinstance(exc, InputInvalid) else str(exc))

@@ -7,10 +7,12 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
+from cpqsim_actors.auth import demo_directory
 from cpqsim_actors.gateway import create_app
 from cpqsim_actors.platform import LivePlatform, PlatformConfig
 
 from .conftest import shortened
+from .local_gateway import APPROVER_WITH, SELLER, bearer
 
 pytestmark = pytest.mark.ray
 
@@ -20,7 +22,6 @@ CATALOG = "/tmf-api/productCatalogManagement/v4/productOffering"
 
 DEEP_DISCOUNT = {
     "accountId": "acct-0001",
-    "requester": "seller-01",
     "lines": [
         {
             "offering": "saas-suite",
@@ -45,7 +46,8 @@ def client(ray_cluster):
         )
     )
     try:
-        with TestClient(create_app(platform), raise_server_exceptions=False) as c:
+        app = create_app(platform, demo_directory())
+        with TestClient(app, raise_server_exceptions=False, headers=bearer(SELLER)) as c:
             yield c
     finally:
         platform.shutdown()
@@ -59,8 +61,8 @@ def accepted_quote(client) -> str:
     priced = client.post(f"{QUOTE}/{qid}/price").json()
     assert priced["approvalRequired"] is True
     assert client.post(f"{QUOTE}/{qid}/submitForApproval").status_code == 200
-    approval = {"approver": "manager-07", "role": priced["requiredApprovalRole"]}
-    assert client.post(f"{QUOTE}/{qid}/approve", json=approval).status_code == 200
+    approver = bearer(APPROVER_WITH[priced["requiredApprovalRole"]])
+    assert client.post(f"{QUOTE}/{qid}/approve", headers=approver).status_code == 200
     assert client.post(f"{QUOTE}/{qid}/accept").status_code == 200
     return qid
 
@@ -177,9 +179,9 @@ def test_domain_refusals_are_409_with_code_and_message(client):
     assert early.json()["code"] == "illegal_transition" and early.json()["message"]
     client.post(f"{QUOTE}/{qid}/price")
     client.post(f"{QUOTE}/{qid}/submitForApproval")
-    own = client.post(
-        f"{QUOTE}/{qid}/approve", json={"approver": "seller-01", "role": "sales_manager"}
-    )
-    assert own.status_code == 409 and own.json()["code"] == "guard_failed"
+    low = client.post(f"{QUOTE}/{qid}/approve", json={"reason": "fine"}, headers=bearer("bob"))
+    assert low.status_code == 200, low.text  # 15 % needs a sales manager: bob is one
+    again = client.post(f"{QUOTE}/{qid}/approve", headers=bearer("bob"))
+    assert again.status_code == 409 and again.json()["code"] == "illegal_transition"
     not_converted = client.post(f"{QUOTE}/{qid}/convert", headers={"Idempotency-Key": "k"})
     assert not_converted.status_code == 409

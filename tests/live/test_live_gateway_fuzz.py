@@ -15,6 +15,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis.python import asgi as schemathesis_asgi
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from cpqsim.principals import Principal
+from cpqsim_actors.auth import PrincipalDirectory, token_hash
 from cpqsim_actors.gateway import create_app
 
 from .local_gateway import local_platform
@@ -25,8 +27,15 @@ EXAMPLES_PER_OPERATION = 25
 # Built at collection (schemathesis parametrizes per operation from the document). The
 # document is taken from the app object, not over HTTP, so the platform starts (its
 # actors' loops run) only when this module's tests do; the fixture below stops it.
+# The fuzzer calls with every role on every account, so that the role and scope checks
+# let it reach as deep as a request can go; schemathesis also calls without the token
+# (the "ignored_auth" check) and expects the 401 every closed operation declares.
+FUZZER_TOKEN = "fuzzer-token"
+EVERY_ROLE = {"seller", "sales_manager", "finance_director", "operations", "operations_lead"}
+FUZZER = Principal(id="fuzzer", roles=frozenset(EVERY_ROLE), accounts=None)
+PRINCIPALS = PrincipalDirectory({token_hash(FUZZER_TOKEN): FUZZER}, "fuzz principals")
 PLATFORM = local_platform()
-APP = create_app(PLATFORM, hub_poll_s=0.2)
+APP = create_app(PLATFORM, PRINCIPALS, hub_poll_s=0.2)
 schema = schemathesis.openapi.from_dict(APP.openapi())
 schema.app = APP
 schema.location = "/openapi.json"
@@ -53,5 +62,8 @@ def test_every_operation_answers_within_its_declared_contract(case):
     # Every built-in check but "schema-valid data must be accepted": a schema cannot say
     # which offerings exist or which quote ids do, and a well-formed request for an
     # unknown offering is rightly a 422.
-    response = case.call_and_validate(excluded_checks=[positive_data_acceptance])
+    response = case.call_and_validate(
+        headers={"Authorization": f"Bearer {FUZZER_TOKEN}"},
+        excluded_checks=[positive_data_acceptance],
+    )
     assert response.status_code < 500, response.text

@@ -17,16 +17,19 @@ import pytest
 
 from .local_gateway import (
     COMPACT,
+    OPERATIONS,
     ORDER_DOC,
     QUOTE,
     QUOTE_DOC,
     accepted_quote,
+    bearer,
     local_gateway,
     tmf_validator,
 )
 
 QUOTE_HUB = "/tmf-api/quoteManagement/v4/hub"
 ORDER_HUB = "/tmf-api/productOrderingManagement/v4/hub"
+OPS = bearer(OPERATIONS)  # a listener hears every account: only unscoped principals register
 
 
 class Listener:
@@ -91,7 +94,7 @@ def client():
 
 def test_a_quote_listener_hears_creation_and_every_state_change(client, listener):
     ear = listener()
-    registered = client.post(QUOTE_HUB, json={"callback": ear.url})
+    registered = client.post(QUOTE_HUB, json={"callback": ear.url}, headers=OPS)
     assert registered.status_code == 201
     sub = registered.json()
     assert not list(tmf_validator(QUOTE_DOC, "EventSubscription").iter_errors(sub))
@@ -111,12 +114,14 @@ def test_a_quote_listener_hears_creation_and_every_state_change(client, listener
     for _, body in mine:
         assert not list(tmf_validator(QUOTE_DOC, body["eventType"]).iter_errors(body))
         assert body["eventId"] == body["cpqsimEvent"]["id"]
-    assert client.delete(f"{QUOTE_HUB}/{sub['id']}").status_code == 204
+    assert client.delete(f"{QUOTE_HUB}/{sub['id']}", headers=OPS).status_code == 204
 
 
 def test_delivery_is_at_least_once_and_stops_after_unregistering(client, listener):
     ear = listener(refuse_first=2)
-    sub = client.post(QUOTE_HUB, json={"callback": ear.url, "query": "eventType=QuoteCreateEvent"})
+    sub = client.post(
+        QUOTE_HUB, json={"callback": ear.url, "query": "eventType=QuoteCreateEvent"}, headers=OPS
+    )
     assert sub.status_code == 201, sub.text
 
     created = client.post(QUOTE, json=COMPACT).json()
@@ -124,8 +129,8 @@ def test_delivery_is_at_least_once_and_stops_after_unregistering(client, listene
     got = ear.wait_for(lambda r: len(r) >= 3)
     assert [b["eventId"] for _, b in got[:3]] == [got[0][1]["eventId"]] * 3  # retried
     assert got[0][1]["event"]["quote"]["id"] == created["id"]
-    assert client.delete(f"{QUOTE_HUB}/{sub.json()['id']}").status_code == 204
-    assert client.get(f"{QUOTE_HUB}/{sub.json()['id']}").status_code == 404
+    assert client.delete(f"{QUOTE_HUB}/{sub.json()['id']}", headers=OPS).status_code == 204
+    assert client.get(f"{QUOTE_HUB}/{sub.json()['id']}", headers=OPS).status_code == 404
     client.post(QUOTE, json=COMPACT)
     time.sleep(0.5)
     assert len(ear.received) == 3
@@ -133,7 +138,7 @@ def test_delivery_is_at_least_once_and_stops_after_unregistering(client, listene
 
 def test_an_order_listener_hears_the_order_through_to_completion(client, listener):
     ear = listener()
-    sub = client.post(ORDER_HUB, json={"callback": ear.url})
+    sub = client.post(ORDER_HUB, json={"callback": ear.url}, headers=OPS)
     assert sub.status_code == 201
     quote = accepted_quote(client)
     order = client.post(f"{QUOTE}/{quote['id']}/convert", headers={"Idempotency-Key": "hub"})
@@ -153,7 +158,7 @@ def test_an_order_listener_hears_the_order_through_to_completion(client, listene
     assert len({b["eventId"] for b in mine}) == len(mine)
     validator = tmf_validator(ORDER_DOC, "ProductOrderStateChangeEvent")
     assert all(not list(validator.iter_errors(b)) for b in mine)
-    client.delete(f"{ORDER_HUB}/{sub.json()['id']}")
+    client.delete(f"{ORDER_HUB}/{sub.json()['id']}", headers=OPS)
 
 
 @pytest.mark.parametrize(
@@ -169,7 +174,7 @@ def test_an_order_listener_hears_the_order_through_to_completion(client, listene
     ],
 )
 def test_listeners_off_loopback_or_with_unknown_filters_are_refused(client, body):
-    refused = client.post(QUOTE_HUB, json=body)
+    refused = client.post(QUOTE_HUB, json=body, headers=OPS)
     assert refused.status_code == 422, refused.text
     field = "query" if "query" in body else "callback"
     assert [v["field"] for v in refused.json()["violations"]] == [field]

@@ -15,12 +15,15 @@ import pytest
 
 from .local_gateway import (
     COMPACT,
+    MANAGER,
+    OPERATIONS,
     ORDER,
     ORDER_DOC,
     QUOTE,
     QUOTE_DOC,
     TMF,
     accepted_quote,
+    bearer,
     local_gateway,
     tmf_validator,
 )
@@ -28,7 +31,7 @@ from .local_gateway import (
 
 @pytest.fixture(scope="module")
 def client():
-    with local_gateway() as c:
+    with local_gateway(caller="seller-07") as c:  # the Seller of the sample bodies
         yield c
 
 
@@ -266,7 +269,7 @@ def test_malformed_query_parameters_are_400(client, path):
 def test_unknown_ids_routes_and_methods_are_tmf_errors(client, schemas):
     for answer, status in [
         (client.get(f"{QUOTE}/Q-NOPE"), 404),
-        (client.post(f"{QUOTE}/Q-NOPE/approve", json={"approver": "a", "role": "r"}), 404),
+        (client.post(f"{QUOTE}/Q-NOPE/approve", json={}, headers=bearer(MANAGER)), 404),
         (client.get(f"{ORDER}/ord-nope"), 404),
         (client.get("/no/such/route"), 404),
         (client.delete(QUOTE), 405),
@@ -334,7 +337,7 @@ def test_the_verdict_runs_the_invariant_checker_over_the_live_platform(client):
     quote = accepted_quote(client)
     client.post(f"{QUOTE}/{quote['id']}/convert", headers={"Idempotency-Key": "verdict"})
 
-    verdict = client.get("/ops/verdict", params={"settleSeconds": 20})
+    verdict = client.get("/ops/verdict", params={"settleSeconds": 20}, headers=bearer(OPERATIONS))
 
     assert verdict.status_code == 200
     body = verdict.json()
@@ -349,13 +352,14 @@ def test_the_verdict_names_a_side_effect_duplicated_downstream():
     with local_gateway() as fresh:
         quote = accepted_quote(fresh)
         fresh.post(f"{QUOTE}/{quote['id']}/convert", headers={"Idempotency-Key": "dup"})
-        assert fresh.get("/ops/verdict", params={"settleSeconds": 20}).json()["holds"]
+        ops = bearer(OPERATIONS)
+        assert fresh.get("/ops/verdict", params={"settleSeconds": 20}, headers=ops).json()["holds"]
         platform = fresh.app.state.platform
         ledger = platform.downstream["provisioning"].instance.model.ledger
         done = next(e for e in ledger.entries if e.side_effect)
         ledger.entries.append(done.model_copy(update={"seq": len(ledger.entries)}))
 
-        verdict = fresh.get("/ops/verdict", params={"settleSeconds": 0}).json()
+        verdict = fresh.get("/ops/verdict", params={"settleSeconds": 0}, headers=ops).json()
 
     assert verdict["holds"] is False
     broken = {r["name"]: r for r in verdict["invariants"] if not r["holds"]}

@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from .conftest import REPO, free_port
+from .local_gateway import TOKENS
 
 LOCUST = os.path.join(os.path.dirname(sys.executable), "locust")
 CONF = REPO / "loadtests" / "locust.conf"
@@ -57,6 +58,9 @@ def server(ray_cluster, tmp_path_factory):
         wait_for_ready(proc, log_path)
         # "ready" means ready: the very next request is served
         assert httpx.get(f"{url}/health", timeout=5).status_code == 200
+        # no principals file: the demo principals, their tokens announced for local use
+        announced = log_path.read_text()
+        assert "DEMO principals" in announced and TOKENS["alice"] in announced
         yield url
     finally:
         proc.send_signal(signal.SIGINT)
@@ -143,6 +147,19 @@ def test_an_open_loop_run_holds_its_arrival_rates(server, tmp_path):
     assert len(finished) >= 30 and all(j["outcome"] == "ok" for j in finished)
     assert {j["outcome"] for j in journeys} <= {"ok", "in_flight", "not_started"}
     assert all(float(j["started_s"]) >= float(j["due_s"]) for j in finished)
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_the_served_gateway_answers_only_a_known_bearer_token(server):
+    offerings = f"{server}/tmf-api/productCatalogManagement/v4/productOffering"
+    anonymous = httpx.get(offerings, timeout=10)
+    assert anonymous.status_code == 401
+    assert anonymous.headers["WWW-Authenticate"] == "Bearer"
+    wrong = httpx.get(offerings, headers={"Authorization": "Bearer guess"}, timeout=10)
+    assert wrong.status_code == 401
+    known = httpx.get(offerings, headers={"Authorization": f"Bearer {TOKENS['alice']}"})
+    assert known.status_code == 200
 
 
 class FakeGateway:

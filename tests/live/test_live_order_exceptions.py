@@ -11,13 +11,21 @@ import time
 
 import pytest
 
-from .local_gateway import ORDER, ORDER_DOC, QUOTE, accepted_quote, local_gateway, tmf_validator
+from .local_gateway import (
+    OPERATIONS,
+    ORDER,
+    ORDER_DOC,
+    QUOTE,
+    accepted_quote,
+    bearer,
+    local_gateway,
+    tmf_validator,
+)
 
 CANCEL = "/tmf-api/productOrderingManagement/v4/cancelProductOrder"
 CASES = "/ops/falloutCase"
 INTERNET = {
     "accountId": "acct-0002",
-    "requester": "seller-02",
     "lines": [
         {
             "offering": "business-internet",
@@ -120,15 +128,21 @@ def test_a_held_order_is_in_the_fallout_queue_and_repaired_only_with_authority(c
     assert client.get(f"{CASES}/{case['id']}").json() == case
     assert client.get(f"{CASES}/no-such-case").status_code == 404
 
-    sales = {"action": "mark_done", "actor": "sam", "role": "sales", "evidence": "PRV-1"}
+    # alice sells: her role (seller) has no repair authority, whatever the body says
+    sales = {"action": "mark_done", "evidence": "PRV-1"}
     refused = client.post(f"{CASES}/{case['id']}/repair", json=sales)
     assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
-    facts = [e["type"] for e in client.get(f"{ORDER}/{order_id}/timeline").json()]
-    assert "cpqsim.order.repair_refused.v1" in facts  # the refused attempt is evidence
-    lead = {"action": "mark_done", "actor": "lee", "role": "operations_lead"}
-    no_evidence = client.post(f"{CASES}/{case['id']}/repair", json=lead)
+    timeline = client.get(f"{ORDER}/{order_id}/timeline").json()
+    refusals = [e for e in timeline if e["type"] == "cpqsim.order.repair_refused.v1"]
+    assert refusals and refusals[0]["actor"] == "alice"  # the refused attempt is evidence
+    claimed = client.post(f"{CASES}/{case['id']}/repair", json={**sales, "role": "operations_lead"})
+    assert claimed.status_code == 403 and claimed.json()["code"] == "role_not_held"
+    lead = {"action": "mark_done"}
+    no_evidence = client.post(f"{CASES}/{case['id']}/repair", json=lead, headers=bearer(OPERATIONS))
     assert no_evidence.status_code == 409 and "evidence" in no_evidence.json()["message"]
-    unknown_action = client.post(f"{CASES}/{case['id']}/repair", json={**lead, "action": "pray"})
+    unknown_action = client.post(
+        f"{CASES}/{case['id']}/repair", json={**lead, "action": "pray"}, headers=bearer(OPERATIONS)
+    )
     assert unknown_action.status_code == 422
     assert client.get(f"{CASES}/{case['id']}").json()["status"] == "open"
 
@@ -153,8 +167,8 @@ def test_a_cancellation_accepted_while_held_completes_once_operations_repair_the
     assert again.status_code == 409
 
     provisioning_reachable(client, True)
-    repair = {"action": "reconcile", "actor": "olga", "role": "operations", "reason": "back"}
-    repaired = client.post(f"{CASES}/{case_id}/repair", json=repair)
+    repair = {"action": "reconcile", "actor": "Olga", "reason": "back"}
+    repaired = client.post(f"{CASES}/{case_id}/repair", json=repair, headers=bearer(OPERATIONS))
     assert repaired.status_code == 200 and repaired.json()["status"] == "resolved"
     assert repaired.json()["resolution"] == "reconcile"
 

@@ -20,7 +20,9 @@ import httpx
 import pytest
 
 from .conftest import free_port
-from .local_gateway import COMPACT, QUOTE
+from .local_gateway import COMPACT, QUOTE, SELLER, bearer
+
+AS_SELLER = bearer(SELLER)  # every gateway answers the same (demo) principals
 
 SERVE = "from cpqsim_actors.serve import serve; serve(port={port}, name={name!r}, {extra})"
 
@@ -77,15 +79,20 @@ def test_two_gateway_processes_serve_one_platform(ray_cluster, tmp_path):
         assert "attached to platform" in wait_ready(attached, attached_log)
         assert "2 quote + 1 order shards" in attached_log.read_text()
 
-        created = httpx.post(f"{owner_url}{QUOTE}", json=COMPACT, timeout=10)
+        created = httpx.post(f"{owner_url}{QUOTE}", json=COMPACT, headers=AS_SELLER, timeout=10)
         assert created.status_code == 201, created.text
         qid = created.json()["id"]
-        read = httpx.get(f"{attached_url}{QUOTE}/{qid}", timeout=10)
+        read = httpx.get(f"{attached_url}{QUOTE}/{qid}", headers=AS_SELLER, timeout=10)
         assert read.status_code == 200 and read.json()["id"] == qid
         assert read.json()["href"].startswith(attached_url)
-        priced = httpx.post(f"{attached_url}{QUOTE}/{qid}/price", timeout=10)
+        priced = httpx.post(f"{attached_url}{QUOTE}/{qid}/price", headers=AS_SELLER, timeout=10)
         assert priced.status_code == 200
-        assert httpx.get(f"{owner_url}{QUOTE}/{qid}", timeout=10).json()["cpqsimStatus"] == "priced"
+        assert (
+            httpx.get(f"{owner_url}{QUOTE}/{qid}", headers=AS_SELLER, timeout=10).json()[
+                "cpqsimStatus"
+            ]
+            == "priced"
+        )
 
         actor = ray.get_actor(f"{name}.quote-0", namespace="cpqsim")
         assert actor is not None
