@@ -93,9 +93,16 @@ DECISIONS: dict[str, Reader] = {
 }
 
 
+# Every event of a run passes here: its reader is looked up by envelope type, once per type.
+_BY_TYPE: dict[str, Reader | None] = {}
+
+
 def decision(event: CloudEvent) -> Who | None:
     """Who decided ``event`` under which authority and why, or None if it is no decision."""
-    reader = DECISIONS.get(event.name)
+    try:
+        reader = _BY_TYPE[event.type]
+    except KeyError:
+        reader = _BY_TYPE[event.type] = DECISIONS.get(event.name)
     return None if reader is None else reader(event)
 
 
