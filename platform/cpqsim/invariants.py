@@ -48,21 +48,25 @@ from cpqsim.downstream import LedgerSnapshot, live_side_effects
 from cpqsim.events import CloudEvent
 from cpqsim.invariant_checker import (
     MAX_EXAMPLES,
+    PLATFORM,
     REGISTERED,
     Checker,
     InvariantResult,
+    Violation,
     invariant,
 )
 from cpqsim.invariants_audit import AUDIT_CHECKS, AuditLines
 from cpqsim.invariants_orders import ORDER_CHECKS
 from cpqsim.order import ORDER_LIFECYCLE, OrderStatus, settled, status_trigger
 from cpqsim.pricing import PriceRequest, price_quote
+from cpqsim.principals import same_principal
 
 __all__ = [
     "MAX_EXAMPLES",
     "Checker",
     "InvariantJudge",
     "InvariantResult",
+    "Violation",
     "all_hold",
     "check_invariants",
     "invariant",
@@ -81,7 +85,7 @@ REPRICING_MEMO_SIZE = 4096
 class NoDuplicateSideEffects(Checker):
     def conclude(self, ledgers):
         return [
-            f"{system}: {ref} executed {n} times"
+            Violation(f"{system}: {ref} executed {n} times", "duplicate side effect", system)
             for system, ledger in sorted(ledgers.items())
             for ref, n in ledger.duplicates().items()
         ]
@@ -92,6 +96,7 @@ class QuoteConvertedAtMostOnce(Checker):
     """Keeps one order id per converted quote; a set only for a quote with two."""
 
     watches = ("quote.converted_to_order", "order.created")
+    kind = "quote converted twice"
 
     def __init__(self) -> None:
         super().__init__()
@@ -144,12 +149,17 @@ class OrdersTerminalOrInFallout(Checker):
         self.open_owned: dict[str, int] = {}
         self.open_any: dict[str, int] = {}
         self.cancelling: set[str] = set()
+        self.last_system: dict[str, str] = {}  # order in flight -> system last called
 
     def observe(self, event):
         if not event.subject.startswith("order/"):
             return
         name, data = event.name, event.data
         oid = data["order_id"]
+        if name == "order.task_dispatched":
+            if oid in self.status:
+                self.last_system[oid] = data["system"]
+            return  # a dispatch moves no order status
         if name == "order.created":
             self.status[oid] = OrderStatus.ACKNOWLEDGED
         elif name == "order.fallout_opened":
@@ -172,12 +182,17 @@ class OrdersTerminalOrInFallout(Checker):
             self.open_any.pop(oid, None)
             self.open_owned.pop(oid, None)
             self.cancelling.discard(oid)
+            self.last_system.pop(oid, None)
         else:
             self.status[oid] = new
 
     def conclude(self, ledgers):
         return [
-            f"order {oid} is stuck in {s.value} with no owned fallout case"
+            Violation(
+                f"order {oid} is stuck in {s.value} with no owned fallout case",
+                f"stuck in {s.value}",
+                self.last_system.get(oid, PLATFORM),
+            )
             for oid, s in sorted(self.status.items())
             if not settled(s, self.open_owned.get(oid, 0))
         ]
@@ -209,11 +224,19 @@ class BillingNotBeforeActivation(Checker):
             self.activated.add((data["order_id"], data["item_id"]))
         elif name == "order.task_dispatched" and data["task_id"] in self.billing_items:
             if self.billing_items[data["task_id"]] not in self.activated:
-                self.problem(f"billing task {data['task_id']} dispatched before activation")
+                self.problem(
+                    f"billing task {data['task_id']} dispatched before activation",
+                    "billing dispatched before activation",
+                    data["system"],
+                )
         elif name == "order.billing_started" and (
             (data["order_id"], data["item_id"]) not in self.activated
         ):
-            self.problem(f"billing started for {data['item_id']} before activation")
+            self.problem(
+                f"billing started for {data['item_id']} before activation",
+                "billing started before activation",
+                "billing",
+            )
 
     def conclude(self, ledgers):
         problems = []
@@ -224,8 +247,12 @@ class BillingNotBeforeActivation(Checker):
             key = self.billing_items.get(entry.request.task_id)
             if key is None or key not in self.activated:
                 problems.append(
-                    f"billing ledger has a charge for {entry.request.reference} "
-                    "whose asset was never activated"
+                    Violation(
+                        f"billing ledger has a charge for {entry.request.reference} "
+                        "whose asset was never activated",
+                        "charged, never activated",
+                        "billing",
+                    )
                 )
         return problems
 
@@ -255,11 +282,18 @@ class ApprovalMatchesAcceptedSnapshot(Checker):
         elif data["approval_required"]:
             approval = self.approvals.get(key)
             if approval is None:
-                self.problem(f"quote {key[0]} r{key[1]} accepted without approval")
+                self.problem(
+                    f"quote {key[0]} r{key[1]} accepted without approval", "accepted unapproved"
+                )
             elif approval[0] != data["snapshot_fingerprint"]:
-                self.problem(f"quote {key[0]} r{key[1]} approval is for another snapshot")
-            elif approval[1] == approval[2]:
-                self.problem(f"quote {key[0]} r{key[1]} approved by its own requester")
+                self.problem(
+                    f"quote {key[0]} r{key[1]} approval is for another snapshot",
+                    "approval of another snapshot",
+                )
+            elif same_principal(approval[1], approval[2]):
+                self.problem(
+                    f"quote {key[0]} r{key[1]} approved by its own requester", "self-approved"
+                )
 
 
 @invariant("accepted_quotes_never_change", "no revision, re-pricing or approval after acceptance")
@@ -281,7 +315,10 @@ class AcceptedQuotesNeverChange(Checker):
         if event.name == "quote.accepted":
             self.accepted.add(quote_id)
         elif quote_id in self.accepted:
-            self.problem(f"quote {quote_id} got {event.name} after acceptance")
+            self.problem(
+                f"quote {quote_id} got {event.name} after acceptance",
+                f"{event.name.removeprefix('quote.')} after acceptance",
+            )
 
 
 @invariant(
@@ -292,6 +329,7 @@ class NoRetryBeforeReconciliation(Checker):
     """Holds only the tasks whose outcome is unknown right now."""
 
     watches = ("order.task_timed_out", "order.task_reconciled", "order.task_dispatched")
+    kind = "retried without reconciliation"
 
     def __init__(self) -> None:
         super().__init__()
@@ -307,7 +345,8 @@ class NoRetryBeforeReconciliation(Checker):
         elif data["task_id"] in self.unknown:
             self.problem(
                 f"task {data['task_id']} retried (attempt {data['attempt']}) after attempt "
-                f"{self.unknown[data['task_id']]} timed out, without reconciliation"
+                f"{self.unknown[data['task_id']]} timed out, without reconciliation",
+                downstream=data["system"],
             )
             self.unknown.pop(data["task_id"])
 
@@ -367,12 +406,22 @@ class PlatformAgreesWithDownstream(Checker):
             if entry.side_effect or entry.status == "deduplicated"
         }
         problems = [
-            f"{ref} is completed on the platform but {system} has no side effect"
+            Violation(
+                f"{ref} is completed on the platform but {system} has no side effect",
+                "completed without a side effect",
+                system,
+            )
             for system, ref in sorted(done - effects)
         ]
         for system, ledger in sorted(ledgers.items()):
             for ref in sorted(set(live_side_effects(ledger.entries)) & self.given_up):
-                problems.append(f"{ref} has a side effect in {system} the platform gave up on")
+                problems.append(
+                    Violation(
+                        f"{ref} has a side effect in {system} the platform gave up on",
+                        "side effect given up on",
+                        system,
+                    )
+                )
         return problems
 
 
@@ -418,7 +467,10 @@ class RepricingReproducesFingerprint(Checker):
         snapshot = data["snapshot"]
         plain_request = snapshot.get("price_request")
         if not plain_request:
-            self.problem(f"quote {data['quote_id']} accepted without a stored price request")
+            self.problem(
+                f"quote {data['quote_id']} accepted without a stored price request",
+                "no stored price request",
+            )
             return
         memo_key = (catalog.version, CANONICAL_ENCODER.encode(plain_request))
         outcome = self.memo.get(memo_key)
@@ -428,11 +480,12 @@ class RepricingReproducesFingerprint(Checker):
                 del self.memo[next(iter(self.memo))]
         prices, value = outcome
         if not prices:
-            self.problem(f"quote {data['quote_id']} no longer prices: {value}")
+            self.problem(f"quote {data['quote_id']} no longer prices: {value}", "no longer prices")
         elif value != snapshot["price_fingerprint"]:
             self.problem(
                 f"quote {data['quote_id']} r{data['revision']} reprices to {value[:19]}..., "
-                f"accepted {snapshot['price_fingerprint'][:19]}..."
+                f"accepted {snapshot['price_fingerprint'][:19]}...",
+                "reprices differently",
             )
 
     def _price(self, catalog: Catalog, plain_request: dict[str, Any]) -> tuple[bool, str]:

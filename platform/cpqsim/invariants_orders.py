@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from cpqsim.downstream import LedgerSnapshot, live_side_effects
-from cpqsim.invariant_checker import Checker, seconds_between
+from cpqsim.invariant_checker import Checker, Violation, seconds_between
 
 APPROVAL_SLA_S = 4 * 3600.0  # a decision overdue this long needs an owner (an escalation)
 UNDONE_ENDINGS = ("order.cancelled", "order.failed")
@@ -29,11 +29,12 @@ def _order_of(reference: str) -> str:
     return reference.split(":", 1)[0]
 
 
-def _live_by_order(ledgers: dict[str, LedgerSnapshot]) -> dict[str, list[str]]:
-    live: dict[str, list[str]] = defaultdict(list)
+def _live_by_order(ledgers: dict[str, LedgerSnapshot]) -> dict[str, list[tuple[str, str]]]:
+    """(system, reference) of every side effect still in force, per order."""
+    live: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for system, ledger in sorted(ledgers.items()):
         for reference in live_side_effects(ledger.entries):
-            live[_order_of(reference)].append(f"{system} {reference}")
+            live[_order_of(reference)].append((system, reference))
     return live
 
 
@@ -58,9 +59,13 @@ class CancelledOrdersLeaveNothingLive(Checker):
     def conclude(self, ledgers):
         live = _live_by_order(ledgers)
         return [
-            f"order {oid} was wound down but {effect} is still in force downstream"
+            Violation(
+                f"order {oid} was wound down but {system} {ref} is still in force downstream",
+                "still in force after wind-down",
+                system,
+            )
             for oid in sorted(self.rolled_back & self.ended)
-            for effect in live.get(oid, [])
+            for system, ref in live.get(oid, [])
         ]
 
 
@@ -73,6 +78,7 @@ class CompensationsInReverseOrder(Checker):
     """
 
     watches = ("order.decomposed", "order.task_completed", "order.task_dispatched")
+    kind = "undone before its dependents"
 
     def __init__(self) -> None:
         super().__init__()
@@ -98,7 +104,9 @@ class CompensationsInReverseOrder(Checker):
             pending = [t for t in later if f"{t}/undo" not in self.done]
             if pending:
                 self.problem(
-                    f"{undone} was undone before {', '.join(sorted(pending))}, which depended on it"
+                    f"{undone} was undone before {', '.join(sorted(pending))}, "
+                    "which depended on it",
+                    downstream=data["system"],
                 )
 
 
@@ -148,7 +156,11 @@ class ActivatedItemsAreBilled(Checker):
 
     def conclude(self, ledgers):
         return [
-            f"order {oid} item {item} was activated but never billed"
+            Violation(
+                f"order {oid} item {item} was activated but never billed",
+                "activated, never billed",
+                "billing",
+            )
             for (oid, item) in sorted(self.unbilled)
             if oid not in self.excused and self.open_cases.get(oid, 0) <= 0
         ]
@@ -177,9 +189,17 @@ class NothingChangedAfterCancellation(Checker):
         elif oid in self.cancelled:
             if name == "order.task_dispatched":
                 if not data["task_id"].endswith("/undo"):
-                    self.problem(f"order {oid}: {data['task_id']} dispatched after cancellation")
+                    self.problem(
+                        f"order {oid}: {data['task_id']} dispatched after cancellation",
+                        "work dispatched after cancellation",
+                        data["system"],
+                    )
             else:
-                self.problem(f"order {oid}: {name} after its cancellation was accepted")
+                self.problem(
+                    f"order {oid}: {name} after its cancellation was accepted",
+                    f"{name.removeprefix('order.')} after cancellation",
+                    "billing" if name == "order.billing_started" else "platform",
+                )
 
 
 class NoQuoteStuckInApproval(Checker):
@@ -194,6 +214,8 @@ class NoQuoteStuckInApproval(Checker):
         "quote.revised",
         "quote.cancelled",
     )
+
+    kind = "approval waiting with no owner"
 
     def __init__(self, approval_sla_s: float | None = None) -> None:
         super().__init__()
@@ -245,7 +267,8 @@ class NoStalePriceAccepted(Checker):
             if version is not None and self.in_force is not None and version != self.in_force:
                 self.problem(
                     f"quote {key[0]} r{key[1]} accepted at a price of catalog {version} "
-                    f"while {self.in_force} was in force"
+                    f"while {self.in_force} was in force",
+                    "stale price accepted",
                 )
 
 
@@ -259,21 +282,29 @@ class FalloutCasesOwned(Checker):
 
     def __init__(self) -> None:
         super().__init__()
-        self.open: dict[str, tuple[str, str, str]] = {}  # case -> (order, opened, owner)
+        self.open: dict[str, tuple[str, str, str, str]] = {}  # case -> order, opened, owner, kind
 
     def observe(self, event):
         data = event.data
         if event.name == "order.fallout_opened":
-            self.open[data["case_id"]] = (data["order_id"], event.time, data.get("owner") or "")
+            self.open[data["case_id"]] = (
+                data["order_id"],
+                event.time,
+                data.get("owner") or "",
+                data.get("kind", "task"),
+            )
         else:
             self.open.pop(data["case_id"], None)
 
     def conclude(self, ledgers):
         end = self.end_time
         return [
-            f"case {cid} of order {oid} has been open "
-            f"{seconds_between(opened, end) / 3600:.1f} h with no owner"
-            for cid, (oid, opened, owner) in sorted(self.open.items())
+            Violation(
+                f"case {cid} of order {oid} has been open "
+                f"{seconds_between(opened, end) / 3600:.1f} h with no owner",
+                f"{kind} case with no owner",
+            )
+            for cid, (oid, opened, owner, kind) in sorted(self.open.items())
             if not owner
         ]
 

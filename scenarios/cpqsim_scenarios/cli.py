@@ -206,12 +206,13 @@ def _print_summary(result: dict[str, Any], out_dir: Path | None, wall_s: float) 
         f"seed={result['seed']} policy={escape(result['policy'])}: {orders['total']:,} orders "
         f"({escape(_counts(orders['by_state']))}) in {wall_s:.1f} s wall"
     )
-    table = Table("invariant", "holds", "violations", "first example", show_lines=False)
+    table = Table("invariant", "holds", "violations", "by downstream", "first example")
     for inv in result["invariants"]:
         table.add_row(
             inv["name"],
             "[green]yes[/]" if inv["holds"] else "[bold red]NO[/]",
             f"{inv['violations']:,}",
+            "" if inv["holds"] else escape(_counts(inv.get("by_downstream", {}))),
             escape(inv["examples"][0]) if inv["examples"] else "",
         )
     out.print(table)

@@ -41,12 +41,6 @@ def _image(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def _systems_in_examples(inv: dict[str, Any], systems: list[str]) -> dict[str, int]:
-    """How many of the examples shown name each downstream system."""
-    counts = {s: sum(1 for e in inv["examples"] if s in e) for s in systems}
-    return {s: n for s, n in counts.items() if n}
-
-
 def write_html(
     out_dir: Path,
     result: dict[str, Any],
@@ -56,14 +50,11 @@ def write_html(
 ) -> Path:
     from cpqsim_scenarios.report import first_broken_order
 
-    systems = sorted(result["downstream"])
     first = first_broken_order(result)
     evidence = []
     if first is not None:
         evidence = order_evidence(output.events, output.ledgers, first[1])[:MAX_EVIDENCE_ROWS]
-    invariants = [
-        inv | {"in_examples": _systems_in_examples(inv, systems)} for inv in result["invariants"]
-    ]
+    invariants = result["invariants"]
     html = (
         _environment()
         .get_template("report.html.j2")

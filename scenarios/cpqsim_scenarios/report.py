@@ -394,6 +394,31 @@ def _exceptions_section(result: dict[str, Any]) -> list[str]:
     return md
 
 
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {n:,}" for name, n in counts.items())
+
+
+def _breakdown_md(invariants: list[dict[str, Any]]) -> list[str]:
+    """Each broken invariant's violations by downstream system and by kind."""
+    broken = [inv for inv in invariants if not inv["holds"]]
+    if not broken:
+        return []
+    md = [
+        "",
+        "Where the violations fall (by downstream system, `platform` when none is involved; "
+        "and by kind):",
+        "",
+        "| invariant | by downstream | by kind |",
+        "|---|---|---|",
+    ]
+    for inv in broken:
+        md.append(
+            f"| {inv['name']} | {_counts(inv.get('by_downstream', {}))} "
+            f"| {_counts(inv.get('by_kind', {}))} |"
+        )
+    return md
+
+
 def first_broken_order(result: dict[str, Any]) -> tuple[str, str] | None:
     """The first broken invariant and the order its first example names, if any."""
     for inv in result["invariants"]:
@@ -445,6 +470,7 @@ def write_report(out_dir: Path, result: dict[str, Any], output: RunOutput, loade
             f"| {inv['name']} | {'yes' if inv['holds'] else '**NO**'} | {inv['violations']} "
             f"| {example} |"
         )
+    md += _breakdown_md(result["invariants"])
     md += ["", "## Orders", "", "| state | orders |", "|---|---|"]
     md += [f"| {k} | {v} |" for k, v in result["orders"]["by_state"].items()]
     journeys = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in result["journeys"].items())

@@ -201,3 +201,21 @@ def test_problems_found_while_observing_are_all_counted_but_few_are_kept(registe
 
     assert result.violations == len(completed) > MAX_EXAMPLES
     assert result.examples == [f"{e.data['task_id']} completed" for e in completed[:MAX_EXAMPLES]]
+
+
+def test_on_a_failing_day_every_breakdown_adds_up_to_its_total():
+    # Given the naive retry day, which breaks several invariants
+    _, output = day("naive_retry", 7)
+
+    # When it is judged
+    broken = [r for r in check_invariants(output.events, output.ledgers) if not r.holds]
+
+    # Then each broken invariant's counts by downstream and by kind add up to its total,
+    # and the duplicates are placed on the systems whose ledgers hold them
+    assert broken
+    for r in broken:
+        assert sum(r.by_downstream.values()) == r.violations == sum(r.by_kind.values()), r.name
+    duplicates = {r.name: r for r in broken}["no_duplicate_side_effects"]
+    per_ledger = {s: len(led.duplicates()) for s, led in output.ledgers.items()}
+    assert duplicates.by_downstream == {s: n for s, n in sorted(per_ledger.items()) if n}
+    assert len(duplicates.by_downstream) >= 2, "provisioning and shipping both duplicate"

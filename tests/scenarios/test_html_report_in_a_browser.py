@@ -73,6 +73,8 @@ def test_the_report_shows_the_verdict_first_and_every_plot_loads(report, tmp_pat
             )
             assert {alt for alt, *_ in images} >= {"orders_by_state.png", "fallout_queue.png"}
             assert all(done and width > 100 for _, done, width in images), images
+            # violations placed on the downstream systems they concern
+            assert page.locator("#breakdown").count() == 1
             assert page.locator("#timeline").count() == 1  # the broken order's evidence
             rows = page.locator("#timeline + p + table tr").all_inner_texts()
             assert any("provisioning" in r for r in rows) and any("platform" in r for r in rows)

@@ -141,6 +141,14 @@ def test_cli_writes_result_events_and_a_report_with_plots(tmp_path):
     assert "| provisioning | " in timeline and "| platform | order.task_dispatched" in timeline
     result = json.loads((out / "result.json").read_text())
     assert set(result["exceptions"]) == {"fallout", "cancellations", "compensations"}
+    # every duplicate is placed on its system: shipping's are not hidden behind provisioning's
+    duplicates = {i["name"]: i for i in result["invariants"]}["no_duplicate_side_effects"]
+    per_system = {s: d["duplicated_references"] for s, d in result["downstream"].items()}
+    assert duplicates["by_downstream"] == {s: n for s, n in per_system.items() if n}
+    assert set(duplicates["by_downstream"]) == {"provisioning", "shipping"}
+    breakdown = ", ".join(f"{s} {n:,}" for s, n in duplicates["by_downstream"].items())
+    assert f"| no_duplicate_side_effects | {breakdown} |" in report
+    assert "Where the violations fall" in (out / "report.html").read_text()
     # Erlang-C's prediction beside what the run measured, per downstream
     assert "## Capacity: predicted (Erlang-C) and measured" in report
     capacity = result["capacity"]
