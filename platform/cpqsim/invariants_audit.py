@@ -16,7 +16,7 @@ from cpqsim.audit import ChainBreak, walk_chain
 from cpqsim.audit_facts import DECISIONS, AuditRecorder, decision
 from cpqsim.downstream import LedgerSnapshot
 from cpqsim.events import CloudEvent
-from cpqsim.invariant_checker import Checker
+from cpqsim.invariant_checker import Checker, Violation
 
 #: Reads the written chain back, line by line (None: the run wrote none).
 AuditLines = Callable[[], Iterable[str | bytes]] | None
@@ -24,6 +24,7 @@ AuditLines = Callable[[], Iterable[str | bytes]] | None
 
 class AuditChainVerifies(Checker):
     watches = tuple(DECISIONS)
+    kind = "decision without actor or authority"
 
     def __init__(self, audit_lines: AuditLines = None) -> None:
         super().__init__()
@@ -40,19 +41,20 @@ class AuditChainVerifies(Checker):
             self.problem(f"{event.subject} {event.name} ({event.id}) records no {missing}")
         self.recorder.observe(event)
 
-    def conclude(self, ledgers: dict[str, LedgerSnapshot]) -> list[str]:
+    def conclude(self, ledgers: dict[str, LedgerSnapshot]) -> list[str | Violation]:
         if self.audit_lines is None:
             return []
         written = walk_chain(self.audit_lines())
         if isinstance(written, ChainBreak):
-            return [f"the written audit chain breaks at {written}"]
+            return [Violation(f"the written audit chain breaks at {written}", "chain broken")]
         derived = self.recorder.chain
         if (written.entries, written.head) != (derived.length, derived.head):
-            return [
+            text = (
                 f"the written audit chain ({written.entries} entries, head "
                 f"{written.head[:12]}...) is not the chain of this run's decisions "
                 f"({derived.length} entries, head {derived.head[:12]}...)"
-            ]
+            )
+            return [Violation(text, "chain not this run's")]
         return []
 
 

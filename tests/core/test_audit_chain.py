@@ -249,3 +249,14 @@ def test_the_invariant_fails_when_a_decision_names_no_authority():
     fact = QuoteRejected(quote_id="Q9", revision=1, approver="mgr-1", role="", reason="no")
     result = judged([envelope(fact, ctx)])
     assert not result.holds and "records no authority" in result.examples[0]
+
+
+def test_a_broken_chain_is_counted_as_its_own_kind_on_the_platform():
+    written: list[str] = []
+    recorder = AuditRecorder(written.append)
+    facts = decisions()
+    for e in facts:
+        recorder.observe(e)
+    del written[0]
+    result = judged(facts, lambda: written)
+    assert result.by_kind == {"chain broken": 1} and result.by_downstream == {"platform": 1}
