@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cpqsim_actors.fast_json import FastJSONResponse as JSONResponse
 from cpqsim_actors.handles import ActorUnavailable
+from cpqsim_actors.journal import JournalRefused
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +165,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ActorUnavailable)
     async def _unavailable(_request: Request, exc: ActorUnavailable) -> JSONResponse:
+        cause = getattr(exc, "cause", None) or exc  # Ray wraps it: the shard's own error
+        if isinstance(cause, JournalRefused):
+            # No retry will help: the journal must be restored first. Say why.
+            return error_response(503, "journal_refused", str(cause))
         return error_response(
             503,
             "unavailable",

@@ -46,9 +46,21 @@ from cpqsim.services import OrderService
 from cpqsim_actors.clock import VirtualClock
 from cpqsim_actors.handles import ActorHandle, ActorUnavailable
 from cpqsim_actors.messages import OrderView
-from cpqsim_actors.recovery import JournaledShard
+from cpqsim_actors.recovery import JournaledShard, refused_while_journal_refused
 
 
+@refused_while_journal_refused(
+    "start_orders",
+    "execute_orders",
+    "get",
+    "list",
+    "timeline",
+    "events",
+    "fallout_cases",
+    "fallout_case",
+    "unsettled",
+    "orders_final",
+)
 class OrderExecutor(JournaledShard):
     def __init__(
         self,

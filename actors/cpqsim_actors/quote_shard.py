@@ -31,9 +31,10 @@ from cpqsim.quote import QuoteCommand, QuoteConvertedToOrder, QuoteServices, Unk
 from cpqsim.services import QuoteService
 from cpqsim_actors.clock import VirtualClock
 from cpqsim_actors.messages import CommandResult, QuoteCard, QuoteView, Shape
-from cpqsim_actors.recovery import JournaledShard
+from cpqsim_actors.recovery import JournaledShard, refused_while_journal_refused
 
 
+@refused_while_journal_refused("execute", "execute_batch", "get", "list", "events")
 class QuoteShard(JournaledShard):
     def __init__(
         self,
@@ -169,7 +170,7 @@ class QuoteShard(JournaledShard):
     def publish_catalog(self, catalog: Catalog, record: bool = False) -> None:
         """A new catalog version is in force; ``record`` writes the fact (one shard does)."""
         self.quotes.publish(catalog)
-        if record:
+        if record and self.refusal is None:  # a refused shard records nothing
             ctx = Context(
                 now=self.clock.now(), ids=self.ids, rng=self.rng, actor="catalog-publisher"
             )

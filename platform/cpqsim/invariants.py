@@ -55,6 +55,7 @@ from cpqsim.invariant_checker import (
     Violation,
     invariant,
 )
+from cpqsim.invariants_audit import AUDIT_CHECKS, AuditLines
 from cpqsim.invariants_orders import ORDER_CHECKS
 from cpqsim.order import ORDER_LIFECYCLE, OrderStatus, settled, status_trigger
 from cpqsim.pricing import PriceRequest, price_quote
@@ -496,6 +497,10 @@ class RepricingReproducesFingerprint(Checker):
             return False, str(exc)
 
 
+for _name, _description, _checker, _needs in AUDIT_CHECKS:
+    invariant(_name, _description, needs=_needs)(_checker)
+
+
 # ---------------------------------------------------------------------------- judging
 
 
@@ -508,12 +513,19 @@ class InvariantJudge:
     With the run's catalog (or every version it published, first the one it began
     with), accepted prices are also re-derived. ``approval_sla_s`` is how long an
     approval may wait without an owner (default
-    :data:`cpqsim.invariants_orders.APPROVAL_SLA_S`). Events are routed by type to the
-    checkers that watch them, so an event nobody watches costs one lookup.
+    :data:`cpqsim.invariants_orders.APPROVAL_SLA_S`). ``audit_lines`` reads back the
+    audit chain the run wrote, if it did (see :mod:`cpqsim.invariants_audit`). Events
+    are routed by type to the checkers that watch them, so an event nobody watches costs
+    one lookup.
     """
 
-    def __init__(self, catalog: Catalogs = None, approval_sla_s: float | None = None) -> None:
-        particulars: dict[str, Any] = {"approval_sla_s": approval_sla_s}
+    def __init__(
+        self,
+        catalog: Catalogs = None,
+        approval_sla_s: float | None = None,
+        audit_lines: AuditLines = None,
+    ) -> None:
+        particulars: dict[str, Any] = {"approval_sla_s": approval_sla_s, "audit_lines": audit_lines}
         if catalog is not None:
             versions = catalog if isinstance(catalog, list) else [catalog]
             particulars["catalogs"] = {c.version: c for c in versions}

@@ -2,7 +2,8 @@
 
 Exit codes are part of the interface: 0 every invariant holds (or the input is valid),
 1 an invariant is violated, 2 the input is invalid (the message names file, line,
-field and reason), 3 cpqsim itself failed (a bug). Long work shows progress on stderr;
+field and reason), 3 cpqsim itself failed (a bug), 4 a run folder's audit chain does not
+verify (``audit verify``). Long work shows progress on stderr;
 results go to stdout. Output folders are never cleared: see
 :mod:`cpqsim_scenarios.output`.
 """
@@ -43,6 +44,8 @@ app = typer.Typer(
 )
 catalog_app = typer.Typer(help="Inspect and validate product catalogs.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
+audit_app = typer.Typer(help="Verify a run's hash-chained audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 
 
 def _console(stderr: bool = False) -> Console:
@@ -564,6 +567,32 @@ def lifecycle(
 ) -> None:
     """Print a lifecycle as a Mermaid state diagram, generated from its transition table."""
     print(lifecycle_table(name.value).to_mermaid(), end="")
+
+
+# ------------------------------------------------------------------------------ audit
+
+
+@audit_app.command("verify")
+def audit_verify(
+    run_dir: Annotated[Path, typer.Argument(help="a run folder (written by `run --out`)")],
+) -> None:
+    """Verify a run folder's audit chain: exit 0 with the entry count, 4 naming the first
+    bad entry, 2 when the folder is no run folder."""
+    from cpqsim_scenarios.audit_verify import EXIT_AUDIT_BROKEN, verify_run_folder
+
+    try:
+        verdict = verify_run_folder(run_dir)
+    except InputInvalid as exc:
+        _fail_input(exc)
+    if not verdict.verifies:
+        err.print(
+            f"[bold red]audit chain broken[/]: {escape(str(verdict.file))}: {verdict.problem}"
+        )
+        raise typer.Exit(EXIT_AUDIT_BROKEN)
+    out.print(
+        f"[green]verifies[/]: {escape(str(verdict.file))} — {verdict.entries:,} entries, "
+        f"head {verdict.head}"
+    )
 
 
 # ------------------------------------------------------------------------------ price

@@ -3,7 +3,8 @@
 ``run_scenario`` is the one entry point shared by the CLI, the tests and the notebooks:
 load and validate, refuse a run projected too big, execute on ``sim`` or ``ray``, check
 every invariant from the event log and the ledgers, and (when asked) write
-``result.json``, ``events.jsonl`` and a report with plots. The output folder is judged
+``result.json``, ``events.jsonl``, ``audit.jsonl`` (every decision, hash-chained) and a
+report with plots. The output folder is judged
 before the run starts (see :mod:`cpqsim_scenarios.output`: nothing cpqsim did not write
 is ever replaced) and nothing is half-written.
 
@@ -30,6 +31,7 @@ from typing import Any
 from cpqsim_host import registry
 from cpqsim_host.outcome import RunOutput
 
+from cpqsim.audit_facts import AuditRecorder
 from cpqsim.catalog import Catalog
 from cpqsim.events import EventLog
 from cpqsim.exceptions_summary import exceptions_summary, percentile, read_order_facts
@@ -46,6 +48,9 @@ from cpqsim_scenarios.output import (
     write_output,
 )
 from cpqsim_scenarios.projection import DEFAULT_MAX_MEMORY_GB, refuse_if_too_big
+
+#: The run folder's hash-chained audit log (see :mod:`cpqsim.audit`).
+AUDIT_FILE = "audit.jsonl"
 
 Runtime = str  # a name in cpqsim_host.registry: sim, inprocess, ray
 Progress = Callable[[float, float], None]
@@ -173,17 +178,25 @@ def default_out_dir(loaded: LoadedScenario, runtime: str, seed: int) -> Path:
 
 
 def write_run(
-    plan: OutputPlan, run: ScenarioRun, loaded: LoadedScenario, events: EventFile
+    plan: OutputPlan,
+    run: ScenarioRun,
+    loaded: LoadedScenario,
+    events: EventFile,
+    audit: EventFile | None = None,
 ) -> Path:
     from cpqsim_scenarios.report import write_report
 
     def write(staging: Path) -> dict:
         events.move_to(staging / "events.jsonl")
+        if audit is not None:
+            audit.move_to(staging / AUDIT_FILE)
         write_report(staging, run.result, run.output, loaded)
         return run.result
 
     write_output(plan, write)
     events.path = plan.target / "events.jsonl"  # where the staging folder put it
+    if audit is not None:
+        audit.path = plan.target / AUDIT_FILE
     return plan.target
 
 
@@ -214,20 +227,34 @@ def run_scenario(
         plan = plan_output(target, marker="result.json", overwrite=overwrite)
     started_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     events = EventFile.beside(plan.target) if plan is not None else EventFile()
+    audit = EventFile.beside(plan.target) if plan is not None else EventFile()
     try:
         log = EventLog(sink=events)
-        judge = InvariantJudge(run_catalogs(loaded), loaded.scenario.approval_timeout_s)
+        recorder = AuditRecorder(audit.write)  # the decisions, chained, beside the log
+        log.subscribe(recorder.observe)
+        judge = InvariantJudge(
+            run_catalogs(loaded), loaded.scenario.approval_timeout_s, audit_lines=audit.lines
+        )
         log.subscribe(judge.observe)
         output = execute(loaded, runtime, seed, progress, log)
         events.flush()
+        audit.flush()
         verdict = judge.verdict(output.ledgers)
         result = summarize(loaded, output, seed, log.sha256(), started_at, verdict)
+        result["audit_chain"] = {
+            "file": AUDIT_FILE,
+            "entries": recorder.chain.length,
+            "head": recorder.chain.head,
+        }
         if on_judged is not None:
             on_judged(result)
         run = ScenarioRun(result=result, output=output, events=log, out_dir=None)
         if plan is not None:
-            run.out_dir = write_run(plan, run, loaded, events)
+            run.out_dir = write_run(plan, run, loaded, events, audit)
+        else:
+            audit.discard()  # nothing is written: the chain was only for the verdict
     except BaseException:
         events.discard()
+        audit.discard()
         raise
     return run

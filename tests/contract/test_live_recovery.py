@@ -16,7 +16,7 @@ import pytest
 
 from cpqsim.configuration import QuoteLine
 from cpqsim.quote import AcceptQuote, ConvertQuoteToOrder, CreateQuote, PriceQuote
-from cpqsim_actors.handles import Backend, LocalBackend
+from cpqsim_actors.handles import ActorUnavailable, Backend, LocalBackend
 from cpqsim_actors.platform import LivePlatform, PlatformConfig
 
 from .conftest import variant
@@ -160,3 +160,75 @@ def test_a_platform_started_again_on_the_same_journal_serves_the_same_quotes_and
         asyncio.run(after())
     finally:
         second.shutdown()
+
+
+def _tamper_with_the_quote(journal_dir, quote_id: str) -> tuple[str, int]:
+    """The attack tried on the issue: in the journal holding ``quote_id``, its
+    ``quote.created`` row gets another account and a discount, and its
+    ``converted_to_order`` row is deleted. Returns the journal's name and the 0-based row
+    of the edited ``quote.created``."""
+    import sqlite3
+
+    for path in sorted(journal_dir.glob("quote-*.sqlite")):
+        db = sqlite3.connect(path)
+        rows = db.execute("SELECT seq, body FROM events ORDER BY seq").fetchall()
+        mine = [(i, seq, body) for i, (seq, body) in enumerate(rows) if quote_id in body]
+        if not mine:
+            db.close()
+            continue
+        created = next(r for r in mine if "quote.created" in r[2])
+        converted = next(r for r in mine if "quote.converted_to_order" in r[2])
+        edited = (
+            created[2]
+            .replace('"acct-1"', '"acct-666"')
+            .replace('"discount_pct":"0"', '"discount_pct":"0.5"')
+        )
+        assert edited != created[2]
+        with db:
+            db.execute("UPDATE events SET body = ? WHERE seq = ?", (edited, created[1]))
+            db.execute("DELETE FROM events WHERE seq = ?", (converted[1],))
+        db.close()
+        return path.stem, created[0]
+    raise AssertionError(f"no journal holds {quote_id}")
+
+
+def test_a_journal_edited_on_disk_is_refused_on_replay_and_no_second_order_is_made(
+    live_runtime, tmp_path
+):
+    """Tried on the issue: a converted quote's journal rows edited and deleted on disk,
+    then the shard killed. The restarted shard must refuse its journal, naming the row,
+    and must never let the quote convert into a second order."""
+    platform = platform_for(live_runtime, journal_dir=tmp_path)
+
+    async def go():
+        # Given a quote converted into its order, on a journaled platform
+        await platform.start()
+        await accepted(platform, ["Q-X001"])
+        outcome = await platform.convert("Q-X001", "k-X001", "seller-1")
+        assert outcome.order is not None
+        order_id = outcome.order.order.order_id
+        orders_before = await platform.orders_final()  # order id -> its state
+
+        # When the journal is tampered with on disk and the quote shards are killed
+        shard, row = _tamper_with_the_quote(tmp_path, "Q-X001")
+        platform.restart("quotes")
+
+        # Then the shard refuses its journal on replay, naming the file and the row
+        async def refused() -> bool:
+            try:
+                await platform.get_quote("Q-X001")
+            except ActorUnavailable as exc:
+                reason = str(getattr(exc, "cause", None) or exc)
+                return f"{shard}.sqlite refused: row {row} " in reason
+            return False
+
+        await eventually(refused)
+        # ...and converting again makes no second order: the conversion is refused too
+        with pytest.raises(ActorUnavailable, match="refused"):
+            await platform.convert("Q-X001", "k-X001-again", "seller-1")
+        assert set(await platform.orders_final()) == set(orders_before) == {order_id}
+
+    try:
+        asyncio.run(go())
+    finally:
+        platform.shutdown()

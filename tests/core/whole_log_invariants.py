@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
+from cpqsim.audit_facts import decision
 from cpqsim.catalog import Catalog
 from cpqsim.downstream import LedgerSnapshot, live_side_effects
 from cpqsim.events import CloudEvent
@@ -421,6 +422,20 @@ def _repricing(events: list[CloudEvent], catalogs: dict[str, Catalog]) -> list[s
     return problems
 
 
+def _decisions_named(events: list[CloudEvent]) -> list[str]:
+    """Every decision names who decided and under which authority (no chain written)."""
+    problems = []
+    for e in events:
+        who = decision(e)
+        if who is None:
+            continue
+        actor, authority, _ = who
+        if not actor.strip() or not authority.strip():
+            missing = "actor" if not actor.strip() else "authority"
+            problems.append(f"{e.subject} {e.name} ({e.id}) records no {missing}")
+    return problems
+
+
 ORDER_CHECKS = [
     ("cancelled_orders_leave_no_live_side_effects", cancelled_orders_leave_nothing_live),
     ("compensations_in_reverse_dependency_order", compensations_in_reverse_order),
@@ -444,4 +459,5 @@ def judged_by_reference(events, ledgers, catalogs=None, approval_sla_s=None):
     if catalogs is not None:
         versions = {c.version: c for c in (catalogs if isinstance(catalogs, list) else [catalogs])}
         found["repricing_reproduces_fingerprint"] = _repricing(log, versions)
+    found["audit_chain_verifies"] = _decisions_named(log)
     return {n: (len(p), p[:MAX_EXAMPLES]) for n, p in found.items()}
