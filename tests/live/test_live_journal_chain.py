@@ -25,7 +25,7 @@ from cpqsim_actors.platform import LivePlatform, PlatformConfig
 from cpqsim_actors.quote_shard import QuoteShard
 
 from .conftest import shortened
-from .local_gateway import QUOTE
+from .local_gateway import OPERATIONS, QUOTE, bearer, test_directory
 
 
 def journaled_platform(journal_dir: Path) -> LivePlatform:
@@ -121,8 +121,9 @@ def test_a_shard_on_a_refused_journal_holds_nothing_and_refuses_every_business_c
         refused.publish_catalog(again.catalog, record=True)  # housekeeping: records nothing
 
         # ...and over HTTP the gateway answers 503 with the reason, not "retry shortly"
-        with TestClient(create_app(again), raise_server_exceptions=False) as client:
-            answer = client.get(f"{QUOTE}/Q-1")
+        app = create_app(again, test_directory())
+        with TestClient(app, raise_server_exceptions=False) as client:
+            answer = client.get(f"{QUOTE}/Q-1", headers=bearer(OPERATIONS))
         assert answer.status_code == 503, answer.text
         body = answer.json()
         assert body["code"] == "journal_refused" and "row 0 (seq 1)" in body["message"]
