@@ -144,7 +144,9 @@ class SimRuntime:
         self.policy = self.scenario.resilience_policy()
         self.quotes = QuoteService(
             QuoteServices(
-                catalog=loaded.catalog, refuse_stale_prices=self.scenario.refuse_stale_prices
+                catalog=loaded.catalog,
+                refuse_stale_prices=self.scenario.refuse_stale_prices,
+                approval_policy=loaded.approval_policy,
             )
         )
         self.orders = OrderService(loaded.catalog, self.policy, self.scenario.order_policy)
