@@ -199,20 +199,21 @@ def policy_problems(policy: ApprovalPolicy) -> list[tuple[tuple[str | int, ...],
                     )
                 )
     for i, a in enumerate(policy.rules):
-        for j, b in enumerate(policy.rules):
-            if i == j or not a.covers(b):
-                continue
-            if b.covers(a) and j < i:
-                continue  # the same conditions: reported once, at the later rule
-            if demand(policy, a.steps) >= demand(policy, b.steps):
+        for j in range(i + 1, len(policy.rules)):
+            b = policy.rules[j]
+            a_covers_b, b_covers_a = a.covers(b), b.covers(a)
+            if a_covers_b and b_covers_a:
                 problems.append(
                     (
                         ("rules", j),
-                        f"rule {b.id!r} can never decide a chain: every quote it matches "
-                        f"also matches rule {a.id!r}, whose chain {a.steps} is at least as "
-                        f"demanding as {b.steps} (overlapping or contradictory rules)",
+                        f"rules {a.id!r} and {b.id!r} match exactly the same quotes "
+                        f"(chains {a.steps} and {b.steps}): overlapping or contradictory rules",
                     )
                 )
+            elif a_covers_b and demand(policy, a.steps) >= demand(policy, b.steps):
+                problems.append((("rules", j), _shadowed(b, a)))
+            elif b_covers_a and demand(policy, b.steps) >= demand(policy, a.steps):
+                problems.append((("rules", i), _shadowed(a, b)))
     previous: tuple[str, Fraction] | None = None
     for role in policy.role_rank:
         limit = policy.discount_authority.get(role)
@@ -256,6 +257,14 @@ def policy_problems(policy: ApprovalPolicy) -> list[tuple[tuple[str | int, ...],
             (("escalation", "to_role"), f"role {policy.escalation.to_role!r} is not in role_rank")
         )
     return problems
+
+
+def _shadowed(rule: ApprovalRule, by: ApprovalRule) -> str:
+    return (
+        f"rule {rule.id!r} can never decide a chain: every quote it matches also matches "
+        f"rule {by.id!r}, whose chain {by.steps} is at least as demanding as {rule.steps} "
+        "(overlapping or contradictory rules)"
+    )
 
 
 def demand(policy: ApprovalPolicy, steps: list[str]) -> tuple[int, int]:

@@ -55,6 +55,7 @@ from cpqsim.invariant_checker import (
 )
 from cpqsim.invariants_orders import ORDER_CHECKS
 from cpqsim.order import ORDER_LIFECYCLE, OrderStatus, settled, status_trigger
+from cpqsim.approval import ApprovalPolicy
 from cpqsim.pricing import PriceRequest, price_quote
 
 __all__ = [
@@ -382,7 +383,7 @@ for _name, _description, _checker, _needs in ORDER_CHECKS:
 @invariant(
     "repricing_reproduces_fingerprint",
     "pricing an accepted snapshot's exact request again reproduces its price fingerprint",
-    needs=("catalogs",),
+    needs=("catalogs", "approval_policy"),
 )
 class RepricingReproducesFingerprint(Checker):
     """Prices every accepted snapshot's request again under the catalog version it was
@@ -397,9 +398,14 @@ class RepricingReproducesFingerprint(Checker):
 
     watches = ("quote.priced", "quote.accepted")
 
-    def __init__(self, catalogs: dict[str, Catalog]) -> None:
+    def __init__(
+        self, catalogs: dict[str, Catalog], approval_policy: ApprovalPolicy | None = None
+    ) -> None:
         super().__init__()
         self.catalogs = catalogs
+        # The price fingerprint covers the approval policy's version and triggers: the
+        # run's policy (the embedded default when it names none) prices again.
+        self.approval_policy = approval_policy or ApprovalPolicy()
         self.first = next(iter(catalogs.values()))
         self.priced_under: dict[tuple[str, int], str] = {}
         # (catalog version, request JSON) -> (prices, fingerprint or error)
@@ -438,7 +444,7 @@ class RepricingReproducesFingerprint(Checker):
         request = PriceRequest.model_validate(plain_request)
         self.priced += 1
         try:
-            return True, price_quote(catalog, request).fingerprint
+            return True, price_quote(catalog, request, None, self.approval_policy).fingerprint
         except ValueError as exc:
             return False, str(exc)
 
@@ -459,8 +465,16 @@ class InvariantJudge:
     checkers that watch them, so an event nobody watches costs one lookup.
     """
 
-    def __init__(self, catalog: Catalogs = None, approval_sla_s: float | None = None) -> None:
-        particulars: dict[str, Any] = {"approval_sla_s": approval_sla_s}
+    def __init__(
+        self,
+        catalog: Catalogs = None,
+        approval_sla_s: float | None = None,
+        approval_policy: ApprovalPolicy | None = None,
+    ) -> None:
+        particulars: dict[str, Any] = {
+            "approval_sla_s": approval_sla_s,
+            "approval_policy": approval_policy,
+        }
         if catalog is not None:
             versions = catalog if isinstance(catalog, list) else [catalog]
             particulars["catalogs"] = {c.version: c for c in versions}
@@ -501,11 +515,12 @@ def check_invariants(
     ledgers: dict[str, LedgerSnapshot],
     catalog: Catalogs = None,
     approval_sla_s: float | None = None,
+    approval_policy: ApprovalPolicy | None = None,
 ) -> list[InvariantResult]:
     """Judge a run. With the run's catalog (or every version it published, first the one
     it began with), accepted prices are also re-derived. ``approval_sla_s`` is how long
     an approval may wait without an owner (default ``APPROVAL_SLA_S``)."""
-    judge = InvariantJudge(catalog, approval_sla_s)
+    judge = InvariantJudge(catalog, approval_sla_s, approval_policy)
     for event in events:
         judge.observe(event)
     return judge.verdict(ledgers)

@@ -258,6 +258,7 @@ class QuoteApprovalStepApproved(_ApprovalDecision):
     """An earlier step of a multi-step chain approved; the next step is still to decide."""
 
     type_name: ClassVar[str] = "approval_step_approved"
+    omit_when_default: ClassVar[frozenset[str]] = frozenset({"on_behalf_of"})  # a new fact
 
 
 class QuoteApprovalRefused(QuoteEvent, OmitsDefaults):

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from cpqsim.approval import ApprovalPolicy, policy_problems
-from cpqsim_scenarios.documents import Document, read_document
+from cpqsim_scenarios.documents import LIMITS, Document, read_document
 from cpqsim_scenarios.errors import InputInvalid, problems_from_validation
 
 WHAT = "approval policy"
@@ -48,7 +48,7 @@ def policy_from_document(document: Document) -> ApprovalPolicy:
 
 def load_approval_policy(path: str | Path) -> ApprovalPolicy:
     """Read one approval policy file (YAML or JSON)."""
-    return policy_from_document(read_document(path, WHAT))
+    return policy_from_document(read_document(path, WHAT, LIMITS["approval_policy"]))
 
 
 def policy_from_data(data: Any, source: str = "request body") -> ApprovalPolicy:

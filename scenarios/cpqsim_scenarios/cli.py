@@ -32,6 +32,7 @@ from cpqsim_scenarios.errors import (
     InputInvalid,
     Problem,
 )
+from cpqsim_scenarios.cli_approval import register as register_approval_commands
 from cpqsim_scenarios.output import tool_version
 
 app = typer.Typer(
@@ -70,6 +71,7 @@ class SchemaName(StrEnum):
     scenario = "scenario"
     catalog = "catalog"
     request = "request"
+    approval_policy = "approval_policy"
 
 
 def _fail_input(problem: InputInvalid | str, as_json: bool = False) -> NoReturn:
@@ -84,6 +86,9 @@ def _fail_input(problem: InputInvalid | str, as_json: bool = False) -> NoReturn:
         for line in exc.lines(SHOWN_PROBLEMS):
             err.print(escape(line))
     raise typer.Exit(EXIT_INVALID_INPUT)
+
+
+register_approval_commands(app, _fail_input, out)
 
 
 def _option_problem(option: str, message: str) -> InputInvalid:

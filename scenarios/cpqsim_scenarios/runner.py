@@ -112,7 +112,11 @@ def summarize(
     """
     if invariants is None:
         invariants = check_invariants(
-            output.events, output.ledgers, run_catalogs(loaded), loaded.scenario.approval_timeout_s
+            output.events,
+            output.ledgers,
+            run_catalogs(loaded),
+            loaded.scenario.approval_timeout_s,
+            loaded.approval_policy,
         )
     by_state = Counter(output.orders_final.values())
     facts = read_order_facts(output.events)  # one reading of the log for every figure
@@ -216,7 +220,9 @@ def run_scenario(
     events = EventFile.beside(plan.target) if plan is not None else EventFile()
     try:
         log = EventLog(sink=events)
-        judge = InvariantJudge(run_catalogs(loaded), loaded.scenario.approval_timeout_s)
+        judge = InvariantJudge(
+            run_catalogs(loaded), loaded.scenario.approval_timeout_s, loaded.approval_policy
+        )
         log.subscribe(judge.observe)
         output = execute(loaded, runtime, seed, progress, log)
         events.flush()
