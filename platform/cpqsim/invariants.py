@@ -42,6 +42,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from cpqsim.approval import ApprovalPolicy
 from cpqsim.canonical import CANONICAL_ENCODER
 from cpqsim.catalog import Catalog
 from cpqsim.downstream import LedgerSnapshot, live_side_effects
@@ -55,7 +56,6 @@ from cpqsim.invariant_checker import (
 )
 from cpqsim.invariants_orders import ORDER_CHECKS
 from cpqsim.order import ORDER_LIFECYCLE, OrderStatus, settled, status_trigger
-from cpqsim.approval import ApprovalPolicy
 from cpqsim.pricing import PriceRequest, price_quote
 
 __all__ = [

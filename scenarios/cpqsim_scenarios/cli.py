@@ -24,6 +24,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cpqsim_scenarios.cli_approval import register as register_approval_commands
 from cpqsim_scenarios.errors import (
     EXIT_INTERNAL_ERROR,
     EXIT_INVALID_INPUT,
@@ -32,7 +33,6 @@ from cpqsim_scenarios.errors import (
     InputInvalid,
     Problem,
 )
-from cpqsim_scenarios.cli_approval import register as register_approval_commands
 from cpqsim_scenarios.output import tool_version
 
 app = typer.Typer(
