@@ -74,6 +74,13 @@ class ApprovalIn(Body):
     approver: str = Field(min_length=1, max_length=200)
     role: str = Field(min_length=1, max_length=100)
     reason: str = Field(default="", max_length=2000)
+    onBehalfOf: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="the delegator (principal or role) the approver acts for, under a "
+        "delegation of the approval policy in force",
+    )
 
 
 class RejectionIn(ApprovalIn):

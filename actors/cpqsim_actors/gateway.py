@@ -45,6 +45,7 @@ from cpqsim_actors.messages import CommandResult, ConvertOutcome, OrderView, Quo
 from cpqsim_actors.metrics import GatewayMetrics, MetricsMiddleware
 from cpqsim_actors.offline_docs import install_offline_docs
 from cpqsim_actors.order_routes import install_order_exception_routes
+from cpqsim_actors.policy_routes import install_approval_policy_routes
 from cpqsim_actors.request_guard import DEFAULT_MAX_BODY_BYTES, RequestGuard
 from cpqsim_actors.strict_query import install_strict_query
 from cpqsim_actors.tmf import CATALOG_PATH, ORDER_PATH, QUOTE_PATH, order_resource, quote_resource
@@ -106,6 +107,8 @@ def _refusal(result: CommandResult) -> JSONResponse:
             for v in result.violations
         ]
         return error_response(422, code, message, violations)
+    if code == "approval_refused":  # without authority: refused, and recorded on the quote
+        return error_response(403, code, message)
     return error_response(409, code, message)
 
 
@@ -345,7 +348,11 @@ def create_app(
     @quote_command_route("approve", "Approve (never by the requester)")
     async def approve_quote(quote_id: str, body: m.ApprovalIn, request: Request):
         command = ApproveQuote(
-            quote_id=quote_id, approver=body.approver, role=body.role, reason=body.reason
+            quote_id=quote_id,
+            approver=body.approver,
+            role=body.role,
+            reason=body.reason,
+            on_behalf_of=body.onBehalfOf,
         )
         return await run(command, request, body.approver)
 
@@ -478,6 +485,7 @@ def create_app(
     # ------------------------------------------------------------------ TMF hub
 
     install_order_exception_routes(app, platform, metrics)
+    install_approval_policy_routes(app, platform)
 
     for api, root in ((QUOTE_API, QUOTE_PATH), (ORDER_API, ORDER_PATH)):
         install_hub_routes(app, hub, api, root)

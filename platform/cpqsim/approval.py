@@ -19,10 +19,11 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
+from cpqsim.events import DomainEvent
 from cpqsim.omit_defaults import OmitsDefaults
 from cpqsim.principals import same_principal
 
@@ -462,3 +463,19 @@ def approval_refusal(
     if policy.rank(approver_role) < policy.rank(needed):
         return f"role {approver_role!r} is below the required role {needed!r}"
     return None
+
+
+class ApprovalPolicyPublished(DomainEvent):
+    """A new approval policy version is in force from now on (live platform).
+
+    It carries the whole policy, so a shard replaying its journal comes back under the
+    policy it had, and evidence can show what a version said.
+    """
+
+    aggregate: ClassVar[str] = "approval_policy"
+    type_name: ClassVar[str] = "published"
+    policy_version: str
+    policy: dict[str, Any]
+
+    def subject(self) -> str:
+        return f"approval-policy/{self.policy_version}"

@@ -579,7 +579,8 @@ def _decide_approval(
     if versions and versions != {policy.version}:
         raise StaleApprovalPolicy(
             f"quote {state.quote_id} was priced under approval policy "
-            f"{', '.join(sorted(versions))}; {policy.version} is in force now: price it again"
+            f"{', '.join(sorted(versions))}; {policy.version} is in force now: revise and "
+            "price it again"
         )
     chain = state.approval_chain
     step = len(state.step_approvals) + 1

@@ -286,11 +286,15 @@ class SimRuntime:
                 message=str(exc),
             )
         self.log.extend(events)
+        # An approval without authority is recorded (the fact is logged) yet refused.
+        refused = [e for e in events if e.name == "quote.approval_refused"]
         return CommandAnswer(
-            ok=True,
+            ok=not refused,
             quote=quote,
             new_events=len(events),
             last_event_id=events[-1].id if events else None,
+            code="approval_refused" if refused else None,
+            message=refused[0].data["reason"] if refused else None,
         )
 
     def execute_orders(
