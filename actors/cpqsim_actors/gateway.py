@@ -88,6 +88,7 @@ QuoteCreateBody = Annotated[
 # OpenAPI statuses per kind of route (all errors are TMF Error bodies).
 READ = error_doc(400, 404, 503)
 COMMAND = error_doc(400, 404, 409, 413, 422, 503)
+DECISION = error_doc(400, 403, 404, 409, 413, 422, 503)  # 403: no authority (recorded)
 CREATE = error_doc(400, 409, 413, 422, 503)
 
 
@@ -328,12 +329,12 @@ def create_app(
             return error_response(404, "unknown_quote", f"quote {quote_id[:80]} does not exist")
         return JSONResponse(quote_json(view, request))
 
-    def quote_command_route(path: str, summary: str):
+    def quote_command_route(path: str, summary: str, responses=COMMAND):
         return app.post(
             f"{QUOTE_PATH}/quote/{{quote_id}}/{path}",
             tags=["quote"],
             response_model=m.Quote,
-            responses=COMMAND,
+            responses=responses,
             summary=summary,
         )
 
@@ -345,7 +346,7 @@ def create_app(
     async def submit_quote(quote_id: str, request: Request):
         return await run(SubmitQuoteForApproval(quote_id=quote_id), request)
 
-    @quote_command_route("approve", "Approve (never by the requester)")
+    @quote_command_route("approve", "Approve the next step (never by the requester)", DECISION)
     async def approve_quote(quote_id: str, body: m.ApprovalIn, request: Request):
         command = ApproveQuote(
             quote_id=quote_id,
@@ -356,10 +357,14 @@ def create_app(
         )
         return await run(command, request, body.approver)
 
-    @quote_command_route("reject", "Reject, with a reason")
+    @quote_command_route("reject", "Reject, with a reason", DECISION)
     async def reject_quote(quote_id: str, body: m.RejectionIn, request: Request):
         command = RejectQuote(
-            quote_id=quote_id, approver=body.approver, role=body.role, reason=body.reason
+            quote_id=quote_id,
+            approver=body.approver,
+            role=body.role,
+            reason=body.reason,
+            on_behalf_of=body.onBehalfOf,
         )
         return await run(command, request, body.approver)
 

@@ -180,6 +180,8 @@ def test_domain_refusals_are_409_with_code_and_message(client):
     own = client.post(
         f"{QUOTE}/{qid}/approve", json={"approver": "seller-01", "role": "sales_manager"}
     )
-    assert own.status_code == 409 and own.json()["code"] == "guard_failed"
+    # Self-approval is refused as a lack of authority (403), and recorded on the quote
+    assert own.status_code == 403 and own.json()["code"] == "approval_refused"
+    assert "segregation of duties" in own.json()["message"]
     not_converted = client.post(f"{QUOTE}/{qid}/convert", headers={"Idempotency-Key": "k"})
     assert not_converted.status_code == 409
