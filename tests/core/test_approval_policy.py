@@ -190,3 +190,52 @@ def test_a_one_step_price_is_logged_exactly_as_before_chains_existed(services, c
     assert all("chain" not in t for t in data["price"]["approval_triggers"])
     # And reading it back gives the same fact
     assert QuotePriced.model_validate(data) == priced
+
+
+def test_a_revision_beyond_the_sellers_authority_is_refused_when_the_policy_refuses(
+    sample_catalog, ctx
+):
+    from cpqsim.lifecycle import GuardFailed
+    from cpqsim.quote import QuoteServices, ReviseQuote
+
+    # Given a policy that refuses discounts beyond the requester's own authority
+    refusing = policy(
+        rules=[{"id": "ten", "discount_above": "0.10", "role": "sales_manager"}],
+        discount_authority={"seller": "0.10", "sales_manager": "0.20"},
+        beyond_authority="refuse",
+    )
+    services = QuoteServices(catalog=sample_catalog, approval_policy=refusing)
+    state, _ = execute(
+        None,
+        CreateQuote(
+            quote_id="Q1",
+            account_id="a",
+            requester="s",
+            lines=[
+                {"offering": "saas-suite", "quantity": 10, "options": ["saas-edition-standard"]}
+            ],
+            discount_pct=D("0.10"),
+        ),
+        ctx,
+        services,
+    )
+    # When the seller revises to 12 %, then the revision is refused with the authority
+    with pytest.raises(GuardFailed, match="a seller may give up to 10% discount"):
+        execute(state, ReviseQuote(quote_id="Q1", discount_pct=D("0.12")), ctx, services)
+    # And a sales manager's own quote at 12 % is within their authority
+    state, _ = execute(
+        None,
+        CreateQuote(
+            quote_id="Q2",
+            account_id="a",
+            requester="m",
+            requester_role="sales_manager",
+            lines=[
+                {"offering": "saas-suite", "quantity": 10, "options": ["saas-edition-standard"]}
+            ],
+            discount_pct=D("0.12"),
+        ),
+        ctx,
+        services,
+    )
+    assert state.requester_role == "sales_manager"
