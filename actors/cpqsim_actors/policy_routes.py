@@ -34,7 +34,10 @@ def install_approval_policy_routes(app: FastAPI, platform: Any) -> None:
     @app.put(
         POLICY_PATH,
         tags=["policy"],
-        responses=error_doc(409, 422),
+        responses={
+            201: {"description": "The new version is in force"},
+            **error_doc(400, 409, 413, 422),
+        },
         summary="Put a new approval policy version in force (JSON body, as the YAML file)",
     )
     async def put_approval_policy(body: Annotated[dict[str, Any], Body()]):
