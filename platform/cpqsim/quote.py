@@ -725,23 +725,18 @@ def _cancel(
 def _escalate(
     state: Quote, command: EscalateApproval, ctx: Context, services: QuoteServices
 ) -> list[QuoteEvent]:
+    """The overdue approval gets an owner: the policy's escalation owner when the policy
+    names an escalation (and its role may then decide the step), else the command's."""
+    escalation = services.approval_policy.escalation
     return [
         QuoteApprovalEscalated(
             quote_id=state.quote_id,
             revision=state.revision,
-            owner=command.owner,
+            owner=escalation.owner if escalation is not None else command.owner,
             required_role=state.required_role or "",
             reason=command.reason,
-            escalated_to=(
-                services.approval_policy.escalation.to_role
-                if services.approval_policy.escalation is not None
-                else None
-            ),
-            policy_version=(
-                services.approval_policy.version
-                if services.approval_policy.escalation is not None
-                else None
-            ),
+            escalated_to=escalation.to_role if escalation is not None else None,
+            policy_version=services.approval_policy.version if escalation is not None else None,
         )
     ]
 

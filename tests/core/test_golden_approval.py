@@ -123,6 +123,8 @@ def test_golden_approval_case(path: Path):
             assert step["reason_contains"] in fact.reason, f"{where}: {fact.reason}"
         if "escalated_to" in step:
             assert fact.escalated_to == step["escalated_to"], where
+        if "expect_owner" in step:
+            assert fact.owner == step["expect_owner"], where
         if step["expect"] in ("approved", "approval_step_approved"):
             assert fact.policy_version == services.approval_policy.version, where
             assert fact.on_behalf_of == step.get("on_behalf_of"), where
