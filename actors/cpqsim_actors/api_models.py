@@ -91,6 +91,13 @@ class ApprovalIn(Body):
         "caller holds several approval roles)",
     )
     reason: str = Field(default="", max_length=2000)
+    onBehalfOf: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="the delegator (principal or role) the approver acts for, under a "
+        "delegation of the approval policy in force",
+    )
 
 
 class RejectionIn(ApprovalIn):

@@ -63,6 +63,7 @@ from cpqsim_actors.messages import CommandResult, ConvertOutcome, OrderView, Quo
 from cpqsim_actors.metrics import GatewayMetrics, MetricsMiddleware
 from cpqsim_actors.offline_docs import install_offline_docs
 from cpqsim_actors.order_routes import install_order_exception_routes
+from cpqsim_actors.policy_routes import install_approval_policy_routes
 from cpqsim_actors.request_guard import DEFAULT_MAX_BODY_BYTES, RequestGuard
 from cpqsim_actors.strict_query import install_strict_query
 from cpqsim_actors.tmf import CATALOG_PATH, ORDER_PATH, QUOTE_PATH, order_resource, quote_resource
@@ -126,6 +127,8 @@ def _refusal(result: CommandResult) -> JSONResponse:
             for v in result.violations
         ]
         return error_response(422, code, message, violations)
+    if code == "approval_refused":  # without authority: refused, and recorded on the quote
+        return error_response(403, code, message)
     return error_response(409, code, message)
 
 
@@ -408,12 +411,12 @@ def create_app(
             return unknown_quote(quote_id)
         return JSONResponse(quote_json(view, request))
 
-    def quote_command_route(path: str, summary: str):
+    def quote_command_route(path: str, summary: str, responses=COMMAND):
         return app.post(
             f"{QUOTE_PATH}/quote/{{quote_id}}/{path}",
             tags=["quote"],
             response_model=m.Quote,
-            responses=COMMAND,
+            responses=responses,
             summary=summary,
         )
 
@@ -428,24 +431,40 @@ def create_app(
 
     def decided_by(caller: Principal, body: m.ApprovalIn, action: str) -> tuple[str, str]:
         """The approver is the caller; the role one the caller holds (body fields only
-        confirm them: naming another person or an unheld role is a 403)."""
+        confirm them: naming another person or an unheld role is a 403). Acting on behalf
+        of someone under a delegation, the role is the delegator's: the approval policy's
+        delegations decide (a delegation not in force is refused and recorded)."""
         require(caller, action)
         same_as_caller(caller, body.approver, "approver")
+        if body.onBehalfOf is not None and body.role is not None:
+            return caller.id, body.role
         return caller.id, acting_role(caller, body.role, APPROVING_ROLES)
 
-    @quote_command_route("approve", "Approve as the caller (never by the requester)")
+    @quote_command_route("approve", "Approve the next step as the caller (never the requester)")
     async def approve_quote(
         quote_id: str, request: Request, caller: Caller, body: m.ApprovalIn | None = None
     ):
         body = body or m.ApprovalIn()
         approver, role = decided_by(caller, body, "quote.approve")
-        command = ApproveQuote(quote_id=quote_id, approver=approver, role=role, reason=body.reason)
+        command = ApproveQuote(
+            quote_id=quote_id,
+            approver=approver,
+            role=role,
+            reason=body.reason,
+            on_behalf_of=body.onBehalfOf,
+        )
         return await run(command, request, caller, "quote.approve")
 
     @quote_command_route("reject", "Reject as the caller, with a reason")
     async def reject_quote(quote_id: str, body: m.RejectionIn, request: Request, caller: Caller):
         approver, role = decided_by(caller, body, "quote.reject")
-        command = RejectQuote(quote_id=quote_id, approver=approver, role=role, reason=body.reason)
+        command = RejectQuote(
+            quote_id=quote_id,
+            approver=approver,
+            role=role,
+            reason=body.reason,
+            on_behalf_of=body.onBehalfOf,
+        )
         return await run(command, request, caller, "quote.reject")
 
     @quote_command_route("revise", "Revise lines or discount (a new revision)")
@@ -586,6 +605,7 @@ def create_app(
     # ------------------------------------------------------------------ TMF hub
 
     install_order_exception_routes(app, platform, metrics)
+    install_approval_policy_routes(app, platform)
 
     for api, root in ((QUOTE_API, QUOTE_PATH), (ORDER_API, ORDER_PATH)):
         install_hub_routes(app, hub, api, root)

@@ -28,6 +28,7 @@ from typing import Any
 
 from cpqsim_host.scenario import Operations
 
+from cpqsim.approval import ApprovalPolicy
 from cpqsim.catalog import Catalog
 from cpqsim.conversion import CreateOrder, order_to_create
 from cpqsim.downstream import DownstreamProfile, LedgerSnapshot
@@ -49,6 +50,10 @@ SUPERVISE_EVERY_S = 0.5  # wall seconds between supervisor rounds (wake, relay)
 RELAY_AFTER_S = 2.0  # an unconfirmed conversion this old was left half done by a crash
 
 
+class PolicyVersionConflict(ValueError):
+    """The same approval policy version sent with other content."""
+
+
 @dataclass(frozen=True)
 class PlatformConfig:
     catalog: Catalog
@@ -64,6 +69,7 @@ class PlatformConfig:
     order_policy: OrderPolicy = DEFAULT_ORDER_POLICY
     refuse_stale_prices: bool = True
     operations: Operations | None = None  # the team repairing fallout, split over shards
+    approval_policy: ApprovalPolicy = field(default_factory=ApprovalPolicy)
     t0_wall: float = field(default_factory=time.time)
 
 
@@ -76,6 +82,7 @@ class LivePlatform:
         self.t0_wall = config.t0_wall
         self._supervisor: asyncio.Task | None = None
         self.catalog_in_force = config.catalog
+        self.approval_policy_in_force = config.approval_policy
         self.journal_dir: Path | None = None
         # A journal folder we made ourselves is ours to remove; a configured one is the user's.
         self._owns_journal_dir = config.journal and config.journal_dir is None
@@ -110,6 +117,7 @@ class LivePlatform:
                         self._journal(f"quote-{i}"),
                         c.seed,
                         c.refuse_stale_prices,
+                        c.approval_policy,
                     ),
                     max_restarts=c.max_restarts,
                 )
@@ -300,6 +308,34 @@ class LivePlatform:
             versions = await asyncio.gather(*(h.call("catalog_version") for h in shards))
             stale = [h for h, v in zip(shards, versions, strict=True) if v != self.catalog.version]
             await asyncio.gather(*(h.call("publish_catalog", self.catalog) for h in stale))
+        policy = self.approval_policy_in_force
+        if policy is not self.config.approval_policy:
+            shards = self.quote_shards
+            versions = await asyncio.gather(*(h.call("approval_policy_version") for h in shards))
+            behind = [h for h, v in zip(shards, versions, strict=True) if v != policy.version]
+            await asyncio.gather(*(h.call("publish_approval_policy", policy) for h in behind))
+
+    async def publish_approval_policy(self, policy: ApprovalPolicy) -> bool:
+        """Put ``policy`` in force on every quote shard; False when it already is.
+
+        A version names one content: the same version with other rules is refused
+        (:class:`PolicyVersionConflict`), so every decision's recorded version means one
+        thing. Quotes priced under the previous version are priced again before anyone
+        decides on them.
+        """
+        current = self.approval_policy_in_force
+        if policy.version == current.version:
+            if policy == current:
+                return False
+            raise PolicyVersionConflict(
+                f"approval policy version {policy.version} is in force with other content: "
+                "a changed policy needs a new version"
+            )
+        self.approval_policy_in_force = policy
+        await asyncio.gather(
+            *(h.call("publish_approval_policy", policy) for h in self.quote_shards)
+        )
+        return True
 
     async def publish_catalog(self, catalog: Catalog) -> None:
         """A new catalog version is in force everywhere from now (recorded once, as a fact)."""

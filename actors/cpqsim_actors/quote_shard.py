@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from cpqsim.approval import ApprovalPolicy, ApprovalPolicyPublished
 from cpqsim.catalog import Catalog
 from cpqsim.catalog_events import CatalogPublished
 from cpqsim.context import Context, IdSource, rng_stream
@@ -46,10 +47,15 @@ class QuoteShard(JournaledShard):
         journal_path: str | None = None,
         seed: int = 0,
         refuse_stale_prices: bool = True,
+        approval_policy: ApprovalPolicy | None = None,
     ) -> None:
         self.name = name
         self.quotes = QuoteService(
-            QuoteServices(catalog=catalog, refuse_stale_prices=refuse_stale_prices)
+            QuoteServices(
+                catalog=catalog,
+                refuse_stale_prices=refuse_stale_prices,
+                approval_policy=approval_policy or ApprovalPolicy(),
+            )
         )
         self.clock = VirtualClock(t0_wall, time_scale)
         self.ids = IdSource(namespace=name)
@@ -70,6 +76,12 @@ class QuoteShard(JournaledShard):
     # ---------------------------------------------------------------- recovery
 
     def _replay_event(self, event: CloudEvent) -> None:
+        if event.subject.startswith("approval-policy/"):
+            # The policy in force comes back from the journal (the fact carries all of it).
+            self.log.append(event.model_dump_json())
+            policy = ApprovalPolicy.model_validate(event.data["policy"])
+            self.quotes.set_approval_policy(policy)
+            return
         if event.subject.startswith("catalog/"):
             self.log.append(event.model_dump_json())  # the catalog comes back from the platform
             return
@@ -129,10 +141,14 @@ class QuoteShard(JournaledShard):
                 assert create is not None
                 self.outbox[create.order_id] = create
                 self._promised_at[create.order_id] = time.monotonic()
+        # An approval without authority is recorded (the fact is journaled) yet refused.
+        refused = [e for e in events if e.name == "quote.approval_refused"]
         result = CommandResult(
-            "ok",
+            "refused" if refused else "ok",
             new_events=len(events),
             last_event_id=events[-1].id if events else None,
+            code="approval_refused" if refused else None,
+            message=refused[0].data["reason"] if refused else None,
             **self._quote_as(shape, command.quote_id),
         )
         return result, events
@@ -183,6 +199,22 @@ class QuoteShard(JournaledShard):
             self.log.append(event.model_dump_json())
             if self.journal is not None:
                 self.journal.append([event], self.ids.state())
+
+    def publish_approval_policy(self, policy: ApprovalPolicy) -> None:
+        """A new approval policy version is in force on this shard, recorded in its log
+        and journal (so a restarted shard replays back into it)."""
+        self.quotes.set_approval_policy(policy)
+        ctx = Context(now=self.clock.now(), ids=self.ids, rng=self.rng, actor="policy-publisher")
+        fact = ApprovalPolicyPublished(
+            policy_version=policy.version, policy=policy.model_dump(mode="json")
+        )
+        event = envelope(fact, ctx)
+        self.log.append(event.model_dump_json())
+        if self.journal is not None:
+            self.journal.append([event], self.ids.state())
+
+    def approval_policy_version(self) -> str:
+        return self.quotes.services.approval_policy.version
 
     # ----------------------------------------------------------------- outbox
 

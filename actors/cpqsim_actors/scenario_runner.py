@@ -243,6 +243,7 @@ async def _run(
             order_policy=scenario.order_policy,
             refuse_stale_prices=scenario.refuse_stale_prices,
             operations=scenario.operations,
+            approval_policy=loaded.approval_policy,
         ),
         backend=backend,
     )

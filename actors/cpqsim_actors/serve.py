@@ -87,6 +87,7 @@ def build_platform(
             seed=loaded.scenario.seed,
             journal=journal,
             journal_dir=journal_dir,
+            approval_policy=loaded.approval_policy,
         ),
         backend=backend,
     )

@@ -42,6 +42,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from cpqsim.approval import ApprovalPolicy
 from cpqsim.canonical import CANONICAL_ENCODER
 from cpqsim.catalog import Catalog
 from cpqsim.downstream import LedgerSnapshot, live_side_effects
@@ -432,7 +433,7 @@ for _name, _description, _checker, _needs in ORDER_CHECKS:
 @invariant(
     "repricing_reproduces_fingerprint",
     "pricing an accepted snapshot's exact request again reproduces its price fingerprint",
-    needs=("catalogs",),
+    needs=("catalogs", "approval_policy"),
 )
 class RepricingReproducesFingerprint(Checker):
     """Prices every accepted snapshot's request again under the catalog version it was
@@ -447,9 +448,14 @@ class RepricingReproducesFingerprint(Checker):
 
     watches = ("quote.priced", "quote.accepted")
 
-    def __init__(self, catalogs: dict[str, Catalog]) -> None:
+    def __init__(
+        self, catalogs: dict[str, Catalog], approval_policy: ApprovalPolicy | None = None
+    ) -> None:
         super().__init__()
         self.catalogs = catalogs
+        # The price fingerprint covers the approval policy's version and triggers: the
+        # run's policy (the embedded default when it names none) prices again.
+        self.approval_policy = approval_policy or ApprovalPolicy()
         self.first = next(iter(catalogs.values()))
         self.priced_under: dict[tuple[str, int], str] = {}
         # (catalog version, request JSON) -> (prices, fingerprint or error)
@@ -492,7 +498,7 @@ class RepricingReproducesFingerprint(Checker):
         request = PriceRequest.model_validate(plain_request)
         self.priced += 1
         try:
-            return True, price_quote(catalog, request).fingerprint
+            return True, price_quote(catalog, request, None, self.approval_policy).fingerprint
         except ValueError as exc:
             return False, str(exc)
 
@@ -523,9 +529,14 @@ class InvariantJudge:
         self,
         catalog: Catalogs = None,
         approval_sla_s: float | None = None,
+        approval_policy: ApprovalPolicy | None = None,
         audit_lines: AuditLines = None,
     ) -> None:
-        particulars: dict[str, Any] = {"approval_sla_s": approval_sla_s, "audit_lines": audit_lines}
+        particulars: dict[str, Any] = {
+            "approval_sla_s": approval_sla_s,
+            "approval_policy": approval_policy,
+            "audit_lines": audit_lines,
+        }
         if catalog is not None:
             versions = catalog if isinstance(catalog, list) else [catalog]
             particulars["catalogs"] = {c.version: c for c in versions}
@@ -566,11 +577,12 @@ def check_invariants(
     ledgers: dict[str, LedgerSnapshot],
     catalog: Catalogs = None,
     approval_sla_s: float | None = None,
+    approval_policy: ApprovalPolicy | None = None,
 ) -> list[InvariantResult]:
     """Judge a run. With the run's catalog (or every version it published, first the one
     it began with), accepted prices are also re-derived. ``approval_sla_s`` is how long
     an approval may wait without an owner (default ``APPROVAL_SLA_S``)."""
-    judge = InvariantJudge(catalog, approval_sla_s)
+    judge = InvariantJudge(catalog, approval_sla_s, approval_policy)
     for event in events:
         judge.observe(event)
     return judge.verdict(ledgers)

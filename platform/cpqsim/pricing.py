@@ -399,7 +399,12 @@ def _price(
         "discount_pct": request.discount_pct,
         "warnings": warnings,
         "approval_triggers": required_approvals(
-            approval_policy, request.discount_pct, sorted(run.families), request.region
+            approval_policy,
+            request.discount_pct,
+            sorted(run.families),
+            request.region,
+            deal_size=net_total,
+            currency=currency,
         ),
         "input_fingerprint": request_fingerprint(catalog, request, policy, approval_policy, keys),
         "subtotal": subtotal,

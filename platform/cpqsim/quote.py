@@ -17,13 +17,22 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cpqsim.approval import ApprovalPolicy, approval_refusal, highest_required_role
+from cpqsim.approval import (
+    ApprovalPolicy,
+    ApprovalTrigger,
+    BeyondAuthority,
+    approval_chain,
+    approval_refusal,
+    authority_trigger,
+    highest_required_role,
+)
 from cpqsim.canonical import fingerprint
 from cpqsim.catalog import Catalog
 from cpqsim.configuration import QuoteLine, check_configuration, resolve_line_versions
 from cpqsim.context import Context
 from cpqsim.events import DomainEvent
 from cpqsim.lifecycle import DomainError, GuardFailed, TransitionTable
+from cpqsim.omit_defaults import OmitsDefaults
 from cpqsim.pricing import PriceRequest, PriceResult, PricingError, PricingPolicy, price_quote
 
 
@@ -50,6 +59,10 @@ QUOTE_LIFECYCLE = TransitionTable(
         (S.PRICED, "priced"): S.PRICED,
         (S.PRICED, "submitted_for_approval"): S.PENDING_APPROVAL,
         (S.PENDING_APPROVAL, "approved"): S.APPROVED,
+        # A multi-step chain: an earlier step approved, the next one still to decide.
+        (S.PENDING_APPROVAL, "approval_step_approved"): S.PENDING_APPROVAL,
+        # An approval by someone without the authority: recorded, nothing changes.
+        (S.PENDING_APPROVAL, "approval_refused"): S.PENDING_APPROVAL,
         (S.PENDING_APPROVAL, "approval_escalated"): S.PENDING_APPROVAL,  # still waiting
         (S.PENDING_APPROVAL, "rejected"): S.REJECTED,
         (S.PRICED, "accepted"): S.ACCEPTED,  # only when no approval is required
@@ -87,6 +100,9 @@ class CreateQuote(QuoteCommand):
     currency: str | None = Field(default=None, description="default: the catalog currency")
     channel: str | None = None
     segment: str | None = None
+    requester_role: str | None = Field(
+        default=None, description="the requester's role (default: the policy's requester_role)"
+    )
 
 
 class PriceQuote(QuoteCommand):
@@ -101,12 +117,16 @@ class ApproveQuote(QuoteCommand):
     approver: str
     role: str
     reason: str = ""
+    on_behalf_of: str | None = Field(
+        default=None, description="the delegator (principal or role) the approver acts for"
+    )
 
 
 class RejectQuote(QuoteCommand):
     approver: str
     role: str
     reason: str
+    on_behalf_of: str | None = None
 
 
 class ReviseQuote(QuoteCommand):
@@ -170,8 +190,9 @@ class QuoteEvent(DomainEvent):
         return f"quote/{self.quote_id}"
 
 
-class QuoteCreated(QuoteEvent):
+class QuoteCreated(QuoteEvent, OmitsDefaults):
     type_name: ClassVar[str] = "created"
+    omit_when_default: ClassVar[frozenset[str]] = frozenset({"requester_role"})
     account_id: str
     requester: str
     lines: list[QuoteLine]
@@ -181,15 +202,27 @@ class QuoteCreated(QuoteEvent):
     channel: str | None = None
     segment: str | None = None
     catalog_version: str
+    requester_role: str | None = None
 
 
-class QuotePriced(QuoteEvent):
+class QuotePriced(QuoteEvent, OmitsDefaults):
     type_name: ClassVar[str] = "priced"
+    omit_when_default: ClassVar[frozenset[str]] = frozenset({"approval_chain", "authority_trigger"})
     price_request: PriceRequest  # exactly what was priced, so it can be priced again
     price: PriceResult
     price_fingerprint: str
     approval_required: bool
     required_role: str | None = None
+    # Written only when the chain is more than the one step ``required_role``.
+    approval_chain: list[str] = Field(default_factory=list)
+    # A discount beyond the requester's own authority (the policy's discount_authority).
+    authority_trigger: ApprovalTrigger | None = None
+
+    @property
+    def chain(self) -> list[str]:
+        if self.approval_chain:
+            return list(self.approval_chain)
+        return [self.required_role] if self.approval_required and self.required_role else []
 
 
 class QuoteSubmittedForApproval(QuoteEvent):
@@ -200,14 +233,47 @@ class QuoteSubmittedForApproval(QuoteEvent):
     policy_version: str
 
 
-class QuoteApproved(QuoteEvent):
-    type_name: ClassVar[str] = "approved"
+class _ApprovalDecision(QuoteEvent, OmitsDefaults):
+    """A step of the approval chain approved: who, in which role, under which policy."""
+
+    omit_when_default: ClassVar[frozenset[str]] = frozenset({"step", "steps", "on_behalf_of"})
     approver: str
     role: str
     requester: str
     reason: str = ""
     snapshot_fingerprint: str
     policy_version: str
+    step: int = 1
+    steps: int = 1
+    on_behalf_of: str | None = None
+
+
+class QuoteApproved(_ApprovalDecision):
+    """The last step of the approval chain approved: the quote is approved."""
+
+    type_name: ClassVar[str] = "approved"
+
+
+class QuoteApprovalStepApproved(_ApprovalDecision):
+    """An earlier step of a multi-step chain approved; the next step is still to decide."""
+
+    type_name: ClassVar[str] = "approval_step_approved"
+    omit_when_default: ClassVar[frozenset[str]] = frozenset({"on_behalf_of"})  # a new fact
+
+
+class QuoteApprovalRefused(QuoteEvent, OmitsDefaults):
+    """An approval or rejection by someone without the authority for it: recorded as
+    evidence (who tried, claiming which role, why not), it changes nothing else."""
+
+    type_name: ClassVar[str] = "approval_refused"
+    omit_when_default: ClassVar[frozenset[str]] = frozenset({"on_behalf_of"})
+    approver: str
+    role: str
+    step: int
+    decision: str  # "approve" or "reject"
+    reason: str
+    policy_version: str
+    on_behalf_of: str | None = None
 
 
 class QuoteRejected(QuoteEvent):
@@ -247,13 +313,17 @@ class QuoteCancelled(QuoteEvent):
     reason: str = ""
 
 
-class QuoteApprovalEscalated(QuoteEvent):
-    """An approval case opened for an overdue decision: it has an owner now."""
+class QuoteApprovalEscalated(QuoteEvent, OmitsDefaults):
+    """An approval case opened for an overdue decision: it has an owner now, and under a
+    policy with an escalation role, that role may decide the overdue step too."""
 
     type_name: ClassVar[str] = "approval_escalated"
+    omit_when_default: ClassVar[frozenset[str]] = frozenset({"escalated_to", "policy_version"})
     owner: str
     required_role: str
     reason: str = ""
+    escalated_to: str | None = None
+    policy_version: str | None = None
 
 
 # ------------------------------------------------------------------------------ state
@@ -285,6 +355,11 @@ class Quote(BaseModel):
     price_fingerprint: str | None = None
     approval_required: bool = False
     required_role: str | None = None
+    requester_role: str | None = None
+    approval_chain: list[str] = Field(default_factory=list)
+    approval_triggers: list[ApprovalTrigger] = Field(default_factory=list)
+    step_approvals: list[QuoteApproved | QuoteApprovalStepApproved] = Field(default_factory=list)
+    escalated_to: str | None = None
     approval: QuoteApproved | None = None
     accepted_snapshot: CommercialSnapshot | None = None
     accepted_snapshot_fingerprint: str | None = None
@@ -345,6 +420,27 @@ class PricingUnavailable(DomainError):
     code = "pricing_unavailable"
 
 
+class DiscountBeyondAuthority(GuardFailed):
+    """The requester may not give this discount (and the policy refuses rather than asks)."""
+
+    code = "discount_beyond_authority"
+
+
+class StaleApprovalPolicy(GuardFailed):
+    """The price's approvals were worked out under a policy version no longer in force."""
+
+    code = "stale_approval_policy"
+
+
+def _authority(
+    policy: ApprovalPolicy, requester_role: str | None, discount: Decimal
+) -> ApprovalTrigger | None:
+    try:
+        return authority_trigger(policy, requester_role, discount)
+    except BeyondAuthority as exc:
+        raise DiscountBeyondAuthority(str(exc)) from None
+
+
 class StalePrice(GuardFailed):
     """The price was computed under a catalog version no longer in force: re-quote."""
 
@@ -389,7 +485,7 @@ def price_request_for(state: Quote | CreateQuote, ctx: Context) -> PriceRequest:
 COMMAND_FACTS: dict[str, str] = {
     "PriceQuote": QuotePriced.type_name,
     "SubmitQuoteForApproval": QuoteSubmittedForApproval.type_name,
-    "ApproveQuote": QuoteApproved.type_name,
+    "ApproveQuote": QuoteApproved.type_name,  # or a step of it, or its refusal
     "RejectQuote": QuoteRejected.type_name,
     "ReviseQuote": QuoteRevised.type_name,
     "AcceptQuote": QuoteAccepted.type_name,
@@ -405,6 +501,7 @@ def _create(command: CreateQuote, ctx: Context, services: QuoteServices) -> list
         update={"lines": resolve_line_versions(services.catalog, command.lines, ctx.now.date())}
     )
     services.admit(price_request_for(command, ctx))
+    _authority(services.approval_policy, command.requester_role, command.discount_pct)
     return [
         QuoteCreated(
             quote_id=command.quote_id,
@@ -418,6 +515,7 @@ def _create(command: CreateQuote, ctx: Context, services: QuoteServices) -> list
             channel=command.channel,
             segment=command.segment,
             catalog_version=services.catalog.version,
+            requester_role=command.requester_role,
         )
     ]
 
@@ -427,7 +525,11 @@ def _price(
 ) -> list[QuoteEvent]:
     request = price_request_for(state, ctx)
     result = services.price(request)
-    role = highest_required_role(services.approval_policy, result.approval_triggers)
+    policy = services.approval_policy
+    beyond = _authority(policy, state.requester_role, state.discount_pct)
+    triggers = [*result.approval_triggers, *([beyond] if beyond else [])]
+    chain = approval_chain(policy, triggers)
+    role = highest_required_role(policy, triggers)
     return [
         QuotePriced(
             quote_id=state.quote_id,
@@ -435,8 +537,10 @@ def _price(
             price_request=request,
             price=result,
             price_fingerprint=result.fingerprint,
-            approval_required=bool(result.approval_triggers),
+            approval_required=bool(triggers),
             required_role=role,
+            approval_chain=chain if chain != ([role] if role else []) else [],
+            authority_trigger=beyond,
         )
     ]
 
@@ -461,12 +565,54 @@ def _submit(
 def _decide_approval(
     state: Quote, command: ApproveQuote | RejectQuote, ctx: Context, services: QuoteServices
 ) -> list[QuoteEvent]:
-    triggers = state.price.approval_triggers if state.price is not None else []
+    """One step of the chain decided, or the attempt recorded as refused.
+
+    The chain was fixed when the quote was priced, under the policy version its triggers
+    name; a decision under another version is refused (price it again). Segregation of
+    duties (the requester, under any spelling or through a delegate, never approves; no
+    one approves two steps) and role authority are checked per step; a failed check is a
+    recorded ``approval_refused`` fact, not a silent no.
+    """
+    policy = services.approval_policy
+    triggers = state.approval_triggers
+    versions = {t.rule_version for t in triggers}
+    if versions and versions != {policy.version}:
+        raise StaleApprovalPolicy(
+            f"quote {state.quote_id} was priced under approval policy "
+            f"{', '.join(sorted(versions))}; {policy.version} is in force now: revise and "
+            "price it again"
+        )
+    chain = state.approval_chain
+    step = len(state.step_approvals) + 1
+    earlier = tuple(
+        who for a in state.step_approvals for who in (a.approver, a.on_behalf_of) if who
+    )
     refusal = approval_refusal(
-        services.approval_policy, triggers, command.approver, command.role, state.requester
+        policy,
+        triggers,
+        command.approver,
+        command.role,
+        state.requester,
+        step_role=chain[step - 1] if step <= len(chain) else None,
+        escalated_to=state.escalated_to,
+        earlier_approvers=earlier,
+        on_behalf_of=command.on_behalf_of,
+        business_date=ctx.now.date(),
     )
     if refusal:
-        raise GuardFailed(refusal)
+        return [
+            QuoteApprovalRefused(
+                quote_id=state.quote_id,
+                revision=state.revision,
+                approver=command.approver,
+                role=command.role,
+                step=step,
+                decision="reject" if isinstance(command, RejectQuote) else "approve",
+                reason=refusal,
+                policy_version=policy.version,
+                on_behalf_of=command.on_behalf_of,
+            )
+        ]
     if isinstance(command, RejectQuote):
         return [
             QuoteRejected(
@@ -477,8 +623,10 @@ def _decide_approval(
                 reason=command.reason,
             )
         ]
+    steps = max(len(chain), 1)
+    fact = QuoteApproved if step >= steps else QuoteApprovalStepApproved
     return [
-        QuoteApproved(
+        fact(
             quote_id=state.quote_id,
             revision=state.revision,
             approver=command.approver,
@@ -486,7 +634,10 @@ def _decide_approval(
             requester=state.requester,
             reason=command.reason,
             snapshot_fingerprint=commercial_snapshot(state).fingerprint(),
-            policy_version=services.approval_policy.version,
+            policy_version=policy.version,
+            step=step,
+            steps=steps,
+            on_behalf_of=command.on_behalf_of,
         )
     ]
 
@@ -499,6 +650,8 @@ def _revise(
         if command.lines is not None
         else state.lines
     )
+    if command.discount_pct is not None:
+        _authority(services.approval_policy, state.requester_role, command.discount_pct)
     return [
         QuoteRevised(
             quote_id=state.quote_id,
@@ -572,13 +725,18 @@ def _cancel(
 def _escalate(
     state: Quote, command: EscalateApproval, ctx: Context, services: QuoteServices
 ) -> list[QuoteEvent]:
+    """The overdue approval gets an owner: the policy's escalation owner when the policy
+    names an escalation (and its role may then decide the step), else the command's."""
+    escalation = services.approval_policy.escalation
     return [
         QuoteApprovalEscalated(
             quote_id=state.quote_id,
             revision=state.revision,
-            owner=command.owner,
+            owner=escalation.owner if escalation is not None else command.owner,
             required_role=state.required_role or "",
             reason=command.reason,
+            escalated_to=escalation.to_role if escalation is not None else None,
+            policy_version=services.approval_policy.version if escalation is not None else None,
         )
     ]
 
@@ -630,10 +788,21 @@ def _changes(state: Quote, event: QuoteEvent) -> dict[str, Any]:
             "price_fingerprint": event.price_fingerprint,
             "approval_required": event.approval_required,
             "required_role": event.required_role,
+            "approval_chain": event.chain,
+            "approval_triggers": [
+                *event.price.approval_triggers,
+                *([event.authority_trigger] if event.authority_trigger else []),
+            ],
+            "step_approvals": [],
+            "escalated_to": None,
             "approval": None,
         }
+    if isinstance(event, QuoteApprovalStepApproved):
+        return {"step_approvals": [*state.step_approvals, event]}
     if isinstance(event, QuoteApproved):
-        return {"approval": event}
+        return {"approval": event, "step_approvals": [*state.step_approvals, event]}
+    if isinstance(event, QuoteApprovalEscalated):
+        return {"escalated_to": event.escalated_to}
     if isinstance(event, QuoteRevised):
         return {
             "revision": event.revision,
@@ -644,6 +813,10 @@ def _changes(state: Quote, event: QuoteEvent) -> dict[str, Any]:
             "price_fingerprint": None,
             "approval_required": False,
             "required_role": None,
+            "approval_chain": [],
+            "approval_triggers": [],
+            "step_approvals": [],
+            "escalated_to": None,
             "approval": None,
         }
     if isinstance(event, QuoteAccepted):
@@ -672,6 +845,7 @@ def evolve(state: Quote | None, event: QuoteEvent) -> Quote:
             channel=event.channel,
             segment=event.segment,
             catalog_version=event.catalog_version,
+            requester_role=event.requester_role,
         )
     assert state is not None, f"{type(event).__name__} before QuoteCreated"
     status = QUOTE_LIFECYCLE.next_state(state.status, event.type_name)
@@ -705,5 +879,7 @@ QUOTE_EVENTS: dict[str, type[QuoteEvent]] = {
         QuoteConvertedToOrder,
         QuoteCancelled,
         QuoteApprovalEscalated,
+        QuoteApprovalStepApproved,
+        QuoteApprovalRefused,
     )
 }

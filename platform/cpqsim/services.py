@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from cpqsim.approval import ApprovalPolicy
 from cpqsim.catalog import Catalog
 from cpqsim.context import Context
 from cpqsim.conversion import CreateOrder
@@ -55,6 +56,11 @@ class QuoteService:
     def set_pricing_available(self, available: bool) -> None:
         """Pricing goes down (or comes back): meanwhile no quote is priced."""
         self.services = replace(self.services, pricing_available=available)
+
+    def set_approval_policy(self, policy: ApprovalPolicy) -> None:
+        """A new approval policy version is in force: quotes priced under another one are
+        priced again before anyone decides on them (see ``quote._decide_approval``)."""
+        self.services = replace(self.services, approval_policy=policy)
 
     def handle(self, command: QuoteCommand, ctx: Context) -> tuple[Quote, list[CloudEvent]]:
         """Execute one command; raises ``DomainError``/``PricingError`` when refused.

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from cpqsim.order_commands import CancelOrder, OrderCommand
+from cpqsim.principals import same_principal
 from cpqsim.quote import (
     AcceptQuote,
     ApproveQuote,
@@ -159,7 +160,8 @@ def _approved(plan: JourneyPlan, stats: JourneyStats, quote: Quote) -> Generator
     stats.approvals_requested += 1
     yield Command(SubmitQuoteForApproval(quote_id=qid), seller)
     yield Wait(plan.approval_delay_s)
-    role = quote.required_role or "sales_manager"
+    chain = quote.approval_chain or [quote.required_role or "sales_manager"]
+    role = chain[0]
     if plan.approval_lost:
         # The approver decided, but the callback never arrived: the quote waits until the
         # platform escalates it to an owner, who sees it decided (or nobody ever does).
@@ -170,10 +172,12 @@ def _approved(plan: JourneyPlan, stats: JourneyStats, quote: Quote) -> Generator
         yield Command(
             ApproveQuote(quote_id=qid, approver=ESCALATION_DESK, role=role), ESCALATION_DESK
         )
+        yield from _later_steps(plan, quote)
         return True
     approver = plan.approver_for(role)  # a principal holding the role (scenario cast)
     if plan.approve:
         yield Command(ApproveQuote(quote_id=qid, approver=approver, role=role), approver)
+        yield from _later_steps(plan, quote)
         return True
     stats.rejected += 1
     yield Command(
@@ -188,3 +192,19 @@ def _approved(plan: JourneyPlan, stats: JourneyStats, quote: Quote) -> Generator
     )
     yield Command(PriceQuote(quote_id=qid), seller)
     return True
+
+
+def _later_steps(plan: JourneyPlan, quote: Quote) -> Generator:
+    """Steps 2.. of a multi-step chain, each by another person in the step's role.
+
+    Each takes the plan's approval delay again (no new draws: a one-step policy plans
+    exactly the same day as before chains existed).
+    """
+    first = plan.approver_for(quote.approval_chain[0])
+    for step, role in enumerate(quote.approval_chain[1:], start=2):
+        yield Wait(plan.approval_delay_s)
+        # The scenario's cast member for the role, unless they decided the first step.
+        approver = plan.approvers_by_role.get(role)
+        if approver is None or same_principal(approver, first):
+            approver = f"{role.replace('_', '-')}-{plan.approver.rsplit('-', 1)[-1]}-{step}"
+        yield Command(ApproveQuote(quote_id=plan.quote_id, approver=approver, role=role), approver)

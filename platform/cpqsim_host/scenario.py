@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from cpqsim.approval import ApprovalPolicy
 from cpqsim.catalog import Catalog
 from cpqsim.configuration import QuoteLine
 from cpqsim.decomposition import Cutoff
@@ -233,6 +234,13 @@ class Scenario(_Input):
     operations: Operations | None = Field(
         default=None, description="the team that repairs fallout cases (none: nobody does)"
     )
+    approval_policy: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=4096,
+        description="path to an approval policy YAML, relative to the scenario file "
+        "(default: the embedded policy, approval-policy-v1)",
+    )
     approval_timeout_s: float | None = Field(
         default=None,
         gt=0,
@@ -335,3 +343,4 @@ class LoadedScenario(BaseModel):
     scenario: Scenario
     catalog: Catalog
     later_catalogs: dict[str, Catalog] = Field(default_factory=dict)
+    approval_policy: ApprovalPolicy = Field(default_factory=ApprovalPolicy)

@@ -25,6 +25,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cpqsim_scenarios.cli_approval import register as register_approval_commands
 from cpqsim_scenarios.errors import (
     EXIT_INTERNAL_ERROR,
     EXIT_INVALID_INPUT,
@@ -73,6 +74,7 @@ class SchemaName(StrEnum):
     scenario = "scenario"
     catalog = "catalog"
     request = "request"
+    approval_policy = "approval_policy"
 
 
 def _fail_input(problem: InputInvalid | str, as_json: bool = False) -> NoReturn:
@@ -87,6 +89,9 @@ def _fail_input(problem: InputInvalid | str, as_json: bool = False) -> NoReturn:
         for line in exc.lines(SHOWN_PROBLEMS):
             err.print(escape(line))
     raise typer.Exit(EXIT_INVALID_INPUT)
+
+
+register_approval_commands(app, _fail_input, out)
 
 
 def _option_problem(option: str, message: str) -> InputInvalid:

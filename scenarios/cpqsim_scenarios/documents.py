@@ -51,6 +51,7 @@ LIMITS = {
     "scenario": Limits(max_bytes=8 * 1024 * 1024, max_nodes=500_000),
     "quote-request": Limits(max_bytes=32 * 1024 * 1024, max_nodes=2_000_000),
     "catalog": DEFAULT_LIMITS,
+    "approval_policy": Limits(max_bytes=4 * 1024 * 1024, max_nodes=200_000),
 }
 
 

@@ -19,8 +19,10 @@ from cpqsim_host.scenario import (
     suggestion,
 )
 
+from cpqsim.approval import ApprovalPolicy
 from cpqsim.catalog import Catalog
 from cpqsim.configuration import check_configuration
+from cpqsim_scenarios.approval_policy_file import policy_beside
 from cpqsim_scenarios.documents import read_document
 from cpqsim_scenarios.errors import InputInvalid
 from cpqsim_scenarios.files import catalog_beside, validate_document
@@ -67,7 +69,20 @@ def load_scenario(path: str | Path) -> LoadedScenario:
             )
     if problems:
         raise InputInvalid(document.path, problems)
-    return LoadedScenario(path=str(path), scenario=scenario, catalog=catalog, later_catalogs=later)
+    policy = ApprovalPolicy()
+    if scenario.approval_policy is not None:
+        policy = policy_beside(document, scenario.approval_policy)
+        if scenario.approval_timeout_s is None and policy.escalation is not None:
+            # The policy's escalation sets the watch when the scenario names none.
+            timeout = float(policy.escalation.after_hours) * 3600
+            scenario = scenario.model_copy(update={"approval_timeout_s": timeout})
+    return LoadedScenario(
+        path=str(path),
+        scenario=scenario,
+        catalog=catalog,
+        later_catalogs=later,
+        approval_policy=policy,
+    )
 
 
 def _with_cutoffs(document, scenario: Scenario, catalog: Catalog) -> tuple[Catalog, list]:

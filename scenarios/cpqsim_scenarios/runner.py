@@ -117,7 +117,11 @@ def summarize(
     """
     if invariants is None:
         invariants = check_invariants(
-            output.events, output.ledgers, run_catalogs(loaded), loaded.scenario.approval_timeout_s
+            output.events,
+            output.ledgers,
+            run_catalogs(loaded),
+            loaded.scenario.approval_timeout_s,
+            loaded.approval_policy,
         )
     by_state = Counter(output.orders_final.values())
     facts = read_order_facts(output.events)  # one reading of the log for every figure
@@ -233,7 +237,10 @@ def run_scenario(
         recorder = AuditRecorder(audit.write)  # the decisions, chained, beside the log
         log.subscribe(recorder.observe)
         judge = InvariantJudge(
-            run_catalogs(loaded), loaded.scenario.approval_timeout_s, audit_lines=audit.lines
+            run_catalogs(loaded),
+            loaded.scenario.approval_timeout_s,
+            loaded.approval_policy,
+            audit_lines=audit.lines,
         )
         log.subscribe(judge.observe)
         output = execute(loaded, runtime, seed, progress, log)

@@ -19,14 +19,20 @@ SCHEMA_DIR = Path(__file__).resolve().parents[2] / "docs" / "schemas"
 
 
 def _models() -> dict[str, type[BaseModel]]:
+    from cpqsim.approval import ApprovalPolicy
     from cpqsim.catalog import Catalog
     from cpqsim_scenarios.model import Scenario
     from cpqsim_scenarios.price_file import PriceRequestFile
 
-    return {"scenario": Scenario, "catalog": Catalog, "request": PriceRequestFile}
+    return {
+        "scenario": Scenario,
+        "catalog": Catalog,
+        "request": PriceRequestFile,
+        "approval_policy": ApprovalPolicy,
+    }
 
 
-NAMES = ("scenario", "catalog", "request")
+NAMES = ("scenario", "catalog", "request", "approval_policy")
 
 
 def schema(name: str) -> dict:

@@ -90,7 +90,9 @@ class Runtime:
     def run(self, loaded: LoadedScenario, seed: int | None = None) -> Judged:
         seed = loaded.scenario.seed if seed is None else seed
         output = self.run_fn(loaded, seed, None)
-        results = check_invariants(output.events, output.ledgers, loaded.catalog)
+        results = check_invariants(
+            output.events, output.ledgers, loaded.catalog, None, loaded.approval_policy
+        )
         return Judged(output=output, invariants={r.name: r for r in results})
 
     def __repr__(self) -> str:

@@ -135,3 +135,19 @@ def test_an_operations_desk_repairs_fallout_on_every_runtime(runtime):
     assert run.verdict == "pass", {n: run.invariants[n].examples[:2] for n in run.broken}
     assert run.events("order.fallout_opened") and run.events("order.fallout_resolved")
     assert run.invariants["fallout_cases_owned"].holds
+
+
+def test_an_approval_policy_file_chains_two_approvers_on_every_runtime(runtime):
+    # Given the catalog's approval policy (above 25 %: a sales manager, then finance)
+    run = runtime.run(variant("approval_two_step", **SHORT_DAY))
+    expected = on_sim("approval_two_step")
+    # Then every runtime reaches the sim's verdict, with the same two-step decisions
+    assert run.verdict == "pass" == expected.verdict, run.broken
+    steps = run.events("quote.approval_step_approved")
+    assert steps and len(steps) == len(expected.events("quote.approval_step_approved"))
+    finals = {e.data["quote_id"]: e.data for e in run.events("quote.approved")}
+    for step in steps:
+        final = finals[step.data["quote_id"]]
+        assert (final["step"], final["steps"]) == (2, 2)
+        assert final["approver"] != step.data["approver"]
+        assert final["policy_version"] == "enterprise-approval-2026.11"

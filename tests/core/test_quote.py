@@ -22,6 +22,7 @@ from cpqsim.quote import (
     CreateQuote,
     PriceQuote,
     QuoteAccepted,
+    QuoteApprovalRefused,
     QuoteApproved,
     QuoteConvertedToOrder,
     QuotePriced,
@@ -89,13 +90,15 @@ def test_the_requester_can_never_approve_their_own_quote(services, ctx):
         SubmitQuoteForApproval(quote_id="Q1"),
         discount="0.15",
     )
-    with pytest.raises(GuardFailed, match="segregation of duties"):
-        decide(
-            state,
-            ApproveQuote(quote_id="Q1", approver="seller-1", role="finance_director"),
-            ctx,
-            services,
-        )
+    after, [refused] = execute(
+        state,
+        ApproveQuote(quote_id="Q1", approver="seller-1", role="finance_director"),
+        ctx,
+        services,
+    )
+    assert isinstance(refused, QuoteApprovalRefused)
+    assert "segregation of duties" in refused.reason
+    assert after.status is QuoteStatus.PENDING_APPROVAL and after.approval is None
 
 
 def test_an_approver_below_the_required_role_is_refused(services, ctx):
@@ -107,13 +110,16 @@ def test_an_approver_below_the_required_role_is_refused(services, ctx):
         discount="0.30",
     )
     assert state.required_role == "finance_director"
-    with pytest.raises(GuardFailed, match="below the required role"):
-        decide(
-            state,
-            ApproveQuote(quote_id="Q1", approver="mgr-1", role="sales_manager"),
-            ctx,
-            services,
-        )
+    after, [refused] = execute(
+        state,
+        ApproveQuote(quote_id="Q1", approver="mgr-1", role="sales_manager"),
+        ctx,
+        services,
+    )
+    assert isinstance(refused, QuoteApprovalRefused)
+    assert "below the required role" in refused.reason
+    assert (refused.approver, refused.role, refused.step) == ("mgr-1", "sales_manager", 1)
+    assert after.status is QuoteStatus.PENDING_APPROVAL and after.approval is None
 
 
 def test_approval_binds_to_the_snapshot_that_is_then_accepted(services, ctx):

@@ -181,8 +181,10 @@ def test_alice_cannot_approve_her_own_quote_under_any_spelling(spelling):
             json={"approver": spelling, "role": "finance_director"},
             headers=alice,
         )
-        # Then segregation of duties refuses it, and the quote still waits
-        assert answer.status_code == 409, answer.text
+        # Then segregation of duties refuses it (no authority: 403, recorded), and the quote
+        # still waits
+        assert answer.status_code == 403, answer.text
+        assert answer.json()["code"] == "approval_refused"
         assert "segregation of duties" in answer.json()["message"]
         status = client.get(f"{QUOTE}/{quote['id']}", headers=alice).json()["cpqsimStatus"]
         assert status == "pending_approval"

@@ -82,6 +82,11 @@ def _plain(value):
         ("scenario", "*.yaml", "../../docs/schemas/scenario.schema.json"),
         ("catalog", "catalog/enterprise.yaml", "../../../docs/schemas/catalog.schema.json"),
         ("request", "requests/*.yaml", "../../../docs/schemas/request.schema.json"),
+        (
+            "approval_policy",
+            "catalog/approval_policy.yaml",
+            "../../../docs/schemas/approval_policy.schema.json",
+        ),
     ],
 )
 def test_library_files_point_at_their_schema_and_conform_to_it(kind, pattern, header):

@@ -144,7 +144,9 @@ class SimRuntime:
         self.policy = self.scenario.resilience_policy()
         self.quotes = QuoteService(
             QuoteServices(
-                catalog=loaded.catalog, refuse_stale_prices=self.scenario.refuse_stale_prices
+                catalog=loaded.catalog,
+                refuse_stale_prices=self.scenario.refuse_stale_prices,
+                approval_policy=loaded.approval_policy,
             )
         )
         self.orders = OrderService(loaded.catalog, self.policy, self.scenario.order_policy)
@@ -284,11 +286,15 @@ class SimRuntime:
                 message=str(exc),
             )
         self.log.extend(events)
+        # An approval without authority is recorded (the fact is logged) yet refused.
+        refused = [e for e in events if e.name == "quote.approval_refused"]
         return CommandAnswer(
-            ok=True,
+            ok=not refused,
             quote=quote,
             new_events=len(events),
             last_event_id=events[-1].id if events else None,
+            code="approval_refused" if refused else None,
+            message=refused[0].data["reason"] if refused else None,
         )
 
     def execute_orders(

@@ -1,0 +1,33 @@
+"""Fields added to a recorded fact after logs of it exist, written only when they matter.
+
+A fact's JSON is what determinism and evidence are judged on. When a fact gains a field
+(an approval step, a delegation), every log that never needed it must keep its bytes, so
+the new field is left out of the dump while it holds its default; reading the fact back
+gives the default again, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, SerializationInfo, SerializerFunctionWrapHandler, model_serializer
+
+
+class OmitsDefaults(BaseModel):
+    """Leaves the fields named in ``omit_when_default`` out of a dump while at default."""
+
+    omit_when_default: ClassVar[frozenset[str]] = frozenset()
+
+    @model_serializer(mode="wrap")
+    def _without_defaults(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            fields = type(self).model_fields
+            for name in self.omit_when_default:
+                if name in data and getattr(self, name) == fields[name].get_default(
+                    call_default_factory=True
+                ):
+                    del data[name]
+        return data
