@@ -47,6 +47,21 @@ def _approval(event: CloudEvent) -> Who:
     return _data(event, "approver", event.actor), _data(event, "role"), _data(event, "reason")
 
 
+def _step(event: CloudEvent) -> Who:
+    """One step of a chain approved, or an attempt refused: who, under which role, why
+    (with the delegator when acting on someone's behalf, and the policy version)."""
+    reason = _data(event, "reason")
+    if event.name == "quote.approval_refused":
+        reason = f"{_data(event, 'decision')} refused: {reason}"
+    else:
+        reason = f"step {_data(event, 'step')}: {reason}".rstrip(": ")
+    if event.data.get("on_behalf_of"):
+        reason += f" (on behalf of {event.data['on_behalf_of']})"
+    if event.data.get("policy_version"):
+        reason += f" [{event.data['policy_version']}]"
+    return _data(event, "approver", event.actor), _data(event, "role"), reason
+
+
 def _escalation(event: CloudEvent) -> Who:
     reason = f"approval owned by {_data(event, 'owner')}"
     if event.data.get("reason"):
@@ -79,6 +94,8 @@ DECISIONS: dict[str, Reader] = {
     "quote.revised": _discounted,
     "quote.approved": _approval,
     "quote.rejected": _approval,
+    "quote.approval_step_approved": _step,
+    "quote.approval_refused": _step,
     "quote.approval_escalated": _escalation,
     "quote.cancelled": _by_envelope("seller", lambda e: _data(e, "reason")),
     "quote.accepted": _by_envelope(

@@ -254,7 +254,7 @@ def _print_summary(result: dict[str, Any], out_dir: Path | None, wall_s: float) 
         else "[bold red]VERDICT: FAIL[/] invariants violated (see examples above)"
     )
     if out_dir is not None:
-        files = "result.json, events.jsonl, report.md, report.html, plots"
+        files = "result.json, events.jsonl, audit.jsonl, report.md, report.html, plots"
         out.print(f"wrote {escape(str(out_dir))}/ ({files})")
 
 

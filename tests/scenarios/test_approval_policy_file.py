@@ -135,3 +135,21 @@ def test_the_two_step_library_scenario_holds_and_passes_two_approvers(two_step):
     }
     assert ("sales_manager", "finance_director") in chains
     assert ("sales_manager", "sales_director") in chains
+
+
+def test_every_step_of_a_chain_is_an_audited_decision_with_its_policy_version(tmp_path):
+    # Given the two-step day written to a run folder
+    run = run_scenario(LIBRARY / "approval_two_step.yaml", out_dir=tmp_path / "run")
+    entries = [json.loads(line)["entry"] for line in (run.out_dir / "audit.jsonl").open()]
+
+    # Then each first step is in the audit chain, by its approver under their role and
+    # naming the policy version it was decided under
+    steps = [e for e in entries if e["action"] == "quote.approval_step_approved"]
+    facts = [e for e in run.output.events if e.name == "quote.approval_step_approved"]
+    assert len(steps) == len(facts) > 10
+    for entry, fact in zip(steps, facts, strict=True):
+        assert (entry["actor"], entry["authority"]) == (fact.data["approver"], fact.data["role"])
+        assert (
+            entry["reason"].startswith("step 1")
+            and "[enterprise-approval-2026.11]" in entry["reason"]
+        )
