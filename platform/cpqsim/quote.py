@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -21,10 +22,19 @@ from cpqsim.approval import ApprovalPolicy, approval_refusal, highest_required_r
 from cpqsim.canonical import fingerprint
 from cpqsim.catalog import Catalog
 from cpqsim.configuration import QuoteLine, check_configuration, resolve_line_versions
-from cpqsim.context import Context
+from cpqsim.context import Context, iso
 from cpqsim.events import DomainEvent
 from cpqsim.lifecycle import DomainError, GuardFailed, TransitionTable
 from cpqsim.pricing import PriceRequest, PriceResult, PricingError, PricingPolicy, price_quote
+from cpqsim.proposal import PROPOSAL_FORMAT, proposal_sha256, render_proposal
+from cpqsim.quote_guards import (
+    OfferLapsed,
+    ProposalMismatch,
+    ask_eligibility,
+    conversion_refusal,
+    price_book_fingerprint,
+)
+from cpqsim.quote_policy import QuotePolicy, valid_until
 
 
 class QuoteStatus(StrEnum):
@@ -36,6 +46,9 @@ class QuoteStatus(StrEnum):
     ACCEPTED = "accepted"
     CONVERTED = "converted"
     CANCELLED = "cancelled"
+    PRESENTED = "presented"  # the proposal went to the customer; its validity runs
+    EXPIRED = "expired"  # the validity lapsed before conversion
+    SUPERSEDED = "superseded"  # a newer quote for the same opportunity replaced it
 
 
 S = QuoteStatus
@@ -66,6 +79,22 @@ QUOTE_LIFECYCLE = TransitionTable(
         (S.PENDING_APPROVAL, "cancelled"): S.CANCELLED,
         (S.APPROVED, "cancelled"): S.CANCELLED,
         (S.REJECTED, "cancelled"): S.CANCELLED,
+        # Validity: presenting renders the proposal and starts the clock on the offer.
+        (S.PRICED, "presented"): S.PRESENTED,  # only when no approval is required
+        (S.APPROVED, "presented"): S.PRESENTED,
+        (S.PRESENTED, "accepted"): S.ACCEPTED,
+        (S.PRESENTED, "revised"): S.DRAFT,
+        (S.PRESENTED, "cancelled"): S.CANCELLED,
+        (S.PRESENTED, "expired"): S.EXPIRED,
+        (S.ACCEPTED, "expired"): S.EXPIRED,  # accepted but not converted within validity
+        # A newer quote for the same opportunity replaces any quote not yet committed.
+        (S.DRAFT, "superseded"): S.SUPERSEDED,
+        (S.PRICED, "superseded"): S.SUPERSEDED,
+        (S.PENDING_APPROVAL, "superseded"): S.SUPERSEDED,
+        (S.APPROVED, "superseded"): S.SUPERSEDED,
+        (S.REJECTED, "superseded"): S.SUPERSEDED,
+        (S.PRESENTED, "superseded"): S.SUPERSEDED,
+        (S.EXPIRED, "superseded"): S.SUPERSEDED,
     },
 )
 
@@ -87,6 +116,8 @@ class CreateQuote(QuoteCommand):
     currency: str | None = Field(default=None, description="default: the catalog currency")
     channel: str | None = None
     segment: str | None = None
+    opportunity_id: str | None = Field(default=None, max_length=200)
+    cloned_from: str | None = Field(default=None, max_length=200)
 
 
 class PriceQuote(QuoteCommand):
@@ -117,6 +148,9 @@ class ReviseQuote(QuoteCommand):
 
 class AcceptQuote(QuoteCommand):
     revision: int | None = Field(default=None, description="expected revision (optimistic check)")
+    proposal_sha256: str | None = Field(
+        default=None, description="the proposal the customer accepts (refused if not current)"
+    )
 
 
 class ConvertQuoteToOrder(QuoteCommand):
@@ -125,6 +159,22 @@ class ConvertQuoteToOrder(QuoteCommand):
 
 
 class CancelQuote(QuoteCommand):
+    reason: str = ""
+
+
+class PresentQuote(QuoteCommand):
+    """Render the proposal and put it before the customer: the offer's validity starts."""
+
+
+class ExpireQuote(QuoteCommand):
+    """Issued by a timer at valid-until: the offer lapses (refused if it has not yet)."""
+
+
+class SupersedeQuote(QuoteCommand):
+    """A newer quote for the same opportunity replaces this one."""
+
+    superseded_by: str = Field(min_length=1, max_length=200)
+    opportunity_id: str | None = Field(default=None, max_length=200)
     reason: str = ""
 
 
@@ -181,6 +231,10 @@ class QuoteCreated(QuoteEvent):
     channel: str | None = None
     segment: str | None = None
     catalog_version: str
+    opportunity_id: str | None = None
+    cloned_from: str | None = None
+    eligibility: str = "ELIGIBLE"
+    required_actions: list[str] = Field(default_factory=list)
 
 
 class QuotePriced(QuoteEvent):
@@ -233,6 +287,9 @@ class QuoteAccepted(QuoteEvent):
     price_fingerprint: str
     approval_required: bool
     approval_snapshot_fingerprint: str | None = None
+    proposal_sha256: str | None = None  # the presented proposal accepted (None: not presented)
+    valid_until: datetime | None = None
+    price_book_fingerprint: str = ""  # the pricing rules in force at acceptance
 
 
 class QuoteConvertedToOrder(QuoteEvent):
@@ -244,6 +301,30 @@ class QuoteConvertedToOrder(QuoteEvent):
 
 class QuoteCancelled(QuoteEvent):
     type_name: ClassVar[str] = "cancelled"
+    reason: str = ""
+
+
+class QuotePresented(QuoteEvent):
+    """The proposal was rendered and presented; its hash is what an acceptance names."""
+
+    type_name: ClassVar[str] = "presented"
+    proposal_sha256: str
+    proposal_format: str
+    snapshot_fingerprint: str
+    presented_at: datetime
+    valid_until: datetime
+    policy_version: str
+
+
+class QuoteExpired(QuoteEvent):
+    type_name: ClassVar[str] = "expired"
+    valid_until: datetime
+
+
+class QuoteSuperseded(QuoteEvent):
+    type_name: ClassVar[str] = "superseded"
+    superseded_by: str
+    opportunity_id: str | None = None
     reason: str = ""
 
 
@@ -290,6 +371,16 @@ class Quote(BaseModel):
     accepted_snapshot_fingerprint: str | None = None
     order_id: str | None = None
     conversion_key: str | None = None
+    opportunity_id: str | None = None
+    cloned_from: str | None = None
+    eligibility: str = "ELIGIBLE"
+    required_actions: list[str] = Field(default_factory=list)
+    proposal_sha256: str | None = None
+    presented_at: datetime | None = None
+    valid_until: datetime | None = None
+    accepted_proposal_sha256: str | None = None
+    accepted_price_book_fingerprint: str | None = None
+    superseded_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -304,6 +395,8 @@ class QuoteServices:
     refuse_stale_prices: bool = True
     # Pricing is down: quotes cannot be priced (and nobody guesses a price meanwhile).
     pricing_available: bool = True
+    # Validity, customer facts, eligibility answers and conversion guards.
+    quote_policy: QuotePolicy = field(default_factory=QuotePolicy)
 
     def price(self, request: PriceRequest) -> PriceResult:
         """``price_quote`` of ``request`` against this catalog and these policies."""
@@ -396,6 +489,9 @@ COMMAND_FACTS: dict[str, str] = {
     "ConvertQuoteToOrder": QuoteConvertedToOrder.type_name,
     "CancelQuote": QuoteCancelled.type_name,
     "EscalateApproval": QuoteApprovalEscalated.type_name,
+    "PresentQuote": QuotePresented.type_name,
+    "ExpireQuote": QuoteExpired.type_name,
+    "SupersedeQuote": QuoteSuperseded.type_name,
 }
 
 
@@ -405,6 +501,15 @@ def _create(command: CreateQuote, ctx: Context, services: QuoteServices) -> list
         update={"lines": resolve_line_versions(services.catalog, command.lines, ctx.now.date())}
     )
     services.admit(price_request_for(command, ctx))
+    answer = ask_eligibility(
+        services.catalog,
+        command.lines,
+        services.quote_policy.customer(
+            command.account_id, command.region, command.channel, command.segment
+        ),
+        services.quote_policy,
+        ctx.now,
+    )
     return [
         QuoteCreated(
             quote_id=command.quote_id,
@@ -418,6 +523,10 @@ def _create(command: CreateQuote, ctx: Context, services: QuoteServices) -> list
             channel=command.channel,
             segment=command.segment,
             catalog_version=services.catalog.version,
+            opportunity_id=command.opportunity_id,
+            cloned_from=command.cloned_from,
+            eligibility=answer.status.value,
+            required_actions=answer.required_actions,
         )
     ]
 
@@ -536,6 +645,7 @@ def _accept(
     approval_fp = state.approval.snapshot_fingerprint if state.approval else None
     if state.approval_required and approval_fp != snapshot_fp:
         raise GuardFailed(f"approval of quote {state.quote_id} does not match its content")
+    _check_presented_proposal(state, command, ctx)
     return [
         QuoteAccepted(
             quote_id=state.quote_id,
@@ -545,13 +655,53 @@ def _accept(
             price_fingerprint=state.price_fingerprint or "",
             approval_required=state.approval_required,
             approval_snapshot_fingerprint=approval_fp,
+            proposal_sha256=state.proposal_sha256,
+            valid_until=state.valid_until,
+            price_book_fingerprint=price_book_fingerprint(services.catalog),
         )
     ]
+
+
+def _check_presented_proposal(state: Quote, command: AcceptQuote, ctx: Context) -> None:
+    """An acceptance binds to the proposal presented: still valid, still the content's.
+
+    The document is rendered again from the quote as it stands; a hash that differs from
+    the one presented (or from the one the customer names) means the customer would be
+    accepting something they were not shown.
+    """
+    if state.status is not S.PRESENTED:
+        if command.proposal_sha256 is not None:
+            raise ProposalMismatch(
+                f"quote {state.quote_id} has no presented proposal to accept: present it first"
+            )
+        return
+    assert state.valid_until is not None and state.price is not None
+    if ctx.now >= state.valid_until:
+        raise OfferLapsed(
+            f"quote {state.quote_id}: the offer lapsed at {iso(state.valid_until)}; "
+            "clone or revise it for a new proposal"
+        )
+    current = proposal_sha256(
+        render_proposal(commercial_snapshot(state), state.price, state.valid_until)
+    )
+    if current != state.proposal_sha256:
+        raise ProposalMismatch(
+            f"quote {state.quote_id}: its content no longer renders the presented proposal "
+            f"{state.proposal_sha256} (now {current}): present it again"
+        )
+    if command.proposal_sha256 is not None and command.proposal_sha256 != state.proposal_sha256:
+        raise ProposalMismatch(
+            f"quote {state.quote_id}: the proposal accepted ({command.proposal_sha256}) is not "
+            f"the one presented ({state.proposal_sha256})"
+        )
 
 
 def _convert(
     state: Quote, command: ConvertQuoteToOrder, ctx: Context, services: QuoteServices
 ) -> list[QuoteEvent]:
+    refusal = conversion_refusal(state, ctx, services.catalog, services.quote_policy)
+    if refusal is not None:
+        raise refusal
     return [
         QuoteConvertedToOrder(
             quote_id=state.quote_id,
@@ -567,6 +717,92 @@ def _cancel(
     state: Quote, command: CancelQuote, ctx: Context, services: QuoteServices
 ) -> list[QuoteEvent]:
     return [QuoteCancelled(quote_id=state.quote_id, revision=state.revision, reason=command.reason)]
+
+
+def _present(
+    state: Quote, command: PresentQuote, ctx: Context, services: QuoteServices
+) -> list[QuoteEvent]:
+    if state.status is S.PRICED and state.approval_required:
+        raise GuardFailed(
+            f"quote {state.quote_id} needs approval by {state.required_role} before it is presented"
+        )
+    assert state.price is not None
+    policy = services.quote_policy
+    lapses = valid_until(policy, ctx.now, state.channel, state.segment)
+    snapshot = commercial_snapshot(state)
+    document = render_proposal(snapshot, state.price, lapses)
+    return [
+        QuotePresented(
+            quote_id=state.quote_id,
+            revision=state.revision,
+            proposal_sha256=proposal_sha256(document),
+            proposal_format=PROPOSAL_FORMAT,
+            snapshot_fingerprint=snapshot.fingerprint(),
+            presented_at=ctx.now,
+            valid_until=lapses,
+            policy_version=policy.version,
+        )
+    ]
+
+
+def _expire(
+    state: Quote, command: ExpireQuote, ctx: Context, services: QuoteServices
+) -> list[QuoteEvent]:
+    if state.valid_until is None or ctx.now < state.valid_until:
+        lapses = iso(state.valid_until) if state.valid_until else "never (not presented)"
+        raise GuardFailed(f"quote {state.quote_id} is still valid: it lapses at {lapses}")
+    return [
+        QuoteExpired(
+            quote_id=state.quote_id, revision=state.revision, valid_until=state.valid_until
+        )
+    ]
+
+
+def _supersede(
+    state: Quote, command: SupersedeQuote, ctx: Context, services: QuoteServices
+) -> list[QuoteEvent]:
+    if command.superseded_by == state.quote_id:
+        raise GuardFailed(f"quote {state.quote_id} cannot supersede itself")
+    if state.opportunity_id is not None and command.opportunity_id != state.opportunity_id:
+        raise GuardFailed(
+            f"quote {command.superseded_by} is for opportunity {command.opportunity_id}, "
+            f"not {state.opportunity_id}: it does not supersede quote {state.quote_id}"
+        )
+    return [
+        QuoteSuperseded(
+            quote_id=state.quote_id,
+            revision=state.revision,
+            superseded_by=command.superseded_by,
+            opportunity_id=state.opportunity_id,
+            reason=command.reason,
+        )
+    ]
+
+
+def clone_command(
+    source: Quote, quote_id: str, requester: str, opportunity_id: str | None = None
+) -> CreateQuote:
+    """A new quote copied from ``source``: new id, revision 1, to be priced afresh.
+
+    The copy carries the commercial content only (lines, discount, region, currency,
+    channel, segment); its price, approval and proposal are its own, so it is priced at
+    the business date it is priced on, never at the source's.
+    """
+    if quote_id == source.quote_id:
+        raise GuardFailed(f"a clone of quote {source.quote_id} needs a new id")
+    return CreateQuote(
+        quote_id=quote_id,
+        account_id=source.account_id,
+        requester=requester,
+        lines=source.lines,
+        discount_pct=source.discount_pct,
+        region=source.region,
+        currency=source.currency,
+        channel=source.channel,
+        segment=source.segment,
+        opportunity_id=opportunity_id if opportunity_id is not None else source.opportunity_id,
+        cloned_from=source.quote_id,
+    )
 
 
 def _escalate(
@@ -593,6 +829,9 @@ _HANDLERS: dict[type[QuoteCommand], Callable[..., list[QuoteEvent]]] = {
     ConvertQuoteToOrder: _convert,
     CancelQuote: _cancel,
     EscalateApproval: _escalate,
+    PresentQuote: _present,
+    ExpireQuote: _expire,
+    SupersedeQuote: _supersede,
 }
 
 
@@ -613,6 +852,9 @@ def decide(
             f"quote {state.quote_id} revision {state.revision} was already converted to "
             f"order {state.order_id} under another idempotency key"
         )
+    if isinstance(command, ConvertQuoteToOrder) and state.status is S.EXPIRED:
+        lapsed = iso(state.valid_until) if state.valid_until else "its valid-until"
+        raise OfferLapsed(f"quote {state.quote_id} expired at {lapsed}: it cannot convert")
     name = type(command).__name__
     QUOTE_LIFECYCLE.next_state(state.status, COMMAND_FACTS[name], action=name)
     return _HANDLERS[type(command)](state, command, ctx, services)
@@ -645,14 +887,32 @@ def _changes(state: Quote, event: QuoteEvent) -> dict[str, Any]:
             "approval_required": False,
             "required_role": None,
             "approval": None,
+            "proposal_sha256": None,
+            "presented_at": None,
+            "valid_until": None,
         }
     if isinstance(event, QuoteAccepted):
         return {
             "accepted_snapshot": event.snapshot,
             "accepted_snapshot_fingerprint": event.snapshot_fingerprint,
+            "accepted_proposal_sha256": event.proposal_sha256,
+            "accepted_price_book_fingerprint": event.price_book_fingerprint,
         }
     if isinstance(event, QuoteConvertedToOrder):
         return {"order_id": event.order_id, "conversion_key": event.idempotency_key}
+    return _lifecycle_changes(event)
+
+
+def _lifecycle_changes(event: QuoteEvent) -> dict[str, Any]:
+    """Presentation, expiry and supersession: what they change besides the status."""
+    if isinstance(event, QuotePresented):
+        return {
+            "proposal_sha256": event.proposal_sha256,
+            "presented_at": event.presented_at,
+            "valid_until": event.valid_until,
+        }
+    if isinstance(event, QuoteSuperseded):
+        return {"superseded_by": event.superseded_by}
     return {}
 
 
@@ -672,6 +932,10 @@ def evolve(state: Quote | None, event: QuoteEvent) -> Quote:
             channel=event.channel,
             segment=event.segment,
             catalog_version=event.catalog_version,
+            opportunity_id=event.opportunity_id,
+            cloned_from=event.cloned_from,
+            eligibility=event.eligibility,
+            required_actions=event.required_actions,
         )
     assert state is not None, f"{type(event).__name__} before QuoteCreated"
     status = QUOTE_LIFECYCLE.next_state(state.status, event.type_name)
@@ -705,5 +969,8 @@ QUOTE_EVENTS: dict[str, type[QuoteEvent]] = {
         QuoteConvertedToOrder,
         QuoteCancelled,
         QuoteApprovalEscalated,
+        QuotePresented,
+        QuoteExpired,
+        QuoteSuperseded,
     )
 }
