@@ -88,6 +88,11 @@ class ReviseIn(Body):
 
 class AcceptIn(Body):
     revision: int | None = Field(default=None, ge=1, le=1_000_000, description="expected revision")
+    proposalSha256: str | None = Field(
+        default=None,
+        pattern="^[0-9a-f]{64}$",
+        description="the presented proposal the customer accepts (its sha256)",
+    )
 
 
 class CancelIn(Body):

@@ -30,6 +30,7 @@ from cpqsim.quote import (
     ApproveQuote,
     CancelQuote,
     CreateQuote,
+    PresentQuote,
     PriceQuote,
     QuoteCommand,
     RejectQuote,
@@ -366,10 +367,33 @@ def create_app(
         )
         return await run(command, request)
 
+    @quote_command_route("present", "Render the proposal and present it (validity starts)")
+    async def present_quote(quote_id: str, request: Request):
+        return await run(PresentQuote(quote_id=quote_id), request)
+
     @quote_command_route("accept", "Accept (freezes the revision)")
     async def accept_quote(quote_id: str, request: Request, body: m.AcceptIn | None = None):
         revision = body.revision if body else None
-        return await run(AcceptQuote(quote_id=quote_id, revision=revision), request)
+        proposal = body.proposalSha256 if body else None
+        command = AcceptQuote(quote_id=quote_id, revision=revision, proposal_sha256=proposal)
+        return await run(command, request)
+
+    @app.get(
+        f"{QUOTE_PATH}/quote/{{quote_id}}/evidencePackage",
+        tags=["quote"],
+        response_model=dict[str, Any],
+        responses=READ,
+        summary="What was offered, priced, approved, accepted and ordered (verify=true: "
+        "every fingerprint recomputed)",
+    )
+    async def quote_evidence(quote_id: str, verify: bool = False):
+        package = await metrics.timed("evidence", platform.quote_evidence(quote_id))
+        if package is None:
+            return error_response(404, "unknown_quote", f"quote {quote_id[:80]} does not exist")
+        body = package.model_dump(mode="json")
+        if verify:
+            body["verification"] = platform.verify_evidence(package).model_dump(mode="json")
+        return JSONResponse(body)
 
     @quote_command_route("cancel", "Cancel the quote")
     async def cancel_quote(quote_id: str, request: Request, body: m.CancelIn | None = None):

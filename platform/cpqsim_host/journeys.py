@@ -39,6 +39,7 @@ class JourneyPlan(BaseModel):
     cancel_after_s: float | None = None  # the customer cancels the order this long after
     approval_lost: bool = False  # the approver's decision never reaches the platform
     escalation_after_s: float | None = None  # the platform escalates overdue approvals
+    decision_s: float = 0.0  # the customer accepts the proposal this long after it is shown
 
     @property
     def idempotency_key(self) -> str:
@@ -85,6 +86,7 @@ def plan_journeys(scenario: Scenario, seed: int | None = None) -> list[JourneyPl
                 ),
                 approval_lost=exceptions.random() < t.approval_loss_rate,
                 escalation_after_s=scenario.approval_timeout_s,
+                decision_s=t.customer_decision_s,
             )
         )
     return plans

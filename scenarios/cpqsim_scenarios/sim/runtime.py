@@ -144,7 +144,9 @@ class SimRuntime:
         self.policy = self.scenario.resilience_policy()
         self.quotes = QuoteService(
             QuoteServices(
-                catalog=loaded.catalog, refuse_stale_prices=self.scenario.refuse_stale_prices
+                catalog=loaded.catalog,
+                refuse_stale_prices=self.scenario.refuse_stale_prices,
+                quote_policy=self.scenario.quote_policy,
             )
         )
         self.orders = OrderService(loaded.catalog, self.policy, self.scenario.order_policy)
@@ -259,6 +261,8 @@ class SimRuntime:
             and self.journeys.approval_timeout_s
         ):
             return
+        if quote is not None and quote.status is QuoteStatus.PRESENTED:
+            return  # the validity timer will still expire it
         self._open_journeys.discard(plan.quote_id)
         self.quotes.quotes.pop(plan.quote_id, None)
 
