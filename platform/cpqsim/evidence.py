@@ -20,11 +20,13 @@ from pydantic import BaseModel, ConfigDict
 
 from cpqsim.canonical import fingerprint
 from cpqsim.events import CloudEvent
+from cpqsim.lifecycle import DomainError
 from cpqsim.pricing import PriceRequest, PriceResult
 from cpqsim.proposal import proposal_sha256, render_proposal
 from cpqsim.quote import (
     QUOTE_EVENTS,
     CommercialSnapshot,
+    Quote,
     QuoteAccepted,
     QuoteApproved,
     QuoteConvertedToOrder,
@@ -32,6 +34,7 @@ from cpqsim.quote import (
     QuotePresented,
     QuotePriced,
     QuoteRejected,
+    evolve,
 )
 
 
@@ -140,7 +143,8 @@ class _Gathered:
 
     def __init__(self) -> None:
         self.created: QuoteCreated | None = None
-        self.status = "unknown"
+        self.state: Quote | None = None
+        self.consistent = True  # the facts fold into a lifecycle the table allows
         self.priced: dict[int, QuotePriced] = {}
         self.decisions: dict[int, list[Decision]] = {}
         self.presented: dict[int, tuple[QuotePresented, CloudEvent]] = {}
@@ -149,7 +153,10 @@ class _Gathered:
 
     def add(self, event: CloudEvent) -> None:
         fact = QUOTE_EVENTS[event.type].model_validate(event.data)
-        self.status = fact.type_name
+        try:
+            self.state = evolve(self.state, fact) if self.consistent else None
+        except (DomainError, AssertionError):  # an edited log: say so, keep reading
+            self.consistent, self.state = False, None
         if isinstance(fact, QuoteCreated):
             self.created = fact
         elif isinstance(fact, QuotePriced):
@@ -209,7 +216,11 @@ def evidence_package(quote_id: str, events: Iterable[CloudEvent]) -> EvidencePac
         quote_id=quote_id,
         account_id=created.account_id,
         requester=created.requester,
-        status=facts.status,
+        status=(
+            facts.state.status.value
+            if facts.state is not None
+            else "inconsistent (the facts break the quote lifecycle)"
+        ),
         accepted_revision=revision,
         snapshot=snapshot,
         snapshot_fingerprint=accepted.snapshot_fingerprint if accepted else None,
@@ -306,6 +317,20 @@ def _verify_price(
     if request is None or package.price is None:
         _check(checks, "price", False, "no stored price request or price for the accepted revision")
         return
+    priced_as_stated = (
+        request.lines == snapshot.lines
+        and request.discount_pct == snapshot.discount_pct
+        and request.region == snapshot.region
+        and request.account_id == snapshot.account_id
+    )
+    _check(
+        checks,
+        "the price request prices the snapshot's content",
+        priced_as_stated,
+        "lines, discount, region and account agree"
+        if priced_as_stated
+        else "the snapshot's lines, discount, region or account differ from what was priced",
+    )
     _check(
         checks,
         "stored price request is the accepted one",
