@@ -75,6 +75,7 @@ def build_platform(
             seed=loaded.scenario.seed,
             journal=journal,
             journal_dir=journal_dir,
+            quote_policy=loaded.scenario.quote_policy,  # validity, customer facts
         ),
         backend=backend,
     )
