@@ -99,6 +99,15 @@ class CancelIn(Body):
     reason: str = Field(default="", max_length=2000)
 
 
+class CloneIn(Body):
+    requester: str | None = Field(
+        default=None, min_length=1, max_length=100, description="default: the source's"
+    )
+    supersede: bool = Field(
+        default=False, description="the clone replaces the source (which goes superseded)"
+    )
+
+
 def _event_filter(*types: str) -> str:
     one = "(" + "|".join(types) + ")"
     return f"^eventType={one}(,{one})*$"

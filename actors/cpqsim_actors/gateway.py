@@ -26,6 +26,7 @@ from pydantic import Discriminator, Field, Tag
 
 from cpqsim.catalog import to_tmf620_product_offering
 from cpqsim.quote import (
+    QUOTE_LIFECYCLE,
     AcceptQuote,
     ApproveQuote,
     CancelQuote,
@@ -36,6 +37,8 @@ from cpqsim.quote import (
     RejectQuote,
     ReviseQuote,
     SubmitQuoteForApproval,
+    SupersedeQuote,
+    clone_command,
 )
 from cpqsim_actors import api_models as m
 from cpqsim_actors.fast_json import FastJSONResponse as JSONResponse
@@ -394,6 +397,43 @@ def create_app(
         if verify:
             body["verification"] = platform.verify_evidence(package).model_dump(mode="json")
         return JSONResponse(body)
+
+    @app.post(
+        f"{QUOTE_PATH}/quote/{{quote_id}}/clone",
+        status_code=201,
+        tags=["quote"],
+        response_model=m.Quote,
+        responses=COMMAND,
+        summary="A new quote with this one's content, priced afresh (supersede: replace it)",
+    )
+    async def clone_quote(quote_id: str, request: Request, body: m.CloneIn | None = None):
+        body = body or m.CloneIn()
+        view = await platform.get_quote(quote_id)
+        if view is None:
+            return error_response(404, "unknown_quote", f"quote {quote_id[:80]} does not exist")
+        source = view.quote
+        if body.supersede and not QUOTE_LIFECYCLE.allows(source.status, "superseded"):
+            return error_response(
+                409,
+                "illegal_transition",
+                f"quote {quote_id} is {source.status.value}: "
+                "it can be cloned but no longer superseded",
+            )
+        command = clone_command(source, platform.new_quote_id(), body.requester or source.requester)
+        created = await platform.execute(command, command.requester, "card")
+        if not created.ok:
+            return _refusal(created)
+        if body.supersede:
+            replaced = SupersedeQuote(
+                quote_id=quote_id,
+                superseded_by=command.quote_id,
+                opportunity_id=command.opportunity_id,
+                reason="replaced by its clone",
+            )
+            await platform.execute(replaced, command.requester, "card")
+        assert created.card is not None
+        resource = card_json(created.card, request)
+        return JSONResponse(resource, status_code=201, headers={"Location": resource["href"]})
 
     @quote_command_route("cancel", "Cancel the quote")
     async def cancel_quote(quote_id: str, request: Request, body: m.CancelIn | None = None):

@@ -82,3 +82,22 @@ def test_the_evidence_package_of_a_converted_quote_verifies():
     assert evidence["proposal"]["sha256"] == body["proposalSha256"]
     assert evidence["acceptance"]["proposal_sha256"] == body["proposalSha256"]
     assert evidence["verification"]["ok"] is True, evidence["verification"]
+
+
+def test_a_clone_replaces_its_source_which_goes_superseded_referring_to_it():
+    with gateway() as client:
+        source = presented_quote(client)
+        clone = client.post(f"{QUOTE}/{source['id']}/clone", json={"supersede": True})
+        assert clone.status_code == 201, clone.text
+        new = clone.json()
+        old = client.get(f"{QUOTE}/{source['id']}").json()
+        assert new["id"] != source["id"] and new["cpqsimStatus"] == "draft"
+        assert new["version"] == "1" and "proposalSha256" not in new
+        assert old["cpqsimStatus"] == "superseded" and old["supersededBy"] == new["id"]
+        # an accepted quote can still be copied, but it is never superseded
+        accepted = client.post(f"{QUOTE}/{new['id']}/price")
+        assert client.post(f"{QUOTE}/{new['id']}/accept").status_code == 200, accepted.text
+        refused = client.post(f"{QUOTE}/{new['id']}/clone", json={"supersede": True})
+        assert refused.status_code == 409
+        assert client.post(f"{QUOTE}/{new['id']}/clone").status_code == 201
+        assert client.post(f"{QUOTE}/nope/clone").status_code == 404
