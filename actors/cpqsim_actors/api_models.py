@@ -112,10 +112,24 @@ class ReviseIn(Body):
 
 class AcceptIn(Body):
     revision: int | None = Field(default=None, ge=1, le=1_000_000, description="expected revision")
+    proposalSha256: str | None = Field(
+        default=None,
+        pattern="^[0-9a-f]{64}$",
+        description="the presented proposal the customer accepts (its sha256)",
+    )
 
 
 class CancelIn(Body):
     reason: str = Field(default="", max_length=2000)
+
+
+class CloneIn(Body):
+    requester: str | None = Field(
+        default=None, min_length=1, max_length=100, description="default: the source's"
+    )
+    supersede: bool = Field(
+        default=False, description="the clone replaces the source (which goes superseded)"
+    )
 
 
 def _event_filter(*types: str) -> str:

@@ -45,6 +45,7 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "quote.price": SELLING_ROLES,
     "quote.submit": SELLING_ROLES,
     "quote.revise": SELLING_ROLES,
+    "quote.present": SELLING_ROLES,
     "quote.accept": SELLING_ROLES,
     "quote.cancel": SELLING_ROLES,
     "quote.convert": SELLING_ROLES,

@@ -32,15 +32,19 @@ from pydantic import Discriminator, Field, Tag
 from cpqsim.catalog import to_tmf620_product_offering
 from cpqsim.principals import Principal
 from cpqsim.quote import (
+    QUOTE_LIFECYCLE,
     AcceptQuote,
     ApproveQuote,
     CancelQuote,
     CreateQuote,
+    PresentQuote,
     PriceQuote,
     QuoteCommand,
     RejectQuote,
     ReviseQuote,
     SubmitQuoteForApproval,
+    SupersedeQuote,
+    clone_command,
 )
 from cpqsim_actors import api_models as m
 from cpqsim_actors.auth import (
@@ -477,12 +481,80 @@ def create_app(
         )
         return await run(command, request, caller, "quote.revise")
 
+    @quote_command_route("present", "Render the proposal and present it (validity starts)")
+    async def present_quote(quote_id: str, request: Request, caller: Caller):
+        return await run(PresentQuote(quote_id=quote_id), request, caller, "quote.present")
+
     @quote_command_route("accept", "Accept (freezes the revision)")
     async def accept_quote(
         quote_id: str, request: Request, caller: Caller, body: m.AcceptIn | None = None
     ):
-        command = AcceptQuote(quote_id=quote_id, revision=body.revision if body else None)
+        revision = body.revision if body else None
+        proposal = body.proposalSha256 if body else None
+        command = AcceptQuote(quote_id=quote_id, revision=revision, proposal_sha256=proposal)
         return await run(command, request, caller, "quote.accept")
+
+    @app.get(
+        f"{QUOTE_PATH}/quote/{{quote_id}}/evidencePackage",
+        tags=["quote"],
+        response_model=dict[str, Any],
+        responses=READ,
+        summary="What was offered, priced, approved, accepted and ordered (verify=true: "
+        "every fingerprint recomputed)",
+    )
+    async def quote_evidence(quote_id: str, caller: Caller, verify: bool = False):
+        if not await may_touch(caller, quote_id):
+            return unknown_quote(quote_id)
+        package = await metrics.timed("evidence", platform.quote_evidence(quote_id))
+        if package is None:
+            return unknown_quote(quote_id)
+        body = package.model_dump(mode="json")
+        if verify:
+            body["verification"] = platform.verify_evidence(package).model_dump(mode="json")
+        return JSONResponse(body)
+
+    @app.post(
+        f"{QUOTE_PATH}/quote/{{quote_id}}/clone",
+        status_code=201,
+        tags=["quote"],
+        response_model=m.Quote,
+        responses=COMMAND,
+        summary="A new quote with this one's content, priced afresh, requested by the caller "
+        "(supersede: replace it)",
+    )
+    async def clone_quote(
+        quote_id: str, request: Request, caller: Caller, body: m.CloneIn | None = None
+    ):
+        body = body or m.CloneIn()
+        require(caller, "quote.create")
+        same_as_caller(caller, body.requester, "requester")
+        view = await platform.get_quote(quote_id)
+        if view is None or not caller.may_see(view.quote.account_id):
+            return unknown_quote(quote_id)
+        source = view.quote
+        if body.supersede and not QUOTE_LIFECYCLE.allows(source.status, "superseded"):
+            return error_response(
+                409,
+                "illegal_transition",
+                f"quote {quote_id} is {source.status.value}: "
+                "it can be cloned but no longer superseded",
+            )
+        command = clone_command(source, platform.new_quote_id(), caller.id)
+        created = await platform.execute(command, caller.id, "card")
+        if not created.ok:
+            return _refusal(created)
+        if body.supersede:
+            replaced = SupersedeQuote(
+                quote_id=quote_id,
+                superseded_by=command.quote_id,
+                opportunity_id=command.opportunity_id,
+                reason="replaced by its clone",
+            )
+            await platform.execute(replaced, caller.id, "card")
+        assert created.card is not None
+        remember(command.quote_id, source.account_id)
+        resource = card_json(created.card, request)
+        return JSONResponse(resource, status_code=201, headers={"Location": resource["href"]})
 
     @quote_command_route("cancel", "Cancel the quote")
     async def cancel_quote(

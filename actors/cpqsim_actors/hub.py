@@ -65,6 +65,9 @@ QUOTE_STATUS_AFTER = {
     "quote.accepted": QuoteStatus.ACCEPTED,
     "quote.converted_to_order": QuoteStatus.CONVERTED,
     "quote.cancelled": QuoteStatus.CANCELLED,
+    "quote.presented": QuoteStatus.PRESENTED,
+    "quote.expired": QuoteStatus.EXPIRED,
+    "quote.superseded": QuoteStatus.SUPERSEDED,
 }
 # Order facts that change the order's state, and that state (TMF622 names).
 ORDER_STATE_AFTER = {

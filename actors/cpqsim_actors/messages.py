@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal, NamedTuple
 
+from cpqsim.context import iso
 from cpqsim.order import Order
 from cpqsim.quote import Quote, QuoteStatus
 
@@ -83,6 +84,13 @@ class QuoteCard:
     order_id: str | None
     created: str
     updated: str
+    # Validity, proposal and eligibility: what the customer is told about the offer.
+    eligibility: str = "ELIGIBLE"
+    required_actions: tuple[str, ...] = ()
+    presented_at: str | None = None
+    valid_until: str | None = None
+    proposal_sha256: str | None = None
+    superseded_by: str | None = None
 
     @classmethod
     def of(cls, quote: Quote, created: str = "", updated: str = "") -> QuoteCard:
@@ -116,6 +124,12 @@ class QuoteCard:
             order_id=quote.order_id,
             created=created,
             updated=updated,
+            eligibility=quote.eligibility,
+            required_actions=tuple(quote.required_actions),
+            presented_at=iso(quote.presented_at) if quote.presented_at else None,
+            valid_until=iso(quote.valid_until) if quote.valid_until else None,
+            proposal_sha256=quote.proposal_sha256,
+            superseded_by=quote.superseded_by,
         )
 
 

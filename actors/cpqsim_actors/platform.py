@@ -33,10 +33,13 @@ from cpqsim.catalog import Catalog
 from cpqsim.conversion import CreateOrder, order_to_create
 from cpqsim.downstream import DownstreamProfile, LedgerSnapshot
 from cpqsim.events import CloudEvent
+from cpqsim.evidence import EvidencePackage, Verification, evidence_package, verify_evidence
 from cpqsim.orchestration import ResiliencePolicy
 from cpqsim.order_commands import OrderCommand
 from cpqsim.order_policy import DEFAULT_ORDER_POLICY, OrderPolicy
-from cpqsim.quote import ConvertQuoteToOrder, QuoteCommand
+from cpqsim.pricing import PriceRequest, PriceResult
+from cpqsim.quote import ConvertQuoteToOrder, QuoteCommand, QuoteServices
+from cpqsim.quote_policy import QuotePolicy
 from cpqsim_actors.batching import CallBatcher
 from cpqsim_actors.downstream_actor import DownstreamActor
 from cpqsim_actors.handles import ActorHandle, ActorSpec, ActorUnavailable, Backend, RayBackend
@@ -68,6 +71,7 @@ class PlatformConfig:
     max_restarts: int = -1  # recover from the journal however often it takes
     order_policy: OrderPolicy = DEFAULT_ORDER_POLICY
     refuse_stale_prices: bool = True
+    quote_policy: QuotePolicy = field(default_factory=QuotePolicy)  # validity, eligibility
     operations: Operations | None = None  # the team repairing fallout, split over shards
     approval_policy: ApprovalPolicy = field(default_factory=ApprovalPolicy)
     t0_wall: float = field(default_factory=time.time)
@@ -118,6 +122,7 @@ class LivePlatform:
                         c.seed,
                         c.refuse_stale_prices,
                         c.approval_policy,
+                        c.quote_policy,
                     ),
                     max_restarts=c.max_restarts,
                 )
@@ -302,6 +307,7 @@ class LivePlatform:
         give a restarted actor the catalog in force (it comes back with the one it was
         created with)."""
         await asyncio.gather(*(h.call("start") for h in self.order_shards))
+        await asyncio.gather(*(h.call("expire_due") for h in self.quote_shards))
         await self.relay_conversions(older_than_s=RELAY_AFTER_S)
         if self.catalog_in_force is not self.config.catalog:
             shards = [*self.quote_shards, *self.order_shards]
@@ -421,6 +427,26 @@ class LivePlatform:
             (v for vs, _ in parts for v in vs), key=lambda v: (v.created, v.order.order_id)
         )
         return views[offset : offset + limit], sum(total for _, total in parts)
+
+    async def quote_evidence(self, quote_id: str) -> EvidencePackage | None:
+        """The evidence package of a quote, from its shard's facts and its order's."""
+        events = await self.quote_shard(quote_id).call("quote_events", quote_id)
+        if events is None:
+            return None
+        package = evidence_package(quote_id, events)
+        if package is not None and package.order_id is not None:
+            order_events = await self.timeline(package.order_id) or []
+            package = evidence_package(quote_id, [*events, *order_events])
+        return package
+
+    def verify_evidence(self, package: EvidencePackage) -> Verification:
+        """Re-verify a package against the catalog versions this platform knows."""
+        known = {c.version: c for c in (self.config.catalog, self.catalog)}
+
+        def price(request: PriceRequest, version: str) -> PriceResult:
+            return QuoteServices(catalog=known[version]).price(request)
+
+        return verify_evidence(package, price)
 
     async def timeline(self, order_id: str) -> list[CloudEvent] | None:
         return await self.order_shard(order_id).call("timeline", order_id)

@@ -14,10 +14,14 @@ client retry is needed, and no converted quote is left without its order.
 from __future__ import annotations
 
 import heapq
+import json
 import random
 import time
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
+
+from cpqsim_host.journey_runner import VALIDITY_WATCH
 
 from cpqsim.approval import ApprovalPolicy, ApprovalPolicyPublished
 from cpqsim.catalog import Catalog
@@ -28,7 +32,14 @@ from cpqsim.events import CloudEvent, envelope
 from cpqsim.lifecycle import DomainError
 from cpqsim.orchestration import ResiliencePolicy
 from cpqsim.pricing import PricingError
-from cpqsim.quote import QuoteCommand, QuoteConvertedToOrder, QuoteServices, UnknownQuote
+from cpqsim.quote import (
+    ExpireQuote,
+    QuoteCommand,
+    QuoteConvertedToOrder,
+    QuoteServices,
+    UnknownQuote,
+)
+from cpqsim.quote_policy import QuotePolicy
 from cpqsim.services import QuoteService
 from cpqsim_actors.clock import VirtualClock
 from cpqsim_actors.messages import CommandResult, QuoteCard, QuoteView, Shape
@@ -48,6 +59,7 @@ class QuoteShard(JournaledShard):
         seed: int = 0,
         refuse_stale_prices: bool = True,
         approval_policy: ApprovalPolicy | None = None,
+        quote_policy: QuotePolicy | None = None,
     ) -> None:
         self.name = name
         self.quotes = QuoteService(
@@ -55,6 +67,7 @@ class QuoteShard(JournaledShard):
                 catalog=catalog,
                 refuse_stale_prices=refuse_stale_prices,
                 approval_policy=approval_policy or ApprovalPolicy(),
+                quote_policy=quote_policy or QuotePolicy(),
             )
         )
         self.clock = VirtualClock(t0_wall, time_scale)
@@ -66,6 +79,7 @@ class QuoteShard(JournaledShard):
         self.log: list[str] = []
         self.times: dict[str, tuple[str, str]] = {}  # quote id -> (created, updated)
         self.outbox: dict[str, CreateOrder] = {}  # order id -> promised order
+        self._validity: list[tuple[datetime, str]] = []  # (valid-until, quote id), a heap
         self._promised_at: dict[str, float] = {}  # order id -> monotonic time promised
         self._open_journal(journal_path, time_scale)
         if self.journal is not None:
@@ -89,6 +103,9 @@ class QuoteShard(JournaledShard):
         self._remember(quote.quote_id, event)
 
     def _remember(self, quote_id: str, event: CloudEvent) -> None:
+        if event.name == "quote.presented":
+            lapses = datetime.fromisoformat(str(event.data["valid_until"]))
+            heapq.heappush(self._validity, (lapses, quote_id))
         self.log.append(event.model_dump_json())
         created = self.times.get(quote_id, (event.time, event.time))[0]
         self.times[quote_id] = (created, event.time)
@@ -256,6 +273,28 @@ class QuoteShard(JournaledShard):
 
     def events(self) -> list[CloudEvent]:
         return [CloudEvent.model_validate_json(body) for body in self.log]
+
+    def quote_events(self, quote_id: str) -> list[CloudEvent] | None:
+        """The facts of one quote, oldest first (None: the quote is not on this shard)."""
+        if quote_id not in self.quotes.quotes:
+            return None
+        subject = f"quote/{quote_id}"
+        marker = f'"subject":{json.dumps(subject)}'
+        found = (CloudEvent.model_validate_json(body) for body in self.log if marker in body)
+        return [e for e in found if e.subject == subject]
+
+    def expire_due(self) -> int:
+        """The validity watch: expire every offer whose valid-until has passed.
+
+        Quotes created over HTTP have no journey to arm a timer, so the platform's
+        supervisor asks each shard in turn; a quote taken up meanwhile (accepted and
+        converted, revised) refuses the expiry and is simply dropped from the watch.
+        """
+        now, due = self.clock.now(), []
+        while self._validity and self._validity[0][0] <= now:
+            due.append(heapq.heappop(self._validity)[1])
+        results = self.execute_batch([(ExpireQuote(quote_id=q), VALIDITY_WATCH) for q in due])
+        return sum(1 for r in results if r.ok)
 
     def reset_clock(self, t0_wall: float) -> None:
         """Re-anchor the run's t0 (the driver does this once every actor is up)."""

@@ -242,6 +242,7 @@ async def _run(
             t0_wall=time.time() + 3600,  # re-anchored below, once every actor is up
             order_policy=scenario.order_policy,
             refuse_stale_prices=scenario.refuse_stale_prices,
+            quote_policy=scenario.quote_policy,
             operations=scenario.operations,
             approval_policy=loaded.approval_policy,
         ),

@@ -88,6 +88,7 @@ def build_platform(
             journal=journal,
             journal_dir=journal_dir,
             approval_policy=loaded.approval_policy,
+            quote_policy=loaded.scenario.quote_policy,  # validity, customer facts
         ),
         backend=backend,
     )

@@ -32,6 +32,9 @@ QUOTE_STATE = {
     QuoteStatus.ACCEPTED: "accepted",
     QuoteStatus.CONVERTED: "accepted",
     QuoteStatus.CANCELLED: "cancelled",
+    QuoteStatus.PRESENTED: "approved",  # before the customer, ready to be accepted
+    QuoteStatus.EXPIRED: "cancelled",  # TMF648 has no expired: the offer is withdrawn
+    QuoteStatus.SUPERSEDED: "cancelled",
 }
 
 
@@ -155,6 +158,14 @@ def quote_resource(
         ]
     if card.region:
         resource["region"] = card.region
+    resource["eligibility"] = card.eligibility
+    resource["requiredActions"] = list(card.required_actions)
+    if card.valid_until:
+        resource["validFor"] = {"startDateTime": card.presented_at, "endDateTime": card.valid_until}
+    if card.proposal_sha256:
+        resource["proposalSha256"] = card.proposal_sha256
+    if card.superseded_by:
+        resource["supersededBy"] = card.superseded_by
     if card.order_id:
         resource["productOrder"] = {
             "id": card.order_id,

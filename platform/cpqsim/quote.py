@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -29,11 +30,20 @@ from cpqsim.approval import (
 from cpqsim.canonical import fingerprint
 from cpqsim.catalog import Catalog
 from cpqsim.configuration import QuoteLine, check_configuration, resolve_line_versions
-from cpqsim.context import Context
+from cpqsim.context import Context, iso
 from cpqsim.events import DomainEvent
 from cpqsim.lifecycle import DomainError, GuardFailed, TransitionTable
 from cpqsim.omit_defaults import OmitsDefaults
 from cpqsim.pricing import PriceRequest, PriceResult, PricingError, PricingPolicy, price_quote
+from cpqsim.proposal import PROPOSAL_FORMAT, proposal_sha256, render_proposal
+from cpqsim.quote_guards import (
+    OfferLapsed,
+    ProposalMismatch,
+    ask_eligibility,
+    conversion_refusal,
+    price_book_fingerprint,
+)
+from cpqsim.quote_policy import QuotePolicy, valid_until
 
 
 class QuoteStatus(StrEnum):
@@ -45,6 +55,9 @@ class QuoteStatus(StrEnum):
     ACCEPTED = "accepted"
     CONVERTED = "converted"
     CANCELLED = "cancelled"
+    PRESENTED = "presented"  # the proposal went to the customer; its validity runs
+    EXPIRED = "expired"  # the validity lapsed before conversion
+    SUPERSEDED = "superseded"  # a newer quote for the same opportunity replaced it
 
 
 S = QuoteStatus
@@ -79,6 +92,22 @@ QUOTE_LIFECYCLE = TransitionTable(
         (S.PENDING_APPROVAL, "cancelled"): S.CANCELLED,
         (S.APPROVED, "cancelled"): S.CANCELLED,
         (S.REJECTED, "cancelled"): S.CANCELLED,
+        # Validity: presenting renders the proposal and starts the clock on the offer.
+        (S.PRICED, "presented"): S.PRESENTED,  # only when no approval is required
+        (S.APPROVED, "presented"): S.PRESENTED,
+        (S.PRESENTED, "accepted"): S.ACCEPTED,
+        (S.PRESENTED, "revised"): S.DRAFT,
+        (S.PRESENTED, "cancelled"): S.CANCELLED,
+        (S.PRESENTED, "expired"): S.EXPIRED,
+        (S.ACCEPTED, "expired"): S.EXPIRED,  # accepted but not converted within validity
+        # A newer quote for the same opportunity replaces any quote not yet committed.
+        (S.DRAFT, "superseded"): S.SUPERSEDED,
+        (S.PRICED, "superseded"): S.SUPERSEDED,
+        (S.PENDING_APPROVAL, "superseded"): S.SUPERSEDED,
+        (S.APPROVED, "superseded"): S.SUPERSEDED,
+        (S.REJECTED, "superseded"): S.SUPERSEDED,
+        (S.PRESENTED, "superseded"): S.SUPERSEDED,
+        (S.EXPIRED, "superseded"): S.SUPERSEDED,
     },
 )
 
@@ -103,6 +132,8 @@ class CreateQuote(QuoteCommand):
     requester_role: str | None = Field(
         default=None, description="the requester's role (default: the policy's requester_role)"
     )
+    opportunity_id: str | None = Field(default=None, max_length=200)
+    cloned_from: str | None = Field(default=None, max_length=200)
 
 
 class PriceQuote(QuoteCommand):
@@ -137,6 +168,9 @@ class ReviseQuote(QuoteCommand):
 
 class AcceptQuote(QuoteCommand):
     revision: int | None = Field(default=None, description="expected revision (optimistic check)")
+    proposal_sha256: str | None = Field(
+        default=None, description="the proposal the customer accepts (refused if not current)"
+    )
 
 
 class ConvertQuoteToOrder(QuoteCommand):
@@ -145,6 +179,22 @@ class ConvertQuoteToOrder(QuoteCommand):
 
 
 class CancelQuote(QuoteCommand):
+    reason: str = ""
+
+
+class PresentQuote(QuoteCommand):
+    """Render the proposal and put it before the customer: the offer's validity starts."""
+
+
+class ExpireQuote(QuoteCommand):
+    """Issued by a timer at valid-until: the offer lapses (refused if it has not yet)."""
+
+
+class SupersedeQuote(QuoteCommand):
+    """A newer quote for the same opportunity replaces this one."""
+
+    superseded_by: str = Field(min_length=1, max_length=200)
+    opportunity_id: str | None = Field(default=None, max_length=200)
     reason: str = ""
 
 
@@ -203,6 +253,10 @@ class QuoteCreated(QuoteEvent, OmitsDefaults):
     segment: str | None = None
     catalog_version: str
     requester_role: str | None = None
+    opportunity_id: str | None = None
+    cloned_from: str | None = None
+    eligibility: str = "ELIGIBLE"
+    required_actions: list[str] = Field(default_factory=list)
 
 
 class QuotePriced(QuoteEvent, OmitsDefaults):
@@ -299,6 +353,9 @@ class QuoteAccepted(QuoteEvent):
     price_fingerprint: str
     approval_required: bool
     approval_snapshot_fingerprint: str | None = None
+    proposal_sha256: str | None = None  # the presented proposal accepted (None: not presented)
+    valid_until: datetime | None = None
+    price_book_fingerprint: str = ""  # the pricing rules in force at acceptance
 
 
 class QuoteConvertedToOrder(QuoteEvent):
@@ -310,6 +367,30 @@ class QuoteConvertedToOrder(QuoteEvent):
 
 class QuoteCancelled(QuoteEvent):
     type_name: ClassVar[str] = "cancelled"
+    reason: str = ""
+
+
+class QuotePresented(QuoteEvent):
+    """The proposal was rendered and presented; its hash is what an acceptance names."""
+
+    type_name: ClassVar[str] = "presented"
+    proposal_sha256: str
+    proposal_format: str
+    snapshot_fingerprint: str
+    presented_at: datetime
+    valid_until: datetime
+    policy_version: str
+
+
+class QuoteExpired(QuoteEvent):
+    type_name: ClassVar[str] = "expired"
+    valid_until: datetime
+
+
+class QuoteSuperseded(QuoteEvent):
+    type_name: ClassVar[str] = "superseded"
+    superseded_by: str
+    opportunity_id: str | None = None
     reason: str = ""
 
 
@@ -365,6 +446,16 @@ class Quote(BaseModel):
     accepted_snapshot_fingerprint: str | None = None
     order_id: str | None = None
     conversion_key: str | None = None
+    opportunity_id: str | None = None
+    cloned_from: str | None = None
+    eligibility: str = "ELIGIBLE"
+    required_actions: list[str] = Field(default_factory=list)
+    proposal_sha256: str | None = None
+    presented_at: datetime | None = None
+    valid_until: datetime | None = None
+    accepted_proposal_sha256: str | None = None
+    accepted_price_book_fingerprint: str | None = None
+    superseded_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -379,6 +470,8 @@ class QuoteServices:
     refuse_stale_prices: bool = True
     # Pricing is down: quotes cannot be priced (and nobody guesses a price meanwhile).
     pricing_available: bool = True
+    # Validity, customer facts, eligibility answers and conversion guards.
+    quote_policy: QuotePolicy = field(default_factory=QuotePolicy)
 
     def price(self, request: PriceRequest) -> PriceResult:
         """``price_quote`` of ``request`` against this catalog and these policies."""
@@ -492,6 +585,9 @@ COMMAND_FACTS: dict[str, str] = {
     "ConvertQuoteToOrder": QuoteConvertedToOrder.type_name,
     "CancelQuote": QuoteCancelled.type_name,
     "EscalateApproval": QuoteApprovalEscalated.type_name,
+    "PresentQuote": QuotePresented.type_name,
+    "ExpireQuote": QuoteExpired.type_name,
+    "SupersedeQuote": QuoteSuperseded.type_name,
 }
 
 
@@ -502,6 +598,15 @@ def _create(command: CreateQuote, ctx: Context, services: QuoteServices) -> list
     )
     services.admit(price_request_for(command, ctx))
     _authority(services.approval_policy, command.requester_role, command.discount_pct)
+    answer = ask_eligibility(
+        services.catalog,
+        command.lines,
+        services.quote_policy.customer(
+            command.account_id, command.region, command.channel, command.segment
+        ),
+        services.quote_policy,
+        ctx.now,
+    )
     return [
         QuoteCreated(
             quote_id=command.quote_id,
@@ -516,6 +621,10 @@ def _create(command: CreateQuote, ctx: Context, services: QuoteServices) -> list
             segment=command.segment,
             catalog_version=services.catalog.version,
             requester_role=command.requester_role,
+            opportunity_id=command.opportunity_id,
+            cloned_from=command.cloned_from,
+            eligibility=answer.status.value,
+            required_actions=answer.required_actions,
         )
     ]
 
@@ -689,6 +798,7 @@ def _accept(
     approval_fp = state.approval.snapshot_fingerprint if state.approval else None
     if state.approval_required and approval_fp != snapshot_fp:
         raise GuardFailed(f"approval of quote {state.quote_id} does not match its content")
+    _check_presented_proposal(state, command, ctx)
     return [
         QuoteAccepted(
             quote_id=state.quote_id,
@@ -698,13 +808,53 @@ def _accept(
             price_fingerprint=state.price_fingerprint or "",
             approval_required=state.approval_required,
             approval_snapshot_fingerprint=approval_fp,
+            proposal_sha256=state.proposal_sha256,
+            valid_until=state.valid_until,
+            price_book_fingerprint=price_book_fingerprint(services.catalog),
         )
     ]
+
+
+def _check_presented_proposal(state: Quote, command: AcceptQuote, ctx: Context) -> None:
+    """An acceptance binds to the proposal presented: still valid, still the content's.
+
+    The document is rendered again from the quote as it stands; a hash that differs from
+    the one presented (or from the one the customer names) means the customer would be
+    accepting something they were not shown.
+    """
+    if state.status is not S.PRESENTED:
+        if command.proposal_sha256 is not None:
+            raise ProposalMismatch(
+                f"quote {state.quote_id} has no presented proposal to accept: present it first"
+            )
+        return
+    assert state.valid_until is not None and state.price is not None
+    if ctx.now >= state.valid_until:
+        raise OfferLapsed(
+            f"quote {state.quote_id}: the offer lapsed at {iso(state.valid_until)}; "
+            "clone or revise it for a new proposal"
+        )
+    current = proposal_sha256(
+        render_proposal(commercial_snapshot(state), state.price, state.valid_until)
+    )
+    if current != state.proposal_sha256:
+        raise ProposalMismatch(
+            f"quote {state.quote_id}: its content no longer renders the presented proposal "
+            f"{state.proposal_sha256} (now {current}): present it again"
+        )
+    if command.proposal_sha256 is not None and command.proposal_sha256 != state.proposal_sha256:
+        raise ProposalMismatch(
+            f"quote {state.quote_id}: the proposal accepted ({command.proposal_sha256}) is not "
+            f"the one presented ({state.proposal_sha256})"
+        )
 
 
 def _convert(
     state: Quote, command: ConvertQuoteToOrder, ctx: Context, services: QuoteServices
 ) -> list[QuoteEvent]:
+    refusal = conversion_refusal(state, ctx, services.catalog, services.quote_policy)
+    if refusal is not None:
+        raise refusal
     return [
         QuoteConvertedToOrder(
             quote_id=state.quote_id,
@@ -720,6 +870,92 @@ def _cancel(
     state: Quote, command: CancelQuote, ctx: Context, services: QuoteServices
 ) -> list[QuoteEvent]:
     return [QuoteCancelled(quote_id=state.quote_id, revision=state.revision, reason=command.reason)]
+
+
+def _present(
+    state: Quote, command: PresentQuote, ctx: Context, services: QuoteServices
+) -> list[QuoteEvent]:
+    if state.status is S.PRICED and state.approval_required:
+        raise GuardFailed(
+            f"quote {state.quote_id} needs approval by {state.required_role} before it is presented"
+        )
+    assert state.price is not None
+    policy = services.quote_policy
+    lapses = valid_until(policy, ctx.now, state.channel, state.segment)
+    snapshot = commercial_snapshot(state)
+    document = render_proposal(snapshot, state.price, lapses)
+    return [
+        QuotePresented(
+            quote_id=state.quote_id,
+            revision=state.revision,
+            proposal_sha256=proposal_sha256(document),
+            proposal_format=PROPOSAL_FORMAT,
+            snapshot_fingerprint=snapshot.fingerprint(),
+            presented_at=ctx.now,
+            valid_until=lapses,
+            policy_version=policy.version,
+        )
+    ]
+
+
+def _expire(
+    state: Quote, command: ExpireQuote, ctx: Context, services: QuoteServices
+) -> list[QuoteEvent]:
+    if state.valid_until is None or ctx.now < state.valid_until:
+        lapses = iso(state.valid_until) if state.valid_until else "never (not presented)"
+        raise GuardFailed(f"quote {state.quote_id} is still valid: it lapses at {lapses}")
+    return [
+        QuoteExpired(
+            quote_id=state.quote_id, revision=state.revision, valid_until=state.valid_until
+        )
+    ]
+
+
+def _supersede(
+    state: Quote, command: SupersedeQuote, ctx: Context, services: QuoteServices
+) -> list[QuoteEvent]:
+    if command.superseded_by == state.quote_id:
+        raise GuardFailed(f"quote {state.quote_id} cannot supersede itself")
+    if state.opportunity_id is not None and command.opportunity_id != state.opportunity_id:
+        raise GuardFailed(
+            f"quote {command.superseded_by} is for opportunity {command.opportunity_id}, "
+            f"not {state.opportunity_id}: it does not supersede quote {state.quote_id}"
+        )
+    return [
+        QuoteSuperseded(
+            quote_id=state.quote_id,
+            revision=state.revision,
+            superseded_by=command.superseded_by,
+            opportunity_id=state.opportunity_id,
+            reason=command.reason,
+        )
+    ]
+
+
+def clone_command(
+    source: Quote, quote_id: str, requester: str, opportunity_id: str | None = None
+) -> CreateQuote:
+    """A new quote copied from ``source``: new id, revision 1, to be priced afresh.
+
+    The copy carries the commercial content only (lines, discount, region, currency,
+    channel, segment); its price, approval and proposal are its own, so it is priced at
+    the business date it is priced on, never at the source's.
+    """
+    if quote_id == source.quote_id:
+        raise GuardFailed(f"a clone of quote {source.quote_id} needs a new id")
+    return CreateQuote(
+        quote_id=quote_id,
+        account_id=source.account_id,
+        requester=requester,
+        lines=source.lines,
+        discount_pct=source.discount_pct,
+        region=source.region,
+        currency=source.currency,
+        channel=source.channel,
+        segment=source.segment,
+        opportunity_id=opportunity_id if opportunity_id is not None else source.opportunity_id,
+        cloned_from=source.quote_id,
+    )
 
 
 def _escalate(
@@ -751,6 +987,9 @@ _HANDLERS: dict[type[QuoteCommand], Callable[..., list[QuoteEvent]]] = {
     ConvertQuoteToOrder: _convert,
     CancelQuote: _cancel,
     EscalateApproval: _escalate,
+    PresentQuote: _present,
+    ExpireQuote: _expire,
+    SupersedeQuote: _supersede,
 }
 
 
@@ -771,6 +1010,9 @@ def decide(
             f"quote {state.quote_id} revision {state.revision} was already converted to "
             f"order {state.order_id} under another idempotency key"
         )
+    if isinstance(command, ConvertQuoteToOrder) and state.status is S.EXPIRED:
+        lapsed = iso(state.valid_until) if state.valid_until else "its valid-until"
+        raise OfferLapsed(f"quote {state.quote_id} expired at {lapsed}: it cannot convert")
     name = type(command).__name__
     QUOTE_LIFECYCLE.next_state(state.status, COMMAND_FACTS[name], action=name)
     return _HANDLERS[type(command)](state, command, ctx, services)
@@ -818,14 +1060,32 @@ def _changes(state: Quote, event: QuoteEvent) -> dict[str, Any]:
             "step_approvals": [],
             "escalated_to": None,
             "approval": None,
+            "proposal_sha256": None,
+            "presented_at": None,
+            "valid_until": None,
         }
     if isinstance(event, QuoteAccepted):
         return {
             "accepted_snapshot": event.snapshot,
             "accepted_snapshot_fingerprint": event.snapshot_fingerprint,
+            "accepted_proposal_sha256": event.proposal_sha256,
+            "accepted_price_book_fingerprint": event.price_book_fingerprint,
         }
     if isinstance(event, QuoteConvertedToOrder):
         return {"order_id": event.order_id, "conversion_key": event.idempotency_key}
+    return _lifecycle_changes(event)
+
+
+def _lifecycle_changes(event: QuoteEvent) -> dict[str, Any]:
+    """Presentation, expiry and supersession: what they change besides the status."""
+    if isinstance(event, QuotePresented):
+        return {
+            "proposal_sha256": event.proposal_sha256,
+            "presented_at": event.presented_at,
+            "valid_until": event.valid_until,
+        }
+    if isinstance(event, QuoteSuperseded):
+        return {"superseded_by": event.superseded_by}
     return {}
 
 
@@ -846,6 +1106,10 @@ def evolve(state: Quote | None, event: QuoteEvent) -> Quote:
             segment=event.segment,
             catalog_version=event.catalog_version,
             requester_role=event.requester_role,
+            opportunity_id=event.opportunity_id,
+            cloned_from=event.cloned_from,
+            eligibility=event.eligibility,
+            required_actions=event.required_actions,
         )
     assert state is not None, f"{type(event).__name__} before QuoteCreated"
     status = QUOTE_LIFECYCLE.next_state(state.status, event.type_name)
@@ -881,5 +1145,8 @@ QUOTE_EVENTS: dict[str, type[QuoteEvent]] = {
         QuoteApprovalEscalated,
         QuoteApprovalStepApproved,
         QuoteApprovalRefused,
+        QuotePresented,
+        QuoteExpired,
+        QuoteSuperseded,
     )
 }

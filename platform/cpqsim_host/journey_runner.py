@@ -20,6 +20,8 @@ from cpqsim.conversion import CreateOrder, order_to_create
 from cpqsim.quote import (
     ConvertQuoteToOrder,
     EscalateApproval,
+    ExpireQuote,
+    PresentQuote,
     QuoteCommand,
     SubmitQuoteForApproval,
 )
@@ -36,6 +38,7 @@ from cpqsim_host.outcome import JourneyStats
 from cpqsim_host.port import CommandAnswer, OrderStarted, PlatformPort
 
 APPROVAL_OWNER = "sales-operations"
+VALIDITY_WATCH = "quote-validity-watch"
 
 
 class JourneyRunner:
@@ -103,7 +106,30 @@ class JourneyRunner:
             self.stats.commands_refused += 1  # refused, as a real seller would be told
         elif isinstance(command, SubmitQuoteForApproval) and self.approval_timeout_s:
             self.port.schedule(self.approval_timeout_s, lambda: self._escalate(command.quote_id))
+        elif isinstance(command, PresentQuote):
+            self._watch_validity(answer)
         self._advance(gen, answer)
+
+    def _watch_validity(self, answer: CommandAnswer) -> None:
+        """Arm the validity timer: at valid-until, the offer lapses unless taken up.
+
+        The delay is the quote's own validity (valid-until minus the instant it was
+        presented), in the runtime's time: virtual in the sim, scaled wall time live.
+        """
+        quote = answer.quote
+        if quote is None or quote.valid_until is None or quote.presented_at is None:
+            return
+        delay = (quote.valid_until - quote.presented_at).total_seconds()
+        self.port.schedule(delay, lambda: self._expire(quote.quote_id))
+
+    def _expire(self, quote_id: str) -> None:
+        """Expire the offer if it is still open (refused otherwise: accepted, revised...)."""
+
+        def answered(answers: list[CommandAnswer]) -> None:
+            if answers[0].ok:
+                self.stats.expired += 1
+
+        self.port.execute([(ExpireQuote(quote_id=quote_id), VALIDITY_WATCH)], answered)
 
     def _escalate(self, quote_id: str) -> None:
         """Escalate the approval if it is still pending (refused otherwise: nothing due)."""

@@ -18,6 +18,7 @@ from cpqsim.quote import (
     AcceptQuote,
     ApproveQuote,
     CreateQuote,
+    PresentQuote,
     PriceQuote,
     Quote,
     QuoteCommand,
@@ -102,7 +103,7 @@ def journey(plan: JourneyPlan, stats: JourneyStats) -> Journey:
         return
     if not (yield from _approved(plan, stats, priced.quote)):
         return
-    accepted: Answer = yield Command(AcceptQuote(quote_id=qid), seller)
+    accepted: Answer = yield from _presented_and_accepted(plan, stats)
     if not accepted.ok and getattr(accepted, "code", None) == "stale_price":
         # The catalog changed since the price: the seller quotes again at today's prices.
         stats.requoted += 1
@@ -112,7 +113,7 @@ def journey(plan: JourneyPlan, stats: JourneyStats) -> Journey:
             return
         if not (yield from _approved(plan, stats, priced.quote)):
             return
-        accepted = yield Command(AcceptQuote(quote_id=qid), seller)
+        accepted = yield from _presented_and_accepted(plan, stats)
     if not accepted.ok:
         return
     stats.accepted += 1
@@ -138,6 +139,25 @@ def journey(plan: JourneyPlan, stats: JourneyStats) -> Journey:
             stats.cancellations_accepted += 1
         else:
             stats.cancellations_refused += 1
+
+
+def _presented_and_accepted(plan: JourneyPlan, stats: JourneyStats) -> Generator:
+    """Present the proposal; the customer reads it and accepts that very document.
+
+    The acceptance names the proposal's hash. A customer who takes longer than the
+    offer's validity finds it lapsed (the platform's validity timer expired it).
+    """
+    qid, seller = plan.quote_id, plan.requester
+    shown: Answer = yield Command(PresentQuote(quote_id=qid), seller)
+    if not shown.ok or shown.quote is None:
+        return shown
+    stats.presented += 1
+    if plan.decision_s > 0:
+        yield Wait(plan.decision_s)
+    accepted: Answer = yield Command(
+        AcceptQuote(quote_id=qid, proposal_sha256=shown.quote.proposal_sha256), seller
+    )
+    return accepted
 
 
 def _priced(plan: JourneyPlan, stats: JourneyStats) -> Generator:

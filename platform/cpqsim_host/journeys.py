@@ -46,6 +46,8 @@ class JourneyPlan(BaseModel):
     def approver_for(self, role: str) -> str:
         return self.approvers_by_role.get(role, self.approver)
 
+    decision_s: float = 0.0  # the customer accepts the proposal this long after it is shown
+
     @property
     def idempotency_key(self) -> str:
         return f"convert:{self.quote_id}"
@@ -109,6 +111,7 @@ def plan_journeys(scenario: Scenario, seed: int | None = None) -> list[JourneyPl
                 ),
                 approval_lost=exceptions.random() < t.approval_loss_rate,
                 escalation_after_s=scenario.approval_timeout_s,
+                decision_s=t.customer_decision_s,
             )
         )
     return plans

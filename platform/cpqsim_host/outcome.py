@@ -38,6 +38,8 @@ class JourneyStats:
     pricing_waits: int = 0  # times a seller was told pricing is down and came back later
     approvals_lost: int = 0
     approvals_escalated: int = 0
+    presented: int = 0  # proposals put before the customer
+    expired: int = 0  # offers that lapsed at their valid-until (the validity timer)
     cancellations_requested: int = 0
     cancellations_accepted: int = 0
     cancellations_refused: int = 0

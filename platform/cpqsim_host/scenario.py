@@ -24,6 +24,7 @@ from cpqsim.downstream import DownstreamProfile, ServiceTime
 from cpqsim.orchestration import NAIVE, ROBUST, ResiliencePolicy
 from cpqsim.order_policy import OrderPolicy
 from cpqsim.principals import Principal
+from cpqsim.quote_policy import QuotePolicy
 from cpqsim_host.cast import cast_problems
 
 REQUIRED_SYSTEMS = ("billing",)
@@ -156,6 +157,12 @@ class Traffic(_Input):
         default_factory=lambda: ServiceTime(distribution="exponential", mean_s=600),
         description="how long after conversion a cancelling customer cancels",
     )
+    customer_decision_s: float = Field(
+        default=0,
+        ge=0,
+        le=MAX_DRAIN_S,
+        description="how long a customer takes to accept a presented proposal",
+    )
     approval_loss_rate: float = Field(
         default=0.0,
         ge=0,
@@ -263,6 +270,11 @@ class Scenario(_Input):
         default_factory=list,
         max_length=100,
         description="failures of the platform itself (restarts, unreachable systems)",
+    )
+    quote_policy: QuotePolicy = Field(
+        default_factory=QuotePolicy,
+        description="quote validity, customer facts per account, eligibility rules and "
+        "conversion guards",
     )
     time_scale: float = Field(
         default=0.0005,

@@ -600,6 +600,42 @@ def audit_verify(
     )
 
 
+# --------------------------------------------------------------------------- evidence
+
+
+@app.command()
+def evidence(
+    quote_id: Annotated[str, typer.Argument(help="the quote, e.g. Q000001")],
+    run_dir: Annotated[Path, typer.Option("--run", help="a run folder (with events.jsonl)")],
+    verify: Annotated[
+        bool, typer.Option("--verify", help="recompute every fingerprint (exit 1 if one fails)")
+    ] = False,
+    scenario: Annotated[
+        Path | None, typer.Option(help="scenario to verify with (default: result.json's)")
+    ] = None,
+    proposal: Annotated[bool, typer.Option("--proposal", help="print the proposal")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="the package as JSON")] = False,
+) -> None:
+    """A quote's evidence package from a run: snapshot, fingerprints, approvals, proposal,
+    acceptance, conversion; --verify recomputes each from the stored inputs."""
+    from cpqsim_scenarios.evidence_file import read_evidence, summary_lines, verify_from_run
+
+    try:
+        package = read_evidence(quote_id, run_dir)
+        checked = verify_from_run(package, run_dir, scenario) if verify else None
+    except InputInvalid as exc:
+        _fail_input(exc, as_json)
+    if as_json:
+        body = package.model_dump(mode="json")
+        if checked is not None:
+            body["verification"] = checked.model_dump(mode="json")
+        print(json.dumps(body, indent=2, sort_keys=True))
+    else:
+        for line in summary_lines(package, checked, proposal):
+            out.print(escape(line))
+    raise typer.Exit(EXIT_INVARIANT_VIOLATED if checked is not None and not checked.ok else 0)
+
+
 # ------------------------------------------------------------------------------ price
 
 

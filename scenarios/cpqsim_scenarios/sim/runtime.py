@@ -147,6 +147,7 @@ class SimRuntime:
                 catalog=loaded.catalog,
                 refuse_stale_prices=self.scenario.refuse_stale_prices,
                 approval_policy=loaded.approval_policy,
+                quote_policy=self.scenario.quote_policy,
             )
         )
         self.orders = OrderService(loaded.catalog, self.policy, self.scenario.order_policy)
@@ -261,6 +262,8 @@ class SimRuntime:
             and self.journeys.approval_timeout_s
         ):
             return
+        if quote is not None and quote.status is QuoteStatus.PRESENTED:
+            return  # the validity timer will still expire it
         self._open_journeys.discard(plan.quote_id)
         self.quotes.quotes.pop(plan.quote_id, None)
 
