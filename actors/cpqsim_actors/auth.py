@@ -40,6 +40,7 @@ OPEN_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "
 SELLING_ROLES = frozenset({"seller", "sales_manager"})
 APPROVING_ROLES = frozenset({"sales_manager", "finance_director"})
 OPERATING_ROLES = frozenset({"operations", "operations_lead"})
+POLICY_ROLES = frozenset({"finance_director", "policy_admin"})
 ACTION_ROLES: dict[str, frozenset[str]] = {
     "quote.create": SELLING_ROLES,
     "quote.price": SELLING_ROLES,
@@ -54,6 +55,7 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "order.create": SELLING_ROLES,
     "order.cancel.customer": SELLING_ROLES,
     "order.cancel.operations": OPERATING_ROLES,
+    "policy.approval.put": POLICY_ROLES,
 }
 
 TOKEN_HASH = r"^[0-9a-f]{64}$"

@@ -438,11 +438,15 @@ def create_app(
         confirm them: naming another person or an unheld role is a 403). Acting on behalf
         of someone under a delegation, the role is the delegator's: the approval policy's
         delegations decide (a delegation not in force is refused and recorded)."""
-        require(caller, action)
+        # Approval roles are the policy's in force (it may add e.g. a sales director).
+        policy = getattr(platform, "approval_policy_in_force", None)
+        roles = APPROVING_ROLES | set(policy.role_rank if policy is not None else ())
+        if not any(caller.has_role(r) for r in roles):
+            require(caller, action)  # the standard refusal: the roles this action needs
         same_as_caller(caller, body.approver, "approver")
         if body.onBehalfOf is not None and body.role is not None:
             return caller.id, body.role
-        return caller.id, acting_role(caller, body.role, APPROVING_ROLES)
+        return caller.id, acting_role(caller, body.role, roles)
 
     @quote_command_route("approve", "Approve the next step as the caller (never the requester)")
     async def approve_quote(

@@ -1,12 +1,13 @@
 """HTTP for the approval policy in force on the live platform.
 
-``GET /policy/approvalPolicy`` shows the policy deciding approvals now (its version is the
-one every approval fact records). ``PUT /policy/approvalPolicy`` puts a new version in
-force on every quote shard: the body is the policy as JSON (the same fields as the YAML
-file), checked exactly as a file is (shape, roles, overlapping rules); an invalid policy
-is a 422 naming each problem's field, and the same version with other content a 409, so
-a version always names one content. Each shard records the change as a fact
-(``approval_policy.published``), and replays back into it after a restart.
+``GET /policy/approvalPolicy`` shows any caller the policy deciding approvals now (its
+version is the one every approval fact records). ``PUT /policy/approvalPolicy`` (a finance
+director or a policy administrator only) puts a new version in force on every quote
+shard: the body is the policy as JSON (the same fields as the YAML file), checked exactly
+as a file is (shape, roles, overlapping rules); an invalid policy is a 422 naming each
+problem's field, and the same version with other content a 409, so a version always names
+one content. Each shard records the change as a fact (``approval_policy.published``), and
+replays back into it after a restart.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import Body, FastAPI
 
+from cpqsim_actors.auth import Caller, require
 from cpqsim_actors.fast_json import FastJSONResponse as JSONResponse
 from cpqsim_actors.http_errors import error_doc, error_response
 from cpqsim_actors.platform import PolicyVersionConflict
@@ -36,11 +38,12 @@ def install_approval_policy_routes(app: FastAPI, platform: Any) -> None:
         tags=["policy"],
         responses={
             201: {"description": "The new version is in force"},
-            **error_doc(400, 409, 413, 422),
+            **error_doc(400, 403, 409, 413, 422),
         },
         summary="Put a new approval policy version in force (JSON body, as the YAML file)",
     )
-    async def put_approval_policy(body: Annotated[dict[str, Any], Body()]):
+    async def put_approval_policy(body: Annotated[dict[str, Any], Body()], caller: Caller):
+        require(caller, "policy.approval.put")  # who sets approval authority is no seller
         try:
             policy = policy_from_data(body)
         except InputInvalid as exc:

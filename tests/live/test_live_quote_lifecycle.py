@@ -11,15 +11,25 @@ from fastapi.testclient import TestClient
 from cpqsim.quote_policy import QuotePolicy
 from cpqsim_actors.gateway import create_app
 
-from .local_gateway import COMPACT, QUOTE, QUOTE_DOC, local_platform, tmf_validator
+from .local_gateway import (
+    COMPACT,
+    QUOTE,
+    QUOTE_DOC,
+    SELLER,
+    bearer,
+    local_platform,
+    test_directory,
+    tmf_validator,
+)
 
 
 @contextmanager
 def gateway(**config):
     platform = local_platform(**config)
     try:
-        with TestClient(create_app(platform), raise_server_exceptions=False) as client:
-            yield client
+        app = create_app(platform, test_directory())
+        with TestClient(app, raise_server_exceptions=False, headers=bearer(SELLER)) as client:
+            yield client  # calling as alice, a seller of COMPACT's account
     finally:
         platform.shutdown()
 
