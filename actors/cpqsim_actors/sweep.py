@@ -58,24 +58,41 @@ def _ran_on(place: str, future: Future) -> Future:
     return tagged
 
 
+def worth_it(local: list[Future], workers: int) -> bool:
+    """Whether Ray should start for the seeds ``local`` processes are running.
+
+    The first seed is slow (processes start, caches are cold), so it can only say "yes,
+    clearly"; otherwise the pace of the next ``workers`` seeds decides.
+    """
+    begun = time.perf_counter()
+    done, pending = wait(local, return_when=FIRST_COMPLETED)
+    first = time.perf_counter()
+    if worth_starting_ray(len(pending), workers, (first - begun) / 2):
+        return True
+    while pending and len(done) < 1 + workers:
+        more, pending = wait(pending, return_when=FIRST_COMPLETED)
+        done |= more
+    if not pending:
+        return False
+    seconds_per_seed = (time.perf_counter() - first) / (len(done) - 1) * workers
+    return worth_starting_ray(len(pending), workers, seconds_per_seed)
+
+
 def ray_executor(workers: int = 2) -> Callable[[SeedTask, str, list[Any]], Iterable[dict]]:
     """``workers`` local processes run seeds while Ray starts; the cluster's CPUs
     (one per task) run the rest."""
 
     def execute(task: SeedTask, scenario_path: str, seeds: list[Any]) -> Iterator[dict]:
-        import ray
-
-        begun = time.perf_counter()
         pool = ProcessPoolExecutor(max_workers=max(1, workers))
         local = [pool.submit(task, scenario_path, seed) for seed in seeds]
         started = False
         try:
-            finished, _ = wait(local, return_when=FIRST_COMPLETED)
-            per_seed_s = time.perf_counter() - begun
-            if not worth_starting_ray(len(seeds) - len(finished), workers, per_seed_s):
+            if not worth_it(local, workers):
                 for done in as_completed([_ran_on("local", f) for f in local]):
                     yield done.result()
                 return
+            import ray  # (importing it takes a second: only once Ray is worth it)
+
             started = ray_init()  # seconds: the local processes work meanwhile
             remote = ray.remote(num_cpus=1)(task)
             # A seed not begun locally (its future could be cancelled) goes to Ray.
