@@ -19,3 +19,29 @@ def ray_cluster() -> str:
     yield ray_address()
     if started:
         ray_shutdown()
+
+
+@pytest.fixture
+def quick_benchmark():
+    """Run ``benchmarks/<script> --quick`` in a process of its own from the repository
+    root; returns what it printed, once it has exited 0 (timing is the benchmark's job,
+    not the test's)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+
+    def run(script: str, timeout: float = 300) -> str:
+        done = subprocess.run(
+            [sys.executable, f"benchmarks/{script}", "--quick"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+        return done.stdout
+
+    return run

@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def test_audit_benchmark_runs_quick_and_prints_the_ratio_to_plain_sha256() -> None:
-    done = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "bench_audit.py"), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    out = done.stdout
+def test_audit_benchmark_runs_quick_and_prints_the_ratio_to_plain_sha256(quick_benchmark) -> None:
+    stdout = quick_benchmark("bench_audit.py")
+    out = stdout
     assert "audit chain: 2,000 entries" in out
     ratio = next(x for x in out.splitlines() if x.startswith("ratio (append + verify)"))
     assert float(ratio.split(":")[1].split("x")[0]) > 1.0  # a chain costs more than a hash

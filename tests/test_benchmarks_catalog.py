@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def test_catalog_publish_benchmark_runs_quick_and_reports_growth_memory_and_problems() -> None:
-    done = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "bench_catalog_publish.py"), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    out = done.stdout
+def test_catalog_publish_benchmark_runs_quick_and_reports_growth_memory_and_problems(
+    quick_benchmark,
+) -> None:
+    stdout = quick_benchmark("bench_catalog_publish.py")
+    out = stdout
     assert "200 offerings, 800 relations" in out
     assert "baseline" in out and "ratio publish / baseline" in out
     rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]

@@ -7,30 +7,18 @@ short headless Locust runs; only the shape of the report is checked: machines ar
 from __future__ import annotations
 
 import importlib.util
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 
-def test_gateway_benchmark_quick_run_prints_the_ratio_and_the_half_load_p99():
-    proc = subprocess.run(
-        [sys.executable, "benchmarks/bench_gateway.py", "--quick"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    lines = proc.stdout.splitlines()
+def test_gateway_benchmark_quick_run_prints_the_ratio_and_the_half_load_p99(quick_benchmark):
+    stdout = quick_benchmark("bench_gateway.py", timeout=240)
+    lines = stdout.splitlines()
     for run in ("baseline r0", "price r0", "half", "baseline at that rate", "journey"):
-        assert any(line.startswith(f"{run} (all)") for line in lines), proc.stdout
-    assert any("POST /quote/{id}/convert" in line for line in lines), proc.stdout
+        assert any(line.startswith(f"{run} (all)") for line in lines), stdout
+    assert any("POST /quote/{id}/convert" in line for line in lines), stdout
     ratio_line = next(line for line in lines if line.startswith("ratio price-quote/baseline"))
     assert float(ratio_line.rsplit(":", 1)[1]) > 0
     p99_line = next(line for line in lines if line.startswith("p99 ms of price-quote at half"))

@@ -9,27 +9,15 @@ journey's order was fulfilled.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 
-def test_orders_benchmark_quick_run_fulfils_every_order_and_prints_the_ratios():
-    proc = subprocess.run(
-        [sys.executable, "benchmarks/bench_orders.py", "--quick"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    out = proc.stdout
+def test_orders_benchmark_quick_run_fulfils_every_order_and_prints_the_ratios(quick_benchmark):
+    stdout = quick_benchmark("bench_orders.py")
+    out = stdout
     run = re.search(r"ray runtime: (\d+) journeys, (\d+) orders \(\{'completed': (\d+)\}\)", out)
     assert run is not None, out
     journeys, orders, completed = map(int, run.groups())

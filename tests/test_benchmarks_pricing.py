@@ -3,24 +3,10 @@ timings belong to the benchmark's printout, not to pass/fail on a shared machine
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def test_pricing_benchmark_quick_run_prints_ratios_and_growth() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "bench_pricing.py"), "--quick"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    out = proc.stdout
+def test_pricing_benchmark_quick_run_prints_ratios_and_growth(quick_benchmark) -> None:
+    stdout = quick_benchmark("bench_pricing.py")
+    out = stdout
     assert "baseline ms" in out and "ratio" in out
     table = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
     rows = [r for r in table if r[-1] != "(all-distinct)"]

@@ -3,25 +3,12 @@ assertions: machines are noisy)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def test_sim_benchmark_quick_run_prints_orders_per_cpu_second_and_a_ratio_to_mmc():
+def test_sim_benchmark_quick_run_prints_orders_per_cpu_second_and_a_ratio_to_mmc(quick_benchmark):
     # Given the benchmark's smoke run (a short happy-path day in a process of its own)
-    proc = subprocess.run(
-        [sys.executable, "benchmarks/bench_sim.py", "--quick"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    stdout = quick_benchmark("bench_sim.py")
     # Then it succeeds and prints a header and one measured row
-    assert proc.returncode == 0, proc.stderr
-    lines = proc.stdout.splitlines()
+    lines = stdout.splitlines()
     header = next(line for line in lines if "orders/s" in line)
     row = lines[lines.index(header) + 1].split()
     columns = header.split()
