@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Literal
+from typing import ClassVar, Literal
 
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cpqsim.catalog import Catalog, Offering, Text, _names, stable_id
 from cpqsim.catalog_lifecycle import Intent, refusal
 from cpqsim.configuration_relations import Element, RelationCheck
+from cpqsim.omit_defaults import OmitsDefaults
 
 __all__ = [
     "MAX_LINE_QUANTITY",
@@ -68,7 +69,13 @@ RULES = (
 )
 
 
-class QuoteLine(BaseModel):
+#: What a quote line does: sell something new (``add``), or change an installed asset.
+LineAction = Literal[
+    "add", "modify", "upgrade", "downgrade", "suspend", "resume", "disconnect", "renew"
+]
+
+
+class QuoteLine(OmitsDefaults):
     """One configured commercial item; add-ons share the line's quantity.
 
     Elements are named by stable id (resolved at the business date) or by version id
@@ -88,6 +95,18 @@ class QuoteLine(BaseModel):
     add_ons: list[str] = Field(default_factory=list)
     characteristics: dict[str, Text] = Field(default_factory=dict)
     contents: list[QuoteLine] = Field(default_factory=list)
+    #: Against the installed base: the action, the asset it acts on (for ``add``, an
+    #: optional parent asset the new add-on goes under) and the asset version it was
+    #: quoted against. Left out of the JSON while unset, so new-sale lines read as before.
+    action: LineAction = "add"
+    asset_id: str | None = Field(default=None, min_length=1, max_length=200)
+    asset_version: int | None = Field(default=None, ge=1)
+
+    omit_when_default: ClassVar[frozenset[str]] = frozenset({"action", "asset_id", "asset_version"})
+
+    @property
+    def changes_asset(self) -> bool:
+        return self.action != "add" or self.asset_id is not None
 
 
 def line_key(line: QuoteLine) -> tuple:
@@ -105,6 +124,7 @@ def line_key(line: QuoteLine) -> tuple:
         tuple(line.add_ons),
         tuple(line.characteristics.items()),
         tuple([line_key(child) for child in contents]) if contents else (),
+        *((line.action, line.asset_id, line.asset_version) if line.changes_asset else ()),
     )
 
 

@@ -280,12 +280,16 @@ def charge_text(
 
 def quote_line_json(line: Any, esc: Escapes) -> str:
     """One requested line (a ``QuoteLine``, bundle contents included) as canonical JSON:
-    what the input fingerprint hashes for every line of the request."""
+    what the input fingerprint hashes for every line of the request. A line that changes
+    an installed asset also writes its action and asset (sorted among the other keys)."""
+    change = line.changes_asset
     return "".join(
         (
-            '{"add_ons":[',
+            '{"action":' + esc[line.action] + "," if line.action != "add" else "{",
+            '"add_ons":[',
             ",".join([esc[a] for a in line.add_ons]),
-            '],"characteristics":{',
+            "]," + _asset_ref_json(line, esc) if change else "],",
+            '"characteristics":{',
             ",".join([esc[k] + ":" + esc[v] for k, v in sorted(line.characteristics.items())]),
             '},"contents":[',
             ",".join([quote_line_json(child, esc) for child in line.contents]),
@@ -354,3 +358,12 @@ def object_json(fields: dict[str, Any], rendered: dict[str, str]) -> str:
         pieces += ("," if pieces else "{", encode_basestring(key), ":", texts[key])
     pieces.append("}" if pieces else "{}")
     return "".join(pieces)
+
+
+def _asset_ref_json(line: Any, esc: Escapes) -> str:
+    parts = []
+    if line.asset_id is not None:
+        parts.append('"asset_id":' + esc[line.asset_id] + ",")
+    if line.asset_version is not None:
+        parts.append('"asset_version":' + str(line.asset_version) + ",")
+    return "".join(parts)

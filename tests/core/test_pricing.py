@@ -860,7 +860,12 @@ def test_a_requested_line_is_written_as_its_canonical_json() -> None:
             QuoteLine(offering="c3", characteristics={"k": "v"}),
         ],
     )
-    for one in (line, QuoteLine(offering="plain")):
+    changes = [
+        QuoteLine(offering="a", action="modify", asset_id="x", asset_version=3, contents=[line]),
+        QuoteLine(offering="a", asset_id="parent"),
+        QuoteLine(offering="a", action="renew"),
+    ]
+    for one in (line, QuoteLine(offering="plain"), *changes):
         assert quote_line_json(one, Escapes()) == canonical.canonical_json(
             one.model_dump(mode="json")
         )
