@@ -545,12 +545,18 @@ class QuoteServices:
         return pinned
 
     def customer(self, command: CreateQuote) -> CustomerContext:
-        """The customer's facts; the installed base, when it knows the account, says
-        which offerings it really has (it wins over the policy's list)."""
-        known = self.quote_policy.customer(
+        """The facts of the customer a new quote is for (see :meth:`customer_of`)."""
+        return self.customer_of(
             command.account_id, command.region, command.channel, command.segment
         )
-        owned = installed_offerings(self.installed_base, command.account_id)
+
+    def customer_of(
+        self, account_id: str, region: str | None, channel: str | None, segment: str | None
+    ) -> CustomerContext:
+        """The customer's facts; the installed base, when it knows the account, says
+        which offerings it really has (it wins over the policy's list)."""
+        known = self.quote_policy.customer(account_id, region, channel, segment)
+        owned = installed_offerings(self.installed_base, account_id)
         if owned is None:
             return known
         return known.model_copy(update={"installed_assets": owned})
@@ -940,7 +946,13 @@ def _check_presented_proposal(state: Quote, command: AcceptQuote, ctx: Context) 
 def _convert(
     state: Quote, command: ConvertQuoteToOrder, ctx: Context, services: QuoteServices
 ) -> list[QuoteEvent]:
-    refusal = conversion_refusal(state, ctx, services.catalog, services.quote_policy)
+    refusal = conversion_refusal(
+        state,
+        ctx,
+        services.catalog,
+        services.quote_policy,
+        services.customer_of(state.account_id, state.region, state.channel, state.segment),
+    )
     if refusal is not None:
         raise refusal
     return [

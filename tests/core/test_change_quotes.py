@@ -22,6 +22,7 @@ from cpqsim.pricing import PricingError
 from cpqsim.quote import (
     AcceptQuote,
     ChangeRefused,
+    ConvertQuoteToOrder,
     CreateQuote,
     PriceQuote,
     QuoteServices,
@@ -263,6 +264,12 @@ def test_a_grandfathered_asset_may_be_modified_but_not_sold_new(sample_catalog):
     state, _ = execute(None, create([more]), day, services)
     state, _ = execute(state, PriceQuote(quote_id="q-1"), day, services)
     assert state.price.changes[0].new_monthly == Decimal("165.00")
+    # ... and the accepted change converts (a change is not judged as a new order)
+    state, _ = execute(state, AcceptQuote(quote_id="q-1"), day, services)
+    state, events = execute(
+        state, ConvertQuoteToOrder(quote_id="q-1", idempotency_key="k"), day, services
+    )
+    assert state.status.value == "converted" and events[0].type_name == "converted_to_order"
     # ... but the same configuration as a new sale is refused (grandfathered)
     new_sale = QuoteLine(offering="saas-suite@1", quantity=15, options=[STANDARD])
     with pytest.raises(PricingError) as refused:
