@@ -505,7 +505,12 @@ def _run_with_changes(
             )
         engine_usage[(position[i], entry)] = units
     run = PricingRun(
-        plan, ctx, [request.lines[i] for i in engine], [keys[i] for i in engine], engine_usage
+        plan,
+        ctx,
+        [request.lines[i] for i in engine],
+        [keys[i] for i in engine],
+        engine_usage,
+        line_numbers=engine,
     )
     engine_priced, distinct, warnings = run.price()
     nothing = run.writer.line([], [], [], [])

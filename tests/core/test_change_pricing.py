@@ -278,3 +278,18 @@ def test_a_modify_to_a_value_not_allowed_is_a_configuration_error(sample_catalog
     assert [(v.path, v.rule) for v in refused.value.violations] == [
         ("lines[0].characteristics.term_months", "characteristic")
     ]
+
+
+def test_a_missing_price_beside_a_change_names_the_quote_line(sample_catalog):
+    # Given a suspend line first and a new sale second, in a currency with no price book
+    new_sale = QuoteLine(offering=SUITE, quantity=3, options=[STANDARD])
+    req = PriceRequest(
+        lines=[action("suspend"), new_sale],
+        business_date=date(2026, 4, 15),
+        currency="JPY",
+        assets=[terms(currency="JPY")],
+    )
+    # When priced, then the error names the new sale's place in the quote
+    with pytest.raises(PricingError) as refused:
+        price_quote(sample_catalog, req)
+    assert str(refused.value).startswith("lines[1]")
