@@ -328,3 +328,26 @@ def test_eligibility_reads_the_accounts_installed_offerings(sample_catalog, base
     # Then acme owns what its active assets run; the stranger's assets stay unknown
     assert known.installed_assets == [SUITE]
     assert stranger.installed_assets is None
+
+
+def test_change_facts_read_back_as_they_were_written(change_services, base, day):
+    # Given an accepted upgrade quote, its facts as a journal stores them (JSON)
+    from cpqsim.quote import QUOTE_EVENTS
+
+    state, created = execute(None, create([upgrade()]), day, change_services)
+    state, priced = execute(state, PriceQuote(quote_id="q-1"), day, change_services)
+    state, accepted = execute(state, AcceptQuote(quote_id="q-1"), day, change_services)
+    for fact in (*created, *priced, *accepted):
+        plain = fact.model_dump(mode="json")
+        # When read back, then they are the same facts (a recovered quote decides alike)
+        again = QUOTE_EVENTS[fact.cloudevent_type()].model_validate(plain)
+        assert again == fact
+    # ... and the accepted price is reproduced from its request alone, even after the
+    # asset has moved on
+    base.apply(
+        AssetChangeLocked(
+            asset_id="a-1", order_id="o-1", item_id="i-1", action="upgrade", asset_version=1
+        )
+    )
+    snapshot = accepted[0].snapshot
+    assert change_services.price(snapshot.price_request).fingerprint == snapshot.price_fingerprint
