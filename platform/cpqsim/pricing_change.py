@@ -430,16 +430,17 @@ def check_change_configuration(
     """The configuration check of a quote that changes assets, each line for what it is.
 
     New-sale lines are checked for ``new_sale`` (a new quote, or at conversion a new
-    order); modify/upgrade/downgrade lines as a change
-    to an existing asset (a grandfathered version may be amended, not sold); suspend,
-    resume, disconnect and renew lines configure nothing and are not checked here (the
-    change check judges them against the asset). Relations spanning the quote are judged
-    within each group. Paths name the lines of the whole quote.
+    order); modify/upgrade/downgrade lines as a change to an existing asset (a
+    grandfathered version may be amended, not sold). Suspend, resume, disconnect and renew
+    lines configure nothing, and an add-on added under an installed asset is no sale of
+    its own: neither is checked here (the change check judges them against the asset, the
+    add-on with its parent as it stands). Relations spanning the quote are judged within
+    each group. Paths name the lines of the whole quote.
     """
     keys = line_keys if line_keys is not None else [line_key(line) for line in lines]
     groups: dict[str, list[int]] = {new_sale: [], "change_asset": []}
     for i, line in enumerate(lines):
-        if line.action == "add":
+        if line.action == "add" and line.asset_id is None:
             groups[new_sale].append(i)
         elif line.action in PRICED_AS_CONFIGURATION:
             groups["change_asset"].append(i)

@@ -216,7 +216,7 @@ def _orderable(
     if snapshot is None:
         return None
     day = ctx.now.date()
-    if any(line.action != "add" for line in snapshot.lines):
+    if any(line.changes_asset for line in snapshot.lines):
         # New-sale lines as a new order; a change to an asset as a change (a grandfathered
         # version may be amended; a disconnect configures nothing).
         violations = check_change_configuration(catalog, snapshot.lines, day, new_sale="new_order")

@@ -351,3 +351,27 @@ def test_change_facts_read_back_as_they_were_written(change_services, base, day)
     )
     snapshot = accepted[0].snapshot
     assert change_services.price(snapshot.price_request).fingerprint == snapshot.price_fingerprint
+
+
+def test_an_add_on_under_an_installed_asset_is_quoted_priced_and_converted(change_services, day):
+    # Given 20 standard seats, when extra storage is added under the asset
+    storage = QuoteLine(offering="saas-extra-storage", quantity=20, asset_id="a-1")
+    state, _ = execute(None, create([storage]), day, change_services)
+    state, _ = execute(state, PriceQuote(quote_id="q-1"), day, change_services)
+    # Then it is priced as a new sale of the add-on (no sale of its own refused) ...
+    assert state.price.net_total > 0 and state.price.changes == []
+    state, _ = execute(state, AcceptQuote(quote_id="q-1"), day, change_services)
+    state, _ = execute(
+        state, ConvertQuoteToOrder(quote_id="q-1", idempotency_key="k"), day, change_services
+    )
+    assert state.status.value == "converted"
+
+
+def test_an_add_on_the_parent_does_not_allow_is_refused(change_services, day):
+    # Given standard seats, when single sign-on (premium only) is added under them
+    sso = QuoteLine(offering="saas-sso", quantity=20, asset_id="a-1")
+    with pytest.raises(ChangeRefused) as refused:
+        execute(None, create([sso]), day, change_services)
+    # Then the add-on's own rule is judged against what the customer really has
+    assert refused.value.refusals[0].code == "configuration"
+    assert "saas-edition-premium" in refused.value.refusals[0].message
