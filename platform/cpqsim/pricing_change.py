@@ -112,7 +112,7 @@ class _Pricer:
             {
                 "rule": rule,
                 "rule_version": version or self.policy_version,
-                "subject": "",
+                "subject": "/change",
                 "before": before,
                 "after": after,
                 "detail": detail,
@@ -276,7 +276,7 @@ class _Pricer:
                 {
                     "rule": "early_termination",
                     "rule_version": version,
-                    "subject": "",
+                    "subject": "/change",
                     "before": _ZERO,
                     "after": _ZERO,
                     "detail": f"no early-termination charge: {why}",

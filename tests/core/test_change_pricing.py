@@ -293,3 +293,16 @@ def test_a_missing_price_beside_a_change_names_the_quote_line(sample_catalog):
     with pytest.raises(PricingError) as refused:
         price_quote(sample_catalog, req)
     assert str(refused.value).startswith("lines[1]")
+
+
+def test_the_quote_trace_lists_each_change_after_its_line(sample_catalog):
+    line = action("upgrade", quantity=20, options=[PREMIUM])
+    result = price_quote(sample_catalog, request(line))
+    subjects = [t.subject for t in result.trace]
+    first_change = subjects.index("lines[0]/change")
+    assert all(s.startswith("lines[0]/") or s == "lines[0]" for s in subjects[:first_change])
+    assert [t.rule for t in result.trace[first_change:]][:2] == [
+        "change_old_charge",
+        "change_new_charge",
+    ]
+    assert [t.step for t in result.trace] == list(range(1, len(result.trace) + 1))
