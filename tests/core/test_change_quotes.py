@@ -375,3 +375,22 @@ def test_an_add_on_the_parent_does_not_allow_is_refused(change_services, day):
     # Then the add-on's own rule is judged against what the customer really has
     assert refused.value.refusals[0].code == "configuration"
     assert "saas-edition-premium" in refused.value.refusals[0].message
+
+
+def test_a_change_naming_the_offering_by_stable_id_is_judged_as_the_assets_version(
+    sample_catalog, day
+):
+    # Given seats on the 2025 edition (its window closed; the 2026 edition is on sale)
+    old = seats().model_copy(update={"offering": "saas-suite@1"})
+    services = QuoteServices(catalog=sample_catalog, installed_base=InstalledBase([old]))
+    # When a modify names just "saas-suite"
+    more = QuoteLine(
+        offering="saas-suite", quantity=25, options=["saas-edition-standard"], action="modify",
+        asset_id="a-1",
+    )  # fmt: skip
+    with pytest.raises(ChangeRefused) as refused:
+        execute(None, create([more]), day, services)
+    # Then it means the version the asset runs (not a move to the 2026 edition, which
+    # only an upgrade naming it may do): that version is judged, and its window is over
+    assert [r.code for r in refused.value.refusals] == ["configuration"]
+    assert "saas-suite@1 is not in force" in refused.value.refusals[0].message
