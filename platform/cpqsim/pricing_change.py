@@ -138,6 +138,7 @@ class _Pricer:
             f"{asset.recurring_monthly} per month = {full}{state}",
         )
         quantity = asset.quantity
+        renewed = full
         if action in PRICED_AS_CONFIGURATION:
             assert isinstance(new_line, PricedLine)
             recurring = [
@@ -154,14 +155,16 @@ class _Pricer:
         elif action == "suspend":
             new = self.money(full * hold)
             why = f"suspended: hold share {hold} of {full} = {new}"
-        elif action in ("resume", "renew"):
-            uplift = self.terms.renewal.uplift_pct if action == "renew" else _ZERO
-            new = self.money(full * (1 + uplift))
-            why = (
-                f"resumed: the full monthly charge {full}"
-                if action == "resume"
-                else f"renewed at {full} x (1 + uplift {uplift}) = {new}"
-            )
+        elif action == "resume":
+            new = full
+            why = f"resumed: the full monthly charge {full}"
+        elif action == "renew":
+            uplift = self.terms.renewal.uplift_pct
+            renewed = new = self.money(full * (1 + uplift))
+            why = f"renewed at {full} x (1 + uplift {uplift}) = {renewed}"
+            if asset.status == "suspended":  # a renewal keeps a suspended asset suspended
+                new = self.money(renewed * hold)
+                why += f"; still suspended: hold share {hold} = {new}"
         else:  # disconnect
             new = self.rounding.zero
             why = "disconnected: nothing billed from the effective date"
@@ -186,7 +189,7 @@ class _Pricer:
             "term_end": asset.term_end,
         }
         if action == "renew":
-            self.renew(asset, new, out, steps, applied)
+            self.renew(asset, renewed, out, steps, applied)
         else:
             self.prorate(asset, old, new, out, steps)
             if action == "disconnect":
@@ -326,6 +329,8 @@ class _Pricer:
         steps: list[dict[str, Any]],
         applied: list[str],
     ) -> None:
+        """The renewal term and its recurring value at the renewed charge ``new`` (the
+        full charge: a term's value is what the contract commits to, suspended or not)."""
         if asset.term_end is None:
             raise PricingError(
                 f"asset {asset.asset_id} runs month to month: there is no term to renew"

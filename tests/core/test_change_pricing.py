@@ -306,3 +306,12 @@ def test_the_quote_trace_lists_each_change_after_its_line(sample_catalog):
         "change_new_charge",
     ]
     assert [t.step for t in result.trace] == list(range(1, len(result.trace) + 1))
+
+
+def test_a_suspended_asset_renewed_stays_billed_at_the_hold_share(sample_catalog):
+    hold = ContractTerms(suspension={"hold_pct": Decimal("0.2")})
+    req = request(action("renew"), terms(status="suspended"), contract_terms=hold)
+    change = price_quote(sample_catalog, req).changes[0]
+    # 250.00 x 0.2 = 50.00 before and after; the term is valued at the full charge
+    assert (change.old_monthly, change.new_monthly) == (Decimal("50.00"), Decimal("50.00"))
+    assert change.term_amount == Decimal("3000.00")  # 12 x 250.00
