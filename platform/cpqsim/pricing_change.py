@@ -121,22 +121,12 @@ class _Pricer:
             }
         )
 
-    def price(self, index: int, line: QuoteLine, asset: AssetTerms, new_line: Any) -> ChangePrice:
-        action = line.action
-        hold = self.terms.suspension.hold_pct
-        full = self.money(asset.recurring_monthly * asset.quantity)
-        old = full if asset.status == "active" else self.money(full * hold)
-        steps: list[dict[str, Any]] = []
-        applied: list[str] = []
-        state = "" if asset.status == "active" else f", suspended: hold share {hold}"
-        self.step(
-            steps,
-            "change_old_charge",
-            _ZERO,
-            old,
-            f"asset {asset.asset_id} v{asset.version} ({asset.offering}): {asset.quantity} x "
-            f"{asset.recurring_monthly} per month = {full}{state}",
-        )
+    def new_monthly(
+        self, index: int, line: QuoteLine, asset: AssetTerms, full: Decimal, new_line: Any
+    ) -> tuple[Decimal, Decimal, int, str]:
+        """The monthly charge after the change, the renewed full charge (renewals), the
+        quantity after the change, and the trace's sentence for it."""
+        action, hold = line.action, self.terms.suspension.hold_pct
         quantity = asset.quantity
         renewed = full
         if action in PRICED_AS_CONFIGURATION:
@@ -168,6 +158,27 @@ class _Pricer:
         else:  # disconnect
             new = self.rounding.zero
             why = "disconnected: nothing billed from the effective date"
+        return new, renewed, quantity, why
+
+    def price(self, index: int, line: QuoteLine, asset: AssetTerms, new_line: Any) -> ChangePrice:
+        """The delta price of one change line: old and new monthly charges, then the
+        billing month's credit and charge (or the renewal term), contract charges, due."""
+        action = line.action
+        hold = self.terms.suspension.hold_pct
+        full = self.money(asset.recurring_monthly * asset.quantity)
+        old = full if asset.status == "active" else self.money(full * hold)
+        steps: list[dict[str, Any]] = []
+        applied: list[str] = []
+        state = "" if asset.status == "active" else f", suspended: hold share {hold}"
+        self.step(
+            steps,
+            "change_old_charge",
+            _ZERO,
+            old,
+            f"asset {asset.asset_id} v{asset.version} ({asset.offering}): {asset.quantity} x "
+            f"{asset.recurring_monthly} per month = {full}{state}",
+        )
+        new, renewed, quantity, why = self.new_monthly(index, line, asset, full, new_line)
         self.step(steps, "change_new_charge", old, new, why)
         out: dict[str, Any] = {
             "line": index,
