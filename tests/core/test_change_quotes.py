@@ -394,3 +394,17 @@ def test_a_change_naming_the_offering_by_stable_id_is_judged_as_the_assets_versi
     # only an upgrade naming it may do): that version is judged, and its window is over
     assert [r.code for r in refused.value.refusals] == ["configuration"]
     assert "saas-suite@1 is not in force" in refused.value.refusals[0].message
+
+
+def test_the_quote_service_reads_the_platforms_installed_base_as_it_grows(sample_catalog, day):
+    # Given a quote service told to read the platform's (still empty) installed base
+    base = InstalledBase()
+    service = QuoteService(QuoteServices(catalog=sample_catalog))
+    service.read_installed_base(base)
+    with pytest.raises(ChangeRefused):
+        service.handle(create([upgrade()]), day)
+    # When the platform's base learns of the asset (the same object, not a copy)
+    base.apply(seats())
+    # Then the change goes ahead
+    quote, _ = service.handle(create([upgrade()], quote_id="q-2"), day)
+    assert quote.lines[0].asset_version == 1
