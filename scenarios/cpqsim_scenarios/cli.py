@@ -68,6 +68,7 @@ class LifecycleName(StrEnum):
     quote = "quote"
     order = "order"
     task = "task"
+    asset = "asset"
 
 
 class SchemaName(StrEnum):
@@ -556,6 +557,7 @@ LIFECYCLES = {
     "quote": "cpqsim.quote:QUOTE_LIFECYCLE",
     "order": "cpqsim.order:ORDER_LIFECYCLE",
     "task": "cpqsim.order:TASK_LIFECYCLE",
+    "asset": "cpqsim.asset:ASSET_LIFECYCLE",
 }
 
 
