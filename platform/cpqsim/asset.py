@@ -28,6 +28,7 @@ from cpqsim.lifecycle import TransitionTable
 from cpqsim.omit_defaults import OmitsDefaults
 
 __all__ = [
+    "ASSET_EVENT_TYPES",
     "ASSET_LIFECYCLE",
     "Asset",
     "AssetChangeApplied",
@@ -38,6 +39,7 @@ __all__ = [
     "AssetRole",
     "AssetStatus",
     "InstalledBase",
+    "asset_event",
     "evolve",
 ]
 
@@ -307,3 +309,16 @@ class InstalledBase:
 
     def accounts(self) -> list[str]:
         return sorted(self._by_account)
+
+
+#: Each asset fact's CloudEvents type, to read an installed base back from a log.
+ASSET_EVENT_TYPES: dict[str, type[AssetEvent]] = {
+    cls.cloudevent_type(): cls
+    for cls in (AssetCreated, AssetChangeLocked, AssetChangeApplied, AssetChangeReleased)
+}
+
+
+def asset_event(type_: str, data: dict[str, Any]) -> AssetEvent | None:
+    """The asset fact a log line records (None: the line is about something else)."""
+    cls = ASSET_EVENT_TYPES.get(type_)
+    return None if cls is None else cls.model_validate(data)

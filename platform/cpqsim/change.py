@@ -328,9 +328,10 @@ class _Judge:
             options=list(line.options),
             characteristics={**asset.characteristics, **line.characteristics},
         )
-        for v in check_configuration(
-            self.catalog, [as_configured], self.business_date, intent="change_asset"
-        ):
+        # The version the asset runs is pinned: its sales window may have closed (a
+        # grandfathered edition), which is no reason to refuse a change to it.
+        when = None if target == asset.offering else self.business_date
+        for v in check_configuration(self.catalog, [as_configured], when, intent="change_asset"):
             code = "characteristic" if v.rule == "characteristic" else "configuration"
             self.refuse(path + v.path.removeprefix("lines[0]"), code, v.message, asset.asset_id)
 
@@ -361,9 +362,7 @@ class _Judge:
             add_ons=[line.offering],
             characteristics=dict(parent.characteristics),
         )
-        for v in check_configuration(
-            self.catalog, [with_add_on], self.business_date, intent="change_asset"
-        ):
+        for v in check_configuration(self.catalog, [with_add_on], None, intent="change_asset"):
             self.refuse(path, "configuration", v.message, parent.asset_id)
 
     def line(self, line: QuoteLine, path: str) -> None:

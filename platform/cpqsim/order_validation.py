@@ -8,11 +8,14 @@ core's assessments at the order date.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from cpqsim.catalog import Catalog
+from cpqsim.change import ChangeRefusal
 from cpqsim.decomposition import DecompositionError, OrderItem, decompose
 from cpqsim.eligibility import CustomerContext, assess_order
 from cpqsim.order_policy import OrderPolicy
@@ -27,6 +30,8 @@ class OrderToValidate:
     policy: OrderPolicy
     business_date: date
     at: datetime
+    #: Why the installed base refused to lock the assets the order would change.
+    asset_refusals: list[ChangeRefusal] = field(default_factory=list)
 
 
 def _completeness(o: OrderToValidate) -> list[str]:
@@ -51,9 +56,17 @@ def _commercial(o: OrderToValidate) -> list[str]:
 
 
 def _catalog(o: OrderToValidate) -> list[str]:
+    """New sales against the catalog as sold today. Lines on installed assets are the
+    installed base's to judge (a grandfathered version may be changed, an add-on goes
+    under a parent the quote does not carry): see :func:`_assets`."""
+    lines = [line for line in o.quote.lines if not line.changes_asset]
+    if not lines:
+        return []
+    if len(lines) < len(o.quote.lines):
+        return _renumbered(o, lines)
     assessment = assess_order(
         o.catalog,
-        o.quote.lines,
+        lines,
         CustomerContext(account_id=o.quote.account_id),
         business_date=o.business_date,
         evaluated_at=o.at,
@@ -68,12 +81,28 @@ def _catalog(o: OrderToValidate) -> list[str]:
     return problems
 
 
+def _renumbered(o: OrderToValidate, lines: list) -> list[str]:
+    """The catalog check of the new-sale lines alone, each path naming its quote line."""
+    index = [i for i, line in enumerate(o.quote.lines) if not line.changes_asset]
+    problems = _catalog(dataclasses.replace(o, quote=o.quote.model_copy(update={"lines": lines})))
+    return [
+        re.sub(r"^lines\[(\d+)\]", lambda m: f"lines[{index[int(m.group(1))]}]", p)
+        for p in problems
+    ]
+
+
 def _feasibility(o: OrderToValidate) -> list[str]:
     try:
         decompose(o.catalog, o.items)
     except (DecompositionError, KeyError) as exc:
         return [f"no fulfilment plan: {exc}"]
     return []
+
+
+def _assets(o: OrderToValidate) -> list[str]:
+    """A change against an asset that is gone, held by another order, at another version
+    than quoted... (the installed base said so when asked to lock it)."""
+    return [f"{r.path}: {r.message}" for r in o.asset_refusals]
 
 
 def _credit(o: OrderToValidate) -> list[str]:
@@ -91,6 +120,7 @@ def _billing(o: OrderToValidate) -> list[str]:
 VALIDATIONS: list[tuple[str, Callable[[OrderToValidate], list[str]]]] = [
     ("completeness", _completeness),
     ("commercial", _commercial),
+    ("asset", _assets),
     ("catalog", _catalog),
     ("credit", _credit),
     ("billing", _billing),

@@ -68,6 +68,7 @@ class LifecycleName(StrEnum):
     quote = "quote"
     order = "order"
     task = "task"
+    asset = "asset"
 
 
 class SchemaName(StrEnum):
@@ -556,6 +557,7 @@ LIFECYCLES = {
     "quote": "cpqsim.quote:QUOTE_LIFECYCLE",
     "order": "cpqsim.order:ORDER_LIFECYCLE",
     "task": "cpqsim.order:TASK_LIFECYCLE",
+    "asset": "cpqsim.asset:ASSET_LIFECYCLE",
 }
 
 
@@ -634,6 +636,67 @@ def evidence(
         for line in summary_lines(package, checked, proposal):
             out.print(escape(line))
     raise typer.Exit(EXIT_INVARIANT_VIOLATED if checked is not None and not checked.ok else 0)
+
+
+# ----------------------------------------------------------------------------- assets
+
+
+class AssetStatusName(StrEnum):
+    active = "active"
+    suspended = "suspended"
+    pending_change = "pending_change"
+    disconnected = "disconnected"
+
+
+@app.command()
+def assets(
+    run_dir: Annotated[Path, typer.Option("--run", help="a run folder (with events.jsonl)")],
+    account: Annotated[str | None, typer.Option(help="only this account's assets")] = None,
+    status: Annotated[
+        AssetStatusName | None, typer.Option(help="only assets in this status")
+    ] = None,
+    history: Annotated[
+        str | None, typer.Option(help="print this asset's history, fact by fact")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="the assets (or history) as JSON")
+    ] = False,
+) -> None:
+    """A run's installed base: every asset as its facts left it, or one asset's history."""
+    from cpqsim_host.scenario import suggestion
+
+    from cpqsim.asset import AssetStatus
+    from cpqsim_scenarios.assets_file import asset_row, read_installed_base, select
+
+    try:
+        base = read_installed_base(run_dir)
+        if history is not None and history not in base:
+            guess = suggestion(history, [a.asset_id for a in base])
+            hint = f"; did you mean {guess!r}?" if guess else ""
+            raise InputInvalid(str(run_dir), [("--history", f"no asset {history!r}{hint}")])
+    except InputInvalid as exc:
+        _fail_input(exc, as_json)
+    if history is not None:
+        facts = base.history(history)
+        if as_json:
+            body = [{"type": f.cloudevent_type(), "data": f.model_dump(mode="json")} for f in facts]
+            print(json.dumps(body, indent=2, sort_keys=True))
+            return
+        for fact in facts:
+            data = fact.model_dump(mode="json", exclude={"asset_id"})
+            out.print(escape(f"{fact.type_name:<16} {json.dumps(data, sort_keys=True)}"))
+        return
+    chosen = select(base, account, AssetStatus(status.value) if status else None)
+    if as_json:
+        print(json.dumps([a.model_dump(mode="json") for a in chosen], indent=2, sort_keys=True))
+        return
+    table = Table(
+        "asset", "account", "offering", "options", "qty", "status", "v", "parent",
+        "subscription", "monthly/unit", title=f"{len(chosen):,} of {len(base):,} assets",
+    )  # fmt: skip
+    for asset in chosen:
+        table.add_row(*(escape(cell) for cell in asset_row(asset)))
+    out.print(table)
 
 
 # ------------------------------------------------------------------------------ price
