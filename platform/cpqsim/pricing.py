@@ -356,7 +356,9 @@ def price_quote(
     # fingerprint each do their per-line work once per distinct line content.
     keys = [line_key(line) for line in request.lines]
     if request.changes_assets:
-        violations = check_change_configuration(catalog, request.lines, request.business_date, keys)
+        violations = check_change_configuration(
+            catalog, request.lines, request.business_date, keys, assets=request.assets
+        )
     else:
         violations = check_configuration(
             catalog, request.lines, request.business_date, line_keys=keys

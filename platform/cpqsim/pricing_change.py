@@ -29,6 +29,7 @@ Each change carries its own trace (old and new side by side) and what billing ne
 from __future__ import annotations
 
 import decimal
+from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -442,6 +443,7 @@ def check_change_configuration(
     business_date: date | None,
     line_keys: list[tuple] | None = None,
     new_sale: Intent = "new_quote",
+    assets: Sequence[AssetTerms] = (),
 ) -> list[ConfigurationViolation]:
     """The configuration check of a quote that changes assets, each line for what it is.
 
@@ -452,22 +454,32 @@ def check_change_configuration(
     its own: neither is checked here (the change check judges them against the asset, the
     add-on with its parent as it stands). Relations spanning the quote are judged within
     each group. Paths name the lines of the whole quote.
+
+    A change that keeps the version its asset runs (``assets``: the request's asset
+    terms) is judged without the date: that version's sales window may have closed (a
+    grandfathered edition), which is no reason to refuse a change to it.
     """
     keys = line_keys if line_keys is not None else [line_key(line) for line in lines]
-    groups: dict[str, list[int]] = {new_sale: [], "change_asset": []}
+    runs = {a.asset_id: a.offering for a in assets}
+    groups: dict[tuple[str, bool], list[int]] = {
+        (new_sale, True): [],
+        ("change_asset", True): [],
+        ("change_asset", False): [],
+    }
     for i, line in enumerate(lines):
         if line.action == "add" and line.asset_id is None:
-            groups[new_sale].append(i)
+            groups[(new_sale, True)].append(i)
         elif line.action in PRICED_AS_CONFIGURATION:
-            groups["change_asset"].append(i)
+            dated = runs.get(line.asset_id or "") != line.offering
+            groups[("change_asset", dated)].append(i)
     found: list[ConfigurationViolation] = []
-    for intent, indexes in groups.items():
+    for (intent, dated), indexes in groups.items():
         if not indexes:
             continue
         violations = check_configuration(
             catalog,
             [lines[i] for i in indexes],
-            business_date,
+            business_date if dated else None,
             intent=intent,  # type: ignore[arg-type]
             line_keys=[keys[i] for i in indexes],
         )

@@ -513,7 +513,7 @@ class QuoteServices:
             )
         if request.changes_assets:
             violations = check_change_configuration(
-                self.catalog, request.lines, request.business_date
+                self.catalog, request.lines, request.business_date, assets=request.assets
             )
         else:
             violations = check_configuration(self.catalog, request.lines, request.business_date)
@@ -704,7 +704,7 @@ def _create(command: CreateQuote, ctx: Context, services: QuoteServices) -> list
     day = ctx.now.date()
     lines = services.lines_for(command.account_id, command.lines, day)
     command = command.model_copy(update={"lines": lines})
-    services.admit(price_request_for(command, ctx))
+    services.admit(price_request_for(command, ctx, services))
     _authority(services.approval_policy, command.requester_role, command.discount_pct)
     answer = ask_eligibility(
         services.catalog,

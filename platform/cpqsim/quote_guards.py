@@ -219,7 +219,10 @@ def _orderable(
     if any(line.changes_asset for line in snapshot.lines):
         # New-sale lines as a new order; a change to an asset as a change (a grandfathered
         # version may be amended; a disconnect configures nothing).
-        violations = check_change_configuration(catalog, snapshot.lines, day, new_sale="new_order")
+        assets = snapshot.price_request.assets if snapshot.price_request else []
+        violations = check_change_configuration(
+            catalog, snapshot.lines, day, new_sale="new_order", assets=assets
+        )
     else:
         violations = check_configuration(catalog, snapshot.lines, day, intent="new_order")
     if violations:

@@ -28,6 +28,7 @@ from cpqsim.quote import (
     ConvertQuoteToOrder,
     CreateQuote,
     PriceQuote,
+    Quote,
     QuoteServices,
     execute,
 )
@@ -80,25 +81,34 @@ class ChangeDesk:
 
     # ------------------------------------------------------------------ ordering
 
-    def order(
-        self, order_id: str, *lines: QuoteLine, quoted_as: list[QuoteLine] | None = None
-    ) -> list[AssetEvent]:
-        """Quote, accept and convert ``lines``; lock; start the order. Returns the locks.
-
-        ``quoted_as``: lines the quote side accepts, quoted instead; the order then
-        carries ``lines``, unpriced (for lines quoting does not take yet).
-        """
+    def quote(self, order_id: str, *lines: QuoteLine) -> Quote:
+        """Quote, accept and convert ``lines`` (judged against the base as it is now)."""
         quote = None
         qid = f"Q-{order_id}"
-        quoted = list(lines) if quoted_as is None else quoted_as
         for command in (
-            CreateQuote(quote_id=qid, account_id=ACCOUNT, requester="seller", lines=quoted),
+            CreateQuote(quote_id=qid, account_id=ACCOUNT, requester="seller", lines=list(lines)),
             PriceQuote(quote_id=qid),
             AcceptQuote(quote_id=qid),
             ConvertQuoteToOrder(quote_id=qid, idempotency_key=f"k-{order_id}", order_id=order_id),
         ):
             quote, _ = execute(quote, command, self.ctx, self.services)
         assert quote is not None and quote.accepted_snapshot is not None
+        return quote
+
+    def order(
+        self,
+        order_id: str,
+        *lines: QuoteLine,
+        quoted_as: list[QuoteLine] | None = None,
+        quoted: Quote | None = None,
+    ) -> list[AssetEvent]:
+        """Quote, accept and convert ``lines``; lock; start the order. Returns the locks.
+
+        ``quoted_as``: lines the quote side accepts, quoted instead; the order then
+        carries ``lines``, unpriced (for lines quoting does not take yet). ``quoted``: a
+        quote made earlier (:meth:`quote`), when the asset could still be quoted on.
+        """
+        quote = quoted or self.quote(order_id, *(lines if quoted_as is None else quoted_as))
         if quoted_as is not None:
             snapshot = quote.accepted_snapshot.model_copy(update={"lines": list(lines)})
             quote = quote.model_copy(

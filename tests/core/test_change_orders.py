@@ -215,8 +215,10 @@ def test_a_change_live_downstream_is_past_cancelling(sample_catalog):
 
 def test_of_two_orders_racing_on_one_asset_the_second_is_rejected(sample_catalog):
     desk = ChangeDesk(sample_catalog, suite())
+    # Both quoted while the asset was free (quoting refuses a change once one is in flight)
+    early = desk.quote("O2", change("suspend"))
     desk.order("O1", change("modify", quantity=15))
-    locks = desk.order("O2", change("suspend"))
+    locks = desk.order("O2", quoted=early)
 
     assert locks == []
     assert desk.status("O2") == "rejected"
@@ -231,11 +233,12 @@ def test_of_two_orders_racing_on_one_asset_the_second_is_rejected(sample_catalog
 
 def test_a_change_quoted_against_an_older_version_is_rejected(sample_catalog):
     desk = ChangeDesk(sample_catalog, suite())
+    early = desk.quote("O2", change("modify", quantity=20, version=1))  # quoted on version 1
     desk.order("O1", change("modify", quantity=15))
     desk.answer_all()
     assert desk.base.get("A1").version == 2
 
-    desk.order("O2", change("modify", quantity=20, version=1))
+    desk.order("O2", quoted=early)
     assert desk.status("O2") == "rejected"
     [reason] = desk.rejection("O2")
     assert reason["kind"] == "asset" and "version 1" in reason["message"]

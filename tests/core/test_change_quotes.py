@@ -377,23 +377,32 @@ def test_an_add_on_the_parent_does_not_allow_is_refused(change_services, day):
     assert "saas-edition-premium" in refused.value.refusals[0].message
 
 
-def test_a_change_naming_the_offering_by_stable_id_is_judged_as_the_assets_version(
+def test_a_change_naming_the_offering_by_stable_id_means_the_version_the_asset_runs(
     sample_catalog, day
 ):
-    # Given seats on the 2025 edition (its window closed; the 2026 edition is on sale)
-    old = seats().model_copy(update={"offering": "saas-suite@1"})
+    # Given 10 seats on the 2025 edition (grandfathered, its sales window closed; the
+    # 2026 edition is on sale)
+    old = seats().model_copy(
+        update={"offering": "saas-suite@1", "quantity": 10, "recurring_monthly": Decimal("11")}
+    )
     services = QuoteServices(catalog=sample_catalog, installed_base=InstalledBase([old]))
     # When a modify names just "saas-suite"
     more = QuoteLine(
         offering="saas-suite", quantity=25, options=["saas-edition-standard"], action="modify",
         asset_id="a-1",
     )  # fmt: skip
-    with pytest.raises(ChangeRefused) as refused:
-        execute(None, create([more]), day, services)
-    # Then it means the version the asset runs (not a move to the 2026 edition, which
-    # only an upgrade naming it may do): that version is judged, and its window is over
-    assert [r.code for r in refused.value.refusals] == ["configuration"]
-    assert "saas-suite@1 is not in force" in refused.value.refusals[0].message
+    state, _ = execute(None, create([more]), day, services)
+    # Then it means the version the asset runs (a move to the 2026 edition is an upgrade
+    # that names it), which may be amended though no longer sold, and is priced as such
+    assert state.lines[0].offering == "saas-suite@1"
+    state, _ = execute(state, PriceQuote(quote_id="q-1"), day, services)
+    # (the price book in force, list-usd 2026.1, prices every saas-suite seat at 12.50)
+    assert state.price.changes[0].new_monthly == Decimal("312.50")  # 25 x 12.50
+    state, _ = execute(state, AcceptQuote(quote_id="q-1"), day, services)
+    state, _ = execute(
+        state, ConvertQuoteToOrder(quote_id="q-1", idempotency_key="k"), day, services
+    )
+    assert state.status.value == "converted"
 
 
 def test_the_quote_service_reads_the_platforms_installed_base_as_it_grows(sample_catalog, day):
