@@ -11,6 +11,11 @@ runs — so one order's facts are applied strictly one after another, exactly as
 sim: a reply that arrives after the timeout is still delivered (late), a lost response
 never is, and a timeout fires only if no reply came first.
 
+The executor also feeds the installed base: every order fact the inventory reacts to
+(:data:`ASSET_FEED`) is offered to it once journaled, numbered by its place among this
+shard's such facts (the same after a replay), and can be asked for again from any place
+(:meth:`OrderExecutor.asset_feed`), so a push lost to a crash is caught up.
+
 Recovery needs nobody's help. The journal is written before any effect decided in the
 same tick leaves the actor; a restarted executor replays it, restores its ids, and —
 as soon as its event loop runs, which for a Ray async actor is during construction —
@@ -48,8 +53,22 @@ from cpqsim_actors.handles import ActorHandle, ActorUnavailable
 from cpqsim_actors.messages import OrderView
 from cpqsim_actors.recovery import JournaledShard, refused_while_journal_refused
 
+#: The order facts the installed base reacts to (see ``cpqsim.asset_reactions``): an item
+#: activated or its change fulfilled, and what gives a change's locks back.
+ASSET_FEED = frozenset(
+    {
+        "order.asset_activated",
+        "order.item_change_fulfilled",
+        "order.item_abandoned",
+        "order.cancelled",
+        "order.failed",
+        "order.rejected",
+    }
+)
+
 
 @refused_while_journal_refused(
+    "asset_feed",
     "start_orders",
     "execute_orders",
     "get",
@@ -74,8 +93,12 @@ class OrderExecutor(JournaledShard):
         seed: int = 0,
         order_policy: OrderPolicy = DEFAULT_ORDER_POLICY,
         operations: Operations | None = None,
+        inventory: ActorHandle | None = None,
     ) -> None:
         self.name = name
+        self.inventory = inventory  # the installed base this shard's orders feed
+        # The facts of ASSET_FEED, in journal order: the feed's numbering.
+        self.asset_facts: list[CloudEvent] = []
         self.orders = OrderService(catalog, policy, order_policy)
         self.clock = VirtualClock(t0_wall, time_scale)
         self.downstream = downstream
@@ -131,6 +154,36 @@ class OrderExecutor(JournaledShard):
     def _replay_event(self, event: CloudEvent) -> None:
         self.orders.apply(event)
         self._remember([event])
+        if event.name in ASSET_FEED:
+            self.asset_facts.append(event)
+
+    # ------------------------------------------------------- the installed base's feed
+
+    @property
+    def feed_key(self) -> str:
+        """The feed's name at the inventory: the shard's, when its journal keeps the
+        numbering across restarts; this incarnation's otherwise (a fresh numbering)."""
+        return self.name if self.journal is not None else self._caller
+
+    def _offer_assets(self, events: list[CloudEvent]) -> None:
+        """Number the fed facts among ``events`` (journaled now) and push them."""
+        fed = [e for e in events if e.name in ASSET_FEED]
+        if not fed:
+            return
+        start = len(self.asset_facts)
+        self.asset_facts.extend(fed)
+        if self.inventory is not None:
+            self._spawn(self._push_assets(start, self._pairs(fed)))
+
+    def _pairs(self, events: list[CloudEvent]) -> list[tuple[Any, CloudEvent]]:
+        orders = self.orders.orders
+        return [(orders[e.subject.removeprefix("order/")], e) for e in events]
+
+    async def _push_assets(self, start: int, pairs: list) -> None:
+        assert self.inventory is not None
+        # Lost (the inventory restarting): the supervisor's catch-up brings it again.
+        with contextlib.suppress(ActorUnavailable):
+            await self.inventory.call("absorb", self.feed_key, start, pairs)
 
     def _ensure_started(self) -> None:
         """Resume every unsettled order once, on the first tick this incarnation runs."""
@@ -280,7 +333,10 @@ class OrderExecutor(JournaledShard):
         transaction per tick instead of one per signal.
         """
         self._remember(events)
-        if self.journal is None or not events:
+        if not events:
+            return
+        if self.journal is None:
+            self._offer_assets(events)  # nothing to wait for: as good as journaled
             return
         self._unjournaled.extend(events)
         if not self._journal_flush_scheduled:
@@ -294,6 +350,7 @@ class OrderExecutor(JournaledShard):
         if self.journal is not None and self._unjournaled:
             events, self._unjournaled = self._unjournaled, []
             self.journal.append(events, self.ids.state())
+            self._offer_assets(events)
 
     def _spawn(self, coro) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -417,6 +474,13 @@ class OrderExecutor(JournaledShard):
     async def events(self) -> list[CloudEvent]:
         self._flush_journal()  # never show a fact the journal does not hold yet
         return list(self.log)
+
+    async def asset_feed(self, cursors: dict[str, int]) -> tuple[str, int, list]:
+        """The fed facts the inventory has not read (``cursors``: how far it read each
+        feed), with their orders: this feed's name, the first one's number, the pairs."""
+        self._flush_journal()  # never offer a fact the journal does not hold yet
+        since = cursors.get(self.feed_key, 0)
+        return self.feed_key, since, self._pairs(self.asset_facts[since:])
 
     async def status_counts(self) -> dict[str, int]:
         return dict(Counter(o.status.value for o in self.orders.orders.values()))

@@ -29,7 +29,10 @@ from typing import Any
 from cpqsim_host.scenario import Operations
 
 from cpqsim.approval import ApprovalPolicy
+from cpqsim.asset import AssetCreated
 from cpqsim.catalog import Catalog
+from cpqsim.change import ChangeRefusal
+from cpqsim.configuration import QuoteLine
 from cpqsim.conversion import CreateOrder, order_to_create
 from cpqsim.downstream import DownstreamProfile, LedgerSnapshot
 from cpqsim.events import CloudEvent
@@ -40,6 +43,7 @@ from cpqsim.order_policy import DEFAULT_ORDER_POLICY, OrderPolicy
 from cpqsim.pricing import PriceRequest, PriceResult
 from cpqsim.quote import ConvertQuoteToOrder, QuoteCommand, QuoteServices
 from cpqsim.quote_policy import QuotePolicy
+from cpqsim_actors.asset_inventory import AssetInventory, AssetView
 from cpqsim_actors.batching import CallBatcher
 from cpqsim_actors.downstream_actor import DownstreamActor
 from cpqsim_actors.handles import ActorHandle, ActorSpec, ActorUnavailable, Backend, RayBackend
@@ -74,6 +78,9 @@ class PlatformConfig:
     quote_policy: QuotePolicy = field(default_factory=QuotePolicy)  # validity, eligibility
     operations: Operations | None = None  # the team repairing fallout, split over shards
     approval_policy: ApprovalPolicy = field(default_factory=ApprovalPolicy)
+    #: What customers have before the run starts (migrated or generated assets); journaled
+    #: once by the inventory on its first start, replayed from its journal after that.
+    installed_base: tuple[AssetCreated, ...] = ()
     t0_wall: float = field(default_factory=time.time)
 
 
@@ -129,6 +136,23 @@ class LivePlatform:
             )
             for i in range(c.quote_shards)
         ]
+        # The installed base: one actor, so a change's lock is decided in one place.
+        self.inventory: ActorHandle = self.backend.create(
+            ActorSpec(
+                name="inventory",
+                cls=AssetInventory,
+                args=(
+                    "inventory",
+                    c.catalog,
+                    t0,
+                    scale,
+                    self._journal("inventory"),
+                    c.seed,
+                    tuple(c.installed_base),
+                ),
+                max_restarts=c.max_restarts,
+            )
+        )
         self.order_shards: list[ActorHandle] = [
             self.backend.create(
                 ActorSpec(
@@ -145,6 +169,7 @@ class LivePlatform:
                         c.seed,
                         c.order_policy,
                         _share(c.operations, c.order_shards),
+                        self.inventory,
                     ),
                     is_async=True,
                     max_restarts=c.max_restarts,
@@ -170,13 +195,19 @@ class LivePlatform:
             *(h.call("start") for h in self.downstream.values()),
             *(h.call("ping") for h in self.quote_shards),
             *(h.call("start") for h in self.order_shards),
+            self.inventory.call("ping"),
         )
         await self.relay_conversions()
         if self._supervisor is None:
             self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
 
     def actors(self) -> list[ActorHandle]:
-        return [*self.downstream.values(), *self.quote_shards, *self.order_shards]
+        return [
+            *self.downstream.values(),
+            *self.quote_shards,
+            *self.order_shards,
+            self.inventory,
+        ]
 
     async def reset_clock(self, t0_wall: float) -> None:
         """Start the run's clock now, after the (slow) actor start-up, on every actor."""
@@ -309,8 +340,9 @@ class LivePlatform:
         await asyncio.gather(*(h.call("start") for h in self.order_shards))
         await asyncio.gather(*(h.call("expire_due") for h in self.quote_shards))
         await self.relay_conversions(older_than_s=RELAY_AFTER_S)
+        await self.catch_up_installed_base()
         if self.catalog_in_force is not self.config.catalog:
-            shards = [*self.quote_shards, *self.order_shards]
+            shards = [*self.quote_shards, *self.order_shards, self.inventory]
             versions = await asyncio.gather(*(h.call("catalog_version") for h in shards))
             stale = [h for h, v in zip(shards, versions, strict=True) if v != self.catalog.version]
             await asyncio.gather(*(h.call("publish_catalog", self.catalog) for h in stale))
@@ -349,6 +381,7 @@ class LivePlatform:
         await asyncio.gather(
             *(h.call("publish_catalog", catalog, i == 0) for i, h in enumerate(self.quote_shards)),
             *(h.call("publish_catalog", catalog) for h in self.order_shards),
+            self.inventory.call("publish_catalog", catalog),
         )
 
     async def execute_orders(self, items: Sequence[tuple[OrderCommand, str]]) -> list[dict]:
@@ -378,7 +411,11 @@ class LivePlatform:
     def restart(self, component: str) -> None:
         """Fault injection: kill the actors of ``component`` ("quotes", "orders") so they
         restart from their journals (a real ``ray.kill`` on Ray)."""
-        shards = {"quotes": self.quote_shards, "orders": self.order_shards}[component]
+        shards = {
+            "quotes": self.quote_shards,
+            "orders": self.order_shards,
+            "inventory": [self.inventory],
+        }[component]
         for handle in shards:
             handle.kill(restart=True)
 
@@ -451,12 +488,49 @@ class LivePlatform:
     async def timeline(self, order_id: str) -> list[CloudEvent] | None:
         return await self.order_shard(order_id).call("timeline", order_id)
 
+    # ----------------------------------------------------------------- installed base
+
+    async def catch_up_installed_base(self) -> int:
+        """Bring the inventory every fed order fact it has not read (a push lost to a
+        crash on either side); returns how many were brought."""
+        cursors = await self.inventory.call("feed_cursors")
+        feeds = await asyncio.gather(*(h.call("asset_feed", cursors) for h in self.order_shards))
+        behind = [(key, start, pairs) for key, start, pairs in feeds if pairs]
+        for key, start, pairs in behind:
+            await self.inventory.call("absorb", key, start, pairs)
+        return sum(len(pairs) for _, _, pairs in behind)
+
+    async def get_product(self, asset_id: str) -> AssetView | None:
+        return await self.inventory.call("get", asset_id)
+
+    async def list_products(
+        self,
+        limit: int,
+        offset: int,
+        accounts: Collection[str] | None = None,
+        status: Collection[str] | None = None,
+        offering: str | None = None,
+    ) -> tuple[list[AssetView], int]:
+        """A page of assets (creation order), of ``accounts`` only when given."""
+        scope = None if accounts is None else sorted(accounts)
+        wanted = None if status is None else sorted(status)
+        return await self.inventory.call("list", limit, offset, scope, wanted, offering)
+
+    async def assets(self, asset_ids: Collection[str]) -> dict[str, Any]:
+        """The named assets that exist, by id (one call however many)."""
+        return await self.inventory.call("assets", sorted(set(asset_ids)))
+
+    async def check_changes(self, account_id: str, lines: list[QuoteLine]) -> list[ChangeRefusal]:
+        """Why the change lines of a quote for ``account_id`` cannot go ahead (empty: they
+        may), judged against the installed base as it is now."""
+        return await self.inventory.call("check", account_id, lines)
+
     # ----------------------------------------------------------------- whole-run views
 
     async def events(self) -> list[CloudEvent]:
         """Every fact from every shard, stable-sorted by time (then by shard order)."""
         parts = await asyncio.gather(
-            *(h.call("events") for h in [*self.quote_shards, *self.order_shards])
+            *(h.call("events") for h in [*self.quote_shards, *self.order_shards, self.inventory])
         )
         merged = [e for part in parts for e in part]
         merged.sort(key=lambda e: e.time)

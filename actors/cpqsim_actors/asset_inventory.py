@@ -1,0 +1,284 @@
+"""The installed base of a live platform: one single-threaded actor holding every asset.
+
+Why one actor and not a slice per order shard: the lock an in-flight change takes on an
+asset (``pending_change``) must be decided in one place, or two orders on two shards
+could both win it. A sync actor runs one method at a time, so :meth:`lock` is atomic by
+construction: of two orders racing on one asset, the first call locks it and the second
+is refused with the asset reason. New sales lock nothing, so the platform only calls it
+for orders that change an asset: the new-sale hot path pays no extra hop.
+
+The asset facts of fulfilment come from the order executors as a *feed*: each executor
+offers, after journaling them, the order facts the installed base reacts to (an item
+activated, a change fulfilled, an order cancelled, failed or rejected, an item
+abandoned), numbered by their place in its journal. The inventory folds them through the
+core's reactions (:mod:`cpqsim.asset_reactions`), journals the asset facts *and* how far
+it has read each feed in one transaction, and ignores what it has read already; the
+platform's supervisor asks every executor for what the inventory has not seen yet, so a
+push lost to a crash on either side is caught up without anybody's help. Seeded assets
+(``PlatformConfig.installed_base``) are journaled once, on the first start; a restarted
+inventory replays its journal instead.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Collection, Sequence
+from datetime import date
+from typing import Any
+
+from cpqsim.asset import (
+    AssetChangeApplied,
+    AssetChangeLocked,
+    AssetChangeReleased,
+    AssetCreated,
+    AssetEvent,
+    AssetStatus,
+    InstalledBase,
+)
+from cpqsim.catalog import Catalog, stable_id
+from cpqsim.change import ChangeRefusal, check_change_lines
+from cpqsim.configuration import QuoteLine
+from cpqsim.context import Context, IdSource, rng_stream
+from cpqsim.events import CloudEvent, envelope
+from cpqsim_actors.clock import VirtualClock
+from cpqsim_actors.recovery import JournaledShard, refused_while_journal_refused
+from cpqsim_actors.tmf_product import product_resource, product_status
+
+#: CloudEvent type -> the asset fact it carries (recovery folds journaled facts back).
+ASSET_EVENTS: dict[str, type[AssetEvent]] = {
+    cls.cloudevent_type(): cls
+    for cls in (AssetCreated, AssetChangeLocked, AssetChangeApplied, AssetChangeReleased)
+}
+
+
+class AssetView(dict):
+    """An asset with what its TMF637 body shows besides the asset itself (plain data, so
+    it crosses an actor boundary cheaply)."""
+
+
+@refused_while_journal_refused("absorb", "feed_cursors", "check", "get", "list", "events", "assets")
+class AssetInventory(JournaledShard):
+    def __init__(
+        self,
+        name: str,
+        catalog: Catalog,
+        t0_wall: float,
+        time_scale: float,
+        journal_path: str | None = None,
+        seed: int = 0,
+        installed_base: Sequence[AssetCreated] = (),
+    ) -> None:
+        self.name = name
+        self.catalog = catalog
+        self.base = InstalledBase()
+        self.clock = VirtualClock(t0_wall, time_scale)
+        self.ids = IdSource(namespace=name)
+        self.rng: random.Random = rng_stream(seed, f"inventory.{name}")
+        self.log: list[CloudEvent] = []
+        self.created_at: dict[str, str] = {}  # asset id -> time of its creation fact
+        self.terminated_at: dict[str, str] = {}  # asset id -> time it was disconnected
+        self.order_items: dict[str, list[dict[str, str]]] = {}  # asset id -> order items
+        self.pending_action: dict[str, str] = {}  # asset id -> the change holding it
+        self.cursors: dict[str, int] = {}  # feed (executor) -> facts of it read so far
+        self.errors: list[str] = []
+        self._open_journal(journal_path, time_scale)
+        if self.journal is not None:
+            self.cursors = dict(self.journal.get_meta("cursors") or {})
+        if installed_base and not self.log and self.refusal is None:
+            self._record(list(installed_base), actor="migration")
+
+    # ---------------------------------------------------------------- recovery
+
+    def _replay_event(self, event: CloudEvent) -> None:
+        fact = ASSET_EVENTS[event.type].model_validate(event.data)
+        self._fold(fact, event)
+
+    # ---------------------------------------------------------------- plumbing
+
+    def _fold(self, fact: AssetEvent, event: CloudEvent) -> None:
+        asset = self.base.apply(fact)
+        self.log.append(event)
+        aid = fact.asset_id
+        if isinstance(fact, AssetCreated):
+            self.created_at[aid] = event.time
+            if fact.order_id is not None:
+                self.order_items.setdefault(aid, []).append(
+                    {"order_id": fact.order_id, "item_id": fact.item_id or "", "action": "add"}
+                )
+        elif isinstance(fact, AssetChangeLocked):
+            self.pending_action[aid] = fact.action
+        elif isinstance(fact, AssetChangeReleased):
+            self.pending_action.pop(aid, None)
+        elif isinstance(fact, AssetChangeApplied):
+            self.pending_action.pop(aid, None)
+            self.order_items.setdefault(aid, []).append(
+                {"order_id": fact.order_id, "item_id": fact.item_id, "action": fact.action}
+            )
+            if asset.status is AssetStatus.DISCONNECTED:
+                self.terminated_at[aid] = event.time
+
+    def _ctx(self, actor: str, correlation: str | None = None) -> Context:
+        ctx = Context(now=self.clock.now(), ids=self.ids, rng=self.rng, actor=actor)
+        ctx.correlation_id = correlation
+        return ctx
+
+    def _fold_new(
+        self, facts: list[AssetEvent], actor: str, correlation: str | None = None
+    ) -> list[CloudEvent]:
+        """Envelope and fold new facts, all or none (an illegal one raises, and the base
+        is as it was)."""
+        for fact in facts:  # judged first: a refused fact leaves nothing half applied
+            scratch = self.base.get(fact.asset_id)
+            if isinstance(fact, AssetCreated):
+                if scratch is not None:
+                    raise ValueError(f"asset {fact.asset_id} exists already")
+            elif scratch is None:
+                raise ValueError(f"asset {fact.asset_id} is unknown")
+        ctx = self._ctx(actor, correlation)
+        events = [envelope(fact, ctx) for fact in facts]
+        for fact, event in zip(facts, events, strict=True):
+            self._fold(fact, event)
+        return events
+
+    def _journal(self, events: list[CloudEvent], cursors: bool = False) -> None:
+        """Journal new facts (and, with ``cursors``, how far each feed was read) in one
+        transaction."""
+        if self.journal is not None and (events or cursors):
+            meta = {"cursors": dict(self.cursors)} if cursors else None
+            self.journal.append(events, self.ids.state(), meta=meta)
+
+    def _record(self, facts: list[AssetEvent], actor: str) -> list[CloudEvent]:
+        events = self._fold_new(facts, actor)
+        self._journal(events)
+        return events
+
+    def _business_date(self) -> date:
+        return self.clock.now().date()
+
+    # ------------------------------------------------------------------ API
+
+    def ping(self) -> str:
+        return self.name
+
+    def reset_clock(self, t0_wall: float) -> None:
+        self.clock = VirtualClock(t0_wall, self.clock.time_scale)
+        if self.journal is not None:
+            self.journal.set_meta("t0_wall", t0_wall)
+
+    def publish_catalog(self, catalog: Catalog) -> None:
+        """A new catalog version is in force: changes are judged against it from now."""
+        self.catalog = catalog
+
+    def catalog_version(self) -> str:
+        return self.catalog.version
+
+    def absorb(self, feed: str, start: int, pairs: list[tuple[Any, CloudEvent]]) -> int:
+        """React to order facts ``start``, ``start + 1``, ... of ``feed`` (each with its
+        order); those read already are skipped. Returns how far the feed is read.
+
+        A gap (facts before ``start`` never arrived) is left for the catch-up to fill, in
+        order. A fact the reactions cannot apply is recorded as an error and passed over:
+        one bad fact must not stop the feed.
+        """
+        cursor = self.cursors.get(feed, 0)
+        if start > cursor:
+            return cursor
+        fresh = pairs[cursor - start :]
+        events: list[CloudEvent] = []
+        for order, event in fresh:
+            try:
+                facts = self._reactions(order, event)
+                events += self._fold_new(facts, "orchestrator", event.correlationid)
+            except Exception as exc:  # a bug or an impossible fact: keep the evidence
+                self.errors.append(f"{feed}#{event.id}: {type(exc).__name__}: {exc}"[:500])
+        if fresh:
+            self.cursors[feed] = cursor + len(fresh)
+            self._journal(events, cursors=True)
+        return self.cursors.get(feed, 0)
+
+    def _reactions(self, order: Any, event: CloudEvent) -> list[AssetEvent]:
+        from cpqsim.asset_reactions import react
+
+        return react(self.base, order, event, self.catalog)
+
+    def feed_cursors(self) -> dict[str, int]:
+        return dict(self.cursors)
+
+    def check(
+        self, account_id: str, lines: list[QuoteLine], business_date: date | None = None
+    ) -> list[ChangeRefusal]:
+        """Every reason the change lines cannot go ahead against the base as it is now."""
+        return check_change_lines(
+            self.catalog, self.base, account_id, lines, business_date or self._business_date()
+        )
+
+    def assets(self, asset_ids: Collection[str]) -> dict[str, Any]:
+        """The named assets that exist (as :class:`~cpqsim.asset.Asset`), by id."""
+        return {a: self.base.get(a) for a in asset_ids if a in self.base}
+
+    def get(self, asset_id: str) -> AssetView | None:
+        asset = self.base.get(asset_id)
+        return None if asset is None else self._view(asset)
+
+    def list(
+        self,
+        limit: int,
+        offset: int,
+        accounts: Collection[str] | None = None,
+        status: Collection[str] | None = None,
+        offering: str | None = None,
+    ) -> tuple[list[AssetView], int]:
+        """A page of assets in creation order, filtered; and how many pass the filters.
+
+        ``accounts`` None means every account (an unscoped caller asking no account);
+        ``status`` holds TMF637 statuses, ``offering`` a stable or a version id.
+        """
+        if accounts is None:
+            candidates = list(self.base)
+        else:
+            candidates = [a for acct in sorted(set(accounts)) for a in self.base.of_account(acct)]
+            candidates.sort(key=lambda a: (self.created_at.get(a.asset_id, ""), a.asset_id))
+        if status is not None:  # TMF637 statuses: a pending change reads as it did
+            wanted = set(status)
+            candidates = [
+                a
+                for a in candidates
+                if product_status(a, self.pending_action.get(a.asset_id)) in wanted
+            ]
+        if offering is not None:
+            candidates = [a for a in candidates if offering in (a.offering, stable_id(a.offering))]
+        page = candidates[offset : offset + limit]
+        return [self._view(a) for a in page], len(candidates)
+
+    def _view(self, asset) -> AssetView:
+        return AssetView(
+            asset=asset,
+            children=self.base.children(asset.asset_id),
+            orders=list(self.order_items.get(asset.asset_id, ())),
+            created=self.created_at.get(asset.asset_id),
+            terminated=self.terminated_at.get(asset.asset_id),
+            pending_action=self.pending_action.get(asset.asset_id),
+        )
+
+    def events(self) -> list[CloudEvent]:
+        return list(self.log)
+
+    def installed_base_size(self) -> int:
+        return len(self.base)
+
+    def stats(self) -> dict[str, Any]:
+        return {"assets": len(self.base), "cursors": dict(self.cursors), "errors": self.errors[:10]}
+
+
+def render_product(view: AssetView, catalog: Catalog, base_url: str) -> dict[str, Any]:
+    """The TMF637 body of one asset view (see ``tmf_product.product_resource``)."""
+    return product_resource(
+        view["asset"],
+        catalog,
+        base_url,
+        children=view["children"],
+        orders=view["orders"],
+        created=view["created"],
+        terminated=view["terminated"],
+        pending_action=view["pending_action"],
+    )
