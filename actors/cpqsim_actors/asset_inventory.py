@@ -66,7 +66,7 @@ class AssetInventory(JournaledShard):
         time_scale: float,
         journal_path: str | None = None,
         seed: int = 0,
-        installed_base: Sequence[AssetCreated] = (),
+        installed_base: Sequence[AssetEvent] = (),
     ) -> None:
         self.name = name
         self.catalog = catalog
@@ -125,20 +125,27 @@ class AssetInventory(JournaledShard):
     def _fold_new(
         self, facts: list[AssetEvent], actor: str, correlation: str | None = None
     ) -> list[CloudEvent]:
-        """Envelope and fold new facts, all or none (an illegal one raises, and the base
-        is as it was)."""
-        for fact in facts:  # judged first: a refused fact leaves nothing half applied
-            scratch = self.base.get(fact.asset_id)
-            if isinstance(fact, AssetCreated):
-                if scratch is not None:
-                    raise ValueError(f"asset {fact.asset_id} exists already")
-            elif scratch is None:
-                raise ValueError(f"asset {fact.asset_id} is unknown")
+        """Envelope and fold new facts, all or none: an illegal one raises, and the base
+        is rebuilt as it was (a rare path: only a bug or an impossible fact takes it)."""
         ctx = self._ctx(actor, correlation)
         events = [envelope(fact, ctx) for fact in facts]
-        for fact, event in zip(facts, events, strict=True):
-            self._fold(fact, event)
+        kept = len(self.log)
+        try:
+            for fact, event in zip(facts, events, strict=True):
+                self._fold(fact, event)
+        except Exception:
+            log = self.log[:kept]
+            self._reset()
+            for event in log:
+                self._replay_event(event)
+            raise
         return events
+
+    def _reset(self) -> None:
+        self.base = InstalledBase()
+        self.log = []
+        self.created_at, self.terminated_at = {}, {}
+        self.order_items, self.pending_action = {}, {}
 
     def _journal(self, events: list[CloudEvent], cursors: bool = False) -> None:
         """Journal new facts (and, with ``cursors``, how far each feed was read) in one

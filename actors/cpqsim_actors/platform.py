@@ -29,7 +29,7 @@ from typing import Any
 from cpqsim_host.scenario import Operations
 
 from cpqsim.approval import ApprovalPolicy
-from cpqsim.asset import AssetCreated
+from cpqsim.asset import AssetEvent
 from cpqsim.catalog import Catalog
 from cpqsim.change import ChangeRefusal
 from cpqsim.configuration import QuoteLine
@@ -78,9 +78,10 @@ class PlatformConfig:
     quote_policy: QuotePolicy = field(default_factory=QuotePolicy)  # validity, eligibility
     operations: Operations | None = None  # the team repairing fallout, split over shards
     approval_policy: ApprovalPolicy = field(default_factory=ApprovalPolicy)
-    #: What customers have before the run starts (migrated or generated assets); journaled
-    #: once by the inventory on its first start, replayed from its journal after that.
-    installed_base: tuple[AssetCreated, ...] = ()
+    #: What customers have before the run starts (migrated or generated assets: usually
+    #: ``AssetCreated`` facts, possibly followed by changes already made); journaled once
+    #: by the inventory on its first start, replayed from its journal after that.
+    installed_base: tuple[AssetEvent, ...] = ()
     t0_wall: float = field(default_factory=time.time)
 
 

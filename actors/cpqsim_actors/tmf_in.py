@@ -385,13 +385,7 @@ def _change_line(
         return None
     version = item.assetVersion or asset.version
     if item.action == "delete":
-        return QuoteLine(
-            offering=asset.offering,
-            quantity=asset.quantity,
-            action="disconnect",
-            asset_id=asset.asset_id,
-            asset_version=version,
-        )
+        return _as_installed(asset, "disconnect", version)
     offering_id = item.productOffering.id if item.productOffering is not None else asset.offering
     if not catalog.has_offering(offering_id):
         problems.append(
@@ -415,18 +409,26 @@ def _change_line(
     wanted = {c.name: _text(c.value) for c in item.product.productCharacteristic or []}
     action = item.cpqsimAction or _change_kind(item, catalog, asset, offering_id, options)
     if action in ("suspend", "resume", "renew"):
-        return QuoteLine(
-            offering=asset.offering,
-            quantity=asset.quantity,
-            action=action,
-            asset_id=asset.asset_id,
-            asset_version=version,
-        )
+        return _as_installed(asset, action, version)
     return QuoteLine(
         offering=offering_id,
         quantity=item.quantity or asset.quantity,
         options=options,
-        characteristics=wanted,
+        characteristics={**asset.characteristics, **wanted},
+        action=action,
+        asset_id=asset.asset_id,
+        asset_version=version,
+    )
+
+
+def _as_installed(asset: Asset, action: str, version: int) -> QuoteLine:
+    """A line naming the asset as it is (suspend, resume, renew, disconnect change no
+    configuration)."""
+    return QuoteLine(
+        offering=asset.offering,
+        quantity=asset.quantity,
+        options=list(asset.options),
+        characteristics=dict(asset.characteristics),
         action=action,
         asset_id=asset.asset_id,
         asset_version=version,
