@@ -511,6 +511,16 @@ def create_app(
             discount_pct=body.discountPct,
             reason=body.reason,
         )
+        if command.lines and any(line.changes_asset for line in command.lines):
+            require(caller, "quote.revise")
+            view = await metrics.timed("get_quote", platform.get_quote(quote_id))
+            if view is None or not caller.may_see(view.quote.account_id):
+                return unknown_quote(quote_id)
+            refusals = await metrics.timed(
+                "check_changes", platform.check_changes(view.quote.account_id, command.lines)
+            )
+            if refusals:
+                return change_refused(refusals, tmf=False)
         return await run(command, request, caller, "quote.revise")
 
     @quote_command_route("present", "Render the proposal and present it (validity starts)")

@@ -7,6 +7,7 @@ official TMF637 ``Product`` definition, every refusal against TMF ``Error``.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from decimal import Decimal
 
@@ -15,7 +16,10 @@ from fastapi.testclient import TestClient
 
 from cpqsim.asset import AssetChangeApplied, AssetChangeLocked, AssetCreated
 from cpqsim_actors.gateway import create_app
+from cpqsim_actors.handles import LocalBackend
+from cpqsim_actors.platform import LivePlatform, PlatformConfig
 
+from .conftest import shortened
 from .local_gateway import (
     ORDER,
     ORDER_DOC,
@@ -516,3 +520,67 @@ def test_a_tmf622_item_that_does_not_do_what_its_quote_item_said_is_a_422(
 
     assert refused.status_code == 422, refused.text
     assert field in [v["field"] for v in refused.json()["violations"]]
+
+
+def test_a_revision_that_changes_an_asset_is_judged_against_the_installed_base_too(client):
+    quote = client.post(QUOTE, json=change_quote(item("modify", {"id": "A-1"}, quantity=11)))
+    assert quote.status_code == 201, quote.text
+    line = {
+        "offering": "saas-suite@2",
+        "quantity": 11,
+        "options": ["saas-edition-standard"],
+        "action": "modify",
+        "assetId": "A-5",  # held by a disconnect in flight
+    }
+
+    refused = client.post(f"{QUOTE}/{quote.json()['id']}/revise", json={"lines": [line]})
+
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["violations"][0]["field"] == "lines[0]"
+
+
+# ------------------------------------------------------------------- journal and restart
+
+
+def journaled_platform(journal_dir, installed_base=INSTALLED):
+    loaded = shortened("happy_path")
+    return LivePlatform(
+        PlatformConfig(
+            catalog=loaded.catalog,
+            downstream=dict(loaded.scenario.downstream),
+            policy=loaded.scenario.resilience_policy(),
+            time_scale=0.0005,
+            journal_dir=journal_dir,
+            installed_base=installed_base,
+        ),
+        backend=LocalBackend(),
+    )
+
+
+def test_the_installed_base_survives_an_inventory_restart_and_is_seeded_only_once(tmp_path):
+    async def scenario():
+        platform = journaled_platform(tmp_path)
+        try:
+            await platform.start()
+            before = await platform.events()
+            platform.restart("inventory")  # dies as a process dies; replays its journal
+            after_restart = await platform.events()
+            suspended = await platform.get_product("A-2")
+        finally:
+            platform.shutdown()
+        again = journaled_platform(tmp_path, installed_base=(created("Z-1"),))
+        try:
+            await again.start()
+            reopened = await again.events()
+            missing = await again.get_product("Z-1")
+        finally:
+            again.shutdown()
+        return before, after_restart, suspended, reopened, missing
+
+    before, after_restart, suspended, reopened, missing = asyncio.run(scenario())
+
+    assert len(before) == len(INSTALLED)  # every seeded fact journaled once, as a fact
+    assert [e.id for e in after_restart] == [e.id for e in before]
+    assert (suspended["asset"].status.value, suspended["asset"].version) == ("suspended", 2)
+    assert [e.id for e in reopened] == [e.id for e in before]  # the journal wins: no reseed
+    assert missing is None
