@@ -27,6 +27,7 @@ from datetime import date
 from typing import Any
 
 from cpqsim.asset import (
+    Asset,
     AssetChangeApplied,
     AssetChangeLocked,
     AssetChangeReleased,
@@ -35,10 +36,12 @@ from cpqsim.asset import (
     AssetStatus,
     InstalledBase,
 )
+from cpqsim.asset_reactions import assets_acted_on, lock_for_order, react
 from cpqsim.catalog import Catalog, stable_id
 from cpqsim.change import ChangeRefusal, check_change_lines
 from cpqsim.configuration import QuoteLine
 from cpqsim.context import Context, IdSource, rng_stream
+from cpqsim.decomposition import order_items
 from cpqsim.events import CloudEvent, envelope
 from cpqsim_actors.clock import VirtualClock
 from cpqsim_actors.recovery import JournaledShard, refused_while_journal_refused
@@ -80,10 +83,18 @@ class AssetInventory(JournaledShard):
         self.order_items: dict[str, list[dict[str, str]]] = {}  # asset id -> order items
         self.pending_action: dict[str, str] = {}  # asset id -> the change holding it
         self.cursors: dict[str, int] = {}  # feed (executor) -> facts of it read so far
+        # Orders whose change was refused (journaled: asked again, the same answer), and
+        # orders whose locks were applied or released (from the facts: done with the base).
+        self.refused_orders: dict[str, list[ChangeRefusal]] = {}
+        self.finished_orders: set[str] = set()
         self.errors: list[str] = []
         self._open_journal(journal_path, time_scale)
         if self.journal is not None:
             self.cursors = dict(self.journal.get_meta("cursors") or {})
+            refused = self.journal.get_meta("refused") or {}
+            self.refused_orders = {
+                o: [ChangeRefusal.model_validate(r) for r in rs] for o, rs in refused.items()
+            }
         if installed_base and not self.log and self.refusal is None:
             self._record(list(installed_base), actor="migration")
 
@@ -109,8 +120,10 @@ class AssetInventory(JournaledShard):
             self.pending_action[aid] = fact.action
         elif isinstance(fact, AssetChangeReleased):
             self.pending_action.pop(aid, None)
+            self.finished_orders.add(fact.order_id)
         elif isinstance(fact, AssetChangeApplied):
             self.pending_action.pop(aid, None)
+            self.finished_orders.add(fact.order_id)
             self.order_items.setdefault(aid, []).append(
                 {"order_id": fact.order_id, "item_id": fact.item_id, "action": fact.action}
             )
@@ -142,6 +155,7 @@ class AssetInventory(JournaledShard):
         return events
 
     def _reset(self) -> None:
+        self.finished_orders = set()
         self.base = InstalledBase()
         self.log = []
         self.created_at, self.terminated_at = {}, {}
@@ -204,9 +218,45 @@ class AssetInventory(JournaledShard):
         return self.cursors.get(feed, 0)
 
     def _reactions(self, order: Any, event: CloudEvent) -> list[AssetEvent]:
-        from cpqsim.asset_reactions import react
-
         return react(self.base, order, event, self.catalog)
+
+    def lock(
+        self, requests: list[tuple[str, str, list[QuoteLine]]]
+    ) -> list[tuple[list[Asset], list[ChangeRefusal]]]:
+        """Lock the assets each order's change lines act on, in the order asked; for
+        each ``(order id, account id, lines)`` the assets as locked for it, or why not.
+
+        Atomic per call (one call runs at a time): of two orders racing on an asset, the
+        one asked first wins. Asked again for the same order (a retried conversion, a
+        relay after a crash) it answers as the first time: an order holding its locks
+        keeps them, one refused stays refused, and one whose locks were applied or
+        released locks nothing again. The locks are journaled before the answer leaves.
+        """
+        answers: list[tuple[list[Asset], list[ChangeRefusal]]] = []
+        events: list[CloudEvent] = []
+        refused_now = False
+        for order_id, account_id, lines in requests:
+            if order_id in self.refused_orders:
+                answers.append(([], list(self.refused_orders[order_id])))
+                continue
+            items = order_items(order_id, lines, assets_acted_on(self.base, lines))
+            if order_id in self.finished_orders:
+                answers.append((assets_acted_on(self.base, items), []))
+                continue
+            locks, refusals = lock_for_order(
+                self.base, self.catalog, order_id, account_id, items, self._business_date()
+            )
+            if refusals:
+                self.refused_orders[order_id] = list(refusals)
+                refused_now = True
+                answers.append(([], list(refusals)))
+                continue
+            events += self._fold_new(list(locks), "orchestrator", order_id)
+            answers.append((assets_acted_on(self.base, items), []))
+        if self.journal is not None and (events or refused_now):
+            refused = {o: [r.model_dump() for r in rs] for o, rs in self.refused_orders.items()}
+            self.journal.append(events, self.ids.state(), meta={"refused": refused})
+        return answers
 
     def feed_cursors(self) -> dict[str, int]:
         return dict(self.cursors)

@@ -38,6 +38,7 @@ from cpqsim_host.operations_desk import OperationsDesk
 from cpqsim_host.port import OnAnswer, OnError, OnReply, Thunk
 from cpqsim_host.scenario import Operations
 
+from cpqsim.asset_reactions import REACTS_TO
 from cpqsim.catalog import Catalog
 from cpqsim.context import Context, IdSource, rng_stream
 from cpqsim.conversion import CreateOrder
@@ -53,18 +54,9 @@ from cpqsim_actors.handles import ActorHandle, ActorUnavailable
 from cpqsim_actors.messages import OrderView
 from cpqsim_actors.recovery import JournaledShard, refused_while_journal_refused
 
-#: The order facts the installed base reacts to (see ``cpqsim.asset_reactions``): an item
-#: activated or its change fulfilled, and what gives a change's locks back.
-ASSET_FEED = frozenset(
-    {
-        "order.asset_activated",
-        "order.item_change_fulfilled",
-        "order.item_abandoned",
-        "order.cancelled",
-        "order.failed",
-        "order.rejected",
-    }
-)
+#: The order facts the installed base reacts to (CloudEvent types): an item activated or
+#: its change fulfilled, and what gives a change's locks back.
+ASSET_FEED = REACTS_TO
 
 
 @refused_while_journal_refused(
@@ -154,7 +146,7 @@ class OrderExecutor(JournaledShard):
     def _replay_event(self, event: CloudEvent) -> None:
         self.orders.apply(event)
         self._remember([event])
-        if event.name in ASSET_FEED:
+        if event.type in ASSET_FEED:
             self.asset_facts.append(event)
 
     # ------------------------------------------------------- the installed base's feed
@@ -167,7 +159,7 @@ class OrderExecutor(JournaledShard):
 
     def _offer_assets(self, events: list[CloudEvent]) -> None:
         """Number the fed facts among ``events`` (journaled now) and push them."""
-        fed = [e for e in events if e.name in ASSET_FEED]
+        fed = [e for e in events if e.type in ASSET_FEED]
         if not fed:
             return
         start = len(self.asset_facts)

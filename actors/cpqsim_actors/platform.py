@@ -297,6 +297,7 @@ class LivePlatform:
         """Create and start orders on their shards, then confirm them to the quote side."""
         if not creates:
             return []
+        creates = await self._lock_assets(creates)
         groups = group_by_shard(
             ((c.order_id, (i, c)) for i, c in enumerate(creates)), len(self.order_shards)
         )
@@ -312,6 +313,28 @@ class LivePlatform:
                 out[i] = started
         await self._confirm([c.quote.quote_id for c in creates], [c.order_id for c in creates])
         return out  # type: ignore[return-value]
+
+    async def _lock_assets(self, creates: list[CreateOrder]) -> list[CreateOrder]:
+        """Lock what change orders act on, in one inventory call, before they exist.
+
+        A new sale locks nothing, so a batch without changes costs no call at all. Each
+        change order is created with the assets as locked for it, or with the reasons the
+        installed base refused (it is then rejected, and nothing was locked).
+        """
+        changing = [
+            i for i, c in enumerate(creates) if any(ln.changes_asset for ln in c.quote.lines)
+        ]
+        if not changing:
+            return creates
+        asked = [
+            (creates[i].order_id, creates[i].quote.account_id, list(creates[i].quote.lines))
+            for i in changing
+        ]
+        answers = await self.inventory.call("lock", asked)
+        out = list(creates)
+        for i, (assets, refusals) in zip(changing, answers, strict=True):
+            out[i] = creates[i].model_copy(update={"assets": assets, "asset_refusals": refusals})
+        return out
 
     async def _confirm(self, quote_ids: list[str], order_ids: list[str]) -> None:
         groups = group_by_shard(zip(quote_ids, order_ids, strict=True), len(self.quote_shards))
@@ -583,6 +606,10 @@ class LivePlatform:
 
     async def executor_stats(self) -> list[dict[str, Any]]:
         return list(await asyncio.gather(*(h.call("stats") for h in self.order_shards)))
+
+
+def _changes_assets(create: CreateOrder) -> bool:
+    return any(line.changes_asset for line in create.quote.lines)
 
 
 def _share(team: Operations | None, shards: int) -> Operations | None:

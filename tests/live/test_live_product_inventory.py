@@ -8,6 +8,7 @@ official TMF637 ``Product`` definition, every refusal against TMF ``Error``.
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import date
 from decimal import Decimal
 
@@ -21,6 +22,7 @@ from cpqsim_actors.platform import LivePlatform, PlatformConfig
 
 from .conftest import shortened
 from .local_gateway import (
+    COMPACT,
     ORDER,
     ORDER_DOC,
     QUOTE,
@@ -584,3 +586,128 @@ def test_the_installed_base_survives_an_inventory_restart_and_is_seeded_only_onc
     assert (suspended["asset"].status.value, suspended["asset"].version) == ("suspended", 2)
     assert [e.id for e in reopened] == [e.id for e in before]  # the journal wins: no reseed
     assert missing is None
+
+
+# ------------------------------------------------------------ orders change the products
+
+
+def eventually(read, done, timeout_s: float = 20.0):
+    """Read until ``done(answer)`` (the order runs on its own) or the time is up."""
+    deadline = time.monotonic() + timeout_s
+    answer = read()
+    while not done(answer) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        answer = read()
+    return answer
+
+
+def order_change(client, tmf_item: dict, key: str) -> dict:
+    quote = accepted(client, change_quote(tmf_item))
+    action = tmf_item["action"]
+    body = order_body(quote, action=action, product={"id": tmf_item["product"]["id"]})
+    ordered = client.post(ORDER, json=body, headers={"Idempotency-Key": key})
+    assert ordered.status_code == 201, ordered.text
+    return ordered.json()
+
+
+@pytest.fixture
+def fresh_client():
+    """A platform of its own: these specifications change the installed base."""
+    platform = local_platform(installed_base=INSTALLED)
+    app = create_app(platform, test_directory())
+    try:
+        with TestClient(app, raise_server_exceptions=False, headers=bearer("alice")) as c:
+            yield c
+    finally:
+        platform.shutdown()
+
+
+def test_a_modify_order_changes_the_product_once_fulfilled(fresh_client):
+    client = fresh_client
+
+    order = order_change(client, item("modify", {"id": "A-1"}, quantity=14), "grow-A-1")
+
+    done = eventually(lambda: client.get(f"{PRODUCT}/A-1").json(), lambda p: p["assetVersion"] == 2)
+    assert (done["quantity"], done["status"], done["cpqsimStatus"]) == (14, "active", "active")
+    assert done["productOrderItem"][-1]["productOrderId"] == order["id"]
+    assert done["productOrderItem"][-1]["orderItemAction"] == "modify"
+
+
+def test_a_suspend_then_a_delete_move_the_product_through_its_statuses(fresh_client):
+    client = fresh_client
+
+    order_change(client, item("modify", {"id": "A-4", "status": "suspended"}), "pause-A-4")
+    paused = eventually(
+        lambda: client.get(f"{PRODUCT}/A-4").json(), lambda p: p["status"] == "suspended"
+    )
+    assert (paused["status"], paused["assetVersion"]) == ("suspended", 2)
+    order_change(client, item("delete", {"id": "A-4"}), "stop-A-4")
+    gone = eventually(
+        lambda: client.get(f"{PRODUCT}/A-4").json(), lambda p: p["status"] == "terminated"
+    )
+    assert (gone["status"], gone["assetVersion"]) == ("terminated", 3)
+    assert "terminationDate" in gone
+
+
+def test_of_two_orders_racing_on_one_product_one_wins_and_the_other_is_rejected(fresh_client):
+    client = fresh_client
+    first = accepted(client, change_quote(item("modify", {"id": "A-1"}, quantity=30)))
+    second = accepted(client, change_quote(item("modify", {"id": "A-1"}, quantity=40)))
+
+    won = client.post(
+        ORDER,
+        json=order_body(first, action="modify", product={"id": "A-1"}),
+        headers={"Idempotency-Key": "race-1"},
+    )
+    lost = client.post(
+        ORDER,
+        json=order_body(second, action="modify", product={"id": "A-1"}),
+        headers={"Idempotency-Key": "race-2"},
+    )
+
+    assert won.status_code == lost.status_code == 201
+    assert won.json()["state"] != "rejected"
+    assert lost.json()["state"] == "rejected"
+    timeline = client.get(f"{ORDER}/{lost.json()['id']}/timeline").json()
+    (rejected,) = [e for e in timeline if e["type"].endswith(".rejected.v1")]
+    assert any(r["kind"] == "asset" for r in rejected["data"]["reasons"]), rejected
+    done = eventually(lambda: client.get(f"{PRODUCT}/A-1").json(), lambda p: p["assetVersion"] == 2)
+    assert done["quantity"] == 30  # the winner's change, and only it
+
+
+def test_a_retried_order_of_a_change_keeps_its_lock_and_gets_the_same_order(fresh_client):
+    client = fresh_client
+    quote = accepted(client, change_quote(item("modify", {"id": "A-1"}, quantity=18)))
+    body = order_body(quote, action="modify", product={"id": "A-1"})
+
+    first = client.post(ORDER, json=body, headers={"Idempotency-Key": "again"})
+    again = client.post(ORDER, json=body, headers={"Idempotency-Key": "again"})
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"]
+    assert again.json()["state"] != "rejected"
+    done = eventually(lambda: client.get(f"{PRODUCT}/A-1").json(), lambda p: p["assetVersion"] == 2)
+    assert done["quantity"] == 18
+
+
+def test_a_new_sale_becomes_a_product_with_its_add_ons(fresh_client):
+    client = fresh_client
+    quote = accepted(client, COMPACT)  # saas-suite with the extra storage add-on
+    converted = client.post(f"{QUOTE}/{quote['id']}/convert", headers={"Idempotency-Key": "new"})
+    assert converted.status_code == 201, converted.text
+
+    listed = eventually(
+        lambda: client.get(PRODUCT, params={"relatedParty.id": "acct-0001"}).json(),
+        lambda ps: len(ps) > 6,
+    )
+
+    fresh = [
+        p for p in listed if p["productOrderItem"][0]["productOrderId"] == converted.json()["id"]
+    ]
+    assert [p["role"] for p in fresh] == ["main", "add_on"]
+    main, add_on = fresh
+    assert add_on["id"] == f"{main['id']}.1"
+    assert add_on["productRelationship"][0] == {
+        "relationshipType": "reliesOn",
+        "product": {"id": main["id"], "href": main["href"], "@type": "ProductRef"},
+    }
