@@ -24,7 +24,7 @@ from __future__ import annotations
 import random
 from collections.abc import Collection, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from cpqsim.asset import (
     Asset,
@@ -52,6 +52,19 @@ ASSET_EVENTS: dict[str, type[AssetEvent]] = {
     cls.cloudevent_type(): cls
     for cls in (AssetCreated, AssetChangeLocked, AssetChangeApplied, AssetChangeReleased)
 }
+
+
+ACTOR = "installed-base"  # on whose authority asset facts happen (as in the sim)
+
+
+class LockRequest(NamedTuple):
+    """An order about to be created that changes assets: what the lock is judged on."""
+
+    order_id: str
+    account_id: str
+    lines: list[QuoteLine]
+    quote_id: str
+    caused_by: str | None = None
 
 
 class AssetView(dict):
@@ -96,7 +109,7 @@ class AssetInventory(JournaledShard):
                 o: [ChangeRefusal.model_validate(r) for r in rs] for o, rs in refused.items()
             }
         if installed_base and not self.log and self.refusal is None:
-            self._record(list(installed_base), actor="migration")
+            self._record(list(installed_base))
 
     # ---------------------------------------------------------------- recovery
 
@@ -130,17 +143,20 @@ class AssetInventory(JournaledShard):
             if asset.status is AssetStatus.DISCONNECTED:
                 self.terminated_at[aid] = event.time
 
-    def _ctx(self, actor: str, correlation: str | None = None) -> Context:
-        ctx = Context(now=self.clock.now(), ids=self.ids, rng=self.rng, actor=actor)
+    def _ctx(self, correlation: str | None, causation: str | None) -> Context:
+        """Asset facts are the installed base's, correlated with the quote whose order
+        caused them (the sim names them alike)."""
+        ctx = Context(now=self.clock.now(), ids=self.ids, rng=self.rng, actor=ACTOR)
         ctx.correlation_id = correlation
+        ctx.causation_id = causation
         return ctx
 
     def _fold_new(
-        self, facts: list[AssetEvent], actor: str, correlation: str | None = None
+        self, facts: list[AssetEvent], correlation: str | None = None, causation: str | None = None
     ) -> list[CloudEvent]:
         """Envelope and fold new facts, all or none: an illegal one raises, and the base
         is rebuilt as it was (a rare path: only a bug or an impossible fact takes it)."""
-        ctx = self._ctx(actor, correlation)
+        ctx = self._ctx(correlation, causation)
         events = [envelope(fact, ctx) for fact in facts]
         kept = len(self.log)
         try:
@@ -168,8 +184,8 @@ class AssetInventory(JournaledShard):
             meta = {"cursors": dict(self.cursors)} if cursors else None
             self.journal.append(events, self.ids.state(), meta=meta)
 
-    def _record(self, facts: list[AssetEvent], actor: str) -> list[CloudEvent]:
-        events = self._fold_new(facts, actor)
+    def _record(self, facts: list[AssetEvent]) -> list[CloudEvent]:
+        events = self._fold_new(facts)
         self._journal(events)
         return events
 
@@ -209,7 +225,7 @@ class AssetInventory(JournaledShard):
         for order, event in fresh:
             try:
                 facts = self._reactions(order, event)
-                events += self._fold_new(facts, "orchestrator", event.correlationid)
+                events += self._fold_new(facts, order.quote_id, event.id)
             except Exception as exc:  # a bug or an impossible fact: keep the evidence
                 self.errors.append(f"{feed}#{event.id}: {type(exc).__name__}: {exc}"[:500])
         if fresh:
@@ -220,11 +236,10 @@ class AssetInventory(JournaledShard):
     def _reactions(self, order: Any, event: CloudEvent) -> list[AssetEvent]:
         return react(self.base, order, event, self.catalog)
 
-    def lock(
-        self, requests: list[tuple[str, str, list[QuoteLine]]]
-    ) -> list[tuple[list[Asset], list[ChangeRefusal]]]:
+    def lock(self, requests: list[LockRequest]) -> list[tuple[list[Asset], list[ChangeRefusal]]]:
         """Lock the assets each order's change lines act on, in the order asked; for
-        each ``(order id, account id, lines)`` the assets as locked for it, or why not.
+        each request the assets its items act on (as they were before this lock), or why
+        they may not be changed.
 
         Atomic per call (one call runs at a time): of two orders racing on an asset, the
         one asked first wins. Asked again for the same order (a retried conversion, a
@@ -235,24 +250,26 @@ class AssetInventory(JournaledShard):
         answers: list[tuple[list[Asset], list[ChangeRefusal]]] = []
         events: list[CloudEvent] = []
         refused_now = False
-        for order_id, account_id, lines in requests:
+        for ask in requests:
+            order_id = ask.order_id
             if order_id in self.refused_orders:
                 answers.append(([], list(self.refused_orders[order_id])))
                 continue
-            items = order_items(order_id, lines, assets_acted_on(self.base, lines))
+            items = order_items(order_id, ask.lines)
+            acted_on = assets_acted_on(self.base, items)
             if order_id in self.finished_orders:
-                answers.append((assets_acted_on(self.base, items), []))
+                answers.append((acted_on, []))
                 continue
             locks, refusals = lock_for_order(
-                self.base, self.catalog, order_id, account_id, items, self._business_date()
+                self.base, self.catalog, order_id, ask.account_id, items, self._business_date()
             )
             if refusals:
                 self.refused_orders[order_id] = list(refusals)
                 refused_now = True
                 answers.append(([], list(refusals)))
                 continue
-            events += self._fold_new(list(locks), "orchestrator", order_id)
-            answers.append((assets_acted_on(self.base, items), []))
+            events += self._fold_new(list(locks), ask.quote_id, ask.caused_by)
+            answers.append((acted_on, []))
         if self.journal is not None and (events or refused_now):
             refused = {o: [r.model_dump() for r in rs] for o, rs in self.refused_orders.items()}
             self.journal.append(events, self.ids.state(), meta={"refused": refused})

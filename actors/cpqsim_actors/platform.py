@@ -29,7 +29,7 @@ from typing import Any
 from cpqsim_host.scenario import Operations
 
 from cpqsim.approval import ApprovalPolicy
-from cpqsim.asset import AssetEvent
+from cpqsim.asset import AssetEvent, InstalledBase
 from cpqsim.catalog import Catalog
 from cpqsim.change import ChangeRefusal
 from cpqsim.configuration import QuoteLine
@@ -43,7 +43,7 @@ from cpqsim.order_policy import DEFAULT_ORDER_POLICY, OrderPolicy
 from cpqsim.pricing import PriceRequest, PriceResult
 from cpqsim.quote import ConvertQuoteToOrder, QuoteCommand, QuoteServices
 from cpqsim.quote_policy import QuotePolicy
-from cpqsim_actors.asset_inventory import AssetInventory, AssetView
+from cpqsim_actors.asset_inventory import ASSET_EVENTS, AssetInventory, AssetView, LockRequest
 from cpqsim_actors.batching import CallBatcher
 from cpqsim_actors.downstream_actor import DownstreamActor
 from cpqsim_actors.handles import ActorHandle, ActorSpec, ActorUnavailable, Backend, RayBackend
@@ -55,6 +55,12 @@ from cpqsim_actors.sharding import group_by_shard, shard_of
 ASYNC_CONCURRENCY = 10_000  # async actors mostly wait on timers and downstream replies
 SUPERVISE_EVERY_S = 0.5  # wall seconds between supervisor rounds (wake, relay)
 RELAY_AFTER_S = 2.0  # an unconfirmed conversion this old was left half done by a crash
+
+
+@dataclass(frozen=True)
+class InstalledBaseCopy:
+    installed_base: InstalledBase
+    errors: list[str]
 
 
 class PolicyVersionConflict(ValueError):
@@ -327,8 +333,14 @@ class LivePlatform:
         if not changing:
             return creates
         asked = [
-            (creates[i].order_id, creates[i].quote.account_id, list(creates[i].quote.lines))
-            for i in changing
+            LockRequest(
+                order_id=c.order_id,
+                account_id=c.quote.account_id,
+                lines=list(c.quote.lines),
+                quote_id=c.quote.quote_id,
+                caused_by=c.caused_by,
+            )
+            for c in (creates[i] for i in changing)
         ]
         answers = await self.inventory.call("lock", asked)
         out = list(creates)
@@ -513,6 +525,15 @@ class LivePlatform:
         return await self.order_shard(order_id).call("timeline", order_id)
 
     # ----------------------------------------------------------------- installed base
+
+    async def installed_base(self) -> InstalledBaseCopy:
+        """The installed base as the inventory holds it (rebuilt here from its facts), and
+        any reaction it could not apply."""
+        events, stats = await asyncio.gather(
+            self.inventory.call("events"), self.inventory.call("stats")
+        )
+        base = InstalledBase(ASSET_EVENTS[e.type].model_validate(e.data) for e in events)
+        return InstalledBaseCopy(base, list(stats["errors"]))
 
     async def catch_up_installed_base(self) -> int:
         """Bring the inventory every fed order fact it has not read (a push lost to a
