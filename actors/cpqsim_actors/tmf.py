@@ -237,7 +237,7 @@ def order_resource(
         children = [
             {
                 "id": f"{item.item_id}.{k + 1}",
-                "action": "add",
+                "action": TMF_ACTION[item.action],  # the elements go with their item
                 "quantity": item.quantity,
                 "state": state,
                 "productOffering": offering_ref(catalog, element, base_url),
@@ -247,7 +247,7 @@ def order_resource(
         ]
         entry: dict[str, Any] = {
             "id": item.item_id,
-            "action": "add",
+            "action": TMF_ACTION[item.action],
             "quantity": item.quantity,
             "state": state,
             "productOffering": offering_ref(catalog, item.offering, base_url),
@@ -260,13 +260,18 @@ def order_resource(
             "productOrderItem": children,
             "@type": "ProductOrderItem",
         }
+        if item.asset_id is not None:
+            entry.update(change_reference(item.action, item.asset_id, item.asset_version, base_url))
         asset = order.assets.get(item.item_id)
         if asset:
+            relied_on = entry.get("product", {}).get("productRelationship")
             entry["product"] = {
                 "id": asset,
+                "href": f"{root}{INVENTORY_PATH}/product/{asset}",
                 "status": "active",
                 "productOffering": offering_ref(catalog, item.offering, base_url),
                 "@type": "Product",
+                **({"productRelationship": relied_on} if relied_on else {}),
             }
         items.append(entry)
     resource: dict[str, Any] = {

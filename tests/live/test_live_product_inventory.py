@@ -498,6 +498,10 @@ def test_a_tmf622_modify_item_orders_the_change_its_quote_item_made(client, sche
 
     assert ordered.status_code == 201, ordered.text
     conforms(schemas["ProductOrder"], ordered.json())
+    (ordered_item,) = ordered.json()["productOrderItem"]
+    assert (ordered_item["action"], ordered_item["cpqsimAction"]) == ("modify", "modify")
+    assert ordered_item["product"]["id"] == "A-1"
+    assert ordered_item["product"]["href"].endswith(f"{PRODUCT}/A-1")
 
 
 @pytest.mark.parametrize(
