@@ -337,6 +337,10 @@ class AssetInventory(JournaledShard):
     def events(self) -> list[CloudEvent]:
         return list(self.log)
 
+    def facts_since(self, position: int) -> list[CloudEvent]:
+        """The asset facts from ``position`` on (what a replica has not folded yet)."""
+        return self.log[position:]
+
     def installed_base_size(self) -> int:
         return len(self.base)
 

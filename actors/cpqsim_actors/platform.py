@@ -205,6 +205,7 @@ class LivePlatform:
             self.inventory.call("ping"),
         )
         await self.relay_conversions()
+        await self.sync_installed_base_replicas()
         if self._supervisor is None:
             self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
 
@@ -252,12 +253,16 @@ class LivePlatform:
         ``shape="card"`` answers the quote's card instead of the whole quote (what the
         gateway renders; a tenth of the bytes to move).
         """
+        if _quotes_a_change(command):
+            await self.sync_installed_base_replicas()  # judged against what is there now
         shard = shard_of(command.quote_id, len(self.quote_shards))
         return (await self._command_batchers[shard].submit([(command, actor, shape)]))[0]
 
     async def execute_many(self, items: Sequence[tuple[QuoteCommand, str]]) -> list[CommandResult]:
         """Commands grouped per shard (and with this tick's other commands to each);
         whole quotes in the answers, in the input's order."""
+        if any(_quotes_a_change(command) for command, _ in items):
+            await self.sync_installed_base_replicas()
         groups = group_by_shard(
             ((command.quote_id, i) for i, (command, _) in enumerate(items)),
             len(self.quote_shards),
@@ -377,6 +382,7 @@ class LivePlatform:
         await asyncio.gather(*(h.call("expire_due") for h in self.quote_shards))
         await self.relay_conversions(older_than_s=RELAY_AFTER_S)
         await self.catch_up_installed_base()
+        await self.sync_installed_base_replicas()
         if self.catalog_in_force is not self.config.catalog:
             shards = [*self.quote_shards, *self.order_shards, self.inventory]
             versions = await asyncio.gather(*(h.call("catalog_version") for h in shards))
@@ -535,6 +541,23 @@ class LivePlatform:
         base = InstalledBase(ASSET_EVENTS[e.type].model_validate(e.data) for e in events)
         return InstalledBaseCopy(base, list(stats["errors"]))
 
+    async def sync_installed_base_replicas(self) -> None:
+        """Bring every quote shard's replica of the installed base up to the inventory's
+        facts (one call to ask where each stands, one for the facts, one per shard behind)."""
+        positions = await asyncio.gather(
+            *(h.call("installed_base_position") for h in self.quote_shards)
+        )
+        low = min(positions)
+        events = await self.inventory.call("facts_since", low)
+        head = low + len(events)
+        await asyncio.gather(
+            *(
+                h.call("sync_installed_base", p, events[p - low :])
+                for h, p in zip(self.quote_shards, positions, strict=True)
+                if p < head
+            )
+        )
+
     async def catch_up_installed_base(self) -> int:
         """Bring the inventory every fed order fact it has not read (a push lost to a
         crash on either side); returns how many were brought."""
@@ -627,6 +650,12 @@ class LivePlatform:
 
     async def executor_stats(self) -> list[dict[str, Any]]:
         return list(await asyncio.gather(*(h.call("stats") for h in self.order_shards)))
+
+
+def _quotes_a_change(command: QuoteCommand) -> bool:
+    """Does the command put change lines on a quote (judged against the installed base)?"""
+    lines = getattr(command, "lines", None)
+    return bool(lines) and any(line.changes_asset for line in lines)
 
 
 def _changes_assets(create: CreateOrder) -> bool:

@@ -50,7 +50,7 @@ INSTALLED = (
         options=[STANDARD],
         subscription_id="sub-A-1",
         recurring_monthly=Decimal("12.50"),
-        currency="EUR",
+        currency="USD",
         term_start=date(2026, 1, 1),
         term_end=date(2027, 1, 1),
     ),

@@ -44,7 +44,7 @@ def created(asset_id: str, account: str = "acct-0001", **fields) -> AssetCreated
         "options": ["saas-edition-standard"],
         "subscription_id": f"sub-{asset_id}",
         "recurring_monthly": Decimal("12.50"),
-        "currency": "EUR",
+        "currency": "USD",
         "term_start": date(2026, 1, 1),
         "term_end": date(2027, 1, 1),
         "order_id": "ORD-SEED",
@@ -209,7 +209,7 @@ def test_a_product_reads_as_the_asset_it_is(client, schemas):
     assert product["billingSubscription"]["id"] == "sub-A-1"
     assert product["assetVersion"] == 1
     assert product["quantity"] == 10
-    assert product["productPrice"][0]["price"]["dutyFreeAmount"] == {"unit": "EUR", "value": 125.0}
+    assert product["productPrice"][0]["price"]["dutyFreeAmount"] == {"unit": "USD", "value": 125.0}
     assert product["productTerm"][0]["validFor"] == {
         "startDateTime": "2026-01-01T00:00:00.000Z",
         "endDateTime": "2027-01-01T00:00:00.000Z",
@@ -358,8 +358,8 @@ def test_upgrade_or_downgrade_is_told_from_the_catalog_relation(client, schemas)
 
 @pytest.mark.xfail(
     strict=True,
-    reason="the quote aggregate still judges an add-on line as a new stand-alone sale; "
-    "judging change lines against the installed base is the quote helper's (wip/changeprice)",
+    reason="the quote side (wip/changeprice 942b2dd) still configures an add-on under an "
+    "installed product as a stand-alone sale (not_sellable); the quote helper's to lift",
 )
 def test_an_add_item_relying_on_a_product_adds_an_add_on_under_it(client, schemas):
     # single sign-on needs the premium edition: A-4 has it
