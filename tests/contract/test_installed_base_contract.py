@@ -108,13 +108,15 @@ def run_on_sim() -> Outcome:
     sim = SimRuntime(loaded(), installed_base=INSTALLED)
     answers: list = []
 
-    def order(quote_id: str, change: QuoteLine, key: str):
+    def accept(quote_id: str, change: QuoteLine) -> None:
         sim.execute([(c, SELLER) for c in quote_commands(quote_id, change)], answers.extend)
-        sim.execute(
-            [(ConvertQuoteToOrder(quote_id=quote_id, idempotency_key=key), SELLER)], answers.extend
-        )
+        assert all(a.ok for a in answers), [(a.code, a.message) for a in answers]
+
+    def order(quote_id: str, key: str) -> str:
+        convert = ConvertQuoteToOrder(quote_id=quote_id, idempotency_key=key)
+        sim.execute([(convert, SELLER)], answers.extend)
         create = order_to_create(answers[-1].quote, SELLER, answers[-1].last_event_id)
-        assert create is not None, answers[-1]
+        assert create is not None, (answers[-1].code, answers[-1].message)
         sim.start_orders([create], lambda started: None)
         return create.order_id
 
@@ -123,18 +125,19 @@ def run_on_sim() -> Outcome:
         while sim.installed_base.get("A-1").version < version and sim.env.now < deadline:
             sim.env.run(until=sim.env.now + 60)
 
-    # the racing modify is quoted against version 1, accepted, not yet ordered
-    sim.execute([(c, SELLER) for c in quote_commands("Q-RACE", MODIFY_RACING)], answers.extend)
-    order("Q-UP", UPGRADE, "up")
-    racing = order("Q-RACE-ORDER", MODIFY_RACING, "race")  # while the upgrade holds A-1
+    # both changes quoted against version 1 and accepted; the upgrade is ordered first
+    accept("Q-UP", UPGRADE)
+    accept("Q-RACE", MODIFY_RACING)
+    order("Q-UP", "up")
+    racing = order("Q-RACE", "race")  # while the upgrade holds A-1
     settle(2)
-    order("Q-PAUSE", SUSPEND, "pause")
+    accept("Q-PAUSE", SUSPEND)
+    order("Q-PAUSE", "pause")
     settle(3)
-    rejected = sim.orders.orders[racing]
     return Outcome(
         asset=sim.installed_base.get("A-1"),
         history=history_of(sim.log),
-        racing_order_state=rejected.status.value,
+        racing_order_state=sim.orders.orders[racing].status.value,
         racing_reasons=[r["kind"] for r in _reasons(sim.log, racing)],
     )
 
@@ -165,10 +168,12 @@ async def _run_live(backend) -> Outcome:
     try:
         await platform.start()
 
-        async def order(quote_id: str, change: QuoteLine, key: str) -> str:
+        async def accept(quote_id: str, change: QuoteLine) -> None:
             for command in quote_commands(quote_id, change):
                 result = await platform.execute(command, SELLER)
                 assert result.ok, (result.code, result.message)
+
+        async def order(quote_id: str, key: str) -> str:
             converted = await platform.convert(quote_id, key, SELLER)
             assert converted.order is not None, converted.result
             return converted.order.order.order_id
@@ -182,12 +187,13 @@ async def _run_live(backend) -> Outcome:
                     return
                 await asyncio.sleep(0.05)
 
-        for command in quote_commands("Q-RACE", MODIFY_RACING):
-            assert (await platform.execute(command, SELLER)).ok
-        await order("Q-UP", UPGRADE, "up")
-        racing = await order("Q-RACE-ORDER", MODIFY_RACING, "race")
+        await accept("Q-UP", UPGRADE)
+        await accept("Q-RACE", MODIFY_RACING)
+        await order("Q-UP", "up")
+        racing = await order("Q-RACE", "race")
         await settle(2)
-        await order("Q-PAUSE", SUSPEND, "pause")
+        await accept("Q-PAUSE", SUSPEND)
+        await order("Q-PAUSE", "pause")
         await settle(3)
         base = (await platform.installed_base()).installed_base
         events = await platform.events()
