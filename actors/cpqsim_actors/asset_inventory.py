@@ -92,6 +92,7 @@ class AssetInventory(JournaledShard):
         self.rng: random.Random = rng_stream(seed, f"inventory.{name}")
         self.log: list[CloudEvent] = []
         self.created_at: dict[str, str] = {}  # asset id -> time of its creation fact
+        self.creation_rank: dict[str, int] = {}  # asset id -> its place in creation order
         self.terminated_at: dict[str, str] = {}  # asset id -> time it was disconnected
         self.order_items: dict[str, list[dict[str, str]]] = {}  # asset id -> order items
         self.pending_action: dict[str, str] = {}  # asset id -> the change holding it
@@ -125,6 +126,7 @@ class AssetInventory(JournaledShard):
         aid = fact.asset_id
         if isinstance(fact, AssetCreated):
             self.created_at[aid] = event.time
+            self.creation_rank[aid] = len(self.creation_rank)
             if fact.order_id is not None:
                 self.order_items.setdefault(aid, []).append(
                     {"order_id": fact.order_id, "item_id": fact.item_id or "", "action": "add"}
@@ -174,7 +176,7 @@ class AssetInventory(JournaledShard):
         self.finished_orders = set()
         self.base = InstalledBase()
         self.log = []
-        self.created_at, self.terminated_at = {}, {}
+        self.created_at, self.terminated_at, self.creation_rank = {}, {}, {}
         self.order_items, self.pending_action = {}, {}
 
     def _journal(self, events: list[CloudEvent], cursors: bool = False) -> None:
@@ -311,7 +313,7 @@ class AssetInventory(JournaledShard):
             candidates = list(self.base)
         else:
             candidates = [a for acct in sorted(set(accounts)) for a in self.base.of_account(acct)]
-            candidates.sort(key=lambda a: (self.created_at.get(a.asset_id, ""), a.asset_id))
+            candidates.sort(key=lambda a: self.creation_rank[a.asset_id])
         if status is not None:  # TMF637 statuses: a pending change reads as it did
             wanted = set(status)
             candidates = [
