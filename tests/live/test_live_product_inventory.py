@@ -16,6 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cpqsim.asset import AssetChangeApplied, AssetChangeLocked, AssetCreated
+from cpqsim.configuration import QuoteLine
+from cpqsim.quote import AcceptQuote, CreateQuote, PriceQuote
 from cpqsim_actors.gateway import create_app
 from cpqsim_actors.handles import LocalBackend
 from cpqsim_actors.platform import LivePlatform, PlatformConfig
@@ -34,6 +36,7 @@ from .local_gateway import (
 )
 
 PRODUCT = "/tmf-api/productInventory/v4/product"
+STANDARD = "saas-edition-standard"
 INVENTORY_DOC = "TMF637_product_inventory_v4.0.0.swagger.json"
 
 
@@ -715,3 +718,47 @@ def test_a_new_sale_becomes_a_product_with_its_add_ons(fresh_client):
         "relationshipType": "reliesOn",
         "product": {"id": main["id"], "href": main["href"], "@type": "ProductRef"},
     }
+
+
+def test_facts_a_crash_kept_from_the_inventory_are_caught_up_once_and_survive_a_restart(
+    tmp_path,
+):
+    async def scenario():
+        platform = journaled_platform(tmp_path, installed_base=())
+        try:
+            await platform.start()
+            for shard in platform.order_shards:
+                shard.instance.inventory = None  # every push lost, as to a dead inventory
+            accept = [
+                CreateQuote(
+                    quote_id="Q-NEW",
+                    account_id="acct-0001",
+                    requester="alice",
+                    lines=[QuoteLine(offering="saas-suite", quantity=3, options=[STANDARD])],
+                ),
+                PriceQuote(quote_id="Q-NEW"),
+                AcceptQuote(quote_id="Q-NEW"),
+            ]
+            for command in accept:
+                assert (await platform.execute(command, "alice")).ok
+            order = (await platform.convert("Q-NEW", "new", "alice")).order.order.order_id
+            deadline = time.monotonic() + 20
+            while (await platform.get_order(order)).order.status.value != "completed":
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+            # the supervisor's round catches up too; this asks at once
+            await platform.catch_up_installed_base()
+            after = await platform.list_products(10, 0)
+            again = await platform.catch_up_installed_base()  # nothing new: read already
+            platform.restart("inventory")
+            restarted = await platform.list_products(10, 0)
+            return after, again, restarted
+        finally:
+            platform.shutdown()
+
+    after, again, restarted = asyncio.run(scenario())
+
+    views, total = after  # the activation reached the inventory, once, though no push did
+    assert total == 1 and views[0]["asset"].offering == "saas-suite@2"
+    assert again == 0
+    assert [v["asset"] for v in restarted[0]] == [v["asset"] for v in views]
