@@ -57,6 +57,13 @@ from cpqsim_actors.recovery import JournaledShard, refused_while_journal_refused
 #: The order facts the installed base reacts to (CloudEvent types): an item activated or
 #: its change fulfilled, and what gives a change's locks back.
 ASSET_FEED = REACTS_TO
+#: What an order sent with the feed leaves out (the reactions never read it).
+_LEFT_OUT: dict[str, Any] = {
+    "snapshot": None,
+    "tasks": {},
+    "task_order": [],
+    "fallout_cases": [],
+}
 
 
 @refused_while_journal_refused(
@@ -168,8 +175,16 @@ class OrderExecutor(JournaledShard):
             self._spawn(self._push_assets(start, self._pairs(fed)))
 
     def _pairs(self, events: list[CloudEvent]) -> list[tuple[Any, CloudEvent]]:
-        orders = self.orders.orders
-        return [(orders[e.subject.removeprefix("order/")], e) for e in events]
+        """Each fed fact with its order, slimmed to what the reactions read (items, terms,
+        ids): the accepted snapshot and the task states stay here, not in every message."""
+        slim: dict[str, Any] = {}
+        pairs = []
+        for event in events:
+            order_id = event.subject.removeprefix("order/")
+            if order_id not in slim:
+                slim[order_id] = self.orders.orders[order_id].model_copy(update=_LEFT_OUT)
+            pairs.append((slim[order_id], event))
+        return pairs
 
     async def _push_assets(self, start: int, pairs: list) -> None:
         assert self.inventory is not None
