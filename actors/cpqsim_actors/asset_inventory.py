@@ -72,7 +72,17 @@ class AssetView(dict):
     it crosses an actor boundary cheaply)."""
 
 
-@refused_while_journal_refused("absorb", "feed_cursors", "check", "get", "list", "events", "assets")
+@refused_while_journal_refused(
+    "lock",
+    "absorb",
+    "feed_cursors",
+    "check",
+    "get",
+    "list",
+    "events",
+    "facts_since",
+    "assets",
+)
 class AssetInventory(JournaledShard):
     def __init__(
         self,

@@ -205,7 +205,9 @@ class LivePlatform:
             self.inventory.call("ping"),
         )
         await self.relay_conversions()
-        await self.sync_installed_base_replicas()
+        # An inventory whose journal is refused serves nothing; the rest still starts.
+        with contextlib.suppress(ActorUnavailable):
+            await self.sync_installed_base_replicas()
         if self._supervisor is None:
             self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
 

@@ -8,6 +8,7 @@ official TMF637 ``Product`` definition, every refusal against TMF ``Error``.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from datetime import date
 from decimal import Decimal
@@ -762,3 +763,33 @@ def test_facts_a_crash_kept_from_the_inventory_are_caught_up_once_and_survive_a_
     assert total == 1 and views[0]["asset"].offering == "saas-suite@2"
     assert again == 0
     assert [v["asset"] for v in restarted[0]] == [v["asset"] for v in views]
+
+
+def test_an_inventory_whose_journal_is_refused_serves_503_and_the_rest_still_starts(tmp_path):
+    async def first_life():
+        platform = journaled_platform(tmp_path)
+        try:
+            await platform.start()
+        finally:
+            platform.shutdown()
+
+    asyncio.run(first_life())
+    db = sqlite3.connect(tmp_path / "inventory.sqlite")
+    with db:
+        db.execute("UPDATE events SET body = replace(body, 'acct-0001', 'acct-0009') WHERE seq = 1")
+    db.close()
+
+    platform = journaled_platform(tmp_path)
+    app = create_app(platform, test_directory())
+    try:
+        with TestClient(app, raise_server_exceptions=False, headers=bearer("alice")) as client:
+            refused = client.get(f"{PRODUCT}/A-1")
+            listed = client.get(PRODUCT)
+            quotes = client.get(QUOTE)
+    finally:
+        platform.shutdown()
+
+    assert refused.status_code == listed.status_code == 503
+    assert refused.json()["code"] == "journal_refused"
+    assert "inventory.sqlite" in refused.json()["message"]
+    assert quotes.status_code == 200  # the quote side is not held hostage
