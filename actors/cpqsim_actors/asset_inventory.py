@@ -112,6 +112,8 @@ class AssetInventory(JournaledShard):
         self.refused_orders: dict[str, list[ChangeRefusal]] = {}
         self.finished_orders: set[str] = set()
         self.errors: list[str] = []
+        self.absorb_calls = 0  # feed deliveries (pushes and catch-ups)...
+        self.absorbed = 0  # ...and the order facts they brought that were new
         self._open_journal(journal_path, time_scale)
         if self.journal is not None:
             self.cursors = dict(self.journal.get_meta("cursors") or {})
@@ -229,6 +231,7 @@ class AssetInventory(JournaledShard):
         order. A fact the reactions cannot apply is recorded as an error and passed over:
         one bad fact must not stop the feed.
         """
+        self.absorb_calls += 1
         cursor = self.cursors.get(feed, 0)
         if start > cursor:
             return cursor
@@ -241,6 +244,7 @@ class AssetInventory(JournaledShard):
             except Exception as exc:  # a bug or an impossible fact: keep the evidence
                 self.errors.append(f"{feed}#{event.id}: {type(exc).__name__}: {exc}"[:500])
         if fresh:
+            self.absorbed += len(fresh)
             self.cursors[feed] = cursor + len(fresh)
             self._journal(events, cursors=True)
         return self.cursors.get(feed, 0)
@@ -357,7 +361,13 @@ class AssetInventory(JournaledShard):
         return len(self.base)
 
     def stats(self) -> dict[str, Any]:
-        return {"assets": len(self.base), "cursors": dict(self.cursors), "errors": self.errors[:10]}
+        return {
+            "assets": len(self.base),
+            "cursors": dict(self.cursors),
+            "absorb_calls": self.absorb_calls,
+            "absorbed": self.absorbed,
+            "errors": self.errors[:10],
+        }
 
 
 def render_product(view: AssetView, catalog: Catalog, base_url: str) -> dict[str, Any]:

@@ -57,6 +57,7 @@ from cpqsim_actors.recovery import JournaledShard, refused_while_journal_refused
 #: The order facts the installed base reacts to (CloudEvent types): an item activated or
 #: its change fulfilled, and what gives a change's locks back.
 ASSET_FEED = REACTS_TO
+FEED_PUSH_EVERY_S = 0.05  # wall seconds the fed facts of a while share one push
 #: What an order sent with the feed leaves out (the reactions never read it).
 _LEFT_OUT: dict[str, Any] = {
     "snapshot": None,
@@ -98,6 +99,9 @@ class OrderExecutor(JournaledShard):
         self.inventory = inventory  # the installed base this shard's orders feed
         # The facts of ASSET_FEED, in journal order: the feed's numbering.
         self.asset_facts: list[CloudEvent] = []
+        self._feed_pushed = 0  # how many of them this incarnation has pushed
+        self._feed_push_scheduled = False
+        self.feed_pushes = 0
         self.orders = OrderService(catalog, policy, order_policy)
         self.clock = VirtualClock(t0_wall, time_scale)
         self.downstream = downstream
@@ -144,6 +148,8 @@ class OrderExecutor(JournaledShard):
         self._started = False
         self._dead = False  # stopped: a crash, so nothing of this incarnation runs again
         self._open_journal(journal_path, time_scale)
+        # What a previous life fed is the catch-up's to bring, not a push's.
+        self._feed_pushed = len(self.asset_facts)
         with contextlib.suppress(RuntimeError):  # no loop yet (in-process): first call starts
             asyncio.get_running_loop()
             self._ensure_started()
@@ -165,14 +171,28 @@ class OrderExecutor(JournaledShard):
         return self.name if self.journal is not None else self._caller
 
     def _offer_assets(self, events: list[CloudEvent]) -> None:
-        """Number the fed facts among ``events`` (journaled now) and push them."""
+        """Number the fed facts among ``events`` (journaled now); push them soon.
+
+        Pushes are gathered for :data:`FEED_PUSH_EVERY_S` into one call: under load an
+        order activates its items one reply at a time, and a call per activation would
+        cost the inventory an actor call per order. Nobody waits on the push.
+        """
         fed = [e for e in events if e.type in ASSET_FEED]
         if not fed:
             return
-        start = len(self.asset_facts)
         self.asset_facts.extend(fed)
-        if self.inventory is not None:
-            self._spawn(self._push_assets(start, self._pairs(fed)))
+        if self.inventory is not None and not self._feed_push_scheduled:
+            self._feed_push_scheduled = True
+            asyncio.get_running_loop().call_later(FEED_PUSH_EVERY_S, self._push_feed)
+
+    def _push_feed(self) -> None:
+        self._feed_push_scheduled = False
+        if self._dead or self.inventory is None:
+            return
+        start, self._feed_pushed = self._feed_pushed, len(self.asset_facts)
+        if start < self._feed_pushed:
+            self.feed_pushes += 1
+            self._spawn(self._push_assets(start, self._pairs(self.asset_facts[start:])))
 
     def _pairs(self, events: list[CloudEvent]) -> list[tuple[Any, CloudEvent]]:
         """Each fed fact with its order, slimmed to what the reactions read (items, terms,
@@ -547,6 +567,7 @@ class OrderExecutor(JournaledShard):
             "timers": len(self._timers),
             "downstream_calls": self.batches_sent,
             "downstream_messages": self.messages_sent,
+            "feed_pushes": self.feed_pushes,
             "errors": list(self.errors[:10]),
         }
 

@@ -493,7 +493,8 @@ def order_body(quote: dict, **item_fields) -> dict:
     }
 
 
-def test_a_tmf622_modify_item_orders_the_change_its_quote_item_made(client, schemas):
+def test_a_tmf622_modify_item_orders_the_change_its_quote_item_made(fresh_client, schemas):
+    client = fresh_client  # the order locks A-1: a platform of its own
     quote = accepted(client, change_quote(item("modify", {"id": "A-1"}, quantity=14)))
     body = order_body(quote, action="modify", product={"id": "A-1"})
     conforms(schemas["ProductOrder_Create"], body)
