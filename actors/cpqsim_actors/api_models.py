@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-from cpqsim.configuration import QuoteLine
+from cpqsim.configuration import LineAction, QuoteLine
 from cpqsim.invariants import InvariantResult
 from cpqsim.order_policy import RepairAction
 
@@ -50,6 +50,19 @@ class LineIn(Body):
     quantity: int = Field(default=1, ge=1, le=1_000_000)
     options: list[str] = Field(default_factory=list, max_length=100)
     addOns: list[str] = Field(default_factory=list, max_length=100)
+    characteristics: dict[str, str] = Field(default_factory=dict, max_length=100)
+    action: LineAction = Field(
+        default="add", description="add (a new sale) or a change of the installed asset"
+    )
+    assetId: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="the installed asset changed (for add: the parent of a new add-on)",
+    )
+    assetVersion: int | None = Field(
+        default=None, ge=1, description="the asset version the change is quoted against"
+    )
 
     def to_core(self) -> QuoteLine:
         return QuoteLine(
@@ -57,6 +70,10 @@ class LineIn(Body):
             quantity=self.quantity,
             options=self.options,
             add_ons=self.addOns,
+            characteristics=self.characteristics,
+            action=self.action,
+            asset_id=self.assetId,
+            asset_version=self.assetVersion,
         )
 
 
@@ -370,6 +387,47 @@ class ProductOffering(Open):
     version: str
     lifecycleStatus: str
     type_: str = Field(alias="@type")
+
+
+class Characteristic(Open):
+    name: str
+    value: Any
+    valueType: str | None = None
+
+
+class ProductRelationship(Open):
+    relationshipType: str
+    product: ResourceRef
+
+
+class RelatedProductOrderItem(Open):
+    productOrderId: str
+    orderItemId: str
+    orderItemAction: str
+    productOrderHref: str | None = None
+    role: str | None = None
+
+
+class Product(Open):
+    """TMF637 ``Product``: one installed asset (extensions: our status, the asset version a
+    change is quoted against, quantity, options, billing subscription, pending change)."""
+
+    id: str
+    href: str
+    name: str | None = None
+    status: str | None = Field(
+        default=None, description="active, suspended, pendingTerminate or terminated"
+    )
+    productOffering: ProductOfferingRef | None = None
+    productCharacteristic: list[Characteristic] | None = None
+    productRelationship: list[ProductRelationship] | None = None
+    productOrderItem: list[RelatedProductOrderItem] | None = None
+    billingAccount: dict[str, Any] | None = None
+    relatedParty: list[RelatedParty] | None = None
+    type_: str = Field(alias="@type")
+    cpqsimStatus: str | None = None
+    assetVersion: int | None = None
+    quantity: int | None = None
 
 
 class EventSubscription(BaseModel):

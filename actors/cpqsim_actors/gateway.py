@@ -63,6 +63,7 @@ from cpqsim_actors.fast_json import FastJSONResponse as JSONResponse
 from cpqsim_actors.http_errors import error_doc, error_response, install_error_handlers
 from cpqsim_actors.hub import ORDER_API, QUOTE_API, Hub
 from cpqsim_actors.hub_api import install_hub_routes
+from cpqsim_actors.inventory_routes import install_inventory_routes
 from cpqsim_actors.messages import CommandResult, ConvertOutcome, OrderView, QuoteCard, QuoteView
 from cpqsim_actors.metrics import GatewayMetrics, MetricsMiddleware
 from cpqsim_actors.offline_docs import install_offline_docs
@@ -76,6 +77,7 @@ from cpqsim_actors.tmf_in import (
     QuoteCreateTmf,
     TmfBodyInvalid,
     check_order_matches_quote,
+    products_named,
     quote_command,
     seller_party,
 )
@@ -147,6 +149,23 @@ def _idempotency(key: str) -> str | JSONResponse:
     if not key:
         return error_response(400, "invalid_idempotency_key", "Idempotency-Key must not be blank")
     return key
+
+
+def change_refused(refusals: list, tmf: bool) -> JSONResponse:
+    """Change lines the installed base refuses: 409 when another change holds an asset
+    (try again once it is done), 422 otherwise; every reason named, nothing changed."""
+    violations = [
+        {
+            "field": r.path.replace("lines[", "quoteItem[", 1) if tmf else r.path,
+            "reason": r.message,
+            "rule": r.code,
+        }
+        for r in refusals
+    ]
+    in_flight = all(r.code == "asset_pending_change" for r in refusals)
+    status, code = (409, "change_in_flight") if in_flight else (422, "change_refused")
+    first = violations[0]
+    return error_response(status, code, f"{first['field']}: {first['reason']}", violations)
 
 
 def unknown_quote(quote_id: str) -> JSONResponse:
@@ -367,8 +386,11 @@ def create_app(
         quote_id = platform.new_quote_id()
         if isinstance(body, QuoteCreateTmf):
             same_as_caller(caller, seller_party(body), "relatedParty[role=Seller].id")
+            named = products_named(body)
+            found = await metrics.timed("assets", platform.assets(named)) if named else {}
+            visible = {a: x for a, x in found.items() if caller.may_see(x.account_id)}
             try:
-                command = quote_command(body, quote_id, catalog, caller.id)
+                command = quote_command(body, quote_id, catalog, caller.id, visible)
             except TmfBodyInvalid as exc:
                 first = exc.violations[0]
                 return error_response(
@@ -389,6 +411,12 @@ def create_app(
                 "account_not_yours",
                 f"{caller.id} may not quote for that account (not one of its accounts)",
             )
+        if any(line.changes_asset for line in command.lines):
+            refusals = await metrics.timed(
+                "check_changes", platform.check_changes(command.account_id, command.lines)
+            )
+            if refusals:
+                return change_refused(refusals, isinstance(body, QuoteCreateTmf))
         result = await metrics.timed("execute", platform.execute(command, caller.id, "card"))
         if not result.ok:
             return _refusal(result)
@@ -483,6 +511,16 @@ def create_app(
             discount_pct=body.discountPct,
             reason=body.reason,
         )
+        if command.lines and any(line.changes_asset for line in command.lines):
+            require(caller, "quote.revise")
+            view = await metrics.timed("get_quote", platform.get_quote(quote_id))
+            if view is None or not caller.may_see(view.quote.account_id):
+                return unknown_quote(quote_id)
+            refusals = await metrics.timed(
+                "check_changes", platform.check_changes(view.quote.account_id, command.lines)
+            )
+            if refusals:
+                return change_refused(refusals, tmf=False)
         return await run(command, request, caller, "quote.revise")
 
     @quote_command_route("present", "Render the proposal and present it (validity starts)")
@@ -681,6 +719,7 @@ def create_app(
     # ------------------------------------------------------------------ TMF hub
 
     install_order_exception_routes(app, platform, metrics)
+    install_inventory_routes(app, platform, metrics)
     install_approval_policy_routes(app, platform)
 
     for api, root in ((QUOTE_API, QUOTE_PATH), (ORDER_API, ORDER_PATH)):

@@ -74,8 +74,11 @@ class Journal:
         events: list[CloudEvent],
         ids: dict[str, int] | None = None,
         outbox: dict[str, str] | None = None,
+        meta: dict[str, object] | None = None,
     ) -> None:
-        if not events and ids is None and not outbox:
+        """One transaction: the facts, the chain head, the id counters, the promises and
+        any ``meta`` values that must move with the facts (a reader's cursors)."""
+        if not events and ids is None and not outbox and not meta:
             return
         if not self.chained:
             raise self.unchained()
@@ -101,6 +104,10 @@ class Journal:
             if outbox:
                 self._db.executemany(
                     "INSERT OR REPLACE INTO outbox (k, body) VALUES (?, ?)", list(outbox.items())
+                )
+            for key, value in (meta or {}).items():
+                self._db.execute(
+                    "INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", (key, json.dumps(value))
                 )
         self._rows += len(rows)
         self._head = head

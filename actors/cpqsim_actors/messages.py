@@ -56,6 +56,9 @@ class LineCard(NamedTuple):
     quantity: int
     elements: tuple[str, ...]  # options, then add-ons
     prices: PriceSums | None  # None: the line has no charges (not priced yet)
+    action: str = "add"  # what the line does (add, or a change of an installed asset)
+    asset_id: str | None = None  # the asset changed (for add: the parent of a new add-on)
+    asset_version: int | None = None  # the version the change was quoted against
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +105,9 @@ class QuoteCard:
                 line.quantity,
                 (*line.options, *line.add_ons),
                 PriceSums.of(charges[i] if i < len(charges) else []),
+                line.action,
+                line.asset_id,
+                line.asset_version,
             )
             for i, line in enumerate(quote.lines)
         )

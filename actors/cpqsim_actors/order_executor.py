@@ -11,6 +11,11 @@ runs — so one order's facts are applied strictly one after another, exactly as
 sim: a reply that arrives after the timeout is still delivered (late), a lost response
 never is, and a timeout fires only if no reply came first.
 
+The executor also feeds the installed base: every order fact the inventory reacts to
+(:data:`ASSET_FEED`) is offered to it once journaled, numbered by its place among this
+shard's such facts (the same after a replay), and can be asked for again from any place
+(:meth:`OrderExecutor.asset_feed`), so a push lost to a crash is caught up.
+
 Recovery needs nobody's help. The journal is written before any effect decided in the
 same tick leaves the actor; a restarted executor replays it, restores its ids, and —
 as soon as its event loop runs, which for a Ray async actor is during construction —
@@ -33,6 +38,7 @@ from cpqsim_host.operations_desk import OperationsDesk
 from cpqsim_host.port import OnAnswer, OnError, OnReply, Thunk
 from cpqsim_host.scenario import Operations
 
+from cpqsim.asset_reactions import REACTS_TO
 from cpqsim.catalog import Catalog
 from cpqsim.context import Context, IdSource, rng_stream
 from cpqsim.conversion import CreateOrder
@@ -48,8 +54,21 @@ from cpqsim_actors.handles import ActorHandle, ActorUnavailable
 from cpqsim_actors.messages import OrderView
 from cpqsim_actors.recovery import JournaledShard, refused_while_journal_refused
 
+#: The order facts the installed base reacts to (CloudEvent types): an item activated or
+#: its change fulfilled, and what gives a change's locks back.
+ASSET_FEED = REACTS_TO
+FEED_PUSH_EVERY_S = 0.05  # wall seconds the fed facts of a while share one push
+#: What an order sent with the feed leaves out (the reactions never read it).
+_LEFT_OUT: dict[str, Any] = {
+    "snapshot": None,
+    "tasks": {},
+    "task_order": [],
+    "fallout_cases": [],
+}
+
 
 @refused_while_journal_refused(
+    "asset_feed",
     "start_orders",
     "execute_orders",
     "get",
@@ -74,8 +93,15 @@ class OrderExecutor(JournaledShard):
         seed: int = 0,
         order_policy: OrderPolicy = DEFAULT_ORDER_POLICY,
         operations: Operations | None = None,
+        inventory: ActorHandle | None = None,
     ) -> None:
         self.name = name
+        self.inventory = inventory  # the installed base this shard's orders feed
+        # The facts of ASSET_FEED, in journal order: the feed's numbering.
+        self.asset_facts: list[CloudEvent] = []
+        self._feed_pushed = 0  # how many of them this incarnation has pushed
+        self._feed_push_scheduled = False
+        self.feed_pushes = 0
         self.orders = OrderService(catalog, policy, order_policy)
         self.clock = VirtualClock(t0_wall, time_scale)
         self.downstream = downstream
@@ -122,6 +148,8 @@ class OrderExecutor(JournaledShard):
         self._started = False
         self._dead = False  # stopped: a crash, so nothing of this incarnation runs again
         self._open_journal(journal_path, time_scale)
+        # What a previous life fed is the catch-up's to bring, not a push's.
+        self._feed_pushed = len(self.asset_facts)
         with contextlib.suppress(RuntimeError):  # no loop yet (in-process): first call starts
             asyncio.get_running_loop()
             self._ensure_started()
@@ -131,6 +159,58 @@ class OrderExecutor(JournaledShard):
     def _replay_event(self, event: CloudEvent) -> None:
         self.orders.apply(event)
         self._remember([event])
+        if event.type in ASSET_FEED:
+            self.asset_facts.append(event)
+
+    # ------------------------------------------------------- the installed base's feed
+
+    @property
+    def feed_key(self) -> str:
+        """The feed's name at the inventory: the shard's, when its journal keeps the
+        numbering across restarts; this incarnation's otherwise (a fresh numbering)."""
+        return self.name if self.journal is not None else self._caller
+
+    def _offer_assets(self, events: list[CloudEvent]) -> None:
+        """Number the fed facts among ``events`` (journaled now); push them soon.
+
+        Pushes are gathered for :data:`FEED_PUSH_EVERY_S` into one call: under load an
+        order activates its items one reply at a time, and a call per activation would
+        cost the inventory an actor call per order. Nobody waits on the push.
+        """
+        fed = [e for e in events if e.type in ASSET_FEED]
+        if not fed:
+            return
+        self.asset_facts.extend(fed)
+        if self.inventory is not None and not self._feed_push_scheduled:
+            self._feed_push_scheduled = True
+            asyncio.get_running_loop().call_later(FEED_PUSH_EVERY_S, self._push_feed)
+
+    def _push_feed(self) -> None:
+        self._feed_push_scheduled = False
+        if self._dead or self.inventory is None:
+            return
+        start, self._feed_pushed = self._feed_pushed, len(self.asset_facts)
+        if start < self._feed_pushed:
+            self.feed_pushes += 1
+            self._spawn(self._push_assets(start, self._pairs(self.asset_facts[start:])))
+
+    def _pairs(self, events: list[CloudEvent]) -> list[tuple[Any, CloudEvent]]:
+        """Each fed fact with its order, slimmed to what the reactions read (items, terms,
+        ids): the accepted snapshot and the task states stay here, not in every message."""
+        slim: dict[str, Any] = {}
+        pairs = []
+        for event in events:
+            order_id = event.subject.removeprefix("order/")
+            if order_id not in slim:
+                slim[order_id] = self.orders.orders[order_id].model_copy(update=_LEFT_OUT)
+            pairs.append((slim[order_id], event))
+        return pairs
+
+    async def _push_assets(self, start: int, pairs: list) -> None:
+        assert self.inventory is not None
+        # Lost (the inventory restarting): the supervisor's catch-up brings it again.
+        with contextlib.suppress(ActorUnavailable):
+            await self.inventory.call("absorb", self.feed_key, start, pairs)
 
     def _ensure_started(self) -> None:
         """Resume every unsettled order once, on the first tick this incarnation runs."""
@@ -280,7 +360,10 @@ class OrderExecutor(JournaledShard):
         transaction per tick instead of one per signal.
         """
         self._remember(events)
-        if self.journal is None or not events:
+        if not events:
+            return
+        if self.journal is None:
+            self._offer_assets(events)  # nothing to wait for: as good as journaled
             return
         self._unjournaled.extend(events)
         if not self._journal_flush_scheduled:
@@ -294,6 +377,7 @@ class OrderExecutor(JournaledShard):
         if self.journal is not None and self._unjournaled:
             events, self._unjournaled = self._unjournaled, []
             self.journal.append(events, self.ids.state())
+            self._offer_assets(events)
 
     def _spawn(self, coro) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -418,6 +502,13 @@ class OrderExecutor(JournaledShard):
         self._flush_journal()  # never show a fact the journal does not hold yet
         return list(self.log)
 
+    async def asset_feed(self, cursors: dict[str, int]) -> tuple[str, int, list]:
+        """The fed facts the inventory has not read (``cursors``: how far it read each
+        feed), with their orders: this feed's name, the first one's number, the pairs."""
+        self._flush_journal()  # never offer a fact the journal does not hold yet
+        since = cursors.get(self.feed_key, 0)
+        return self.feed_key, since, self._pairs(self.asset_facts[since:])
+
     async def status_counts(self) -> dict[str, int]:
         return dict(Counter(o.status.value for o in self.orders.orders.values()))
 
@@ -476,6 +567,7 @@ class OrderExecutor(JournaledShard):
             "timers": len(self._timers),
             "downstream_calls": self.batches_sent,
             "downstream_messages": self.messages_sent,
+            "feed_pushes": self.feed_pushes,
             "errors": list(self.errors[:10]),
         }
 

@@ -29,7 +29,10 @@ from typing import Any
 from cpqsim_host.scenario import Operations
 
 from cpqsim.approval import ApprovalPolicy
+from cpqsim.asset import AssetEvent, InstalledBase
 from cpqsim.catalog import Catalog
+from cpqsim.change import ChangeRefusal
+from cpqsim.configuration import QuoteLine
 from cpqsim.conversion import CreateOrder, order_to_create
 from cpqsim.downstream import DownstreamProfile, LedgerSnapshot
 from cpqsim.events import CloudEvent
@@ -40,6 +43,7 @@ from cpqsim.order_policy import DEFAULT_ORDER_POLICY, OrderPolicy
 from cpqsim.pricing import PriceRequest, PriceResult
 from cpqsim.quote import ConvertQuoteToOrder, QuoteCommand, QuoteServices
 from cpqsim.quote_policy import QuotePolicy
+from cpqsim_actors.asset_inventory import ASSET_EVENTS, AssetInventory, AssetView, LockRequest
 from cpqsim_actors.batching import CallBatcher
 from cpqsim_actors.downstream_actor import DownstreamActor
 from cpqsim_actors.handles import ActorHandle, ActorSpec, ActorUnavailable, Backend, RayBackend
@@ -51,6 +55,12 @@ from cpqsim_actors.sharding import group_by_shard, shard_of
 ASYNC_CONCURRENCY = 10_000  # async actors mostly wait on timers and downstream replies
 SUPERVISE_EVERY_S = 0.5  # wall seconds between supervisor rounds (wake, relay)
 RELAY_AFTER_S = 2.0  # an unconfirmed conversion this old was left half done by a crash
+
+
+@dataclass(frozen=True)
+class InstalledBaseCopy:
+    installed_base: InstalledBase
+    errors: list[str]
 
 
 class PolicyVersionConflict(ValueError):
@@ -74,6 +84,10 @@ class PlatformConfig:
     quote_policy: QuotePolicy = field(default_factory=QuotePolicy)  # validity, eligibility
     operations: Operations | None = None  # the team repairing fallout, split over shards
     approval_policy: ApprovalPolicy = field(default_factory=ApprovalPolicy)
+    #: What customers have before the run starts (migrated or generated assets: usually
+    #: ``AssetCreated`` facts, possibly followed by changes already made); journaled once
+    #: by the inventory on its first start, replayed from its journal after that.
+    installed_base: tuple[AssetEvent, ...] = ()
     t0_wall: float = field(default_factory=time.time)
 
 
@@ -129,6 +143,23 @@ class LivePlatform:
             )
             for i in range(c.quote_shards)
         ]
+        # The installed base: one actor, so a change's lock is decided in one place.
+        self.inventory: ActorHandle = self.backend.create(
+            ActorSpec(
+                name="inventory",
+                cls=AssetInventory,
+                args=(
+                    "inventory",
+                    c.catalog,
+                    t0,
+                    scale,
+                    self._journal("inventory"),
+                    c.seed,
+                    tuple(c.installed_base),
+                ),
+                max_restarts=c.max_restarts,
+            )
+        )
         self.order_shards: list[ActorHandle] = [
             self.backend.create(
                 ActorSpec(
@@ -145,6 +176,7 @@ class LivePlatform:
                         c.seed,
                         c.order_policy,
                         _share(c.operations, c.order_shards),
+                        self.inventory,
                     ),
                     is_async=True,
                     max_restarts=c.max_restarts,
@@ -170,13 +202,22 @@ class LivePlatform:
             *(h.call("start") for h in self.downstream.values()),
             *(h.call("ping") for h in self.quote_shards),
             *(h.call("start") for h in self.order_shards),
+            self.inventory.call("ping"),
         )
         await self.relay_conversions()
+        # An inventory whose journal is refused serves nothing; the rest still starts.
+        with contextlib.suppress(ActorUnavailable):
+            await self.sync_installed_base_replicas()
         if self._supervisor is None:
             self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
 
     def actors(self) -> list[ActorHandle]:
-        return [*self.downstream.values(), *self.quote_shards, *self.order_shards]
+        return [
+            *self.downstream.values(),
+            *self.quote_shards,
+            *self.order_shards,
+            self.inventory,
+        ]
 
     async def reset_clock(self, t0_wall: float) -> None:
         """Start the run's clock now, after the (slow) actor start-up, on every actor."""
@@ -214,12 +255,16 @@ class LivePlatform:
         ``shape="card"`` answers the quote's card instead of the whole quote (what the
         gateway renders; a tenth of the bytes to move).
         """
+        if _quotes_a_change(command):
+            await self.sync_installed_base_replicas()  # judged against what is there now
         shard = shard_of(command.quote_id, len(self.quote_shards))
         return (await self._command_batchers[shard].submit([(command, actor, shape)]))[0]
 
     async def execute_many(self, items: Sequence[tuple[QuoteCommand, str]]) -> list[CommandResult]:
         """Commands grouped per shard (and with this tick's other commands to each);
         whole quotes in the answers, in the input's order."""
+        if any(_quotes_a_change(command) for command, _ in items):
+            await self.sync_installed_base_replicas()
         groups = group_by_shard(
             ((command.quote_id, i) for i, (command, _) in enumerate(items)),
             len(self.quote_shards),
@@ -265,6 +310,7 @@ class LivePlatform:
         """Create and start orders on their shards, then confirm them to the quote side."""
         if not creates:
             return []
+        creates = await self._lock_assets(creates)
         groups = group_by_shard(
             ((c.order_id, (i, c)) for i, c in enumerate(creates)), len(self.order_shards)
         )
@@ -280,6 +326,34 @@ class LivePlatform:
                 out[i] = started
         await self._confirm([c.quote.quote_id for c in creates], [c.order_id for c in creates])
         return out  # type: ignore[return-value]
+
+    async def _lock_assets(self, creates: list[CreateOrder]) -> list[CreateOrder]:
+        """Lock what change orders act on, in one inventory call, before they exist.
+
+        A new sale locks nothing, so a batch without changes costs no call at all. Each
+        change order is created with the assets as locked for it, or with the reasons the
+        installed base refused (it is then rejected, and nothing was locked).
+        """
+        changing = [
+            i for i, c in enumerate(creates) if any(ln.changes_asset for ln in c.quote.lines)
+        ]
+        if not changing:
+            return creates
+        asked = [
+            LockRequest(
+                order_id=c.order_id,
+                account_id=c.quote.account_id,
+                lines=list(c.quote.lines),
+                quote_id=c.quote.quote_id,
+                caused_by=c.caused_by,
+            )
+            for c in (creates[i] for i in changing)
+        ]
+        answers = await self.inventory.call("lock", asked)
+        out = list(creates)
+        for i, (assets, refusals) in zip(changing, answers, strict=True):
+            out[i] = creates[i].model_copy(update={"assets": assets, "asset_refusals": refusals})
+        return out
 
     async def _confirm(self, quote_ids: list[str], order_ids: list[str]) -> None:
         groups = group_by_shard(zip(quote_ids, order_ids, strict=True), len(self.quote_shards))
@@ -309,8 +383,10 @@ class LivePlatform:
         await asyncio.gather(*(h.call("start") for h in self.order_shards))
         await asyncio.gather(*(h.call("expire_due") for h in self.quote_shards))
         await self.relay_conversions(older_than_s=RELAY_AFTER_S)
+        await self.catch_up_installed_base()
+        await self.sync_installed_base_replicas()
         if self.catalog_in_force is not self.config.catalog:
-            shards = [*self.quote_shards, *self.order_shards]
+            shards = [*self.quote_shards, *self.order_shards, self.inventory]
             versions = await asyncio.gather(*(h.call("catalog_version") for h in shards))
             stale = [h for h, v in zip(shards, versions, strict=True) if v != self.catalog.version]
             await asyncio.gather(*(h.call("publish_catalog", self.catalog) for h in stale))
@@ -349,6 +425,7 @@ class LivePlatform:
         await asyncio.gather(
             *(h.call("publish_catalog", catalog, i == 0) for i, h in enumerate(self.quote_shards)),
             *(h.call("publish_catalog", catalog) for h in self.order_shards),
+            self.inventory.call("publish_catalog", catalog),
         )
 
     async def execute_orders(self, items: Sequence[tuple[OrderCommand, str]]) -> list[dict]:
@@ -378,7 +455,11 @@ class LivePlatform:
     def restart(self, component: str) -> None:
         """Fault injection: kill the actors of ``component`` ("quotes", "orders") so they
         restart from their journals (a real ``ray.kill`` on Ray)."""
-        shards = {"quotes": self.quote_shards, "orders": self.order_shards}[component]
+        shards = {
+            "quotes": self.quote_shards,
+            "orders": self.order_shards,
+            "inventory": [self.inventory],
+        }[component]
         for handle in shards:
             handle.kill(restart=True)
 
@@ -451,12 +532,75 @@ class LivePlatform:
     async def timeline(self, order_id: str) -> list[CloudEvent] | None:
         return await self.order_shard(order_id).call("timeline", order_id)
 
+    # ----------------------------------------------------------------- installed base
+
+    async def installed_base(self) -> InstalledBaseCopy:
+        """The installed base as the inventory holds it (rebuilt here from its facts), and
+        any reaction it could not apply."""
+        events, stats = await asyncio.gather(
+            self.inventory.call("events"), self.inventory.call("stats")
+        )
+        base = InstalledBase(ASSET_EVENTS[e.type].model_validate(e.data) for e in events)
+        return InstalledBaseCopy(base, list(stats["errors"]))
+
+    async def sync_installed_base_replicas(self) -> None:
+        """Bring every quote shard's replica of the installed base up to the inventory's
+        facts (one call to ask where each stands, one for the facts, one per shard behind)."""
+        positions = await asyncio.gather(
+            *(h.call("installed_base_position") for h in self.quote_shards)
+        )
+        low = min(positions)
+        events = await self.inventory.call("facts_since", low)
+        head = low + len(events)
+        await asyncio.gather(
+            *(
+                h.call("sync_installed_base", p, events[p - low :])
+                for h, p in zip(self.quote_shards, positions, strict=True)
+                if p < head
+            )
+        )
+
+    async def catch_up_installed_base(self) -> int:
+        """Bring the inventory every fed order fact it has not read (a push lost to a
+        crash on either side); returns how many were brought."""
+        cursors = await self.inventory.call("feed_cursors")
+        feeds = await asyncio.gather(*(h.call("asset_feed", cursors) for h in self.order_shards))
+        behind = [(key, start, pairs) for key, start, pairs in feeds if pairs]
+        for key, start, pairs in behind:
+            await self.inventory.call("absorb", key, start, pairs)
+        return sum(len(pairs) for _, _, pairs in behind)
+
+    async def get_product(self, asset_id: str) -> AssetView | None:
+        return await self.inventory.call("get", asset_id)
+
+    async def list_products(
+        self,
+        limit: int,
+        offset: int,
+        accounts: Collection[str] | None = None,
+        status: Collection[str] | None = None,
+        offering: str | None = None,
+    ) -> tuple[list[AssetView], int]:
+        """A page of assets (creation order), of ``accounts`` only when given."""
+        scope = None if accounts is None else sorted(accounts)
+        wanted = None if status is None else sorted(status)
+        return await self.inventory.call("list", limit, offset, scope, wanted, offering)
+
+    async def assets(self, asset_ids: Collection[str]) -> dict[str, Any]:
+        """The named assets that exist, by id (one call however many)."""
+        return await self.inventory.call("assets", sorted(set(asset_ids)))
+
+    async def check_changes(self, account_id: str, lines: list[QuoteLine]) -> list[ChangeRefusal]:
+        """Why the change lines of a quote for ``account_id`` cannot go ahead (empty: they
+        may), judged against the installed base as it is now."""
+        return await self.inventory.call("check", account_id, lines)
+
     # ----------------------------------------------------------------- whole-run views
 
     async def events(self) -> list[CloudEvent]:
         """Every fact from every shard, stable-sorted by time (then by shard order)."""
         parts = await asyncio.gather(
-            *(h.call("events") for h in [*self.quote_shards, *self.order_shards])
+            *(h.call("events") for h in [*self.quote_shards, *self.order_shards, self.inventory])
         )
         merged = [e for part in parts for e in part]
         merged.sort(key=lambda e: e.time)
@@ -508,6 +652,16 @@ class LivePlatform:
 
     async def executor_stats(self) -> list[dict[str, Any]]:
         return list(await asyncio.gather(*(h.call("stats") for h in self.order_shards)))
+
+
+def _quotes_a_change(command: QuoteCommand) -> bool:
+    """Does the command put change lines on a quote (judged against the installed base)?"""
+    lines = getattr(command, "lines", None)
+    return bool(lines) and any(line.changes_asset for line in lines)
+
+
+def _changes_assets(create: CreateOrder) -> bool:
+    return any(line.changes_asset for line in create.quote.lines)
 
 
 def _share(team: Operations | None, shards: int) -> Operations | None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from cpqsim_host.journey_runner import VALIDITY_WATCH
 
 from cpqsim.approval import ApprovalPolicy, ApprovalPolicyPublished
+from cpqsim.asset import InstalledBase
 from cpqsim.catalog import Catalog
 from cpqsim.catalog_events import CatalogPublished
 from cpqsim.context import Context, IdSource, rng_stream
@@ -41,6 +42,7 @@ from cpqsim.quote import (
 )
 from cpqsim.quote_policy import QuotePolicy
 from cpqsim.services import QuoteService
+from cpqsim_actors.asset_inventory import ASSET_EVENTS
 from cpqsim_actors.clock import VirtualClock
 from cpqsim_actors.messages import CommandResult, QuoteCard, QuoteView, Shape
 from cpqsim_actors.recovery import JournaledShard, refused_while_journal_refused
@@ -62,12 +64,19 @@ class QuoteShard(JournaledShard):
         quote_policy: QuotePolicy | None = None,
     ) -> None:
         self.name = name
+        # A replica of the platform's installed base (the inventory's facts, in its
+        # order): change lines are judged and priced against it. Derived, so never
+        # journaled: the platform brings a (re)started shard's replica up to date.
+        self.installed_base = InstalledBase()
+        self.installed_base_seen = 0  # inventory facts folded into the replica so far
+        self.replica_errors: list[str] = []
         self.quotes = QuoteService(
             QuoteServices(
                 catalog=catalog,
                 refuse_stale_prices=refuse_stale_prices,
                 approval_policy=approval_policy or ApprovalPolicy(),
                 quote_policy=quote_policy or QuotePolicy(),
+                installed_base=self.installed_base,
             )
         )
         self.clock = VirtualClock(t0_wall, time_scale)
@@ -199,6 +208,25 @@ class QuoteShard(JournaledShard):
             }
             self.journal.append(facts, self.ids.state(), outbox=promised)
         return results
+
+    def installed_base_position(self) -> int:
+        """How many of the inventory's facts the replica holds."""
+        return self.installed_base_seen
+
+    def sync_installed_base(self, start: int, events: list[CloudEvent]) -> int:
+        """Fold the inventory's facts ``start``, ``start + 1``, ... into the replica (those
+        held already are skipped; after a gap, nothing: the next sync fills it in order).
+        A fact the replica cannot fold is skipped with the error kept: the inventory's
+        lock, not this replica, is what decides a change."""
+        if start > self.installed_base_seen:
+            return self.installed_base_seen
+        for event in events[self.installed_base_seen - start :]:
+            try:
+                self.installed_base.apply(ASSET_EVENTS[event.type].model_validate(event.data))
+            except (KeyError, ValueError) as exc:
+                self.replica_errors.append(f"{event.id}: {type(exc).__name__}: {exc}"[:500])
+            self.installed_base_seen += 1
+        return self.installed_base_seen
 
     def publish_catalog(self, catalog: Catalog, record: bool = False) -> None:
         """A new catalog version is in force; ``record`` writes the fact (one shard does)."""

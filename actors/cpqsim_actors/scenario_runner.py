@@ -245,6 +245,7 @@ async def _run(
             quote_policy=scenario.quote_policy,
             operations=scenario.operations,
             approval_policy=loaded.approval_policy,
+            installed_base=tuple(loaded.installed_base),
         ),
         backend=backend,
     )
@@ -350,18 +351,25 @@ class _Watch:
 async def _collect(
     platform: LivePlatform, watch: _Watch, wall_start: float, runtime: str
 ) -> RunOutput:
-    events, ledgers, metrics, finals, executors = await _patiently(
+    # Every fed order fact absorbed before anyone reads the installed base.
+    await _patiently(platform.catch_up_installed_base)
+    events, ledgers, metrics, finals, executors, base = await _patiently(
         lambda: asyncio.gather(
             platform.events(),
             platform.ledgers(),
             platform.downstream_metrics(),
             platform.orders_final(),
             platform.executor_stats(),
+            platform.installed_base(),
         )
     )
     stats = watch.runner.stats
     stats.fallout_cases = sum(e["fallout_cases"] for e in executors)
-    errors = [*watch.port.errors, *(err for e in executors for err in e["errors"])]
+    errors = [
+        *watch.port.errors,
+        *(err for e in executors for err in e["errors"]),
+        *base.errors,
+    ]
     return RunOutput(
         runtime=runtime,
         events=events,
@@ -375,6 +383,7 @@ async def _collect(
         simulated_s=watch.stopped_at,
         wall_s=time.perf_counter() - wall_start,
         notes=_notes(watch, finals, errors),
+        installed_base=base.installed_base,
     )
 
 

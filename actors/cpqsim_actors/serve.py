@@ -89,6 +89,7 @@ def build_platform(
             journal_dir=journal_dir,
             approval_policy=loaded.approval_policy,
             quote_policy=loaded.scenario.quote_policy,  # validity, customer facts
+            installed_base=tuple(loaded.installed_base),  # what customers already have
         ),
         backend=backend,
     )

@@ -18,6 +18,7 @@ from cpqsim.quote import Quote, QuoteStatus
 from cpqsim_actors.messages import PriceSums, QuoteCard
 
 CATALOG_PATH = "/tmf-api/productCatalogManagement/v4"
+INVENTORY_PATH = "/tmf-api/productInventory/v4"
 QUOTE_PATH = "/tmf-api/quoteManagement/v4"
 ORDER_PATH = "/tmf-api/productOrderingManagement/v4"
 
@@ -36,6 +37,44 @@ QUOTE_STATE = {
     QuoteStatus.EXPIRED: "cancelled",  # TMF648 has no expired: the offer is withdrawn
     QuoteStatus.SUPERSEDED: "cancelled",
 }
+
+
+#: Our quote-line / order-item action -> the TMF648/TMF622 item action (``delete`` is a
+#: disconnect; every other change of an installed product is a ``modify``).
+TMF_ACTION: dict[str, str] = {
+    "add": "add",
+    "modify": "modify",
+    "upgrade": "modify",
+    "downgrade": "modify",
+    "suspend": "modify",
+    "resume": "modify",
+    "renew": "modify",
+    "disconnect": "delete",
+}
+
+
+def change_reference(
+    action: str, asset_id: str, asset_version: int | None, base_url: str
+) -> dict[str, Any]:
+    """The ``product`` an item acts on (for ``add``: the product a new add-on relies on),
+    and the extension naming our exact action when TMF's says less (``modify``)."""
+    href = f"{_root(base_url)}{INVENTORY_PATH}/product/{asset_id}"
+    if action == "add":
+        product: dict[str, Any] = {
+            "productRelationship": [
+                {
+                    "relationshipType": "reliesOn",
+                    "product": {"id": asset_id, "href": href, "@type": "ProductRef"},
+                }
+            ],
+            "@type": "ProductRefOrValue",
+        }
+        return {"product": product}
+    product = {"id": asset_id, "href": href, "@type": "ProductRefOrValue"}
+    extra: dict[str, Any] = {"product": product, "cpqsimAction": action}
+    if asset_version is not None:
+        extra["assetVersion"] = asset_version
+    return extra
 
 
 def _root(base_url: str) -> str:
@@ -108,13 +147,15 @@ def quote_resource(
         ]
         item: dict[str, Any] = {
             "id": str(i + 1),
-            "action": "add",
+            "action": TMF_ACTION[line.action],
             "quantity": line.quantity,
             "state": state,
             "productOffering": offering_ref(catalog, line.offering, base_url),
             "quoteItem": children,
             "@type": "QuoteItem",
         }
+        if line.asset_id is not None:
+            item.update(change_reference(line.action, line.asset_id, line.asset_version, base_url))
         if line.prices is not None:
             item["quoteItemPrice"] = _prices(line.prices, currency)
         items.append(item)
@@ -196,7 +237,7 @@ def order_resource(
         children = [
             {
                 "id": f"{item.item_id}.{k + 1}",
-                "action": "add",
+                "action": TMF_ACTION[item.action],  # the elements go with their item
                 "quantity": item.quantity,
                 "state": state,
                 "productOffering": offering_ref(catalog, element, base_url),
@@ -206,7 +247,7 @@ def order_resource(
         ]
         entry: dict[str, Any] = {
             "id": item.item_id,
-            "action": "add",
+            "action": TMF_ACTION[item.action],
             "quantity": item.quantity,
             "state": state,
             "productOffering": offering_ref(catalog, item.offering, base_url),
@@ -219,13 +260,18 @@ def order_resource(
             "productOrderItem": children,
             "@type": "ProductOrderItem",
         }
+        if item.asset_id is not None:
+            entry.update(change_reference(item.action, item.asset_id, item.asset_version, base_url))
         asset = order.assets.get(item.item_id)
         if asset:
+            relied_on = entry.get("product", {}).get("productRelationship")
             entry["product"] = {
                 "id": asset,
+                "href": f"{root}{INVENTORY_PATH}/product/{asset}",
                 "status": "active",
                 "productOffering": offering_ref(catalog, item.offering, base_url),
                 "@type": "Product",
+                **({"productRelationship": relied_on} if relied_on else {}),
             }
         items.append(entry)
     resource: dict[str, Any] = {

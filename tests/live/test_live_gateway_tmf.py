@@ -103,10 +103,17 @@ def test_a_tmf648_quote_create_body_creates_the_quote_it_describes(client, schem
             lambda b: b["quoteItem"][1].update(productOffering={"id": "no-such-offering"}),
             "quoteItem[1].productOffering.id",
         ),
-        (lambda b: b["quoteItem"][0].update(action="modify"), "quoteItem[0].action"),
+        (lambda b: b["quoteItem"][0].update(action="noChange"), "quoteItem[0].action"),
+        (lambda b: b["quoteItem"][0].update(action="modify"), "quoteItem[0].product.id"),
         (lambda b: b.update(relatedParty=[b["relatedParty"][1]]), "relatedParty"),
     ],
-    ids=["not-an-option-or-add-on", "unknown-offering", "not-add", "no-customer"],
+    ids=[
+        "not-an-option-or-add-on",
+        "unknown-offering",
+        "no-such-action",
+        "modify-without-product",
+        "no-customer",
+    ],
 )
 def test_a_tmf648_body_that_cannot_be_mapped_is_422_naming_the_tmf_path(
     client, schemas, change, field
