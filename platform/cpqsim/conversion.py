@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from cpqsim.asset import Asset
+from cpqsim.change import ChangeRefusal
 from cpqsim.quote import Quote, QuoteStatus
 
 
@@ -25,6 +27,11 @@ class CreateOrder(BaseModel):
     quote: Quote  # the converted quote, carrying its accepted snapshot verbatim
     actor: str
     caused_by: str | None = None  # id of the QuoteConvertedToOrder fact, when fresh
+    #: Filled in by the runtime that holds the installed base, before the order side
+    #: runs the command (see :func:`cpqsim.asset_reactions.lock_for_order`): the assets
+    #: the order's change items act on, as locked for it, or why they could not be.
+    assets: list[Asset] = []
+    asset_refusals: list[ChangeRefusal] = []
 
 
 def order_to_create(quote: Quote, actor: str, caused_by: str | None = None) -> CreateOrder | None:

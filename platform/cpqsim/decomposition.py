@@ -13,33 +13,65 @@ per shape as a template (built, checked for unknown dependencies and cycles, and
 its deterministic order once) and instantiated for each order by naming the tasks after
 its items. A day of 50,000 orders with a handful of configurations builds a handful of
 templates.
+
+A *change* item (modify, upgrade, downgrade, suspend, resume, disconnect, renew an
+installed asset) is not provisioned again: it gets only the delta tasks its action calls
+for (:data:`CHANGE_STEPS`, data), each with the operation that undoes it. A disconnect
+takes the asset's add-ons and bundle components with it (``OrderItem.children``). An
+``add`` under an existing parent asset is an ordinary new item: the parent is live.
 """
 
 from __future__ import annotations
 
 import weakref
-from typing import Any, Literal, NamedTuple
+from collections.abc import Iterable
+from typing import Any, ClassVar, Literal, NamedTuple
 
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, model_serializer
 
+from cpqsim.asset import Asset, AssetRole, AssetStatus
 from cpqsim.catalog import Catalog, stable_id
-from cpqsim.configuration import QuoteLine
+from cpqsim.change import AssetDelta, delta
+from cpqsim.configuration import LineAction, QuoteLine
 from cpqsim.lifecycle import DomainError
+from cpqsim.omit_defaults import OmitsDefaults
 
 BILLING_SYSTEM = "billing"
 BILLING_OPERATION = "start_billing"
 BILLING_COMPENSATION = "stop_billing"  # void the subscription or credit the account
+PROVISIONING_SYSTEM = "provisioning"
+INVENTORY_SYSTEM = "inventory"
 
 
 def compensation_of(spec: TaskSpec) -> str | None:
-    """The operation that undoes ``spec`` (billing is always undone by stopping it)."""
-    if spec.kind == "billing":
+    """The operation that undoes ``spec``: a started billing is undone by stopping it;
+    every other task names its own undo (a change's billing step included)."""
+    if spec.kind == "billing" and spec.compensation is None:
         return BILLING_COMPENSATION
     return spec.compensation
 
 
-class OrderItem(BaseModel):
+class AssetRef(BaseModel):
+    """An installed asset an order item takes along (a disconnected parent's children)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    asset_id: str
+    offering: str  # the version it runs
+    role: AssetRole
+
+
+class OrderItem(OmitsDefaults):
+    """One commercial item of an order, as the accepted quote line stated it.
+
+    A change item also names the asset it acts on and the version it was quoted against;
+    ``delta`` is what the change moves on the asset (old and new, worked out when the
+    order was created, against the asset as the installed base held it), and
+    ``children`` the assets a disconnect takes along. All four are left out of the JSON
+    of new-sale items, which read exactly as before changes existed.
+    """
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     item_id: str
@@ -50,12 +82,40 @@ class OrderItem(BaseModel):
     add_ons: list[str] = []
     characteristics: dict[str, str] = {}
     contents: list[QuoteLine] = []  # nested bundle contents, fulfilled as part of the item
+    action: LineAction = "add"
+    asset_id: str | None = None  # the asset acted on (for ``add``: the parent, if any)
+    asset_version: int | None = None
+    delta: AssetDelta | None = None
+    children: list[AssetRef] = []
+
+    omit_when_default: ClassVar[frozenset[str]] = frozenset(
+        {"action", "asset_id", "asset_version", "delta", "children"}
+    )
+
+    @property
+    def is_change(self) -> bool:
+        """Does the item change an installed asset (rather than make a new one)?"""
+        return self.action != "add"
+
+    def as_line(self) -> QuoteLine:
+        """The quote line the item was made from (what change checks judge)."""
+        return QuoteLine(
+            offering=self.offering,
+            quantity=self.quantity,
+            options=list(self.options),
+            add_ons=list(self.add_ons),
+            characteristics=dict(self.characteristics),
+            contents=list(self.contents),
+            action=self.action,
+            asset_id=self.asset_id,
+            asset_version=self.asset_version,
+        )
 
 
 Cutoff = Literal["on_dispatch", "on_completion"]
 # Fields a task spec leaves out of its JSON when unset, so facts about orders whose
 # catalog states no compensation or cutoff read exactly as they did before these existed.
-_OPTIONAL = ("compensation", "cutoff", "compensates")
+_OPTIONAL = ("compensation", "cutoff", "compensates", "child")
 
 
 class TaskSpec(BaseModel):
@@ -71,6 +131,7 @@ class TaskSpec(BaseModel):
     compensation: str | None = None  # the operation that undoes it (same system)
     cutoff: Cutoff | None = None  # its point of no return for a cancellation
     compensates: str | None = None  # for a compensation task: the task it undoes
+    child: int | None = None  # the task acts on the item's ``children[child]`` asset
 
     @model_serializer(mode="wrap")
     def _without_unset_options(self, handler):
@@ -85,20 +146,178 @@ class DecompositionError(DomainError):
     code = "decomposition_failed"
 
 
-def order_items(order_id: str, lines: list[QuoteLine]) -> list[OrderItem]:
-    return [
-        OrderItem(
-            item_id=f"{order_id}-item{i + 1}",
-            line_index=i,
-            offering=line.offering,
-            quantity=line.quantity,
-            options=list(line.options),
-            add_ons=list(line.add_ons),
-            characteristics=dict(line.characteristics),
-            contents=list(line.contents),
+def order_items(
+    order_id: str, lines: list[QuoteLine], assets: Iterable[Asset] = ()
+) -> list[OrderItem]:
+    """The order's items, one per quote line.
+
+    ``assets`` are the installed assets the lines act on and their descendants, as the
+    installed base held them when the order was admitted: a change item records its
+    delta against them, a disconnect the children it takes along.
+    """
+    known = {a.asset_id: a for a in assets}
+    kids: dict[str, list[Asset]] = {}
+    for asset in known.values():
+        if asset.parent_id is not None:
+            kids.setdefault(asset.parent_id, []).append(asset)
+    items = []
+    for i, line in enumerate(lines):
+        change: dict[str, Any] = {}
+        if line.changes_asset:
+            change = {
+                "action": line.action,
+                "asset_id": line.asset_id,
+                "asset_version": line.asset_version,
+            }
+            asset = known.get(line.asset_id or "")
+            if asset is not None and line.action in ("modify", "upgrade", "downgrade"):
+                change["delta"] = delta(asset, line)
+            if asset is not None and line.action == "disconnect":
+                change["children"] = [
+                    AssetRef(asset_id=c.asset_id, offering=c.offering, role=c.role)
+                    for c in _descendants(asset.asset_id, kids)
+                    if c.status is not AssetStatus.DISCONNECTED
+                ]
+        items.append(
+            OrderItem(
+                item_id=f"{order_id}-item{i + 1}",
+                line_index=i,
+                offering=line.offering,
+                quantity=line.quantity,
+                options=list(line.options),
+                add_ons=list(line.add_ons),
+                characteristics=dict(line.characteristics),
+                contents=list(line.contents),
+                **change,
+            )
         )
-        for i, line in enumerate(lines)
-    ]
+    return items
+
+
+def _descendants(asset_id: str, kids: dict[str, list[Asset]]) -> list[Asset]:
+    """Children in the order their ids were given (``a.1``, ``a.2``, ``a.2.1``...)."""
+    out: list[Asset] = []
+    for child in kids.get(asset_id, ()):
+        out.append(child)
+        out += _descendants(child.asset_id, kids)
+    return out
+
+
+# ------------------------------------------------------------------ change items
+
+
+class ChangeStep(NamedTuple):
+    """One delta task of a change action: where it runs, and what undoes it."""
+
+    system: str
+    operation: str
+    compensation: str | None
+    kind: Literal["fulfillment", "billing"]
+
+
+P, B = PROVISIONING_SYSTEM, BILLING_SYSTEM
+_PLAN_MOVE = ChangeStep(P, "change_plan", "change_plan", "fulfillment")  # back to the old plan
+_BILL_MODIFY = ChangeStep(B, "modify_subscription", "modify_subscription", "billing")
+#: The delta tasks of each change action on the asset itself, in dependency order
+#: (billing last, after the fulfilment work, as for a new item). A modify never
+#: re-provisions: it changes the service in place, and bills only when the quantity
+#: moves (:data:`MODIFY_BILLING`). Undoing a change applies the opposite change.
+CHANGE_STEPS: dict[str, tuple[ChangeStep, ...]] = {
+    "modify": (ChangeStep(P, "modify", "modify", "fulfillment"),),
+    "upgrade": (_PLAN_MOVE, _BILL_MODIFY),
+    "downgrade": (_PLAN_MOVE, _BILL_MODIFY),
+    "suspend": (
+        ChangeStep(P, "suspend", "resume", "fulfillment"),
+        ChangeStep(B, "suspend_subscription", "resume_subscription", "billing"),
+    ),
+    "resume": (
+        ChangeStep(P, "resume", "suspend", "fulfillment"),
+        ChangeStep(B, "resume_subscription", "suspend_subscription", "billing"),
+    ),
+    "disconnect": (
+        ChangeStep(P, "deactivate", "activate", "fulfillment"),
+        ChangeStep(B, BILLING_COMPENSATION, BILLING_OPERATION, "billing"),
+    ),
+    "renew": (ChangeStep(B, "renew_subscription", "renew_subscription", "billing"),),
+}
+#: A modify that moves the quantity changes the subscription too. (Extension point: a
+#: characteristic that is priced moves it as well, once the accepted snapshot says which.)
+MODIFY_BILLING = _BILL_MODIFY
+#: A disconnect gives back what the offering reserved in inventory.
+RELEASE = ChangeStep(INVENTORY_SYSTEM, "release", "reserve", "fulfillment")
+
+
+def _reserves(catalog: Catalog, element: str) -> bool:
+    return any(
+        s.system == INVENTORY_SYSTEM and s.operation == "reserve"
+        for s in catalog.offering(element).decomposition
+    )
+
+
+def _provisioned(catalog: Catalog, element: str) -> bool:
+    return any(s.system == PROVISIONING_SYSTEM for s in catalog.offering(element).decomposition)
+
+
+def _bills_modify(item: OrderItem) -> bool:
+    return item.delta is not None and item.delta.quantity is not None
+
+
+def _change_tasks(catalog: Catalog, item: OrderItem) -> list[TaskSpec]:
+    """The delta tasks of a change item (billing included), named after the item."""
+    steps = list(CHANGE_STEPS[item.action])
+    if item.action == "modify" and _bills_modify(item):
+        steps.append(MODIFY_BILLING)
+    sid = stable_id(item.offering)
+    work = [s for s in steps if s.kind == "fulfillment"]
+    bills = [s for s in steps if s.kind == "billing"]
+
+    def task(
+        step: ChangeStep, where: str, element: str, deps: list[str], child: int | None = None
+    ) -> TaskSpec:
+        return TaskSpec(
+            task_id=f"{item.item_id}/{where}/{step.operation}",
+            item_id=item.item_id,
+            element=element,
+            system=step.system,
+            operation=step.operation,
+            depends_on=sorted(deps),
+            kind=step.kind,
+            compensation=step.compensation,
+            child=child,
+        )
+
+    tasks: list[TaskSpec] = []
+    before_main: list[str] = []
+    if item.action == "disconnect":
+        # The children go first (an add-on is never live on a dead parent), each giving
+        # back its own inventory; the parent follows, then its own inventory.
+        for k, child in enumerate(item.children):
+            where = f"{sid}/child{k + 1}/{stable_id(child.offering)}"
+            off = None
+            if _provisioned(catalog, child.offering):
+                off = task(work[0], where, child.offering, [], k)
+                tasks.append(off)
+                before_main.append(off.task_id)
+            if _reserves(catalog, child.offering):
+                tasks.append(task(RELEASE, where, child.offering, [off.task_id] if off else [], k))
+    main_work: list[TaskSpec] = []
+    for step in work:
+        if item.action == "disconnect" and not _provisioned(catalog, item.offering):
+            continue  # a bundle runs nothing itself: its components are its service
+        deps = [main_work[-1].task_id] if main_work else before_main
+        main_work.append(task(step, sid, item.offering, deps))
+    if item.action == "disconnect" and _reserves(catalog, item.offering):
+        deps = [main_work[-1].task_id] if main_work else before_main
+        main_work.append(task(RELEASE, sid, item.offering, deps))
+    tasks += main_work
+    fulfilment = [t.task_id for t in tasks]
+    for step in bills:
+        tasks.append(task(step, "billing", item.offering, fulfilment))
+        if item.action == "disconnect":
+            for k, child in enumerate(item.children):
+                where = f"billing/child{k + 1}"
+                tasks.append(task(step, where, child.offering, fulfilment, k))
+    return tasks
 
 
 def _element_tasks(catalog: Catalog, item_id: str, element: str, path: str) -> list[TaskSpec]:
@@ -221,12 +440,18 @@ def _common_prefix(texts: list[str]) -> str:
 
 
 def _shape(line: QuoteLine | OrderItem) -> tuple:
-    return (
+    shape = (
         line.offering,
         tuple(line.options),
         tuple(line.add_ons),
         tuple(_shape(c) for c in line.contents),
     )
+    if isinstance(line, OrderItem) and line.is_change:
+        # A change's tasks depend on its action, what a disconnect takes along, and
+        # whether a modify bills: never on which asset (that is the payload's business).
+        children = tuple(c.offering for c in line.children)
+        return (*shape, line.action, children, _bills_modify(line))
+    return shape
 
 
 def _template(catalog: Catalog, items: list[OrderItem], prefix: str) -> _Template:
@@ -270,15 +495,17 @@ def _build(catalog: Catalog, items: list[OrderItem]) -> nx.DiGraph:
     """The fulfillment DAG of ``items``, worked out from the catalog and checked."""
     per_item: dict[str, list[TaskSpec]] = {}
     main_sinks: dict[str, list[str]] = {}
-    for item in items:
+    new_items = [item for item in items if not item.is_change]
+    for item in new_items:
         tasks, sinks = _line_tasks(catalog, item.item_id, item, stable_id(item.offering))
         per_item[item.item_id] = tasks
         main_sinks[item.item_id] = sinks
 
+    # Only new items wait for one another: a change acts on something already live.
     offering_items: dict[str, list[str]] = {}
-    for item in items:
+    for item in new_items:
         offering_items.setdefault(stable_id(item.offering), []).append(item.item_id)
-    for item in items:
+    for item in new_items:
         required = [
             stable_id(r.target)
             for r in catalog.offering(item.offering).relations
@@ -295,6 +522,10 @@ def _build(catalog: Catalog, items: list[OrderItem]) -> nx.DiGraph:
 
     graph = nx.DiGraph()
     for item in items:
+        if item.is_change:
+            for task in _change_tasks(catalog, item):
+                graph.add_node(task.task_id, spec=task)
+            continue
         tasks = per_item[item.item_id]
         billing = TaskSpec(
             task_id=f"{item.item_id}/billing/{BILLING_OPERATION}",

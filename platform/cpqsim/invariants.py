@@ -206,13 +206,14 @@ class BillingNotBeforeActivation(Checker):
     watches = (
         "order.decomposed",
         "order.asset_activated",
+        "order.item_change_fulfilled",
         "order.task_dispatched",
         "order.billing_started",
     )
 
     def __init__(self) -> None:
         super().__init__()
-        self.activated: set[tuple[str, str]] = set()
+        self.activated: set[tuple[str, str]] = set()  # new items activated, changes live
         self.billing_items: dict[str, tuple[str, str]] = {}
 
     def observe(self, event):
@@ -221,7 +222,7 @@ class BillingNotBeforeActivation(Checker):
             for t in data["tasks"]:
                 if t["kind"] == "billing":
                     self.billing_items[t["task_id"]] = (data["order_id"], t["item_id"])
-        elif name == "order.asset_activated":
+        elif name in ("order.asset_activated", "order.item_change_fulfilled"):
             self.activated.add((data["order_id"], data["item_id"]))
         elif name == "order.task_dispatched" and data["task_id"] in self.billing_items:
             if self.billing_items[data["task_id"]] not in self.activated:

@@ -13,14 +13,24 @@ naive policy (blind retry, no keys) exists to prove the invariant checker can fa
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from cpqsim.asset import Asset
 from cpqsim.catalog import Catalog
+from cpqsim.change import ChangeRefusal
 from cpqsim.context import Context
-from cpqsim.decomposition import TaskSpec, compensation_of, decompose, order_items, plan_tasks
+from cpqsim.decomposition import (
+    BILLING_SYSTEM,
+    OrderItem,
+    TaskSpec,
+    compensation_of,
+    decompose,
+    order_items,
+    plan_tasks,
+)
 from cpqsim.downstream import DAY_S, DownstreamRequest, QueryStatus
 from cpqsim.order import (
     AssetActivated,
@@ -36,6 +46,7 @@ from cpqsim.order import (
     FulfillmentTaskReconciliationRequested,
     FulfillmentTaskRetryScheduled,
     FulfillmentTaskTimedOut,
+    ItemChangeFulfilled,
     Order,
     OrderCancelled,
     OrderCompleted,
@@ -51,6 +62,7 @@ from cpqsim.order import (
     evolve,
 )
 from cpqsim.order_policy import DEFAULT_ORDER_POLICY, OrderPolicy
+from cpqsim.order_terms import MAIN, ElementTerms, ItemTerms, item_terms
 from cpqsim.order_validation import OrderToValidate, validate_order
 from cpqsim.quote import Quote
 
@@ -303,13 +315,21 @@ def start_order_reaction(
     ctx: Context,
     policy: ResiliencePolicy,
     order_policy: OrderPolicy = DEFAULT_ORDER_POLICY,
+    assets: Sequence[Asset] = (),
+    asset_refusals: Sequence[ChangeRefusal] = (),
 ) -> Reaction:
     """Create the order from the accepted snapshot, validate it, decompose it, dispatch
-    what is ready; an order that fails validation is rejected, naming every reason."""
+    what is ready; an order that fails validation is rejected, naming every reason.
+
+    ``assets`` are the installed assets its change items act on (and their children),
+    as the installed base held them when it locked them for this order;
+    ``asset_refusals`` are the reasons the installed base refused to (the order is then
+    rejected with them). See :mod:`cpqsim.asset_reactions`.
+    """
     if quote.accepted_snapshot is None:
         raise ValueError(f"quote {quote.quote_id} has no accepted snapshot")
     step = Step(None)
-    items = order_items(order_id, quote.lines)
+    items = order_items(order_id, quote.lines, assets)
     step.emit(
         OrderCreated(
             order_id=order_id,
@@ -323,6 +343,11 @@ def start_order_reaction(
             price_fingerprint=quote.price_fingerprint or "",
         )
     )
+    assert step.order is not None
+    terms = item_terms(quote.lines, quote.price, quote.accepted_snapshot.price_request)
+    step.order = step.order.model_copy(
+        update={"terms": {item.item_id: t for item, t in zip(items, terms, strict=True)}}
+    )
     reasons = validate_order(
         OrderToValidate(
             quote=quote,
@@ -331,6 +356,7 @@ def start_order_reaction(
             policy=order_policy,
             business_date=ctx.now.date(),
             at=ctx.now,
+            asset_refusals=list(asset_refusals),
         )
     )
     if reasons:
@@ -653,12 +679,67 @@ def dispatch(step: Step, task_id: str, policy: ResiliencePolicy) -> None:
                     "element": task.spec.element,
                     "quantity": str(item.quantity),
                     "account_id": order.account_id,
+                    **_asset_payload(order, item, task.spec),
                 },
                 compensates=reference_of(order.order_id, undone) if undone else None,
             ),
             timeout_s=policy.call_timeout_s,
         )
     )
+
+
+def _asset_payload(order: Order, item: OrderItem, spec: TaskSpec) -> dict[str, str]:
+    """What a task tells its downstream about the asset it acts on, and billing the
+    commercial terms of the accepted price (every value text; unknown ones left out).
+
+    A new item's ``start_billing`` opens the asset's subscription ``sub-<asset id>``
+    and names its children's (add-ons, bundle components; each billed on its own) in
+    ``child_subscriptions``: ``sub-<child id>=<recurring monthly per unit>`` pairs
+    joined by ``;``. A change names the asset, its action and, for billing, the
+    subscription and what changes on it.
+    """
+    asset_id = item.asset_id if item.is_change else order.assets.get(item.item_id)
+    if spec.child is not None and spec.child < len(item.children):
+        asset_id = item.children[spec.child].asset_id
+    out: dict[str, str] = {}
+    if asset_id is not None:
+        out["asset_id"] = asset_id
+    if item.is_change:
+        out["action"] = item.action
+    if spec.system != BILLING_SYSTEM or asset_id is None:
+        return out
+    out["subscription_id"] = f"sub-{asset_id}"
+    terms = order.terms.get(item.item_id, ItemTerms())
+    # A child taken along by a disconnect is billed on terms of its own, not the order's.
+    main = terms.main if spec.child is None else ElementTerms()
+    operation = spec.operation
+    values: dict[str, object] = {}
+    if not item.is_change and operation == "start_billing":
+        values = {
+            "recurring_monthly": main.recurring_monthly,
+            "one_time": main.one_time,
+            "currency": terms.currency,
+            "start_date": terms.start_date,
+            "term_end": terms.term_end,
+            "proration_basis": terms.proration_basis,
+        }
+        children = [
+            f"sub-{asset_id}.{key}={element.recurring_monthly or ''}"
+            for key, element in terms.elements.items()
+            if key != MAIN
+        ]
+        if children:
+            values["child_subscriptions"] = ";".join(children)
+    elif operation == "modify_subscription":
+        values = {"recurring_monthly": main.recurring_monthly, "currency": terms.currency}
+    elif operation == "renew_subscription":
+        values = {"term_end": terms.term_end}
+    elif operation == "stop_billing":
+        values = {"end_date": terms.start_date}
+    elif operation in ("suspend_subscription", "resume_subscription"):
+        values = {"start_date": terms.start_date}
+    out.update({k: str(v) for k, v in values.items() if v is not None})
+    return out
 
 
 ADVANCING = frozenset({OrderStatus.IN_PROGRESS, OrderStatus.HELD, OrderStatus.PENDING_CANCELLATION})
@@ -700,6 +781,21 @@ def _activate_and_bill(step: Step, ctx: Context) -> None:
             continue
         item_tasks = [t for t in order.tasks.values() if t.spec.item_id == item.item_id]
         fulfilment = [t for t in item_tasks if t.spec.kind == "fulfillment"]
+        if item.is_change:
+            # The change is live once its delta work is done (at once for a change that
+            # is billing only, a renewal); its billing step follows, as for a new item.
+            if item.item_id not in order.changed and all(
+                t.spec.task_id in done for t in fulfilment
+            ):
+                step.emit(
+                    ItemChangeFulfilled(
+                        order_id=order.order_id,
+                        item_id=item.item_id,
+                        asset_id=item.asset_id or "",
+                        action=item.action,
+                    )
+                )
+            continue
         if item.item_id not in order.assets and all(t.spec.task_id in done for t in fulfilment):
             step.emit(
                 AssetActivated(
@@ -740,7 +836,11 @@ def _dispatch_ready(step: Step, policy: ResiliencePolicy) -> None:
         if task.spec.kind != "compensation":
             if order.winding_down or task.spec.item_id in order.abandoned_items:
                 continue  # no new work on what is being undone
-            if task.spec.kind == "billing" and task.spec.item_id not in order.assets:
+            if (
+                task.spec.kind == "billing"
+                and task.spec.item_id not in order.assets
+                and task.spec.item_id not in order.changed
+            ):
                 continue  # billing starts from the activation milestone, never before
         dispatch(step, task_id, policy)
 

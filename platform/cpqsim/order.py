@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, model_serializer
 from cpqsim.decomposition import OrderItem, TaskSpec
 from cpqsim.events import DomainEvent
 from cpqsim.lifecycle import TransitionTable
+from cpqsim.order_terms import ItemTerms
 from cpqsim.quote import CommercialSnapshot
 
 
@@ -257,6 +258,16 @@ class AssetActivated(OrderEvent):
     quantity: int
 
 
+class ItemChangeFulfilled(OrderEvent):
+    """A change item's fulfilment work is done: the installed asset now runs the change
+    (its billing step follows, as billing follows activation for a new item)."""
+
+    type_name: ClassVar[str] = "item_change_fulfilled"
+    item_id: str
+    asset_id: str
+    action: str
+
+
 class BillingStarted(OrderEvent):
     type_name: ClassVar[str] = "billing_started"
     item_id: str
@@ -340,6 +351,11 @@ class Order(BaseModel):
     tasks: dict[str, TaskState] = {}
     task_order: list[str] = []
     assets: dict[str, str] = {}  # item_id -> asset_id
+    changed: dict[str, str] = {}  # change item_id -> the asset it changed (fulfilled)
+    #: item_id -> the commercial terms billing is handed, read from the accepted quote's
+    #: price when the order is created. Not a fact: an order rebuilt from its facts
+    #: (a restart) has none, and its billing payloads then carry no amounts.
+    terms: dict[str, ItemTerms] = {}
     billing_started: list[str] = []  # item ids
     fallout_cases: list[dict[str, Any]] = []
     cancellation: dict[str, Any] | None = None  # kind, reason, requested_by
@@ -531,6 +547,9 @@ _EVOLVE: dict[type[OrderEvent], Any] = {
     RepairRefused: lambda s, e: s,
     AssetActivated: lambda s, e: s.model_copy(
         update={"assets": {**s.assets, e.item_id: e.asset_id}}
+    ),
+    ItemChangeFulfilled: lambda s, e: s.model_copy(
+        update={"changed": {**s.changed, e.item_id: e.asset_id}}
     ),
     BillingStarted: lambda s, e: s.model_copy(
         update={"billing_started": [*s.billing_started, e.item_id]}

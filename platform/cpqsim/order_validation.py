@@ -9,10 +9,11 @@ core's assessments at the order date.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from cpqsim.catalog import Catalog
+from cpqsim.change import ChangeRefusal
 from cpqsim.decomposition import DecompositionError, OrderItem, decompose
 from cpqsim.eligibility import CustomerContext, assess_order
 from cpqsim.order_policy import OrderPolicy
@@ -27,6 +28,8 @@ class OrderToValidate:
     policy: OrderPolicy
     business_date: date
     at: datetime
+    #: Why the installed base refused to lock the assets the order would change.
+    asset_refusals: list[ChangeRefusal] = field(default_factory=list)
 
 
 def _completeness(o: OrderToValidate) -> list[str]:
@@ -76,6 +79,12 @@ def _feasibility(o: OrderToValidate) -> list[str]:
     return []
 
 
+def _assets(o: OrderToValidate) -> list[str]:
+    """A change against an asset that is gone, held by another order, at another version
+    than quoted... (the installed base said so when asked to lock it)."""
+    return [f"{r.path}: {r.message}" for r in o.asset_refusals]
+
+
 def _credit(o: OrderToValidate) -> list[str]:
     if o.quote.account_id in o.policy.credit_hold_accounts:
         return [f"account {o.quote.account_id} is on credit hold"]
@@ -91,6 +100,7 @@ def _billing(o: OrderToValidate) -> list[str]:
 VALIDATIONS: list[tuple[str, Callable[[OrderToValidate], list[str]]]] = [
     ("completeness", _completeness),
     ("commercial", _commercial),
+    ("asset", _assets),
     ("catalog", _catalog),
     ("credit", _credit),
     ("billing", _billing),

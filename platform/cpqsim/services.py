@@ -131,6 +131,8 @@ class OrderService:
             ctx,
             self.policy,
             self.order_policy,
+            create.assets,
+            create.asset_refusals,
         )
         self.order_by_key[create.idempotency_key] = create.order_id
         return self._wrap_reaction(reaction, ctx)

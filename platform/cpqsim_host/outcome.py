@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cpqsim.asset import InstalledBase
 from cpqsim.downstream import LedgerSnapshot
 from cpqsim.events import CloudEvent
 
@@ -63,3 +64,5 @@ class RunOutput:
     # a runtime that cannot tell leaves them empty
     downstream_busy_s: dict[str, float] = field(default_factory=dict)
     downstream_waits: dict[str, tuple[float, int]] = field(default_factory=dict)
+    # the platform's installed base as the run left it (None: the runtime keeps none)
+    installed_base: InstalledBase | None = None

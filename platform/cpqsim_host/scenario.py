@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cpqsim.approval import ApprovalPolicy
+from cpqsim.asset import AssetCreated
 from cpqsim.catalog import Catalog
 from cpqsim.configuration import QuoteLine
 from cpqsim.decomposition import Cutoff
@@ -487,3 +488,6 @@ class LoadedScenario(BaseModel):
     catalog: Catalog
     later_catalogs: dict[str, Catalog] = Field(default_factory=dict)
     approval_policy: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
+    #: The asset facts the run starts from (the installed base before the first order);
+    #: every runtime creates its one installed base from them. Empty: a new business.
+    installed_base: list[AssetCreated] = Field(default_factory=list)

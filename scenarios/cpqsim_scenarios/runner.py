@@ -31,6 +31,7 @@ from typing import Any
 from cpqsim_host import registry
 from cpqsim_host.outcome import RunOutput
 
+from cpqsim.asset import Asset, InstalledBase
 from cpqsim.audit_facts import AuditRecorder
 from cpqsim.catalog import Catalog
 from cpqsim.events import EventLog
@@ -72,6 +73,17 @@ class ScenarioRun:
     def events_jsonl(self) -> str:
         """The whole event log as canonical JSONL (read back from its file)."""
         return self.events.to_jsonl()
+
+    @property
+    def installed_base(self) -> InstalledBase | None:
+        """The platform's installed base as the run left it (None: the runtime keeps
+        none in this process)."""
+        return self.output.installed_base
+
+    @property
+    def assets(self) -> list[Asset]:
+        """Every asset at the end of the run, in the order they came to exist."""
+        return list(self.output.installed_base or ())
 
 
 def execute(

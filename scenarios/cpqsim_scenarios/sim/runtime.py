@@ -15,6 +15,14 @@ quote is forgotten once its journey has taken its last step, order counts per st
 kept as orders change (a sample reads them, never the orders), and downstream latencies
 are kept as two float arrays. The garbage collector is tuned for the run (see
 :func:`collector_tuned`).
+
+The platform holds one installed base (:class:`~cpqsim.asset.InstalledBase`), started
+from the scenario's asset facts. An order that changes assets locks them before it is
+created (a refused lock: the order is created rejected, with the reasons); the order
+facts the installed base reacts to become asset facts (:mod:`cpqsim.asset_reactions`),
+logged right after the fact that caused them. Asset facts are named by an id source of
+their own (``evt-assets-...``), as a separate producer's would be, so the ids of every
+other fact are those of a run without an installed base.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from __future__ import annotations
 import gc
 import time
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 import simpy
@@ -35,12 +43,15 @@ from cpqsim_host.outcome import JourneyStats, RunOutput, Samples
 from cpqsim_host.port import CommandAnswer, OnAnswer, OnError, OnReply, OrderStarted, Thunk
 from cpqsim_host.scenario import CatalogChange, LoadedScenario, PlatformFault
 
+from cpqsim.asset import AssetCreated, AssetEvent, InstalledBase
+from cpqsim.asset_reactions import REACTS_TO, assets_acted_on, lock_for_order, react
 from cpqsim.catalog_events import CatalogPublished
 from cpqsim.context import Context, IdSource, at, rng_stream
 from cpqsim.conversion import CreateOrder
+from cpqsim.decomposition import order_items
 from cpqsim.downstream import DownstreamRequest as Request
 from cpqsim.downstream import LedgerSnapshot
-from cpqsim.events import EventLog, envelope
+from cpqsim.events import CloudEvent, EventLog, envelope
 from cpqsim.lifecycle import DomainError
 from cpqsim.orchestration import Signal
 from cpqsim.order import Order, OrderStatus
@@ -134,7 +145,11 @@ class SimRuntime:
     """
 
     def __init__(
-        self, loaded: LoadedScenario, seed: int | None = None, log: EventLog | None = None
+        self,
+        loaded: LoadedScenario,
+        seed: int | None = None,
+        log: EventLog | None = None,
+        installed_base: Iterable[AssetCreated] | None = None,
     ) -> None:
         self.loaded = loaded
         self.scenario = loaded.scenario
@@ -183,6 +198,10 @@ class SimRuntime:
         self.fallout_cases = 0
         self.restarts = 0
         self._unreachable: dict[str, float] = {}  # system -> virtual time it is back
+        self.installed_base = InstalledBase()
+        self._asset_ids = IdSource("assets")  # asset facts: a producer of their own
+        starting = loaded.installed_base if installed_base is None else installed_base
+        self._record_assets(list(starting), self._asset_ctx(None, None))
 
     def ctx(self, actor: str) -> Context:
         return Context(now=at(self.env.now), ids=self.ids, rng=self._orchestration_rng, actor=actor)
@@ -221,8 +240,54 @@ class SimRuntime:
             return  # every task of a completed order is done: late news changes nothing
         order, events, effects = self.orders.signal(signal, self.ctx("orchestrator"))
         self.log.extend(events)
+        self._assets_follow(order, events)
         self._track(order)
         self.effects.run(effects)
+
+    # ------------------------------------------------------- the installed base
+
+    def _asset_ctx(self, correlation: str | None, causation: str | None) -> Context:
+        ctx = Context(now=at(self.env.now), ids=self._asset_ids, actor="installed-base")
+        ctx.correlation_id = correlation
+        ctx.causation_id = causation
+        return ctx
+
+    def _record_assets(self, facts: list[AssetEvent], ctx: Context) -> None:
+        for fact in facts:
+            self.installed_base.apply(fact)
+            self.log.append(envelope(fact, ctx))
+
+    def _admit(self, create: CreateOrder) -> CreateOrder:
+        """Lock the assets the order will change, before it exists; or say why not.
+
+        New sales pass untouched (nothing to lock): the hot path pays one scan of the
+        quote's lines.
+        """
+        if not any(line.changes_asset for line in create.quote.lines):
+            return create
+        quote = create.quote
+        items = order_items(create.order_id, quote.lines)
+        acted_on = assets_acted_on(self.installed_base, items)
+        locks, refusals = lock_for_order(
+            self.installed_base,
+            self.orders.catalog,
+            create.order_id,
+            quote.account_id,
+            items,
+            at(self.env.now).date(),
+        )
+        if refusals:
+            return create.model_copy(update={"asset_refusals": refusals})
+        self._record_assets(list(locks), self._asset_ctx(quote.quote_id, create.caused_by))
+        return create.model_copy(update={"assets": acted_on})
+
+    def _assets_follow(self, order: Order, events: list[CloudEvent]) -> None:
+        """The asset facts the order's new facts call for, logged after each cause."""
+        for event in events:
+            if event.type in REACTS_TO:
+                facts = react(self.installed_base, order, event, self.orders.catalog)
+                if facts:
+                    self._record_assets(facts, self._asset_ctx(order.quote_id, event.id))
 
     def _effect_runner(self) -> EffectRunner:
         on_fallout = None
@@ -317,6 +382,7 @@ class SimRuntime:
                 answers.append(CommandAnswer(ok=False, code=exc.code, message=exc.message))
                 continue
             self.log.extend(events)
+            self._assets_follow(order, events)
             self._track(order)
             self.effects.run(effects)
             refused = [e for e in events if e.name == "order.repair_refused"]
@@ -338,8 +404,11 @@ class SimRuntime:
             if self._retired(create.order_id):  # created once already, and completed since
                 started.append(OrderStarted(order_id=create.order_id, created=False))
                 continue
+            if create.order_id not in self.orders.orders:
+                create = self._admit(create)
             order, events, effects = self.orders.start(create, self.ctx(create.actor))
             self.log.extend(events)
+            self._assets_follow(order, events)
             self._track(order)
             self.effects.run(effects)
             started.append(OrderStarted(order_id=order.order_id, created=bool(events)))
@@ -454,6 +523,7 @@ class SimRuntime:
             downstream_waits={
                 name: (ds.waited_s, ds.served) for name, ds in self.downstreams.items()
             },
+            installed_base=self.installed_base,
         )
 
 
@@ -494,13 +564,15 @@ def run_sim(
     progress: Progress | None = None,
     *,
     log: EventLog | None = None,
+    installed_base: Iterable[AssetCreated] | None = None,
 ) -> RunOutput:
     """The ``sim`` runtime's entry point (see :mod:`cpqsim_host.registry`).
 
     ``log``: where the facts go (the runner streams them to ``events.jsonl``); by default
-    they are kept in memory and handed back in the output.
+    they are kept in memory and handed back in the output. ``installed_base``: the asset
+    facts the run starts from, instead of the scenario's (``loaded.installed_base``).
     """
     started = time.perf_counter()
-    sim = SimRuntime(loaded, seed, log)
+    sim = SimRuntime(loaded, seed, log, installed_base)
     sim.run(progress=progress)
     return sim.output(wall_s=time.perf_counter() - started)

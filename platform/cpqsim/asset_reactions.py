@@ -1,0 +1,389 @@
+"""How the installed base follows the orders: locks before, facts after.
+
+Before an order that changes assets is created, :func:`lock_for_order` judges its change
+items against the assets as they are now and, when every one may go ahead, locks each
+asset it acts on (a disconnect locks the children it takes along too), so no other
+order can race on them. A refused lock means the order is rejected with the reasons,
+and nothing is locked.
+
+While the order runs, :func:`react` turns its facts into asset facts:
+
+* an item activated -> the asset is created, with its add-ons and bundle components as
+  child assets (``<asset>.1``, ``<asset>.2``... in the line's add-on order, then bundle
+  contents), each with its own subscription ``sub-<asset id>`` and its recurring charge
+  per unit from the accepted price;
+* a change item fulfilled -> the change is applied: the next version, and the fields
+  :func:`cpqsim.change.delta` says moved (a disconnect takes the children along);
+* the order rejected, cancelled or failed, or an item abandoned -> every lock it still
+  holds is given back, the assets unchanged.
+
+Pure: the caller holds the one :class:`InstalledBase`, applies the facts, and logs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from cpqsim.asset import (
+    Asset,
+    AssetChangeApplied,
+    AssetChangeLocked,
+    AssetChangeReleased,
+    AssetCreated,
+    AssetEvent,
+    AssetRole,
+    AssetStatus,
+    InstalledBase,
+)
+from cpqsim.catalog import Catalog
+from cpqsim.change import ChangeRefusal, check_change_lines, delta
+from cpqsim.configuration import QuoteLine
+from cpqsim.decomposition import OrderItem
+from cpqsim.events import CloudEvent
+from cpqsim.order import (
+    ORDER_EVENTS,
+    AssetActivated,
+    ItemAbandoned,
+    ItemChangeFulfilled,
+    Order,
+    OrderCancelled,
+    OrderEvent,
+    OrderFailed,
+    OrderRejected,
+)
+from cpqsim.order_terms import MAIN, ElementTerms, ItemTerms, add_months
+
+__all__ = [
+    "REACTS_TO",
+    "assets_acted_on",
+    "lock_for_order",
+    "react",
+    "subscription_of",
+]
+
+#: The order facts (CloudEvent types) the installed base reacts to; a runtime may pass
+#: only these to :func:`react`.
+REACTS_TO = frozenset(
+    cls.cloudevent_type()
+    for cls in (
+        AssetActivated,
+        ItemChangeFulfilled,
+        ItemAbandoned,
+        OrderCancelled,
+        OrderFailed,
+        OrderRejected,
+    )
+)
+
+
+def subscription_of(asset_id: str) -> str:
+    """The billing subscription an asset is billed on (each child on its own)."""
+    return f"sub-{asset_id}"
+
+
+# ----------------------------------------------------------------------------- locks
+
+
+def _descendants(base: InstalledBase, asset_id: str) -> list[Asset]:
+    out: list[Asset] = []
+    for child in base.children(asset_id):
+        out.append(child)
+        out += _descendants(base, child.asset_id)
+    return out
+
+
+def assets_acted_on(base: InstalledBase, items: Sequence[OrderItem | QuoteLine]) -> list[Asset]:
+    """The assets the change items name, and their descendants, as the base has them now.
+
+    The order is created with these (see ``CreateOrder.assets``): its items record their
+    delta and what a disconnect takes along against the state they were admitted on.
+    """
+    out: dict[str, Asset] = {}
+    for item in items:
+        if item.action == "add" or item.asset_id is None:
+            continue
+        asset = base.get(item.asset_id)
+        if asset is None:
+            continue
+        for a in (asset, *_descendants(base, asset.asset_id)):
+            out.setdefault(a.asset_id, a)
+    return list(out.values())
+
+
+def lock_for_order(
+    base: InstalledBase,
+    catalog: Catalog,
+    order_id: str,
+    account_id: str,
+    items: Sequence[OrderItem],
+    business_date: date | None,
+) -> tuple[list[AssetChangeLocked], list[ChangeRefusal]]:
+    """The locks the order takes, or every reason it may not (then: no locks at all).
+
+    Idempotent: asked again for an order that holds its locks already (a replayed
+    creation), it finds nothing to refuse and nothing new to lock.
+    """
+    changes = [i for i in items if i.is_change]
+    if not changes and not any(i.asset_id is not None for i in items):
+        return [], []
+    held = {a.asset_id for a in assets_acted_on(base, changes) if a.locked_by == order_id}
+    lines = [i.as_line() for i in items]
+    refusals = [
+        r
+        for r in check_change_lines(catalog, base, account_id, lines, business_date)
+        if not (r.code == "asset_pending_change" and r.asset_id in held)
+    ]
+    if refusals:
+        return [], refusals
+    locks: list[AssetChangeLocked] = []
+    for item in changes:
+        asset = base.get(item.asset_id or "")
+        assert asset is not None  # the check found it
+        taken = [asset]
+        if item.action == "disconnect":
+            taken += [c for c in _descendants(base, asset.asset_id) if c.status is not _GONE]
+        for a in taken:
+            if a.locked_by == order_id:
+                continue  # locked already by this very order
+            if a.status is AssetStatus.PENDING_CHANGE:
+                refusals.append(
+                    ChangeRefusal(
+                        path=f"lines[{item.line_index}]",
+                        code="asset_pending_change",
+                        message=f"asset {a.asset_id}, taken along by the disconnect of "
+                        f"{asset.asset_id}, has a change in flight (order {a.locked_by})",
+                        asset_id=a.asset_id,
+                    )
+                )
+                continue
+            locks.append(
+                AssetChangeLocked(
+                    asset_id=a.asset_id,
+                    order_id=order_id,
+                    item_id=item.item_id,
+                    action=item.action,  # type: ignore[arg-type]  # a change action
+                    asset_version=a.version,
+                )
+            )
+    if refusals:
+        return [], refusals
+    return locks, []
+
+
+_GONE = AssetStatus.DISCONNECTED
+
+
+# ------------------------------------------------------------------------- reactions
+
+
+def react(
+    base: InstalledBase, order: Order, event: OrderEvent | CloudEvent, catalog: Catalog
+) -> list[AssetEvent]:
+    """The asset facts one order fact calls for (none for most facts).
+
+    ``order`` is the order as it stands after ``event`` (or later: only its items and
+    terms are read). ``event`` may be the fact or its CloudEvent.
+    """
+    fact = _fact(event)
+    if fact is None:
+        return []
+    if isinstance(fact, AssetActivated):
+        return _created(base, order, fact, catalog)
+    if isinstance(fact, ItemChangeFulfilled):
+        return _applied(base, order, fact)
+    if isinstance(fact, ItemAbandoned):
+        return _released(base, order, fact.reason, {fact.item_id})
+    if isinstance(fact, (OrderCancelled, OrderFailed)):
+        return _released(base, order, fact.reason, None)
+    if isinstance(fact, OrderRejected):
+        reason = "; ".join(r.get("message", "") for r in fact.reasons) or "rejected"
+        return _released(base, order, f"order rejected: {reason}", None)
+    return []
+
+
+def _fact(event: OrderEvent | CloudEvent) -> OrderEvent | None:
+    if isinstance(event, CloudEvent):
+        if event.type not in REACTS_TO:
+            return None
+        return ORDER_EVENTS[event.type].model_validate(event.data)
+    return event
+
+
+def _item(order: Order, item_id: str) -> OrderItem:
+    return next(i for i in order.items if i.item_id == item_id)
+
+
+def _version(catalog: Catalog, offering: str) -> str:
+    """The version id an element runs (``saas-suite@2``), as the catalog resolves it."""
+    try:
+        return catalog.offering(offering).version_id
+    except KeyError:
+        return offering
+
+
+def _created(
+    base: InstalledBase, order: Order, fact: AssetActivated, catalog: Catalog
+) -> list[AssetEvent]:
+    if fact.asset_id in base:
+        return []  # told twice (a replayed feed): the asset exists already
+    item = _item(order, fact.item_id)
+    terms = order.terms.get(item.item_id, ItemTerms())
+    under = item.asset_id if item.action == "add" else None
+    parent = base.get(under) if under else None
+    out: list[AssetEvent] = []
+
+    def make(
+        asset_id: str,
+        offering: str,
+        role: AssetRole,
+        parent_id: str | None,
+        quantity: int,
+        options: list[str],
+        characteristics: dict[str, str],
+        key: str,
+    ) -> None:
+        element = terms.elements.get(key, ElementTerms())
+        out.append(
+            AssetCreated(
+                asset_id=asset_id,
+                account_id=order.account_id,
+                offering=_version(catalog, offering),
+                role=role,
+                parent_id=parent_id,
+                site=characteristics.get("site"),
+                quantity=quantity,
+                options=[_version(catalog, o) for o in options],
+                characteristics=dict(characteristics),
+                order_id=order.order_id,
+                item_id=item.item_id,
+                subscription_id=subscription_of(asset_id),
+                recurring_monthly=element.recurring_monthly,
+                currency=terms.currency,
+                term_start=terms.start_date,
+                term_end=terms.term_end,
+            )
+        )
+
+    def tree(line: Any, asset_id: str, key: str, quantity: int) -> None:
+        n = 0
+        for add_on in line.add_ons:
+            n += 1
+            child_key = f"{key}.{n}" if key else str(n)
+            make(f"{asset_id}.{n}", add_on, "add_on", asset_id, quantity, [], {}, child_key)
+        for content in line.contents:
+            n += 1
+            child_key = f"{key}.{n}" if key else str(n)
+            child_id = f"{asset_id}.{n}"
+            units = content.quantity * quantity
+            make(
+                child_id,
+                content.offering,
+                "component",
+                asset_id,
+                units,
+                list(content.options),
+                dict(content.characteristics),
+                child_key,
+            )
+            tree(content, child_id, child_key, units)
+
+    make(
+        fact.asset_id,
+        item.offering,
+        "add_on" if parent is not None else "main",
+        parent.asset_id if parent is not None else None,
+        item.quantity,
+        list(item.options),
+        dict(item.characteristics),
+        MAIN,
+    )
+    tree(item, fact.asset_id, MAIN, item.quantity)
+    return out
+
+
+def _applied(base: InstalledBase, order: Order, fact: ItemChangeFulfilled) -> list[AssetEvent]:
+    item = _item(order, fact.item_id)
+    asset = base.get(fact.asset_id)
+    if asset is None or asset.locked_by != order.order_id:
+        return []  # told twice, or never locked by this order: nothing to apply
+    terms = order.terms.get(item.item_id, ItemTerms())
+    action = item.action
+    changes: dict[str, Any] = {}
+    if action in ("modify", "upgrade", "downgrade"):
+        moved = delta(asset, item.as_line())
+        if moved.offering is not None:
+            changes["offering"] = moved.offering[1]
+        if moved.quantity is not None:
+            changes["quantity"] = moved.quantity[1]
+        if moved.options_added or moved.options_removed:
+            changes["options"] = list(item.options)
+        if moved.characteristics:
+            changes["characteristics"] = {**asset.characteristics, **item.characteristics}
+        recurring = terms.main.recurring_monthly
+        if recurring is not None and recurring != asset.recurring_monthly:
+            changes["recurring_monthly"] = recurring
+    elif action == "renew":
+        changes["term_end"] = _renewed_until(asset, terms)
+    out: list[AssetEvent] = [
+        AssetChangeApplied(
+            asset_id=asset.asset_id,
+            order_id=order.order_id,
+            item_id=item.item_id,
+            action=action,  # type: ignore[arg-type]  # a change action
+            asset_version=asset.version + 1,
+            **changes,
+        )
+    ]
+    if action == "disconnect":
+        for child in _descendants(base, asset.asset_id):
+            if child.locked_by == order.order_id:
+                out.append(
+                    AssetChangeApplied(
+                        asset_id=child.asset_id,
+                        order_id=order.order_id,
+                        item_id=item.item_id,
+                        action="disconnect",
+                        asset_version=child.version + 1,
+                    )
+                )
+    return out
+
+
+def _renewed_until(asset: Asset, terms: ItemTerms) -> Any:
+    """The new term end: what the accepted terms say, else one more term of the same
+    length from the old end (a 12-month contract renews for 12 months)."""
+    if terms.term_end is not None and (asset.term_end is None or terms.term_end > asset.term_end):
+        return terms.term_end
+    if asset.term_end is None:
+        return None
+    if asset.term_start is not None:
+        months = (asset.term_end.year - asset.term_start.year) * 12 + (
+            asset.term_end.month - asset.term_start.month
+        )
+        if months > 0:
+            return add_months(asset.term_end, months)
+    return add_months(asset.term_end, 12)
+
+
+def _released(
+    base: InstalledBase, order: Order, reason: str, items: set[str] | None
+) -> list[AssetEvent]:
+    out: list[AssetEvent] = []
+    seen: set[str] = set()
+    for item in order.items:
+        if not item.is_change or item.asset_id is None:
+            continue
+        if items is not None and item.item_id not in items:
+            continue
+        asset = base.get(item.asset_id)
+        if asset is None:
+            continue
+        for a in (asset, *_descendants(base, asset.asset_id)):
+            if a.locked_by == order.order_id and a.asset_id not in seen:
+                seen.add(a.asset_id)
+                out.append(
+                    AssetChangeReleased(asset_id=a.asset_id, order_id=order.order_id, reason=reason)
+                )
+    return out
