@@ -39,15 +39,23 @@ import hashlib
 import json
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 
 from cpqsim.approval import ApprovalPolicy, required_approvals
 from cpqsim.catalog import Catalog, Money
 from cpqsim.configuration import QuoteLine, check_configuration, line_key
+from cpqsim.omit_defaults import OmitsDefaults
 from cpqsim.pricebook import MAX_DIGITS, PricingRules, RoundingMode, decimal_problem
 from cpqsim.pricing_canonical import Escapes, object_json, quote_line_json, usage_json
+from cpqsim.pricing_change import (
+    CHANGE_ACTIONS,
+    PRICED_AS_CONFIGURATION,
+    check_change_configuration,
+    price_changes,
+)
+from cpqsim.pricing_change_terms import AssetTerms, ContractTerms
 from cpqsim.pricing_charge import EXACT, ChargeContext
 from cpqsim.pricing_errors import PricingError
 from cpqsim.pricing_periods import FirstPeriod, ProrationError, first_period
@@ -140,15 +148,24 @@ class UsageEstimate(BaseModel):
     units: _Units
 
 
-class PriceRequest(BaseModel):
+class PriceRequest(OmitsDefaults):
     """What to price, for whom, where and when.
 
     Only ``lines`` is required; the defaults price in the catalog currency with no region,
     channel, segment or account. ``business_date`` is required as soon as the catalog has
     pricing rules (they are effective-dated and pricing never reads a clock).
+
+    A request with change lines also states the terms of every asset they act on
+    (``assets``), the contract terms in force (``contract_terms``, default: none) and the
+    day the changes take effect (``change_date``, default: the business date): a change
+    is priced from what the request says, so pricing it again reproduces it. The three
+    are left out of the JSON while unset, so new-sale requests keep their bytes.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+    omit_when_default: ClassVar[frozenset[str]] = frozenset(
+        {"assets", "contract_terms", "change_date"}
+    )
 
     lines: list[QuoteLine]
     # Normalized (0.120 -> 0.12) so equal discounts give equal fingerprints.
@@ -165,6 +182,15 @@ class PriceRequest(BaseModel):
     period_end: date | None = Field(
         default=None, description="exclusive end of the first (partial) billing month"
     )
+    assets: list[AssetTerms] = Field(default_factory=list, max_length=100_000)
+    contract_terms: ContractTerms | None = None
+    change_date: date | None = Field(
+        default=None, description="the day the change lines take effect (default: business_date)"
+    )
+
+    @property
+    def changes_assets(self) -> bool:
+        return bool(self.assets) or any(line.action in CHANGE_ACTIONS for line in self.lines)
 
 
 def _sha256(plain: Any) -> str:
@@ -330,7 +356,12 @@ def price_quote(
     # Content keys, computed once: the configuration check, the pricer and the input
     # fingerprint each do their per-line work once per distinct line content.
     keys = [line_key(line) for line in request.lines]
-    violations = check_configuration(catalog, request.lines, request.business_date, line_keys=keys)
+    if request.changes_assets:
+        violations = check_change_configuration(catalog, request.lines, request.business_date, keys)
+    else:
+        violations = check_configuration(
+            catalog, request.lines, request.business_date, line_keys=keys
+        )
     if violations:
         raise PricingError(
             f"the configuration is not valid against catalog {catalog.id} {catalog.version}",
@@ -368,8 +399,11 @@ def _price(
         discount_rate=request.discount_pct,
         first_period=fp,
     )
-    run = PricingRun(plan, ctx, request.lines, keys, usage)
-    priced, distinct, quote_warnings = run.price()
+    if request.changes_assets:
+        run, priced, distinct, quote_warnings = _run_with_changes(request, plan, ctx, keys, usage)
+    else:
+        run = PricingRun(plan, ctx, request.lines, keys, usage)
+        priced, distinct, quote_warnings = run.price()
     totals = Totals(distinct, rounding)
     warnings = list(quote_warnings)
     for i, line in enumerate(priced):
@@ -439,7 +473,82 @@ def _price(
         "channel": request.channel,
         "account_id": request.account_id,
     }
+    if request.changes_assets:
+        scalars.update(_changes(catalog, request, policy, rounding, currency, priced))
     return totals.result(scalars, priced, run.writer)
+
+
+def _engine_line(line: QuoteLine) -> bool:
+    """Does the rule engine price this line (a new sale, or the configuration a
+    modify/upgrade/downgrade asks for)? Suspend, resume, disconnect and renew configure
+    nothing new: their price comes from the asset's own charge."""
+    return line.action == "add" or line.action in PRICED_AS_CONFIGURATION
+
+
+def _run_with_changes(
+    request: PriceRequest,
+    plan: Any,
+    ctx: ChargeContext,
+    keys: list[tuple],
+    usage: dict[tuple[int, str], Decimal],
+) -> tuple[PricingRun, list[Any], dict[tuple, list[Any]], list[str]]:
+    """The rule engine over the lines it prices; the other change lines get a priced
+    line with no charges (their amounts are in the result's ``changes``)."""
+    engine = [i for i, line in enumerate(request.lines) if _engine_line(line)]
+    position = {i: k for k, i in enumerate(engine)}
+    engine_usage: dict[tuple[int, str], Decimal] = {}
+    for (i, entry), units in usage.items():
+        if i not in position:
+            raise PricingError(
+                f"usage for lines[{i}] {entry}: a {request.lines[i].action} line configures "
+                "nothing to estimate usage for"
+            )
+        engine_usage[(position[i], entry)] = units
+    run = PricingRun(
+        plan, ctx, [request.lines[i] for i in engine], [keys[i] for i in engine], engine_usage
+    )
+    engine_priced, distinct, warnings = run.price()
+    nothing = run.writer.line([], [], [], [])
+    priced = [
+        engine_priced[position[i]] if i in position else nothing for i in range(len(request.lines))
+    ]
+    return run, priced, distinct, warnings
+
+
+def _changes(
+    catalog: Catalog,
+    request: PriceRequest,
+    policy: PricingPolicy,
+    rounding: Any,
+    currency: str,
+    priced: list[Any],
+) -> dict[str, Any]:
+    """The result's change fields: every change line's delta and what they come to."""
+    effective = request.change_date or request.business_date
+    if effective is None:
+        raise PricingError("a change to an installed asset needs business_date or change_date")
+    changes = price_changes(
+        catalog,
+        request.lines,
+        request.assets,
+        request.contract_terms or ContractTerms(),
+        effective,
+        {
+            i: priced[i].model
+            for i, line in enumerate(request.lines)
+            if line.action in PRICED_AS_CONFIGURATION
+        },
+        rounding,
+        currency,
+        policy.version,
+    )
+    if not changes:
+        return {}
+    return {
+        "changes": changes,
+        "change_due_total": sum((c.due for c in changes), rounding.zero),
+        "change_monthly_delta": sum((c.monthly_delta for c in changes), rounding.zero),
+    }
 
 
 def reprice_matches(

@@ -21,14 +21,17 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from functools import cached_property
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from cpqsim.approval import ApprovalTrigger
+from cpqsim.omit_defaults import OmitsDefaults
 
 __all__ = [
     "Amount",
+    "ChangeBilling",
+    "ChangePrice",
     "LineCharge",
     "PriceResult",
     "PriceStep",
@@ -139,7 +142,57 @@ class PricedLine(BaseModel):
     fingerprint: str
 
 
-class PriceResult(BaseModel):
+class ChangeBilling(BaseModel):
+    """What billing needs to carry out one priced change (all amounts in ``currency``).
+
+    ``due`` is what the change bills for the current billing month (``charge`` +
+    ``one_time`` - ``credit``; negative: a credit to the customer). ``new_monthly`` is the
+    line's monthly charge from the next cycle on; ``unit_monthly`` the same per unit,
+    rounded to the currency's places. A renewal's ``term_amount`` is the recurring value of
+    the new term ``term_start .. term_end``.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    line: int
+    asset_id: str
+    asset_version: int
+    action: str
+    subscription_id: str
+    currency: str
+    effective_date: date
+    quantity: int
+    old_monthly: Amount
+    new_monthly: Amount
+    monthly_delta: Amount
+    unit_monthly: Amount
+    credit: Amount
+    charge: Amount
+    one_time: Amount
+    due: Amount
+    proration_basis: str | None = None
+    period_start: date | None = None
+    period_end: date | None = None
+    days: int | None = None
+    period_days: int | None = None
+    term_start: date | None = None
+    term_end: date | None = None
+    term_months: int | None = None
+    term_amount: Amount | None = None
+    coterminated: bool = False
+    applied_rules: list[str] = Field(default_factory=list)
+
+
+class ChangePrice(ChangeBilling):
+    """A priced change with its trace: every step names old and new amounts."""
+
+    trace: list[PriceStep] = Field(default_factory=list)
+
+    def billing(self) -> ChangeBilling:
+        return ChangeBilling(**{k: v for k, v in self.__dict__.items() if k != "trace"})
+
+
+class PriceResult(OmitsDefaults):
     """A priced quote: lines, totals, rounding policy, warnings, triggers, fingerprints.
 
     Totals: ``subtotal`` (= ``list_total``) - ``discount_total`` = ``net_total``, the sum
@@ -155,6 +208,9 @@ class PriceResult(BaseModel):
     """
 
     model_config = ConfigDict(frozen=True)
+    omit_when_default: ClassVar[frozenset[str]] = frozenset(
+        {"changes", "change_due_total", "change_monthly_delta"}
+    )
 
     currency: str
     catalog_version: str
@@ -185,6 +241,12 @@ class PriceResult(BaseModel):
     region: str | None = None
     channel: str | None = None
     account_id: str | None = None
+    #: A quote that changes installed assets: each change line's delta price (old
+    #: against new, with its trace), what they bill for the current month in all
+    #: (negative: a credit) and how the monthly charges move. Omitted while empty.
+    changes: list[ChangePrice] = Field(default_factory=list)
+    change_due_total: Amount | None = None
+    change_monthly_delta: Amount | None = None
 
     @cached_property
     def charges(self) -> list[PricedCharge]:

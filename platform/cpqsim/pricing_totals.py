@@ -78,4 +78,12 @@ class Totals:
         data["lines"] = [line.model for line in priced]
         data["totals_trace"] = totals_models
         data["fingerprint"] = "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
-        return build(PriceResult, {name: data[name] for name in PriceResult.model_fields})
+        # Fields a request does not use (a new sale has no changes) take their default:
+        # they are not in the hashed text either, so existing fingerprints keep their bytes.
+        return build(
+            PriceResult,
+            {
+                name: data[name] if name in data else field.get_default(call_default_factory=True)
+                for name, field in PriceResult.model_fields.items()
+            },
+        )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -27,14 +27,21 @@ from cpqsim.approval import (
     authority_trigger,
     highest_required_role,
 )
+from cpqsim.asset import InstalledBase
 from cpqsim.canonical import fingerprint
 from cpqsim.catalog import Catalog
+from cpqsim.change import ChangeRefusal, check_change_lines
 from cpqsim.configuration import QuoteLine, check_configuration, resolve_line_versions
 from cpqsim.context import Context, iso
+from cpqsim.eligibility import CustomerContext
 from cpqsim.events import DomainEvent
 from cpqsim.lifecycle import DomainError, GuardFailed, TransitionTable
 from cpqsim.omit_defaults import OmitsDefaults
 from cpqsim.pricing import PriceRequest, PriceResult, PricingError, PricingPolicy, price_quote
+from cpqsim.pricing_change import CHANGE_ACTIONS, check_change_configuration
+from cpqsim.pricing_change_basis import assets_priced, installed_offerings
+from cpqsim.pricing_change_terms import ContractBook
+from cpqsim.pricing_result import ChangeBilling
 from cpqsim.proposal import PROPOSAL_FORMAT, proposal_sha256, render_proposal
 from cpqsim.quote_guards import (
     OfferLapsed,
@@ -208,14 +215,18 @@ class EscalateApproval(QuoteCommand):
 # ----------------------------------------------------------------------------- events
 
 
-class CommercialSnapshot(BaseModel):
+class CommercialSnapshot(OmitsDefaults):
     """What an approval and an acceptance bind to: every commercially material field.
 
     It carries the exact price request (business date included), so the accepted price
     can be reproduced later and compared by fingerprint, never silently recomputed.
+    A quote that changes installed assets also carries, per change line, what billing
+    needs to carry the change out (``changes``: subscription, amounts, start date, term
+    end, proration basis), taken from the price; omitted while there are none.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+    omit_when_default: ClassVar[frozenset[str]] = frozenset({"changes"})
 
     quote_id: str
     revision: int
@@ -226,6 +237,7 @@ class CommercialSnapshot(BaseModel):
     catalog_version: str
     price_request: PriceRequest | None
     price_fingerprint: str | None
+    changes: list[ChangeBilling] = Field(default_factory=list)
 
     def fingerprint(self) -> str:
         return fingerprint(self)
@@ -472,6 +484,13 @@ class QuoteServices:
     pricing_available: bool = True
     # Validity, customer facts, eligibility answers and conversion guards.
     quote_policy: QuotePolicy = field(default_factory=QuotePolicy)
+    # What customers really have (read only here): change lines are judged and priced
+    # against it, and eligibility reads an account's installed offerings from it. The
+    # runtime that owns it keeps it current; empty by default (new sales only).
+    installed_base: InstalledBase = field(default_factory=InstalledBase)
+    # What each customer's agreement says about changes (early termination, suspension,
+    # renewal); copied into the price request of every change.
+    contract_terms: ContractBook = field(default_factory=ContractBook)
 
     def price(self, request: PriceRequest) -> PriceResult:
         """``price_quote`` of ``request`` against this catalog and these policies."""
@@ -492,13 +511,62 @@ class QuoteServices:
             raise PricingError(
                 f"discount_pct {d} is outside 0..{limit} allowed by {self.pricing_policy.version}"
             )
-        violations = check_configuration(self.catalog, request.lines, request.business_date)
+        if request.changes_assets:
+            violations = check_change_configuration(
+                self.catalog, request.lines, request.business_date
+            )
+        else:
+            violations = check_configuration(self.catalog, request.lines, request.business_date)
         if violations:
             raise PricingError(
                 f"the configuration is not valid against catalog {self.catalog.id} "
                 f"{self.catalog.version}",
                 violations,
             )
+
+    def judge_changes(
+        self, account_id: str, lines: list[QuoteLine], business_date: date
+    ) -> list[QuoteLine]:
+        """Refuse change lines the installed base says cannot go ahead (every reason at
+        once); return the lines with each change pinned to the asset version it is
+        quoted against, so the order later acts on exactly that version."""
+        if not any(line.changes_asset for line in lines):
+            return lines
+        base = self.installed_base
+        refusals = check_change_lines(self.catalog, base, account_id, lines, business_date)
+        if refusals:
+            raise ChangeRefused(refusals)
+        pinned = []
+        for line in lines:
+            asset = base.get(line.asset_id) if line.asset_id and line.action != "add" else None
+            if asset is not None and line.asset_version is None:
+                line = line.model_copy(update={"asset_version": asset.version})
+            pinned.append(line)
+        return pinned
+
+    def customer(self, command: CreateQuote) -> CustomerContext:
+        """The customer's facts; the installed base, when it knows the account, says
+        which offerings it really has (it wins over the policy's list)."""
+        known = self.quote_policy.customer(
+            command.account_id, command.region, command.channel, command.segment
+        )
+        owned = installed_offerings(self.installed_base, command.account_id)
+        if owned is None:
+            return known
+        return known.model_copy(update={"installed_assets": owned})
+
+
+class ChangeRefused(DomainError):
+    """Change lines the installed base refuses: each reason with its line's path."""
+
+    code = "change_refused"
+
+    def __init__(self, refusals: list[ChangeRefusal]) -> None:
+        self.refusals = list(refusals)
+        super().__init__(
+            "the change cannot go ahead: "
+            + "; ".join(f"{r.path} ({r.code}): {r.message}" for r in self.refusals)
+        )
 
 
 class AlreadyConverted(GuardFailed):
@@ -542,7 +610,9 @@ class StalePrice(GuardFailed):
 
 def commercial_snapshot(state: Quote) -> CommercialSnapshot:
     """The commercially material content of the quote as it stands."""
+    changes = state.price.changes if state.price is not None else []
     return CommercialSnapshot(
+        changes=[c.billing() for c in changes],
         quote_id=state.quote_id,
         revision=state.revision,
         account_id=state.account_id,
@@ -555,12 +625,24 @@ def commercial_snapshot(state: Quote) -> CommercialSnapshot:
     )
 
 
-def price_request_for(state: Quote | CreateQuote, ctx: Context) -> PriceRequest:
+def price_request_for(
+    state: Quote | CreateQuote, ctx: Context, services: QuoteServices | None = None
+) -> PriceRequest:
     """The request pricing sees: the quote's content and context at today's business date.
 
     The business date comes from the context (virtual time in the sim), never the clock.
+    When the lines change installed assets (and ``services`` are given), the request
+    also states each asset's terms and the account's contract terms: the change is
+    priced from the request alone.
     """
+    changes: dict[str, Any] = {}
+    if services is not None and any(line.action in CHANGE_ACTIONS for line in state.lines):
+        assets = assets_priced(services.installed_base, state.account_id, state.lines)
+        if assets:
+            changes["assets"] = assets
+        changes["contract_terms"] = services.contract_terms.for_account(state.account_id)
     return PriceRequest(
+        **changes,
         lines=state.lines,
         discount_pct=state.discount_pct,
         region=state.region,
@@ -593,17 +675,16 @@ COMMAND_FACTS: dict[str, str] = {
 
 def _create(command: CreateQuote, ctx: Context, services: QuoteServices) -> list[QuoteEvent]:
     # Quotes name exact catalog versions: pin every element at today's business date.
-    command = command.model_copy(
-        update={"lines": resolve_line_versions(services.catalog, command.lines, ctx.now.date())}
-    )
+    day = ctx.now.date()
+    lines = resolve_line_versions(services.catalog, command.lines, day)
+    lines = services.judge_changes(command.account_id, lines, day)
+    command = command.model_copy(update={"lines": lines})
     services.admit(price_request_for(command, ctx))
     _authority(services.approval_policy, command.requester_role, command.discount_pct)
     answer = ask_eligibility(
         services.catalog,
         command.lines,
-        services.quote_policy.customer(
-            command.account_id, command.region, command.channel, command.segment
-        ),
+        services.customer(command),
         services.quote_policy,
         ctx.now,
     )
@@ -632,7 +713,10 @@ def _create(command: CreateQuote, ctx: Context, services: QuoteServices) -> list
 def _price(
     state: Quote, command: PriceQuote, ctx: Context, services: QuoteServices
 ) -> list[QuoteEvent]:
-    request = price_request_for(state, ctx)
+    # The asset may have moved since the quote was made (another order changed it, or
+    # holds it now): a change is priced only against the version it was quoted on.
+    services.judge_changes(state.account_id, state.lines, ctx.now.date())
+    request = price_request_for(state, ctx, services)
     result = services.price(request)
     policy = services.approval_policy
     beyond = _authority(policy, state.requester_role, state.discount_pct)
@@ -755,7 +839,11 @@ def _revise(
     state: Quote, command: ReviseQuote, ctx: Context, services: QuoteServices
 ) -> list[QuoteEvent]:
     lines = (
-        resolve_line_versions(services.catalog, command.lines, ctx.now.date())
+        services.judge_changes(
+            state.account_id,
+            resolve_line_versions(services.catalog, command.lines, ctx.now.date()),
+            ctx.now.date(),
+        )
         if command.lines is not None
         else state.lines
     )
