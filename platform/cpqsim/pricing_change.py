@@ -450,7 +450,10 @@ def check_change_configuration(
         violations = check_configuration(
             catalog,
             [lines[i] for i in indexes],
-            business_date,
+            # A change names the version the asset runs: its sales window may have
+            # closed (a grandfathered edition), no reason to refuse amending it (as
+            # cpqsim.change judges it).
+            None if intent == "change_asset" else business_date,
             intent=intent,  # type: ignore[arg-type]
             line_keys=[keys[i] for i in indexes],
         )

@@ -194,7 +194,18 @@ def _orderable(
     snapshot = quote.accepted_snapshot
     if snapshot is None:
         return None
-    violations = check_configuration(catalog, snapshot.lines, ctx.now.date(), intent="new_order")
+    if any(line.changes_asset for line in snapshot.lines):
+        # A change is orderable as a change: renewals and suspensions configure nothing,
+        # an upgrade is judged as an amendment (the installed base judges the rest).
+        from cpqsim.pricing_change import check_change_configuration
+
+        violations = check_change_configuration(
+            catalog, snapshot.lines, ctx.now.date(), new_sale="new_order"
+        )
+    else:
+        violations = check_configuration(
+            catalog, snapshot.lines, ctx.now.date(), intent="new_order"
+        )
     if violations:
         return NotOrderable(
             f"quote {quote.quote_id} is not orderable on {ctx.now.date().isoformat()}: "

@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cpqsim.approval import ApprovalPolicy
-from cpqsim.asset import AssetCreated
+from cpqsim.asset import AssetEvent
 from cpqsim.catalog import Catalog
 from cpqsim.configuration import QuoteLine
 from cpqsim.decomposition import Cutoff
@@ -490,4 +490,5 @@ class LoadedScenario(BaseModel):
     approval_policy: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
     #: The asset facts the run starts from (the installed base before the first order);
     #: every runtime creates its one installed base from them. Empty: a new business.
-    installed_base: list[AssetCreated] = Field(default_factory=list)
+    #: Mostly AssetCreated; an asset suspended before the run brings its suspension too.
+    installed_base: list[AssetEvent] = Field(default_factory=list)

@@ -157,12 +157,15 @@ class SimRuntime:
         self.env = simpy.Environment()
         self.ids = IdSource()
         self.policy = self.scenario.resilience_policy()
+        # One installed base: quotes judge and price changes against it, orders lock it.
+        self.installed_base = InstalledBase()
         self.quotes = QuoteService(
             QuoteServices(
                 catalog=loaded.catalog,
                 refuse_stale_prices=self.scenario.refuse_stale_prices,
                 approval_policy=loaded.approval_policy,
                 quote_policy=self.scenario.quote_policy,
+                installed_base=self.installed_base,
             )
         )
         self.orders = OrderService(loaded.catalog, self.policy, self.scenario.order_policy)
@@ -176,7 +179,7 @@ class SimRuntime:
             ds.latencies = LatencyLog()  # type: ignore[assignment]  # same appends, compact
         self.samples = Samples()
         self.stats = JourneyStats()
-        self.plans: list[JourneyPlan] = plan_journeys(self.scenario, self.seed)
+        self.plans: list[JourneyPlan] = plan_journeys(loaded, self.seed)
         self.journeys = JourneyRunner(
             self, self.stats, self.scenario.approval_timeout_s, on_finished=self._journey_finished
         )
@@ -198,7 +201,6 @@ class SimRuntime:
         self.fallout_cases = 0
         self.restarts = 0
         self._unreachable: dict[str, float] = {}  # system -> virtual time it is back
-        self.installed_base = InstalledBase()
         self._asset_ids = IdSource("assets")  # asset facts: a producer of their own
         starting = loaded.installed_base if installed_base is None else installed_base
         self._record_assets(list(starting), self._asset_ctx(None, None))
