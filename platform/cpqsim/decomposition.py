@@ -207,35 +207,44 @@ def _descendants(asset_id: str, kids: dict[str, list[Asset]]) -> list[Asset]:
 
 
 class ChangeStep(NamedTuple):
-    """One delta task of a change action: where it runs, and what undoes it."""
+    """One delta task of a change action: where it runs, what undoes it, and when it is
+    past cancelling (see :data:`CHANGE_CUTOFF`)."""
 
     system: str
     operation: str
     compensation: str | None
     kind: Literal["fulfillment", "billing"]
+    cutoff: Cutoff | None = None
+
+
+#: Once the downstream has changed the customer's service, the change is live and the
+#: asset records it: it is no longer cancelled but reversed by another change order
+#: (the customer orders the opposite change). Billing steps follow and can be undone.
+CHANGE_CUTOFF: Cutoff = "on_completion"
 
 
 P, B = PROVISIONING_SYSTEM, BILLING_SYSTEM
-_PLAN_MOVE = ChangeStep(P, "change_plan", "change_plan", "fulfillment")  # back to the old plan
+C = CHANGE_CUTOFF
+_PLAN_MOVE = ChangeStep(P, "change_plan", "change_plan", "fulfillment", C)  # back to the old plan
 _BILL_MODIFY = ChangeStep(B, "modify_subscription", "modify_subscription", "billing")
 #: The delta tasks of each change action on the asset itself, in dependency order
 #: (billing last, after the fulfilment work, as for a new item). A modify never
 #: re-provisions: it changes the service in place, and bills only when the quantity
 #: moves (:data:`MODIFY_BILLING`). Undoing a change applies the opposite change.
 CHANGE_STEPS: dict[str, tuple[ChangeStep, ...]] = {
-    "modify": (ChangeStep(P, "modify", "modify", "fulfillment"),),
+    "modify": (ChangeStep(P, "modify", "modify", "fulfillment", C),),
     "upgrade": (_PLAN_MOVE, _BILL_MODIFY),
     "downgrade": (_PLAN_MOVE, _BILL_MODIFY),
     "suspend": (
-        ChangeStep(P, "suspend", "resume", "fulfillment"),
+        ChangeStep(P, "suspend", "resume", "fulfillment", C),
         ChangeStep(B, "suspend_subscription", "resume_subscription", "billing"),
     ),
     "resume": (
-        ChangeStep(P, "resume", "suspend", "fulfillment"),
+        ChangeStep(P, "resume", "suspend", "fulfillment", C),
         ChangeStep(B, "resume_subscription", "suspend_subscription", "billing"),
     ),
     "disconnect": (
-        ChangeStep(P, "deactivate", "activate", "fulfillment"),
+        ChangeStep(P, "deactivate", "activate", "fulfillment", C),
         ChangeStep(B, BILLING_COMPENSATION, BILLING_OPERATION, "billing"),
     ),
     "renew": (ChangeStep(B, "renew_subscription", "renew_subscription", "billing"),),
@@ -244,7 +253,7 @@ CHANGE_STEPS: dict[str, tuple[ChangeStep, ...]] = {
 #: characteristic that is priced moves it as well, once the accepted snapshot says which.)
 MODIFY_BILLING = _BILL_MODIFY
 #: A disconnect gives back what the offering reserved in inventory.
-RELEASE = ChangeStep(INVENTORY_SYSTEM, "release", "reserve", "fulfillment")
+RELEASE = ChangeStep(INVENTORY_SYSTEM, "release", "reserve", "fulfillment", C)
 
 
 def _reserves(catalog: Catalog, element: str) -> bool:
@@ -283,6 +292,7 @@ def _change_tasks(catalog: Catalog, item: OrderItem) -> list[TaskSpec]:
             depends_on=sorted(deps),
             kind=step.kind,
             compensation=step.compensation,
+            cutoff=step.cutoff,
             child=child,
         )
 

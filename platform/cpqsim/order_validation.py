@@ -8,6 +8,8 @@ core's assessments at the order date.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -54,9 +56,17 @@ def _commercial(o: OrderToValidate) -> list[str]:
 
 
 def _catalog(o: OrderToValidate) -> list[str]:
+    """New sales against the catalog as sold today. Lines on installed assets are the
+    installed base's to judge (a grandfathered version may be changed, an add-on goes
+    under a parent the quote does not carry): see :func:`_assets`."""
+    lines = [line for line in o.quote.lines if not line.changes_asset]
+    if not lines:
+        return []
+    if len(lines) < len(o.quote.lines):
+        return _renumbered(o, lines)
     assessment = assess_order(
         o.catalog,
-        o.quote.lines,
+        lines,
         CustomerContext(account_id=o.quote.account_id),
         business_date=o.business_date,
         evaluated_at=o.at,
@@ -69,6 +79,16 @@ def _catalog(o: OrderToValidate) -> list[str]:
         for reason in r.reasons
     ]
     return problems
+
+
+def _renumbered(o: OrderToValidate, lines: list) -> list[str]:
+    """The catalog check of the new-sale lines alone, each path naming its quote line."""
+    index = [i for i, line in enumerate(o.quote.lines) if not line.changes_asset]
+    problems = _catalog(dataclasses.replace(o, quote=o.quote.model_copy(update={"lines": lines})))
+    return [
+        re.sub(r"^lines\[(\d+)\]", lambda m: f"lines[{index[int(m.group(1))]}]", p)
+        for p in problems
+    ]
 
 
 def _feasibility(o: OrderToValidate) -> list[str]:
