@@ -135,8 +135,14 @@ class _Pool:
         if entry.action == "renew":
             horizon = EPOCH.date() + timedelta(days=entry.within_days or 3660)
             due = [a for a in candidates if a.term_end is None or a.term_end <= horizon]
-            # soonest first; an asset without dates is found when its turn comes
-            due.sort(key=lambda a: (a.term_end or EPOCH.date(), a.asset_id))
+            # soonest first; an asset without dates turns up anywhere in the worklist
+            span = (horizon - EPOCH.date()).days + 1
+            undated = {
+                a.asset_id: EPOCH.date() + timedelta(days=self.rng.randrange(span))
+                for a in due
+                if a.term_end is None
+            }
+            due.sort(key=lambda a: (a.term_end or undated[a.asset_id], a.asset_id))
             self.order = due[::-1]  # popped from the end
         else:
             self.rng.shuffle(candidates)
