@@ -84,6 +84,7 @@ def moves_of(catalog: Catalog, asset: Asset, action: str) -> list[tuple[str, str
             )
             if replaces and newer.allows("new_quote"):
                 found.append((asset.offering, newer.version_id))
+    held = {stable_id(o) for o in asset.options}
     for option in asset.options:
         source = catalog.resolve(option)
         group = offering.group_of(option)
@@ -92,7 +93,7 @@ def moves_of(catalog: Catalog, asset: Asset, action: str) -> list[tuple[str, str
         members = {stable_id(o) for o in group.options}
         for rel in source.relations:
             target = stable_id(rel.target)
-            if rel.kind == kind and target in members and target not in asset.options:
+            if rel.kind == kind and target in members and target not in held:
                 found.append((option, target))
     return found
 

@@ -312,11 +312,16 @@ class _Generator:
         return QuoteLine(
             offering=version.version_id,
             quantity=_quantity(version, rng),
-            options=[stable_id(o) for o in options],
+            options=[self._pinned(o) for o in options],
             add_ons=[stable_id(a) for a in add_ons],
             characteristics=self._characteristics(version),
             contents=contents,
         )
+
+    def _pinned(self, key: str) -> str:
+        """The version id an option runs (as a quote pins it when it is sold)."""
+        found = self.catalog.resolve(key)
+        return found.version_id if found is not None else key
 
     def _characteristics(self, version: Offering) -> dict[str, str]:
         if not self.catalog.has_specification(version.specification):
