@@ -28,3 +28,12 @@ def test_installed_base_benchmark_quick_run_answers_both_questions_beside_a_dict
     assert judged is not None, stdout
     lines, refused = (int(g.replace(",", "")) for g in judged.groups())
     assert 0 < refused < lines
+    # And the sim part: a short renewal season beside a short happy path, both judged,
+    # the renewal season fulfilling change orders, and the ratio of their rates
+    rows = {line.split()[0]: line.split() for line in stdout.splitlines() if line}
+    for name in ("happy_path", "renewal_season"):
+        assert rows[name][-1] == "pass", rows[name]
+        assert int(rows[name][2].replace(",", "")) > 0  # completed orders
+    assert int(rows["renewal_season"][3].replace(",", "")) > 0  # change orders fulfilled
+    ratio = re.search(r"ratio renewal season / happy path orders per CPU-second: ([\d.]+)x", stdout)
+    assert ratio is not None and float(ratio.group(1)) > 0, stdout
