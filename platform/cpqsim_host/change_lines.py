@@ -94,7 +94,8 @@ def moves_of(catalog: Catalog, asset: Asset, action: str) -> list[tuple[str, str
         for rel in source.relations:
             target = stable_id(rel.target)
             if rel.kind == kind and target in members and target not in held:
-                found.append((option, target))
+                pinned = catalog.resolve(target)  # the version a quote would pin
+                found.append((option, pinned.version_id if pinned is not None else target))
     return found
 
 
