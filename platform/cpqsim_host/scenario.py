@@ -203,9 +203,10 @@ class ChangeMix(_Input):
     """One kind of change customers (or a campaign) quote against installed assets.
 
     Each journey picks an asset the change can apply to (``offering`` narrows the pool)
-    and quotes it against the asset's version as the journey plan saw it. An entry draws
-    its assets without replacement; two entries may draw the same asset, which is how a
-    campaign races with customers.
+    and quotes it against the asset's version in the installed base the run starts from
+    (as a campaign or a renewal worklist is written). An entry draws its assets without
+    replacement; two entries may draw the same asset, which is how a campaign races
+    with customers.
     """
 
     name: str = Field(min_length=1, max_length=200)
@@ -226,11 +227,6 @@ class ChangeMix(_Input):
         ge=1,
         le=3660,
         description="renew: only assets whose term ends within this many days of the quote",
-    )
-    campaign: bool = Field(
-        default=False,
-        description="quotes prepared in bulk from the installed base as it was at the start "
-        "(a campaign); otherwise a customer-initiated change",
     )
 
 

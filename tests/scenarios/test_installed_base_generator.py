@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -156,3 +158,70 @@ def test_an_offering_the_catalog_cannot_install_is_refused_by_name(catalog):
     profile = PROFILE.model_copy(update={"offerings": {"legacy-firewall": 1}})
     with pytest.raises(InstalledBaseError, match="legacy-firewall"):
         generate_installed_base(profile, catalog, seed=7)
+
+
+# ------------------------------------------------------------------------ bad input
+
+
+@pytest.mark.parametrize(
+    ("edit", "place", "says"),
+    [
+        (
+            ("offering: saas-suite, weight: 1}", "offering: saas-suit, weight: 1}"),
+            "traffic.changes.mix[1].offering",
+            "did you mean 'saas-suite'",
+        ),
+        (
+            (
+                "installed_base:\n  assets: 2000",
+                "installed_base:\n  offerings: {legacy-firewall: 1}\n  assets: 2000",
+            ),
+            "installed_base",
+            "legacy-firewall",
+        ),
+        (("migrated_fraction: 0.1", "migrated_fraction: 1.5"), "migrated_fraction", "1"),
+        (("action: renew,", "action: renw,"), "action", "renew"),
+    ],
+    ids=["unknown offering", "offering never installed", "fraction above one", "no such action"],
+)
+def test_a_bad_installed_base_or_change_traffic_exits_2_naming_the_place(
+    tmp_path, edit, place, says
+):
+    # Given renewal_season with one mistake in its installed base or change traffic
+    text = (LIBRARY / "renewal_season.yaml").read_text()
+    assert edit[0] in text
+    text = text.replace(edit[0], edit[1]).replace(
+        "catalog: catalog/enterprise.yaml", f"catalog: {LIBRARY / 'catalog' / 'enterprise.yaml'}"
+    )
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    # When it is run
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cpqsim_scenarios",
+            "run",
+            str(path),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    # Then it is refused before anything runs, with the place and the reason
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output
+    assert "Traceback" not in output
+    assert place in output and says in output, output
+    assert not (tmp_path / "out").exists()
+
+
+def test_change_traffic_without_an_installed_base_is_refused(catalog):
+    from cpqsim_host.scenario import Scenario
+
+    raw = load_scenario(LIBRARY / "renewal_season.yaml").scenario.model_dump()
+    raw["installed_base"] = None
+    with pytest.raises(ValueError, match="needs installed_base"):
+        Scenario.model_validate(raw)
