@@ -15,7 +15,9 @@ While the order runs, :func:`react` turns its facts into asset facts:
 * a change item fulfilled -> the change is applied: the next version, and the fields
   :func:`cpqsim.change.delta` says moved (a disconnect takes the children along);
 * the order rejected, cancelled or failed, or an item abandoned -> every lock it still
-  holds is given back, the assets unchanged.
+  holds is given back, the assets unchanged; and an asset it had created for an item
+  it then gave up (its work is being compensated) is taken back: locked and disconnected
+  by that same order, so the base never shows a service nobody runs.
 
 Pure: the caller holds the one :class:`InstalledBase`, applies the facts, and logs them.
 """
@@ -194,9 +196,10 @@ def react(
     if isinstance(fact, ItemChangeFulfilled):
         return _applied(base, order, fact)
     if isinstance(fact, ItemAbandoned):
-        return _released(base, order, fact.reason, {fact.item_id})
+        items = {fact.item_id}
+        return [*_released(base, order, fact.reason, items), *_taken_back(base, order, items)]
     if isinstance(fact, (OrderCancelled, OrderFailed)):
-        return _released(base, order, fact.reason, None)
+        return [*_released(base, order, fact.reason, None), *_taken_back(base, order, None)]
     if isinstance(fact, OrderRejected):
         reason = "; ".join(r.get("message", "") for r in fact.reasons) or "rejected"
         return _released(base, order, f"order rejected: {reason}", None)
@@ -365,6 +368,25 @@ def _renewed_until(asset: Asset, terms: ItemTerms) -> Any:
         if months > 0:
             return add_months(asset.term_end, months)
     return add_months(asset.term_end, 12)
+
+
+def _taken_back(base: InstalledBase, order: Order, items: set[str] | None) -> list[AssetEvent]:
+    """Assets the order created for items it then gave up (their work is compensated):
+    the order takes them back, so the base never shows a service nobody runs."""
+    out: list[AssetEvent] = []
+    for item_id, asset_id in order.assets.items():
+        if items is not None and item_id not in items:
+            continue
+        asset = base.get(asset_id)
+        if asset is None or asset.order_id != order.order_id:
+            continue
+        for a in (asset, *_descendants(base, asset_id)):
+            if a.order_id != order.order_id or not a.changeable:
+                continue
+            who = {"asset_id": a.asset_id, "order_id": order.order_id, "item_id": item_id}
+            out.append(AssetChangeLocked(**who, action="disconnect", asset_version=a.version))
+            out.append(AssetChangeApplied(**who, action="disconnect", asset_version=a.version + 1))
+    return out
 
 
 def _released(

@@ -135,3 +135,27 @@ def test_an_abandoned_item_gives_back_only_its_own_locks(sample_catalog):
     abandoned = ItemAbandoned(order_id="O1", item_id="O1-item2", reason="ops", dropped=[])
     [released] = react(desk.base, order, abandoned, sample_catalog)
     assert (released.asset_id, released.order_id) == ("A2", "O1")
+
+
+def test_an_asset_made_for_an_item_later_given_up_is_taken_back(sample_catalog):
+    desk = ChangeDesk(sample_catalog, [])
+    desk.order("O1", QuoteLine(**INTERNET, add_ons=["static-ip@1"]))
+    desk.answer_all(hold=("start_billing",))  # activated; billing never answers
+    order = desk.orders.orders["O1"]
+    assert desk.base.get("asset-000001").status is AssetStatus.ACTIVE
+
+    abandoned = ItemAbandoned(
+        order_id="O1", item_id="O1-item1", reason="billing refused", dropped=[]
+    )
+    facts = react(desk.base, order, abandoned, sample_catalog)
+    for fact in facts:
+        desk.base.apply(fact)
+    assert [(f.type_name, f.asset_id) for f in facts] == [
+        ("change_locked", "asset-000001"),
+        ("change_applied", "asset-000001"),
+        ("change_locked", "asset-000001.1"),
+        ("change_applied", "asset-000001.1"),
+    ]
+    for asset_id in ("asset-000001", "asset-000001.1"):
+        asset = desk.base.get(asset_id)
+        assert (asset.status, asset.last_order_id) == (AssetStatus.DISCONNECTED, "O1")
