@@ -50,7 +50,6 @@ from cpqsim.omit_defaults import OmitsDefaults
 from cpqsim.pricebook import MAX_DIGITS, PricingRules, RoundingMode, decimal_problem
 from cpqsim.pricing_canonical import Escapes, object_json, quote_line_json, usage_json
 from cpqsim.pricing_change import (
-    CHANGE_ACTIONS,
     PRICED_AS_CONFIGURATION,
     check_change_configuration,
     price_changes,
@@ -190,7 +189,7 @@ class PriceRequest(OmitsDefaults):
 
     @property
     def changes_assets(self) -> bool:
-        return bool(self.assets) or any(line.action in CHANGE_ACTIONS for line in self.lines)
+        return bool(self.assets) or any(line.changes_asset for line in self.lines)
 
 
 def _sha256(plain: Any) -> str:
@@ -505,7 +504,12 @@ def _run_with_changes(
             )
         engine_usage[(position[i], entry)] = units
     run = PricingRun(
-        plan, ctx, [request.lines[i] for i in engine], [keys[i] for i in engine], engine_usage
+        plan,
+        ctx,
+        [request.lines[i] for i in engine],
+        [keys[i] for i in engine],
+        engine_usage,
+        line_numbers=engine,
     )
     engine_priced, distinct, warnings = run.price()
     nothing = run.writer.line([], [], [], [])

@@ -112,7 +112,7 @@ class _Pricer:
             {
                 "rule": rule,
                 "rule_version": version or self.policy_version,
-                "subject": "",
+                "subject": "/change",
                 "before": before,
                 "after": after,
                 "detail": detail,
@@ -121,23 +121,14 @@ class _Pricer:
             }
         )
 
-    def price(self, index: int, line: QuoteLine, asset: AssetTerms, new_line: Any) -> ChangePrice:
-        action = line.action
-        hold = self.terms.suspension.hold_pct
-        full = self.money(asset.recurring_monthly * asset.quantity)
-        old = full if asset.status == "active" else self.money(full * hold)
-        steps: list[dict[str, Any]] = []
-        applied: list[str] = []
-        state = "" if asset.status == "active" else f", suspended: hold share {hold}"
-        self.step(
-            steps,
-            "change_old_charge",
-            _ZERO,
-            old,
-            f"asset {asset.asset_id} v{asset.version} ({asset.offering}): {asset.quantity} x "
-            f"{asset.recurring_monthly} per month = {full}{state}",
-        )
+    def new_monthly(
+        self, index: int, line: QuoteLine, asset: AssetTerms, full: Decimal, new_line: Any
+    ) -> tuple[Decimal, Decimal, int, str]:
+        """The monthly charge after the change, the renewed full charge (renewals), the
+        quantity after the change, and the trace's sentence for it."""
+        action, hold = line.action, self.terms.suspension.hold_pct
         quantity = asset.quantity
+        renewed = full
         if action in PRICED_AS_CONFIGURATION:
             assert isinstance(new_line, PricedLine)
             recurring = [
@@ -154,17 +145,40 @@ class _Pricer:
         elif action == "suspend":
             new = self.money(full * hold)
             why = f"suspended: hold share {hold} of {full} = {new}"
-        elif action in ("resume", "renew"):
-            uplift = self.terms.renewal.uplift_pct if action == "renew" else _ZERO
-            new = self.money(full * (1 + uplift))
-            why = (
-                f"resumed: the full monthly charge {full}"
-                if action == "resume"
-                else f"renewed at {full} x (1 + uplift {uplift}) = {new}"
-            )
+        elif action == "resume":
+            new = full
+            why = f"resumed: the full monthly charge {full}"
+        elif action == "renew":
+            uplift = self.terms.renewal.uplift_pct
+            renewed = new = self.money(full * (1 + uplift))
+            why = f"renewed at {full} x (1 + uplift {uplift}) = {renewed}"
+            if asset.status == "suspended":  # a renewal keeps a suspended asset suspended
+                new = self.money(renewed * hold)
+                why += f"; still suspended: hold share {hold} = {new}"
         else:  # disconnect
             new = self.rounding.zero
             why = "disconnected: nothing billed from the effective date"
+        return new, renewed, quantity, why
+
+    def price(self, index: int, line: QuoteLine, asset: AssetTerms, new_line: Any) -> ChangePrice:
+        """The delta price of one change line: old and new monthly charges, then the
+        billing month's credit and charge (or the renewal term), contract charges, due."""
+        action = line.action
+        hold = self.terms.suspension.hold_pct
+        full = self.money(asset.recurring_monthly * asset.quantity)
+        old = full if asset.status == "active" else self.money(full * hold)
+        steps: list[dict[str, Any]] = []
+        applied: list[str] = []
+        state = "" if asset.status == "active" else f", suspended: hold share {hold}"
+        self.step(
+            steps,
+            "change_old_charge",
+            _ZERO,
+            old,
+            f"asset {asset.asset_id} v{asset.version} ({asset.offering}): {asset.quantity} x "
+            f"{asset.recurring_monthly} per month = {full}{state}",
+        )
+        new, renewed, quantity, why = self.new_monthly(index, line, asset, full, new_line)
         self.step(steps, "change_new_charge", old, new, why)
         out: dict[str, Any] = {
             "line": index,
@@ -186,7 +200,7 @@ class _Pricer:
             "term_end": asset.term_end,
         }
         if action == "renew":
-            self.renew(asset, new, out, steps, applied)
+            self.renew(asset, renewed, out, steps, applied)
         else:
             self.prorate(asset, old, new, out, steps)
             if action == "disconnect":
@@ -276,7 +290,7 @@ class _Pricer:
                 {
                     "rule": "early_termination",
                     "rule_version": version,
-                    "subject": "",
+                    "subject": "/change",
                     "before": _ZERO,
                     "after": _ZERO,
                     "detail": f"no early-termination charge: {why}",
@@ -326,6 +340,8 @@ class _Pricer:
         steps: list[dict[str, Any]],
         applied: list[str],
     ) -> None:
+        """The renewal term and its recurring value at the renewed charge ``new`` (the
+        full charge: a term's value is what the contract commits to, suspended or not)."""
         if asset.term_end is None:
             raise PricingError(
                 f"asset {asset.asset_id} runs month to month: there is no term to renew"
@@ -430,16 +446,17 @@ def check_change_configuration(
     """The configuration check of a quote that changes assets, each line for what it is.
 
     New-sale lines are checked for ``new_sale`` (a new quote, or at conversion a new
-    order); modify/upgrade/downgrade lines as a change
-    to an existing asset (a grandfathered version may be amended, not sold); suspend,
-    resume, disconnect and renew lines configure nothing and are not checked here (the
-    change check judges them against the asset). Relations spanning the quote are judged
-    within each group. Paths name the lines of the whole quote.
+    order); modify/upgrade/downgrade lines as a change to an existing asset (a
+    grandfathered version may be amended, not sold). Suspend, resume, disconnect and renew
+    lines configure nothing, and an add-on added under an installed asset is no sale of
+    its own: neither is checked here (the change check judges them against the asset, the
+    add-on with its parent as it stands). Relations spanning the quote are judged within
+    each group. Paths name the lines of the whole quote.
     """
     keys = line_keys if line_keys is not None else [line_key(line) for line in lines]
     groups: dict[str, list[int]] = {new_sale: [], "change_asset": []}
     for i, line in enumerate(lines):
-        if line.action == "add":
+        if line.action == "add" and line.asset_id is None:
             groups[new_sale].append(i)
         elif line.action in PRICED_AS_CONFIGURATION:
             groups["change_asset"].append(i)

@@ -263,11 +263,15 @@ class PriceResult(OmitsDefaults):
 
     @cached_property
     def trace(self) -> list[TraceStep]:
-        """Every step in quote order (line by line, then the totals), numbered from 1."""
+        """Every step in quote order (line by line, then the totals), numbered from 1.
+
+        A change line's own steps are followed by its change's (old against new).
+        """
         out: list[TraceStep] = []
+        changes = {c.line: c.trace for c in self.changes}
         for i, line in enumerate(self.lines):
             prefix = f"lines[{i}]"
-            for s in line.trace:
+            for s in (*line.trace, *changes.get(i, ())):
                 values = dict(s.__dict__)
                 values["subject"] = prefix + s.subject
                 values["step"] = len(out) + 1

@@ -69,8 +69,12 @@ class PricingRun:
         lines: list[QuoteLine],
         line_keys: list[tuple],
         usage: dict[tuple[int, str], Decimal],
+        line_numbers: list[int] | None = None,
     ) -> None:
+        """``line_numbers``: each line's index in the request, when the run prices only
+        some of its lines (a quote that changes assets); messages name those."""
         self.plan = plan
+        self.line_numbers = line_numbers
         self.ctx = ctx
         self.lines = lines
         self.line_keys = line_keys
@@ -273,7 +277,8 @@ class PricingRun:
                     warnings += action.warnings
                 else:
                     assert type(action) is MissingPrice
-                    raise PricingError(f"lines[{index}]{action.message}")
+                    at = self.line_numbers[index] if self.line_numbers else index
+                    raise PricingError(f"lines[{at}]{action.message}")
             if work.not_applied:
                 self.writer.rows(
                     [(site, net, net, why) for site, why in work.not_applied], models, texts
@@ -513,11 +518,13 @@ class PricingRun:
         for j, other in enumerate(lines):
             at.setdefault(other.offering.split("@", 1)[0], []).append(j)
         out = []
+        number = self.line_numbers or range(len(lines))
         for i, line in enumerate(lines):
             closure = plan.closure(line.offering)
             for j in sorted(j for c in closure for j in at.get(c, ()) if j != i):
                 out.append(
-                    f"lines[{j}] {lines[j].offering} is also contained in {line.offering} "
-                    f"on lines[{i}]; charged as an additional, separate purchase"
+                    f"lines[{number[j]}] {lines[j].offering} is also contained in "
+                    f"{line.offering} on lines[{number[i]}]; charged as an additional, "
+                    "separate purchase"
                 )
         return out

@@ -83,7 +83,14 @@ class Totals:
         return build(
             PriceResult,
             {
-                name: data[name] if name in data else field.get_default(call_default_factory=True)
-                for name, field in PriceResult.model_fields.items()
+                name: data[name] if name in data else (factory() if factory else default)
+                for name, factory, default in _FIELDS
             },
         )
+
+
+#: PriceResult's fields in order, with their default factory or default value (read once:
+#: pydantic's ``get_default`` inspects the factory's signature on every call).
+_FIELDS = tuple(
+    (name, field.default_factory, field.default) for name, field in PriceResult.model_fields.items()
+)

@@ -29,7 +29,7 @@ from cpqsim.approval import (
 )
 from cpqsim.asset import InstalledBase
 from cpqsim.canonical import fingerprint
-from cpqsim.catalog import Catalog
+from cpqsim.catalog import Catalog, stable_id
 from cpqsim.change import ChangeRefusal, check_change_lines
 from cpqsim.configuration import QuoteLine, check_configuration, resolve_line_versions
 from cpqsim.context import Context, iso
@@ -524,6 +524,26 @@ class QuoteServices:
                 violations,
             )
 
+    def lines_for(
+        self, account_id: str, lines: list[QuoteLine], business_date: date
+    ) -> list[QuoteLine]:
+        """The lines a quote stores: every element pinned to a version, change lines
+        judged against the installed base (see :meth:`judge_changes`).
+
+        A change line that names its asset's offering by stable id means the version the
+        asset runs (moving to another version is an upgrade that names it), so it is
+        pinned to that version, not to the one on sale today.
+        """
+        base = self.installed_base
+        kept = []
+        for line in lines:
+            asset = base.get(line.asset_id) if line.asset_id and line.action != "add" else None
+            if asset is not None and line.offering == stable_id(asset.offering):
+                line = line.model_copy(update={"offering": asset.offering})
+            kept.append(line)
+        pinned = resolve_line_versions(self.catalog, kept, business_date)
+        return self.judge_changes(account_id, pinned, business_date)
+
     def judge_changes(
         self, account_id: str, lines: list[QuoteLine], business_date: date
     ) -> list[QuoteLine]:
@@ -545,12 +565,18 @@ class QuoteServices:
         return pinned
 
     def customer(self, command: CreateQuote) -> CustomerContext:
-        """The customer's facts; the installed base, when it knows the account, says
-        which offerings it really has (it wins over the policy's list)."""
-        known = self.quote_policy.customer(
+        """The facts of the customer a new quote is for (see :meth:`customer_of`)."""
+        return self.customer_of(
             command.account_id, command.region, command.channel, command.segment
         )
-        owned = installed_offerings(self.installed_base, command.account_id)
+
+    def customer_of(
+        self, account_id: str, region: str | None, channel: str | None, segment: str | None
+    ) -> CustomerContext:
+        """The customer's facts; the installed base, when it knows the account, says
+        which offerings it really has (it wins over the policy's list)."""
+        known = self.quote_policy.customer(account_id, region, channel, segment)
+        owned = installed_offerings(self.installed_base, account_id)
         if owned is None:
             return known
         return known.model_copy(update={"installed_assets": owned})
@@ -676,8 +702,7 @@ COMMAND_FACTS: dict[str, str] = {
 def _create(command: CreateQuote, ctx: Context, services: QuoteServices) -> list[QuoteEvent]:
     # Quotes name exact catalog versions: pin every element at today's business date.
     day = ctx.now.date()
-    lines = resolve_line_versions(services.catalog, command.lines, day)
-    lines = services.judge_changes(command.account_id, lines, day)
+    lines = services.lines_for(command.account_id, command.lines, day)
     command = command.model_copy(update={"lines": lines})
     services.admit(price_request_for(command, ctx))
     _authority(services.approval_policy, command.requester_role, command.discount_pct)
@@ -839,11 +864,7 @@ def _revise(
     state: Quote, command: ReviseQuote, ctx: Context, services: QuoteServices
 ) -> list[QuoteEvent]:
     lines = (
-        services.judge_changes(
-            state.account_id,
-            resolve_line_versions(services.catalog, command.lines, ctx.now.date()),
-            ctx.now.date(),
-        )
+        services.lines_for(state.account_id, command.lines, ctx.now.date())
         if command.lines is not None
         else state.lines
     )
@@ -940,7 +961,13 @@ def _check_presented_proposal(state: Quote, command: AcceptQuote, ctx: Context) 
 def _convert(
     state: Quote, command: ConvertQuoteToOrder, ctx: Context, services: QuoteServices
 ) -> list[QuoteEvent]:
-    refusal = conversion_refusal(state, ctx, services.catalog, services.quote_policy)
+    refusal = conversion_refusal(
+        state,
+        ctx,
+        services.catalog,
+        services.quote_policy,
+        services.customer_of(state.account_id, state.region, state.channel, state.segment),
+    )
     if refusal is not None:
         raise refusal
     return [

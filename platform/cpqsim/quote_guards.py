@@ -25,6 +25,7 @@ from cpqsim.configuration import QuoteLine, check_configuration, selected_items
 from cpqsim.context import Context, iso
 from cpqsim.eligibility import CustomerContext, Eligibility, evaluate_eligibility
 from cpqsim.lifecycle import GuardFailed
+from cpqsim.pricing_change import check_change_configuration
 from cpqsim.quote_policy import QuotePolicy
 
 if TYPE_CHECKING:  # the quote module imports this one
@@ -144,11 +145,19 @@ def price_book_fingerprint(catalog: Catalog) -> str:
 
 # ------------------------------------------------------------------ conversion guards
 
-ConversionGuard = Callable[["Quote", Context, Catalog, QuotePolicy], GuardFailed | None]
+#: ``guard(quote, ctx, catalog, policy, customer)``: ``customer`` is what is known about
+#: the account now (None: ask the policy).
+ConversionGuard = Callable[
+    ["Quote", Context, Catalog, QuotePolicy, CustomerContext | None], GuardFailed | None
+]
 
 
 def _not_expired(
-    quote: Quote, ctx: Context, catalog: Catalog, policy: QuotePolicy
+    quote: Quote,
+    ctx: Context,
+    catalog: Catalog,
+    policy: QuotePolicy,
+    customer: CustomerContext | None = None,
 ) -> GuardFailed | None:
     if quote.valid_until is not None and ctx.now >= quote.valid_until:
         return OfferLapsed(
@@ -159,7 +168,11 @@ def _not_expired(
 
 
 def _price_book_unchanged(
-    quote: Quote, ctx: Context, catalog: Catalog, policy: QuotePolicy
+    quote: Quote,
+    ctx: Context,
+    catalog: Catalog,
+    policy: QuotePolicy,
+    customer: CustomerContext | None = None,
 ) -> GuardFailed | None:
     accepted = quote.accepted_price_book_fingerprint
     if not policy.requote_on_price_change or not accepted:
@@ -175,7 +188,11 @@ def _price_book_unchanged(
 
 
 def _approval_matches(
-    quote: Quote, ctx: Context, catalog: Catalog, policy: QuotePolicy
+    quote: Quote,
+    ctx: Context,
+    catalog: Catalog,
+    policy: QuotePolicy,
+    customer: CustomerContext | None = None,
 ) -> GuardFailed | None:
     if not quote.approval_required:
         return None
@@ -189,23 +206,22 @@ def _approval_matches(
 
 
 def _orderable(
-    quote: Quote, ctx: Context, catalog: Catalog, policy: QuotePolicy
+    quote: Quote,
+    ctx: Context,
+    catalog: Catalog,
+    policy: QuotePolicy,
+    customer: CustomerContext | None = None,
 ) -> GuardFailed | None:
     snapshot = quote.accepted_snapshot
     if snapshot is None:
         return None
+    day = ctx.now.date()
     if any(line.changes_asset for line in snapshot.lines):
-        # A change is orderable as a change: renewals and suspensions configure nothing,
-        # an upgrade is judged as an amendment (the installed base judges the rest).
-        from cpqsim.pricing_change import check_change_configuration
-
-        violations = check_change_configuration(
-            catalog, snapshot.lines, ctx.now.date(), new_sale="new_order"
-        )
+        # New-sale lines as a new order; a change to an asset as a change (a grandfathered
+        # version may be amended; a disconnect configures nothing).
+        violations = check_change_configuration(catalog, snapshot.lines, day, new_sale="new_order")
     else:
-        violations = check_configuration(
-            catalog, snapshot.lines, ctx.now.date(), intent="new_order"
-        )
+        violations = check_configuration(catalog, snapshot.lines, day, intent="new_order")
     if violations:
         return NotOrderable(
             f"quote {quote.quote_id} is not orderable on {ctx.now.date().isoformat()}: "
@@ -215,12 +231,17 @@ def _orderable(
 
 
 def _still_eligible(
-    quote: Quote, ctx: Context, catalog: Catalog, policy: QuotePolicy
+    quote: Quote,
+    ctx: Context,
+    catalog: Catalog,
+    policy: QuotePolicy,
+    customer: CustomerContext | None = None,
 ) -> GuardFailed | None:
     snapshot = quote.accepted_snapshot
     if snapshot is None:
         return None
-    customer = policy.customer(quote.account_id, quote.region, quote.channel, quote.segment)
+    if customer is None:
+        customer = policy.customer(quote.account_id, quote.region, quote.channel, quote.segment)
     try:
         ask_eligibility(catalog, snapshot.lines, customer, policy, ctx.now)
     except NotEligible as refusal:
@@ -239,11 +260,16 @@ CONVERSION_GUARDS: tuple[tuple[str, ConversionGuard], ...] = (
 
 
 def conversion_refusal(
-    quote: Quote, ctx: Context, catalog: Catalog, policy: QuotePolicy
+    quote: Quote,
+    ctx: Context,
+    catalog: Catalog,
+    policy: QuotePolicy,
+    customer: CustomerContext | None = None,
 ) -> GuardFailed | None:
-    """The first conversion guard the accepted quote fails, or None."""
+    """The first conversion guard the accepted quote fails, or None (``customer``: the
+    account's facts as known now, installed assets included; None: the policy's)."""
     for _name, guard in CONVERSION_GUARDS:
-        refusal = guard(quote, ctx, catalog, policy)
+        refusal = guard(quote, ctx, catalog, policy, customer)
         if refusal is not None:
             return refusal
     return None

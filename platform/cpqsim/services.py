@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from cpqsim.approval import ApprovalPolicy
+from cpqsim.asset import InstalledBase
 from cpqsim.catalog import Catalog
 from cpqsim.context import Context
 from cpqsim.conversion import CreateOrder
@@ -30,6 +31,7 @@ from cpqsim.order import ORDER_EVENTS, Order
 from cpqsim.order import evolve as evolve_order
 from cpqsim.order_commands import CancelOrder, OrderCommand, RepairFallout, cancel, repair
 from cpqsim.order_policy import DEFAULT_ORDER_POLICY, OrderPolicy
+from cpqsim.pricing_change_terms import ContractBook
 from cpqsim.quote import QUOTE_EVENTS, Quote, QuoteCommand, QuoteServices, execute
 from cpqsim.quote import evolve as evolve_quote
 
@@ -56,6 +58,20 @@ class QuoteService:
     def set_pricing_available(self, available: bool) -> None:
         """Pricing goes down (or comes back): meanwhile no quote is priced."""
         self.services = replace(self.services, pricing_available=available)
+
+    def read_installed_base(self, base: InstalledBase) -> None:
+        """Judge and price change lines against ``base`` from now on.
+
+        The runtime holds one installed base per platform and keeps it current (asset
+        facts from order fulfilment); the quote side only reads it, so the same object is
+        handed in, never a copy.
+        """
+        self.services = replace(self.services, installed_base=base)
+
+    def set_contract_terms(self, terms: ContractBook) -> None:
+        """The contract terms in force for changes (early termination, suspension,
+        renewal): copied into the price request of every change priced from now on."""
+        self.services = replace(self.services, contract_terms=terms)
 
     def set_approval_policy(self, policy: ApprovalPolicy) -> None:
         """A new approval policy version is in force: quotes priced under another one are
