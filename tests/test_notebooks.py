@@ -27,7 +27,12 @@ NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 KERNEL_NAME = "python3"
 
 # A notebook that silently stops drawing is broken for a learner even if no cell raises.
-MIN_IMAGES = {"01_quickstart.ipynb": 6, "02_failure_modes.ipynb": 4, "05_capacity.ipynb": 6}
+MIN_IMAGES = {
+    "01_quickstart.ipynb": 6,
+    "02_failure_modes.ipynb": 4,
+    "03_installed_base.ipynb": 2,
+    "05_capacity.ipynb": 6,
+}
 DEFAULT_MIN_IMAGES = 1
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

@@ -8,6 +8,7 @@ journeys per shard. Same script, same plans: the same customer behaviour on both
 
 from __future__ import annotations
 
+import re
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -85,6 +86,8 @@ Journey = Generator[Step, Any, None]
 def journey(plan: JourneyPlan, stats: JourneyStats) -> Journey:
     """Starts at the plan's arrival time (the runtime schedules the first step)."""
     stats.started += 1
+    if any(line.changes_asset for line in plan.lines):
+        stats.changes_started += 1
     qid, seller = plan.quote_id, plan.requester
     created: Answer = yield Command(
         CreateQuote(
@@ -97,9 +100,11 @@ def journey(plan: JourneyPlan, stats: JourneyStats) -> Journey:
         seller,
     )
     if not created.ok:
+        _count_change_refusal(stats, created)
         return
     priced: Answer = yield from _priced(plan, stats)
     if not priced.ok or priced.quote is None:
+        _count_change_refusal(stats, priced)
         return
     if not (yield from _approved(plan, stats, priced.quote)):
         return
@@ -139,6 +144,26 @@ def journey(plan: JourneyPlan, stats: JourneyStats) -> Journey:
             stats.cancellations_accepted += 1
         else:
             stats.cancellations_refused += 1
+
+
+#: A change refusal names each reason as ``path (code): message``.
+_REFUSAL_CODE = re.compile(r"\((\w+)\): ")
+_REFUSAL_COUNTERS = {
+    "asset_pending_change": "changes_refused_in_flight",
+    "stale_asset_version": "changes_refused_stale",
+    "incomplete_asset_metadata": "changes_refused_incomplete",
+}
+
+
+def _count_change_refusal(stats: JourneyStats, answer: Answer) -> None:
+    """A quote the installed base refused: counted once, and once per telling reason."""
+    if getattr(answer, "code", None) != "change_refused":
+        return
+    stats.changes_refused += 1
+    codes = set(_REFUSAL_CODE.findall(getattr(answer, "message", None) or ""))
+    for code in sorted(codes & set(_REFUSAL_COUNTERS)):
+        counter = _REFUSAL_COUNTERS[code]
+        setattr(stats, counter, getattr(stats, counter) + 1)
 
 
 def _presented_and_accepted(plan: JourneyPlan, stats: JourneyStats) -> Generator:

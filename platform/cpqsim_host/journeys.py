@@ -13,11 +13,12 @@ from decimal import Decimal
 
 from pydantic import BaseModel, Field
 
+from cpqsim.asset import InstalledBase
 from cpqsim.configuration import QuoteLine
 from cpqsim.context import rng_stream
 from cpqsim.downstream import DownstreamProfile, sample_service_time
 from cpqsim_host.cast import APPROVAL_ROLES, cast_of, default_approver, default_seller
-from cpqsim_host.scenario import Scenario
+from cpqsim_host.scenario import LoadedScenario, Scenario
 
 # Discount a seller falls back to after a rejection: the no-approval ceiling.
 FALLBACK_DISCOUNT = Decimal("0.10")
@@ -53,8 +54,28 @@ class JourneyPlan(BaseModel):
         return f"convert:{self.quote_id}"
 
 
-def plan_journeys(scenario: Scenario, seed: int | None = None) -> list[JourneyPlan]:
+def plan_journeys(
+    scenario: Scenario | LoadedScenario, seed: int | None = None
+) -> list[JourneyPlan]:
+    """Every journey of the run: new sales, then (given the loaded scenario, whose
+    catalog and installed base they need) the change journeys of ``traffic.changes``.
+
+    The change journeys draw from streams of their own, so a scenario without them plans
+    exactly the same day as before they existed.
+    """
+    loaded = scenario if isinstance(scenario, LoadedScenario) else None
+    scenario = loaded.scenario if loaded is not None else scenario
     seed = scenario.seed if seed is None else seed
+    plans = _new_sales(scenario, seed)
+    if loaded is not None and scenario.traffic.changes is not None:
+        from cpqsim_host.change_journeys import plan_change_journeys
+
+        base = InstalledBase(loaded.installed_base)
+        plans += plan_change_journeys(scenario, loaded.catalog, base, seed, len(plans))
+    return plans
+
+
+def _new_sales(scenario: Scenario, seed: int) -> list[JourneyPlan]:
     t = scenario.traffic
     arrivals = rng_stream(seed, "traffic.arrivals")
     choices = rng_stream(seed, "traffic.choices")

@@ -44,6 +44,14 @@ class JourneyStats:
     cancellations_requested: int = 0
     cancellations_accepted: int = 0
     cancellations_refused: int = 0
+    # Change journeys (quotes against the installed base) and why the platform refused
+    # some: another order holds the asset, it changed since the quote was written, or
+    # its metadata has gaps (a migrated asset: never guessed at)
+    changes_started: int = 0
+    changes_refused: int = 0
+    changes_refused_in_flight: int = 0
+    changes_refused_stale: int = 0
+    changes_refused_incomplete: int = 0
 
 
 @dataclass

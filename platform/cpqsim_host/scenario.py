@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cpqsim.approval import ApprovalPolicy
-from cpqsim.asset import AssetCreated
+from cpqsim.asset import AssetEvent
 from cpqsim.catalog import Catalog
 from cpqsim.configuration import QuoteLine
 from cpqsim.decomposition import Cutoff
@@ -126,6 +126,121 @@ class CatalogChange(_Input):
     )
 
 
+MAX_INSTALLED_ASSETS = 2_000_000
+ChangeAction = Literal["renew", "upgrade", "downgrade", "modify", "suspend", "resume", "disconnect"]
+
+
+class InstalledBaseProfile(_Input):
+    """The installed base a run starts from, generated from the seed and the catalog.
+
+    Why generated, not listed: an established business has tens of thousands of assets,
+    and what a scenario needs to say is their *shape* (how many, over how many accounts,
+    how much came from a legacy system and how much of that arrived with gaps), not each
+    one. :mod:`cpqsim_host.installed_base_gen` turns the profile into asset facts.
+    """
+
+    assets: int = Field(
+        ge=1,
+        le=MAX_INSTALLED_ASSETS,
+        description="main assets (their add-ons and bundle components come on top)",
+    )
+    accounts: int = Field(ge=1, le=10_000_000, description="accounts acct-0001.. holding them")
+    migrated_fraction: float = Field(
+        default=0.0, ge=0, le=1, description="share of assets migrated from a legacy system"
+    )
+    incomplete_fraction: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="share of the migrated assets that arrived without metadata a change "
+        "needs (offering version, characteristics or term)",
+    )
+    suspended_fraction: float = Field(
+        default=0.02, ge=0, le=1, description="share of assets suspended at the start"
+    )
+    add_on_rate: float = Field(
+        default=0.4, ge=0, le=1, description="chance that each allowed add-on is installed"
+    )
+    offerings: dict[str, int] = Field(
+        default_factory=dict,
+        max_length=MAX_MIX_ENTRIES,
+        description="weight per offering (stable id); default: every offering that can be "
+        "kept as an asset, equally",
+    )
+    term_months: list[int] = Field(
+        default_factory=lambda: [12, 24, 36],
+        min_length=1,
+        max_length=20,
+        description="contract lengths drawn from when the offering has no term characteristic",
+    )
+    terms_end_within_days: int = Field(
+        default=365,
+        ge=1,
+        le=3660,
+        description="term ends are spread evenly over this many days from the run's start",
+    )
+    discounts: list[WeightedDiscount] = Field(
+        default_factory=lambda: [WeightedDiscount(pct=0)], min_length=1, max_length=100
+    )
+
+    @field_validator("term_months")
+    @classmethod
+    def _terms_are_months(cls, months: list[int]) -> list[int]:
+        if any(m < 1 or m > 120 for m in months):
+            raise ValueError("term_months must each be 1..120")
+        return months
+
+    @field_validator("offerings")
+    @classmethod
+    def _weights_are_positive(cls, weights: dict[str, int]) -> dict[str, int]:
+        for key, weight in weights.items():
+            if not 1 <= weight <= MAX_WEIGHT:
+                raise ValueError(f"offerings.{key}: weight must be 1..{MAX_WEIGHT}")
+        return weights
+
+
+class ChangeMix(_Input):
+    """One kind of change customers (or a campaign) quote against installed assets.
+
+    Each journey picks an asset the change can apply to (``offering`` narrows the pool)
+    and quotes it against the asset's version in the installed base the run starts from
+    (as a campaign or a renewal worklist is written). An entry draws its assets without
+    replacement; two entries may draw the same asset, which is how a campaign races
+    with customers.
+    """
+
+    name: str = Field(min_length=1, max_length=200)
+    action: ChangeAction
+    weight: int = Field(default=1, ge=1, le=MAX_WEIGHT)
+    offering: str | None = Field(
+        default=None, min_length=1, max_length=200, description="only assets of this offering"
+    )
+    to: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="upgrade/downgrade: the option or offering version to move to "
+        "(default: any the catalog allows)",
+    )
+    within_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=3660,
+        description="renew: only assets whose term ends within this many days of the quote",
+    )
+
+
+class ChangeTraffic(_Input):
+    """Change journeys: Poisson arrivals of quotes against the installed base."""
+
+    arrivals_per_hour: float = Field(gt=0, le=MAX_ARRIVALS_PER_HOUR)
+    mix: list[ChangeMix] = Field(min_length=1, max_length=MAX_MIX_ENTRIES)
+    start_s: float = Field(default=0, ge=0, le=MAX_DURATION_S)
+    end_s: float | None = Field(
+        default=None, gt=0, le=MAX_DURATION_S, description="default: the scenario's duration_s"
+    )
+
+
 class Traffic(_Input):
     arrivals_per_hour: float = Field(
         gt=0, le=MAX_ARRIVALS_PER_HOUR, description="Poisson rate of quote journeys"
@@ -169,6 +284,9 @@ class Traffic(_Input):
         ge=0,
         le=1,
         description="share of approval decisions whose callback never reaches the platform",
+    )
+    changes: ChangeTraffic | None = Field(
+        default=None, description="change quotes against the installed base (needs installed_base)"
     )
 
     @model_validator(mode="after")
@@ -283,6 +401,9 @@ class Scenario(_Input):
         le=10,
         description="live runtime: wall seconds per simulated second",
     )
+    installed_base: InstalledBaseProfile | None = Field(
+        default=None, description="the installed base the run starts from (generated)"
+    )
     principals: list[Principal] | None = Field(
         default=None,
         min_length=1,
@@ -332,6 +453,12 @@ class Scenario(_Input):
         return self
 
     @model_validator(mode="after")
+    def _changes_need_an_installed_base(self) -> Scenario:
+        if self.traffic.changes is not None and self.installed_base is None:
+            raise ValueError("traffic.changes quote changes to assets: it needs installed_base")
+        return self
+
+    @model_validator(mode="after")
     def _samples_fit_the_run(self) -> Scenario:
         if self.sample_every_s > self.duration_s + self.drain_s:
             raise ValueError(
@@ -359,4 +486,5 @@ class LoadedScenario(BaseModel):
     approval_policy: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
     #: The asset facts the run starts from (the installed base before the first order);
     #: every runtime creates its one installed base from them. Empty: a new business.
-    installed_base: list[AssetCreated] = Field(default_factory=list)
+    #: Mostly AssetCreated; an asset suspended before the run brings its suspension too.
+    installed_base: list[AssetEvent] = Field(default_factory=list)

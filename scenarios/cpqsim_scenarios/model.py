@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cpqsim_host.installed_base_gen import InstalledBaseError, generate_installed_base
 from cpqsim_host.scenario import (
     REQUIRED_SYSTEMS,
     LoadedScenario,
@@ -67,6 +68,25 @@ def load_scenario(path: str | Path) -> LoadedScenario:
                     "catalog in force: a new publication needs a new version",
                 )
             )
+    changes = scenario.traffic.changes
+    for i, entry in enumerate(changes.mix if changes is not None else []):
+        for field in ("offering", "to"):
+            key = getattr(entry, field)
+            if key is not None and not catalog.has_offering(key):
+                guess = suggestion(key, catalog.offering_ids())
+                hint = f"; did you mean {guess!r}?" if guess else ""
+                problems.append(
+                    document.problem(
+                        f"traffic.changes.mix[{i}].{field}",
+                        f"{key!r} is not an offering of catalog {catalog.id}{hint}",
+                    )
+                )
+    installed = []
+    if scenario.installed_base is not None and not problems:
+        try:  # the business as it stands: from the scenario's seed, whatever the run's
+            installed = generate_installed_base(scenario.installed_base, catalog, scenario.seed)
+        except InstalledBaseError as exc:
+            problems.append(document.problem(("installed_base",), str(exc)))
     if problems:
         raise InputInvalid(document.path, problems)
     policy = ApprovalPolicy()
@@ -82,6 +102,7 @@ def load_scenario(path: str | Path) -> LoadedScenario:
         catalog=catalog,
         later_catalogs=later,
         approval_policy=policy,
+        installed_base=installed,
     )
 
 

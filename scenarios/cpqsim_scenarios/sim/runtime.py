@@ -181,7 +181,7 @@ class SimRuntime:
             ds.latencies = LatencyLog()  # type: ignore[assignment]  # same appends, compact
         self.samples = Samples()
         self.stats = JourneyStats()
-        self.plans: list[JourneyPlan] = plan_journeys(self.scenario, self.seed)
+        self.plans: list[JourneyPlan] = plan_journeys(loaded, self.seed)
         self.journeys = JourneyRunner(
             self, self.stats, self.scenario.approval_timeout_s, on_finished=self._journey_finished
         )
