@@ -62,24 +62,34 @@ def starting_base() -> list[AssetCreated]:
     ]
 
 
-def change_at(sim: SimRuntime, at_s: float, order_id: str, line: QuoteLine) -> None:
-    """A seller quotes ``line`` for acct-9 at ``at_s``; the customer accepts; it converts."""
+def change_at(sim: SimRuntime, quoted_s: float, at_s: float, order_id: str, line: QuoteLine):
+    """A seller quotes ``line`` for acct-9 at ``quoted_s`` and the customer accepts; it
+    converts at ``at_s``. Quoting refuses a change while another is in flight, so a race
+    starts from quotes accepted before either order exists."""
     qid = f"Q-{order_id}"
+    accepted: list = []
 
-    def go() -> None:
+    def quote() -> None:
         commands = [
             CreateQuote(quote_id=qid, account_id="acct-9", requester="seller-9", lines=[line]),
             PriceQuote(quote_id=qid),
             AcceptQuote(quote_id=qid),
-            ConvertQuoteToOrder(quote_id=qid, idempotency_key=f"k-{order_id}", order_id=order_id),
         ]
+        sim.execute([(c, "seller-9") for c in commands], accepted.extend)
+        assert all(a.ok for a in accepted), [a.message for a in accepted]
+
+    def convert() -> None:
+        command = ConvertQuoteToOrder(
+            quote_id=qid, idempotency_key=f"k-{order_id}", order_id=order_id
+        )
         answers: list = []
-        sim.execute([(c, "seller-9") for c in commands], answers.extend)
+        sim.execute([(command, "seller-9")], answers.extend)
         assert all(a.ok for a in answers), [a.message for a in answers]
         create = order_to_create(answers[-1].quote, "seller-9")
         sim.start_orders([create], lambda started: None)
 
-    sim.schedule(at_s, go)
+    sim.schedule(quoted_s, quote)
+    sim.schedule(at_s, convert)
 
 
 def run_day(seed: int = 7) -> SimRuntime:
@@ -87,9 +97,9 @@ def run_day(seed: int = 7) -> SimRuntime:
     modify = QuoteLine(**SUITE, quantity=15, action="modify", asset_id="mig-1", asset_version=1)
     suspend = QuoteLine(**SUITE, quantity=10, action="suspend", asset_id="mig-1", asset_version=1)
     stale = QuoteLine(**SUITE, quantity=20, action="modify", asset_id="mig-1", asset_version=1)
-    change_at(sim, 600, "chg-1", modify)
-    change_at(sim, 601, "chg-2", suspend)  # races chg-1 on the same asset
-    change_at(sim, 9000, "chg-3", stale)  # quoted against version 1; it is at 2 by then
+    change_at(sim, 590, 600, "chg-1", modify)
+    change_at(sim, 591, 601, "chg-2", suspend)  # races chg-1 on the same asset
+    change_at(sim, 592, 9000, "chg-3", stale)  # quoted against version 1; it is at 2 by then
     sim.run()
     return sim
 
