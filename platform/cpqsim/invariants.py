@@ -56,6 +56,7 @@ from cpqsim.invariant_checker import (
     Violation,
     invariant,
 )
+from cpqsim.invariants_assets import ASSET_CHECKS
 from cpqsim.invariants_audit import AUDIT_CHECKS, AuditLines
 from cpqsim.invariants_orders import ORDER_CHECKS
 from cpqsim.order import ORDER_LIFECYCLE, OrderStatus, settled, status_trigger
@@ -504,6 +505,10 @@ class RepricingReproducesFingerprint(Checker):
 
 
 for _name, _description, _checker, _needs in AUDIT_CHECKS:
+    invariant(_name, _description, needs=_needs)(_checker)
+
+# The installed base's rules (after every earlier row, so those read as before).
+for _name, _description, _checker, _needs in ASSET_CHECKS:
     invariant(_name, _description, needs=_needs)(_checker)
 
 
