@@ -14,7 +14,9 @@ still cross-check the ledgers at the end, or can be broken by a fact arriving at
 time (the references of completed tasks, the billing tasks and activated items, the
 accepted quotes). :class:`InvariantJudge` runs them all; :func:`check_invariants` judges
 a whole log at once. The rules of the places where orders fail (cancellation,
-compensation, approvals, fallout) live in :mod:`cpqsim.invariants_orders`.
+compensation, approvals, fallout) live in :mod:`cpqsim.invariants_orders`; those of the
+installed base (assets against provisioning and billing, change versions) in
+:mod:`cpqsim.invariants_assets`.
 
 Adding an invariant (registration order is report order)::
 
