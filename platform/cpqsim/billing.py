@@ -172,7 +172,8 @@ class SubscriptionBook:
 
     ``apply`` takes entries in ledger order (a runtime may keep one live); entries that
     took no effect are skipped. ``untracked`` counts one-off handoffs without a
-    subscription id.
+    subscription id. ``subscriptions`` may open with those billing had before the
+    ledger began.
     """
 
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
@@ -322,10 +323,16 @@ class SubscriptionBook:
         )
 
 
-def fold_subscriptions(ledger: LedgerSnapshot | Iterable[LedgerEntry]) -> SubscriptionBook:
-    """The subscriptions a billing ledger (a snapshot, or its entries) holds at its end."""
+def fold_subscriptions(
+    ledger: LedgerSnapshot | Iterable[LedgerEntry], opening: Iterable[Subscription] = ()
+) -> SubscriptionBook:
+    """The subscriptions a billing ledger (a snapshot, or its entries) holds at its end.
+
+    ``opening``: subscriptions billing already had before the ledger's first entry (an
+    installed base migrated in was billed before the run, and its ledger cannot say so).
+    """
     entries = ledger.entries if isinstance(ledger, LedgerSnapshot) else ledger
-    book = SubscriptionBook()
+    book = SubscriptionBook(subscriptions={s.subscription_id: s for s in opening})
     for entry in entries:
         book.apply(entry)
     return book

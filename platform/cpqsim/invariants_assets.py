@@ -30,8 +30,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 
-from cpqsim.billing import SubscriptionBook, SubscriptionStatus, fold_subscriptions
+from cpqsim.billing import Subscription, SubscriptionBook, SubscriptionStatus, fold_subscriptions
 from cpqsim.catalog import stable_id
 from cpqsim.downstream import LedgerSnapshot
 from cpqsim.events import CloudEvent
@@ -90,6 +91,7 @@ class HeldAsset:
     item_id: str | None
     last_order_id: str | None = None
     status_before_lock: str | None = None
+    created_quantity: int = 1
 
     @property
     def standing(self) -> str:
@@ -120,7 +122,7 @@ class PlatformAssets:
     def observe(self, event: CloudEvent) -> None:
         data = event.data
         held = self.assets.get(data["asset_id"])
-        name = event.name
+        name = fact_name(event)
         if name == "asset.created":
             if held is None:
                 self.assets[data["asset_id"]] = HeldAsset(
@@ -133,6 +135,7 @@ class PlatformAssets:
                     subscription_id=data.get("subscription_id"),
                     order_id=data.get("order_id"),
                     item_id=data.get("item_id"),
+                    created_quantity=data.get("quantity", 1),
                 )
             return
         if held is None:
@@ -159,6 +162,25 @@ class PlatformAssets:
                 held.quantity = data["quantity"]
 
 
+_NAMES: dict[str, str] = {}  # cloudevent type -> fact name, worked out once per type
+
+
+def fact_name(event: CloudEvent) -> str:
+    """The fact's name (``order.created``), without parsing its type again each time."""
+    name = _NAMES.get(event.type)
+    if name is None:
+        name = _NAMES[event.type] = event.name
+    return name
+
+
+@cache
+def _order_move(status: OrderStatus, trigger: str) -> OrderStatus | None:
+    """Where the order lifecycle takes ``status`` on ``trigger`` (None: it does not)."""
+    if not ORDER_LIFECYCLE.allows(status, trigger):
+        return None
+    return ORDER_LIFECYCLE.next_state(status, trigger)
+
+
 class OrdersInFlight:
     """Which orders are not terminal yet (held in fallout included), from the same
     lifecycle table the orders fold through; an order that can no longer move is
@@ -172,9 +194,9 @@ class OrdersInFlight:
         self.cancelling: set[str] = set()
 
     def observe(self, event: CloudEvent) -> None:
-        if not event.subject.startswith("order/"):
-            return
-        name, oid = event.name, event.data["order_id"]
+        self.observe_fact(fact_name(event), event.data["order_id"])
+
+    def observe_fact(self, name: str, oid: str) -> None:
         if name == "order.created":
             self.status[oid] = OrderStatus.ACKNOWLEDGED
             return
@@ -188,9 +210,11 @@ class OrdersInFlight:
         if current is None:
             return
         trigger = status_trigger(name, self.open_cases.get(oid, 0), oid in self.cancelling)
-        if trigger is None or not ORDER_LIFECYCLE.allows(current, trigger):
+        if trigger is None:
             return
-        new = ORDER_LIFECYCLE.next_state(current, trigger)
+        new = _order_move(current, trigger)
+        if new is None:
+            return
         if new in self.DEAD_ENDS:
             del self.status[oid]
             self.open_cases.pop(oid, None)
@@ -214,10 +238,11 @@ class _BaseWatcher(Checker):
         self.orders = OrdersInFlight()
 
     def observe(self, event):
-        if event.subject.startswith("asset/"):
+        name = fact_name(event)
+        if name.startswith("asset."):
             self.platform.observe(event)
         else:
-            self.orders.observe(event)
+            self.orders.observe_fact(name, event.data["order_id"])
 
     def settled(self) -> Iterator[tuple[str, HeldAsset]]:
         """Assets no change is pending on, made and last changed by settled orders."""
@@ -384,16 +409,29 @@ def _child_number(asset_id: str) -> tuple[int, str]:
 # ---------------------------------------------------------------------- billing
 
 
-def _billing(ledgers: dict[str, LedgerSnapshot]) -> SubscriptionBook:
+def migrated_subscription(asset_id: str, subscription_id: str, quantity: int) -> Subscription:
+    """What billing had, before the run, for an asset migrated in (made by no order): its
+    ledger cannot show it, so the fold opens with it."""
+    return Subscription(subscription_id=subscription_id, asset_id=asset_id, quantity=quantity)
+
+
+def _billing(
+    ledgers: dict[str, LedgerSnapshot], opening: list[Subscription] | None = None
+) -> SubscriptionBook:
     ledger = ledgers.get(BILLING)
-    return fold_subscriptions(ledger) if ledger is not None else SubscriptionBook()
+    return fold_subscriptions(ledger.entries if ledger is not None else [], opening or [])
 
 
 class BillingMatchesInstalledBase(_BaseWatcher):
     """Billing's subscriptions (folded from its ledger) against the assets naming them."""
 
     def conclude(self, ledgers):
-        book = _billing(ledgers)
+        opening = [
+            migrated_subscription(aid, held.subscription_id, held.created_quantity)
+            for aid, held in sorted(self.platform.assets.items())
+            if held.order_id is None and held.subscription_id is not None
+        ]
+        book = _billing(ledgers, opening)
         problems: list[str | Violation] = [
             Violation(p.message, f"billing: {p.kind}", BILLING)
             for p in book.problems
@@ -535,15 +573,18 @@ class OneActiveAssetPerSubscription(Checker):
         super().__init__()
         self.in_service: dict[str, list[str]] = {}
         self.subscription_of: dict[str, str] = {}
+        self.migrated: list[Subscription] = []  # billed before the run
 
     def observe(self, event):
         data = event.data
         aid = data["asset_id"]
-        if event.name == "asset.created":
+        if fact_name(event) == "asset.created":
             sid = data.get("subscription_id")
             if sid is None or aid in self.subscription_of:
                 return
             self.subscription_of[aid] = sid
+            if data.get("order_id") is None:
+                self.migrated.append(migrated_subscription(aid, sid, data.get("quantity", 1)))
             holders = self.in_service.setdefault(sid, [])
             if holders:
                 self.problem(
@@ -559,7 +600,7 @@ class OneActiveAssetPerSubscription(Checker):
     def conclude(self, ledgers):
         return [
             Violation(p.message, "subscription started twice", BILLING)
-            for p in _billing(ledgers).problems
+            for p in _billing(ledgers, self.migrated).problems
             if p.kind == "started twice"
         ]
 
@@ -583,7 +624,7 @@ class ChangeActedOnQuotedVersion(Checker):
         self.quoted: dict[tuple[str, str], tuple[str, int]] = {}  # (order, item) -> asset, v
 
     def observe(self, event):
-        name, data = event.name, event.data
+        name, data = fact_name(event), event.data
         if name == "order.created":
             self._quoted(data)
         elif name == "order.rejected":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from cpqsim.billing import SubscriptionStatus, fold_subscriptions
+from cpqsim.billing import Subscription, SubscriptionStatus, fold_subscriptions
 from cpqsim.downstream import DownstreamLedger, DownstreamProfile, DownstreamRequest, Fault
 
 SS = SubscriptionStatus
@@ -210,3 +210,17 @@ def test_unknown_operations_and_one_off_handoffs_are_not_subscriptions():
     book = fold_subscriptions(billing.ledger.entries)
 
     assert book.subscriptions == {} and book.untracked == 1 and not book.problems
+
+
+def test_subscriptions_billing_had_before_the_ledger_began_are_changed_like_any_other():
+    billing = Billing()
+    billing.run("suspend_subscription", "i1/sus", subscription_id="sub-m1")
+
+    book = fold_subscriptions(
+        billing.ledger.entries, opening=[Subscription(subscription_id="sub-m1", quantity=3)]
+    )
+
+    sub = book.get("sub-m1")
+    assert sub is not None and sub.status is SS.SUSPENDED and sub.quantity == 3
+    assert not book.problems
+    assert fold_subscriptions(billing.ledger.entries).problems[0].kind == "unknown subscription"

@@ -408,6 +408,8 @@ def test_two_assets_in_service_on_one_subscription_is_a_violation():
             offering="fiber@1",
             quantity=1,
             subscription_id="sub-a1",
+            order_id="O5",
+            item_id="O5-item1",
         )
     )
 
@@ -429,6 +431,8 @@ def test_two_assets_in_service_on_one_subscription_is_a_violation():
             offering="fiber@1",
             quantity=1,
             subscription_id="sub-a1",
+            order_id="O5",
+            item_id="O5-item1",
         )
     )
     assert right.verdict()["one_active_asset_per_subscription"].holds
@@ -597,6 +601,8 @@ def _shared() -> Run:
             offering="fiber@1",
             quantity=1,
             subscription_id="sub-a1",
+            order_id="O5",
+            item_id="O5-item1",
         )
     )
     return run
@@ -623,3 +629,32 @@ def test_judged_as_it_streams_a_run_gets_the_verdict_of_the_whole_log_reference(
         }, build.__name__
         broken_somewhere |= {n for n in reference if reference[n]}
     assert broken_somewhere == set(ASSET_INVARIANTS)
+
+
+def test_an_asset_migrated_in_was_billed_before_the_run_and_is_judged_from_there():
+    # Given an asset migrated in (made by no order) on its subscription, then suspended
+    def migrated(*work) -> Run:
+        run = Run()
+        run.fact(
+            AssetCreated(
+                asset_id="m1",
+                account_id="acme",
+                offering="fiber@1",
+                quantity=3,
+                subscription_id="sub-m1",
+            )
+        )
+        change(run, "O2", "suspend", "m1", 1, *work)
+        return run
+
+    # When billing suspended the subscription it had before the run, every rule holds
+    right = migrated(
+        ("provisioning", "suspend", {}),
+        ("billing", "suspend_subscription", {"subscription_id": "sub-m1"}),
+    )
+    assert all(right.verdict()[name].holds for name in ASSET_INVARIANTS)
+
+    # And when billing never heard of the suspension, it still bills the migrated asset
+    wrong = migrated(("provisioning", "suspend", {}))
+    result = wrong.verdict()["billing_matches_installed_base"]
+    assert result.examples == ["asset m1 is suspended but billing has sub-m1 active"]
