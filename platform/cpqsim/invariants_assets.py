@@ -92,6 +92,9 @@ class HeldAsset:
     last_order_id: str | None = None
     status_before_lock: str | None = None
     created_quantity: int = 1
+    #: Made before the run (by no order, or by one this run never created): provisioning
+    #: ran it and billing billed it before the ledgers began.
+    migrated: bool = False
 
     @property
     def standing(self) -> str:
@@ -119,7 +122,8 @@ class PlatformAssets:
     def __init__(self) -> None:
         self.assets: dict[str, HeldAsset] = {}
 
-    def observe(self, event: CloudEvent) -> None:
+    def observe(self, event: CloudEvent, migrated: bool = False) -> None:
+        """Fold one asset fact; ``migrated``: an ``asset.created`` made before the run."""
         data = event.data
         held = self.assets.get(data["asset_id"])
         name = fact_name(event)
@@ -136,6 +140,7 @@ class PlatformAssets:
                     order_id=data.get("order_id"),
                     item_id=data.get("item_id"),
                     created_quantity=data.get("quantity", 1),
+                    migrated=migrated,
                 )
             return
         if held is None:
@@ -222,6 +227,10 @@ class OrdersInFlight:
         else:
             self.status[oid] = new
 
+    def known(self, order_id: str) -> bool:
+        """Was the order created in this run (and is it not finished for good)?"""
+        return order_id in self.status
+
     def in_flight(self, order_id: str) -> bool:
         status = self.status.get(order_id)
         return status is not None and status not in TERMINAL_ORDER_STATUSES
@@ -240,7 +249,9 @@ class _BaseWatcher(Checker):
     def observe(self, event):
         name = fact_name(event)
         if name.startswith("asset."):
-            self.platform.observe(event)
+            made_by = event.data.get("order_id")
+            migrated = made_by is None or not self.orders.known(made_by)
+            self.platform.observe(event, migrated and name == "asset.created")
         else:
             self.orders.observe_fact(name, event.data["order_id"])
 
@@ -340,7 +351,7 @@ class AssetsMatchDownstream(_BaseWatcher):
                 place(k, child, f"{path}/{step}")
 
         for aid, held in assets.items():
-            if held.order_id is None or held.item_id is None:
+            if held.migrated or held.order_id is None or held.item_id is None:
                 continue  # migrated in: provisioning ran it before the run
             parent = assets.get(held.parent_id) if held.parent_id else None
             if parent is None or (parent.order_id, parent.item_id) != (
@@ -429,7 +440,7 @@ class BillingMatchesInstalledBase(_BaseWatcher):
         opening = [
             migrated_subscription(aid, held.subscription_id, held.created_quantity)
             for aid, held in sorted(self.platform.assets.items())
-            if held.order_id is None and held.subscription_id is not None
+            if held.migrated and held.subscription_id is not None
         ]
         book = _billing(ledgers, opening)
         problems: list[str | Violation] = [
@@ -563,11 +574,10 @@ class AddOnHasActiveParent(Checker):
         return problems
 
 
-class OneActiveAssetPerSubscription(Checker):
+class OneActiveAssetPerSubscription(_BaseWatcher):
     """Keeps, per subscription, the assets in service on it (created, not disconnected);
-    billing's side is a subscription started while it was in force."""
-
-    watches = ("asset.created", "asset.change_applied")
+    billing's side is a subscription started while it was in force (the subscriptions of
+    assets migrated in count as in force from the start)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -576,14 +586,16 @@ class OneActiveAssetPerSubscription(Checker):
         self.migrated: list[Subscription] = []  # billed before the run
 
     def observe(self, event):
+        super().observe(event)
+        name = fact_name(event)
         data = event.data
-        aid = data["asset_id"]
-        if fact_name(event) == "asset.created":
+        aid = data.get("asset_id")
+        if name == "asset.created":
             sid = data.get("subscription_id")
             if sid is None or aid in self.subscription_of:
                 return
             self.subscription_of[aid] = sid
-            if data.get("order_id") is None:
+            if self.platform.assets[aid].migrated:
                 self.migrated.append(migrated_subscription(aid, sid, data.get("quantity", 1)))
             holders = self.in_service.setdefault(sid, [])
             if holders:
@@ -592,7 +604,11 @@ class OneActiveAssetPerSubscription(Checker):
                     "two assets on one subscription",
                 )
             holders.append(aid)
-        elif data["action"] == "disconnect" and aid in self.subscription_of:
+        elif (
+            name == "asset.change_applied"
+            and data["action"] == "disconnect"
+            and aid in self.subscription_of
+        ):
             holders = self.in_service.get(self.subscription_of[aid], [])
             if aid in holders:
                 holders.remove(aid)

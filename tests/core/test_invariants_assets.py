@@ -401,6 +401,7 @@ def test_an_add_on_under_a_parent_the_platform_does_not_hold_is_a_violation():
 def test_two_assets_in_service_on_one_subscription_is_a_violation():
     # Given a second asset created on a1's subscription
     run = sold()
+    run.order("O5", "created", "decomposed")
     run.fact(
         AssetCreated(
             asset_id="a2",
@@ -424,6 +425,7 @@ def test_two_assets_in_service_on_one_subscription_is_a_violation():
     # And once a1 is disconnected, a new asset may take the subscription over
     right = sold()
     change(right, "O2", "disconnect", "a1", 1)
+    right.order("O5", "created", "decomposed")
     right.fact(
         AssetCreated(
             asset_id="a2",
@@ -594,6 +596,7 @@ def _stale_and_misquoted() -> Run:
 
 def _shared() -> Run:
     run = sold()
+    run.order("O5", "created", "decomposed")
     run.fact(
         AssetCreated(
             asset_id="a2",
@@ -632,7 +635,7 @@ def test_judged_as_it_streams_a_run_gets_the_verdict_of_the_whole_log_reference(
 
 
 def test_an_asset_migrated_in_was_billed_before_the_run_and_is_judged_from_there():
-    # Given an asset migrated in (made by no order) on its subscription, then suspended
+    # Given an asset made before the run (by an order this run never saw), then suspended
     def migrated(*work) -> Run:
         run = Run()
         run.fact(
@@ -642,6 +645,8 @@ def test_an_asset_migrated_in_was_billed_before_the_run_and_is_judged_from_there
                 offering="fiber@1",
                 quantity=3,
                 subscription_id="sub-m1",
+                order_id="hist-order-1",
+                item_id="hist-order-1-item1",
             )
         )
         change(run, "O2", "suspend", "m1", 1, *work)

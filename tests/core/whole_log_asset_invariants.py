@@ -41,13 +41,26 @@ LANDS = {"activate": "active", "modify": "active", "change_plan": "active", "res
 LANDS |= {"suspend": "suspended", "deactivate": "disconnected"}
 
 
+def _made_before_the_run(events: list[CloudEvent]) -> set[str]:
+    """Assets made by no order, or by one the log had not created by then."""
+    created: set[str] = set()
+    before: set[str] = set()
+    for e in events:
+        if e.name == "order.created":
+            created.add(e.data["order_id"])
+        elif e.name == "asset.created" and e.data.get("order_id") not in created:
+            before.add(e.data["asset_id"])
+    return before
+
+
 def _migrated(events: list[CloudEvent]) -> list[Subscription]:
-    """Subscriptions of assets made by no order: billing had them before the run."""
+    """Subscriptions of assets made before the run: billing had them before its ledger."""
+    before = _made_before_the_run(events)
     made = [f for f in _asset_facts(events) if isinstance(f, AssetCreated)]
     return [
         Subscription(subscription_id=f.subscription_id, asset_id=f.asset_id, quantity=f.quantity)
         for f in made
-        if f.order_id is None and f.subscription_id is not None
+        if f.asset_id in before and f.subscription_id is not None
     ]
 
 
@@ -124,8 +137,9 @@ def assets_match_downstream(events, ledgers) -> list[str]:
             step = f"contains{siblings.index(aid)}/{step}"
         return f"{path_of(parent.asset_id)}/{step}"
 
+    before_the_run = _made_before_the_run(events)
     for aid, fact in made.items():
-        if fact.order_id is not None and fact.item_id is not None:
+        if aid not in before_the_run and fact.order_id is not None and fact.item_id is not None:
             paths[(fact.order_id, path_of(aid))] = aid
     running: dict[str, tuple[str, str | None]] = {}
     undo: dict[str, list] = defaultdict(list)
