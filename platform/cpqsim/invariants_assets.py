@@ -91,10 +91,11 @@ class HeldAsset:
     item_id: str | None
     last_order_id: str | None = None
     status_before_lock: str | None = None
-    created_quantity: int = 1
     #: Made before the run (by no order, or by one this run never created): provisioning
-    #: ran it and billing billed it before the ledgers began.
+    #: ran it and billing billed it before the ledgers began, as it stood when the run
+    #: began (``opening``: its status and quantity after the changes made before the run).
     migrated: bool = False
+    opening: tuple[str, int] = (ACTIVE, 1)
 
     @property
     def standing(self) -> str:
@@ -123,7 +124,8 @@ class PlatformAssets:
         self.assets: dict[str, HeldAsset] = {}
 
     def observe(self, event: CloudEvent, migrated: bool = False) -> None:
-        """Fold one asset fact; ``migrated``: an ``asset.created`` made before the run."""
+        """Fold one asset fact; ``migrated``: made before the run (an ``asset.created``),
+        or applied before it (a change to an asset made before the run)."""
         data = event.data
         held = self.assets.get(data["asset_id"])
         name = fact_name(event)
@@ -139,8 +141,8 @@ class PlatformAssets:
                     subscription_id=data.get("subscription_id"),
                     order_id=data.get("order_id"),
                     item_id=data.get("item_id"),
-                    created_quantity=data.get("quantity", 1),
                     migrated=migrated,
+                    opening=(ACTIVE, data.get("quantity", 1)),
                 )
             return
         if held is None:
@@ -165,6 +167,8 @@ class PlatformAssets:
                 held.offering = data["offering"]
             if data.get("quantity") is not None:
                 held.quantity = data["quantity"]
+            if migrated and held.migrated:
+                held.opening = (held.status, held.quantity)
 
 
 _NAMES: dict[str, str] = {}  # cloudevent type -> fact name, worked out once per type
@@ -251,7 +255,7 @@ class _BaseWatcher(Checker):
         if name.startswith("asset."):
             made_by = event.data.get("order_id")
             migrated = made_by is None or not self.orders.known(made_by)
-            self.platform.observe(event, migrated and name == "asset.created")
+            self.platform.observe(event, migrated)
         else:
             self.orders.observe_fact(name, event.data["order_id"])
 
@@ -420,10 +424,26 @@ def _child_number(asset_id: str) -> tuple[int, str]:
 # ---------------------------------------------------------------------- billing
 
 
-def migrated_subscription(asset_id: str, subscription_id: str, quantity: int) -> Subscription:
-    """What billing had, before the run, for an asset migrated in (made by no order): its
-    ledger cannot show it, so the fold opens with it."""
-    return Subscription(subscription_id=subscription_id, asset_id=asset_id, quantity=quantity)
+_BILLED_AS = {
+    ACTIVE: SubscriptionStatus.ACTIVE,
+    SUSPENDED: SubscriptionStatus.SUSPENDED,
+    DISCONNECTED: SubscriptionStatus.STOPPED,
+}
+
+
+def opening_subscriptions(assets: dict[str, HeldAsset]) -> list[Subscription]:
+    """What billing had, before the run, for the assets made before it: its ledger cannot
+    show it, so the fold opens with it (as the asset stood when the run began)."""
+    return [
+        Subscription(
+            subscription_id=held.subscription_id,
+            asset_id=aid,
+            status=_BILLED_AS.get(held.opening[0], SubscriptionStatus.ACTIVE),
+            quantity=held.opening[1],
+        )
+        for aid, held in sorted(assets.items())
+        if held.migrated and held.subscription_id is not None
+    ]
 
 
 def _billing(
@@ -437,12 +457,7 @@ class BillingMatchesInstalledBase(_BaseWatcher):
     """Billing's subscriptions (folded from its ledger) against the assets naming them."""
 
     def conclude(self, ledgers):
-        opening = [
-            migrated_subscription(aid, held.subscription_id, held.created_quantity)
-            for aid, held in sorted(self.platform.assets.items())
-            if held.migrated and held.subscription_id is not None
-        ]
-        book = _billing(ledgers, opening)
+        book = _billing(ledgers, opening_subscriptions(self.platform.assets))
         problems: list[str | Violation] = [
             Violation(p.message, f"billing: {p.kind}", BILLING)
             for p in book.problems
@@ -583,7 +598,6 @@ class OneActiveAssetPerSubscription(_BaseWatcher):
         super().__init__()
         self.in_service: dict[str, list[str]] = {}
         self.subscription_of: dict[str, str] = {}
-        self.migrated: list[Subscription] = []  # billed before the run
 
     def observe(self, event):
         super().observe(event)
@@ -595,8 +609,6 @@ class OneActiveAssetPerSubscription(_BaseWatcher):
             if sid is None or aid in self.subscription_of:
                 return
             self.subscription_of[aid] = sid
-            if self.platform.assets[aid].migrated:
-                self.migrated.append(migrated_subscription(aid, sid, data.get("quantity", 1)))
             holders = self.in_service.setdefault(sid, [])
             if holders:
                 self.problem(
@@ -616,7 +628,7 @@ class OneActiveAssetPerSubscription(_BaseWatcher):
     def conclude(self, ledgers):
         return [
             Violation(p.message, "subscription started twice", BILLING)
-            for p in _billing(ledgers, self.migrated).problems
+            for p in _billing(ledgers, opening_subscriptions(self.platform.assets)).problems
             if p.kind == "started twice"
         ]
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from whole_log_asset_invariants import ASSET_CHECKS
+
 from cpqsim.asset import AssetChangeApplied, AssetChangeLocked, AssetChangeReleased, AssetCreated
 from cpqsim.context import Context, at
 from cpqsim.downstream import DownstreamLedger, DownstreamProfile, DownstreamRequest, Fault
@@ -613,8 +615,6 @@ def _shared() -> Run:
 
 def test_judged_as_it_streams_a_run_gets_the_verdict_of_the_whole_log_reference():
     # Given legal runs that break every asset invariant one way or another
-    from whole_log_asset_invariants import ASSET_CHECKS
-
     broken_somewhere: set[str] = set()
     for build in (sold, _suspended_parent, _upgrade_undone, _stale_and_misquoted, _shared):
         run = build()
@@ -663,3 +663,46 @@ def test_an_asset_migrated_in_was_billed_before_the_run_and_is_judged_from_there
     wrong = migrated(("provisioning", "suspend", {}))
     result = wrong.verdict()["billing_matches_installed_base"]
     assert result.examples == ["asset m1 is suspended but billing has sub-m1 active"]
+
+
+def _suspended_before_the_run() -> Run:
+    """m1 was made and suspended before the run (by orders the run never saw); the run
+    resumes it."""
+    run = Run()
+    run.fact(
+        AssetCreated(
+            asset_id="m1",
+            account_id="acme",
+            offering="fiber@1",
+            quantity=3,
+            subscription_id="sub-m1",
+            order_id="hist-1",
+        )
+    )
+    change(run, "hist-2", "suspend", "m1", 1, quantity=3)
+    run.events = [e for e in run.events if not e.subject.startswith("order/")]
+    change(
+        run,
+        "O3",
+        "resume",
+        "m1",
+        2,
+        ("provisioning", "resume", {}),
+        ("billing", "resume_subscription", {"subscription_id": "sub-m1"}),
+    )
+    return run
+
+
+def test_changes_made_before_the_run_are_how_billing_had_the_asset_when_it_began():
+    # Given an asset suspended before the run and resumed in it, billing resuming it too
+    run = _suspended_before_the_run()
+
+    # When judged, then billing's resumption of a subscription it had suspended is right
+    verdict = run.verdict()
+    assert all(verdict[name].holds for name in ASSET_INVARIANTS), {
+        n: verdict[n].examples for n in ASSET_INVARIANTS
+    }
+
+    # And the whole-log reference agrees
+    snapshots = {name: ledger.snapshot() for name, ledger in run.ledgers.items()}
+    assert all(not check(run.events, snapshots) for _, check in ASSET_CHECKS)

@@ -54,13 +54,25 @@ def _made_before_the_run(events: list[CloudEvent]) -> set[str]:
 
 
 def _migrated(events: list[CloudEvent]) -> list[Subscription]:
-    """Subscriptions of assets made before the run: billing had them before its ledger."""
+    """Subscriptions of assets made before the run, as the changes made before the run
+    left them: billing had them before its ledger began."""
     before = _made_before_the_run(events)
-    made = [f for f in _asset_facts(events) if isinstance(f, AssetCreated)]
+    run_orders = {e.data["order_id"] for e in events if e.name == "order.created"}
+    opening = InstalledBase(
+        f
+        for f in _asset_facts(events)
+        if f.asset_id in before and (isinstance(f, AssetCreated) or f.order_id not in run_orders)
+    )
+    billed_as = {"active": "active", "suspended": "suspended", "disconnected": "stopped"}
     return [
-        Subscription(subscription_id=f.subscription_id, asset_id=f.asset_id, quantity=f.quantity)
-        for f in made
-        if f.asset_id in before and f.subscription_id is not None
+        Subscription(
+            subscription_id=a.subscription_id,
+            asset_id=a.asset_id,
+            status=SubscriptionStatus(billed_as.get(a.status.value, "active")),
+            quantity=a.quantity,
+        )
+        for a in sorted(opening, key=lambda a: a.asset_id)
+        if a.subscription_id is not None
     ]
 
 
