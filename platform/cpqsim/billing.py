@@ -24,7 +24,7 @@ reported as a :class:`BillingProblem` (the fold never raises).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -166,31 +166,83 @@ class _Effect:
     after: dict[str, Any]
 
 
-@dataclass
+#: A subscription's values, kept as a plain dict while folding (a model per change would
+#: be copied for each of a big day's requests).
+_VALUES = tuple(
+    name for name in Subscription.model_fields if name not in ("subscription_id", "history")
+)
+_STOPPED = SubscriptionStatus.STOPPED
+
+
 class SubscriptionBook:
     """The subscriptions billing keeps, folded one ledger entry at a time.
 
     ``apply`` takes entries in ledger order (a runtime may keep one live); entries that
     took no effect are skipped. ``untracked`` counts one-off handoffs without a
-    subscription id. ``subscriptions`` may open with those billing had before the
-    ledger began.
+    subscription id. ``opening``: the subscriptions billing had before the ledger began.
     """
 
-    subscriptions: dict[str, Subscription] = field(default_factory=dict)
-    problems: list[BillingProblem] = field(default_factory=list)
-    untracked: int = 0
-    _effects: dict[str, list[_Effect]] = field(default_factory=dict, repr=False)
+    def __init__(self, opening: Iterable[Subscription] = ()) -> None:
+        self._values: dict[str, dict[str, Any]] = {}
+        self._history: dict[str, list[SubscriptionChange]] = {}
+        self._effects: dict[str, list[_Effect]] = {}
+        self.problems: list[BillingProblem] = []
+        self.untracked = 0
+        for sub in opening:
+            self._values[sub.subscription_id] = {name: getattr(sub, name) for name in _VALUES}
+            self._history[sub.subscription_id] = list(sub.history)
+
+    def open(
+        self,
+        subscription_id: str,
+        asset_id: str | None = None,
+        status: SubscriptionStatus = SubscriptionStatus.ACTIVE,
+        quantity: int | None = None,
+    ) -> None:
+        """Open with a subscription billing had before the ledger began (what
+        ``opening`` does, without building a model for each of a big installed base)."""
+        values = {name: Subscription.model_fields[name].default for name in _VALUES}
+        values.update(asset_id=asset_id, status=status, quantity=quantity)
+        self._values[subscription_id] = values
+        self._history[subscription_id] = []
+
+    def standing(self, subscription_id: str) -> tuple[SubscriptionStatus, int | None] | None:
+        """Status and quantity of a subscription (None: billing never had it), read
+        without building its model."""
+        values = self._values.get(subscription_id)
+        return None if values is None else (values["status"], values["quantity"])
+
+    @property
+    def subscriptions(self) -> dict[str, Subscription]:
+        return {sid: self._model(sid) for sid in self._values}
 
     def get(self, subscription_id: str) -> Subscription | None:
-        return self.subscriptions.get(subscription_id)
+        return self._model(subscription_id) if subscription_id in self._values else None
 
     def in_force(self) -> list[Subscription]:
         """Subscriptions still billing (active or suspended), by id."""
         return [
-            s
-            for _, s in sorted(self.subscriptions.items())
-            if s.status is not SubscriptionStatus.STOPPED
+            self._model(sid)
+            for sid in sorted(self._values)
+            if self._values[sid]["status"] is not _STOPPED
         ]
+
+    def _model(self, sid: str) -> Subscription:
+        # The values were read and checked as they were folded: built without validation.
+        return Subscription.model_construct(
+            subscription_id=sid, history=list(self._history[sid]), **self._values[sid]
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SubscriptionBook):
+            return NotImplemented
+        return (self.subscriptions, self.problems, self.untracked) == (
+            other.subscriptions,
+            other.problems,
+            other.untracked,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
 
     def apply(self, entry: LedgerEntry) -> None:
         if not entry.side_effect:
@@ -214,37 +266,37 @@ class SubscriptionBook:
                 self._problem(entry, None, "no subscription", "names no subscription_id")
             return
         values = self._read(entry, sub_id, _READS.get(operation, ()))
-        current = self.subscriptions.get(sub_id)
+        current = self._values.get(sub_id)
         if operation == "start_billing":
-            if current is not None and current.status is not SubscriptionStatus.STOPPED:
+            if current is not None and current["status"] is not _STOPPED:
                 self._problem(
                     entry,
                     sub_id,
                     "started twice",
-                    f"starts subscription {sub_id}, which is {current.status.value} already",
+                    f"starts subscription {sub_id}, which is {current['status'].value} already",
                 )
                 return
             values["status"] = SubscriptionStatus.ACTIVE
             values["end_date"] = None
-            self._change(entry, sub_id, current, values)
+            self._change(entry, sub_id, values)
             return
         if current is None:
             self._problem(
                 entry, sub_id, "unknown subscription", f"acts on unknown subscription {sub_id}"
             )
             return
-        if current.status not in ALLOWED_FROM[operation]:
+        if current["status"] not in ALLOWED_FROM[operation]:
             self._problem(
                 entry,
                 sub_id,
                 "not allowed in status",
-                f"{operation} of subscription {sub_id}, which is {current.status.value}",
+                f"{operation} of subscription {sub_id}, which is {current['status'].value}",
             )
             return
         lands = LANDS_IN[operation]
         if lands is not None:
             values["status"] = lands
-        self._change(entry, sub_id, current, values)
+        self._change(entry, sub_id, values)
 
     def _read(self, entry: LedgerEntry, sub_id: str, names: Iterable[str]) -> dict[str, Any]:
         """The readable payload values among ``names``; each unreadable one reported."""
@@ -264,29 +316,31 @@ class SubscriptionBook:
         self,
         entry: LedgerEntry,
         sub_id: str,
-        current: Subscription | None,
         values: dict[str, Any],
         reversal_of: str | None = None,
-    ) -> Subscription:
+    ) -> None:
+        current = self._values.get(sub_id)
         if current is None:
-            current = Subscription(subscription_id=sub_id)
+            current = self._values[sub_id] = {
+                name: Subscription.model_fields[name].default for name in _VALUES
+            }
+            self._history[sub_id] = []
             before = None
         else:
-            before = {name: getattr(current, name) for name in values}
-        updated = current.model_copy(update=values)
-        change = SubscriptionChange(
-            seq=entry.seq,
-            operation=entry.request.operation,
-            reference=entry.request.reference,
-            status=updated.status,
-            reversal_of=reversal_of,
+            before = {name: current[name] for name in values}
+        current.update(values)
+        self._history[sub_id].append(
+            SubscriptionChange(
+                seq=entry.seq,
+                operation=entry.request.operation,
+                reference=entry.request.reference,
+                status=current["status"],
+                reversal_of=reversal_of,
+            )
         )
-        updated = updated.model_copy(update={"history": [*current.history, change]})
-        self.subscriptions[sub_id] = updated
         if reversal_of is None:
             effect = _Effect(sub_id, before, values)
             self._effects.setdefault(entry.request.reference, []).append(effect)
-        return updated
 
     # ---------------------------------------------------------------- reversal
 
@@ -299,7 +353,6 @@ class SubscriptionBook:
             return  # it took no effect on any subscription (or was a one-off): nothing to undo
         effect = effects.pop()
         sub_id = effect.subscription_id
-        current = self.subscriptions[sub_id]
         if effect.before is None:
             # The request made the subscription: undoing it voids it.
             restore: dict[str, Any] = {"status": SubscriptionStatus.STOPPED}
@@ -308,7 +361,7 @@ class SubscriptionBook:
                 restore.update(self._read(entry, sub_id, ("end_date",)))
         else:
             restore = dict(effect.before)
-        self._change(entry, sub_id, current, restore, reversal_of=undone)
+        self._change(entry, sub_id, restore, reversal_of=undone)
 
     def _problem(self, entry: LedgerEntry, sub_id: str | None, kind: str, message: str) -> None:
         self.problems.append(
@@ -332,7 +385,7 @@ def fold_subscriptions(
     installed base migrated in was billed before the run, and its ledger cannot say so).
     """
     entries = ledger.entries if isinstance(ledger, LedgerSnapshot) else ledger
-    book = SubscriptionBook(subscriptions={s.subscription_id: s for s in opening})
+    book = SubscriptionBook(opening)
     for entry in entries:
         book.apply(entry)
     return book

@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 
-from cpqsim.billing import Subscription, SubscriptionBook, SubscriptionStatus, fold_subscriptions
+from cpqsim.billing import SubscriptionBook, SubscriptionStatus
 from cpqsim.catalog import stable_id
 from cpqsim.downstream import LedgerSnapshot
 from cpqsim.events import CloudEvent
@@ -431,33 +431,25 @@ _BILLED_AS = {
 }
 
 
-def opening_subscriptions(assets: dict[str, HeldAsset]) -> list[Subscription]:
-    """What billing had, before the run, for the assets made before it: its ledger cannot
-    show it, so the fold opens with it (as the asset stood when the run began)."""
-    return [
-        Subscription(
-            subscription_id=held.subscription_id,
-            asset_id=aid,
-            status=_BILLED_AS.get(held.opening[0], SubscriptionStatus.ACTIVE),
-            quantity=held.opening[1],
-        )
-        for aid, held in sorted(assets.items())
-        if held.migrated and held.subscription_id is not None
-    ]
-
-
-def _billing(
-    ledgers: dict[str, LedgerSnapshot], opening: list[Subscription] | None = None
-) -> SubscriptionBook:
+def _billing(ledgers: dict[str, LedgerSnapshot], assets: dict[str, HeldAsset]) -> SubscriptionBook:
+    """Billing's subscriptions at the end of the run. It opens with those of the assets
+    made before the run, as they stood when it began: its ledger cannot show them."""
+    book = SubscriptionBook()
+    for aid, held in sorted(assets.items()):
+        if held.migrated and held.subscription_id is not None:
+            status = _BILLED_AS.get(held.opening[0], SubscriptionStatus.ACTIVE)
+            book.open(held.subscription_id, aid, status, held.opening[1])
     ledger = ledgers.get(BILLING)
-    return fold_subscriptions(ledger.entries if ledger is not None else [], opening or [])
+    for entry in ledger.entries if ledger is not None else ():
+        book.apply(entry)
+    return book
 
 
 class BillingMatchesInstalledBase(_BaseWatcher):
     """Billing's subscriptions (folded from its ledger) against the assets naming them."""
 
     def conclude(self, ledgers):
-        book = _billing(ledgers, opening_subscriptions(self.platform.assets))
+        book = _billing(ledgers, self.platform.assets)
         problems: list[str | Violation] = [
             Violation(p.message, f"billing: {p.kind}", BILLING)
             for p in book.problems
@@ -501,22 +493,22 @@ class BillingMatchesInstalledBase(_BaseWatcher):
     def _compare(aid: str, held: HeldAsset, book: SubscriptionBook) -> list[Violation]:
         sid = held.subscription_id
         assert sid is not None
-        sub = book.get(sid)
-        billed = sub is not None and sub.status is not SubscriptionStatus.STOPPED
+        standing = book.standing(sid)
+        billed = standing is not None and standing[0] is not SubscriptionStatus.STOPPED
         if held.status == DISCONNECTED:
             if billed:
-                assert sub is not None
+                assert standing is not None
                 return [
                     Violation(
                         f"asset {aid} is disconnected but billing still has {sid} "
-                        f"{sub.status.value}",
+                        f"{standing[0].value}",
                         "billed after disconnect",
                         BILLING,
                     )
                 ]
             return []
         if not billed:
-            found = "no subscription" if sub is None else f"{sid} stopped"
+            found = "no subscription" if standing is None else f"{sid} stopped"
             return [
                 Violation(
                     f"asset {aid} is {held.status} but billing has {found}",
@@ -524,21 +516,22 @@ class BillingMatchesInstalledBase(_BaseWatcher):
                     BILLING,
                 )
             ]
-        assert sub is not None
+        assert standing is not None
+        status, quantity = standing
         problems = []
-        if sub.status.value != held.status:
+        if status.value != held.status:
             problems.append(
                 Violation(
-                    f"asset {aid} is {held.status} but billing has {sid} {sub.status.value}",
-                    f"{held.status} on the platform, {sub.status.value} in billing",
+                    f"asset {aid} is {held.status} but billing has {sid} {status.value}",
+                    f"{held.status} on the platform, {status.value} in billing",
                     BILLING,
                 )
             )
-        if sub.quantity is not None and sub.quantity != held.quantity:
+        if quantity is not None and quantity != held.quantity:
             problems.append(
                 Violation(
                     f"asset {aid} has quantity {held.quantity} but billing charges "
-                    f"{sub.quantity} on {sid}",
+                    f"{quantity} on {sid}",
                     "quantity differs from billing",
                     BILLING,
                 )
@@ -628,7 +621,7 @@ class OneActiveAssetPerSubscription(_BaseWatcher):
     def conclude(self, ledgers):
         return [
             Violation(p.message, "subscription started twice", BILLING)
-            for p in _billing(ledgers, opening_subscriptions(self.platform.assets)).problems
+            for p in _billing(ledgers, self.platform.assets).problems
             if p.kind == "started twice"
         ]
 
