@@ -14,7 +14,9 @@ still cross-check the ledgers at the end, or can be broken by a fact arriving at
 time (the references of completed tasks, the billing tasks and activated items, the
 accepted quotes). :class:`InvariantJudge` runs them all; :func:`check_invariants` judges
 a whole log at once. The rules of the places where orders fail (cancellation,
-compensation, approvals, fallout) live in :mod:`cpqsim.invariants_orders`.
+compensation, approvals, fallout) live in :mod:`cpqsim.invariants_orders`; those of the
+installed base (assets against provisioning and billing, change versions) in
+:mod:`cpqsim.invariants_assets`.
 
 Adding an invariant (registration order is report order)::
 
@@ -56,6 +58,7 @@ from cpqsim.invariant_checker import (
     Violation,
     invariant,
 )
+from cpqsim.invariants_assets import ASSET_CHECKS
 from cpqsim.invariants_audit import AUDIT_CHECKS, AuditLines
 from cpqsim.invariants_orders import ORDER_CHECKS
 from cpqsim.order import ORDER_LIFECYCLE, OrderStatus, settled, status_trigger
@@ -505,6 +508,10 @@ class RepricingReproducesFingerprint(Checker):
 
 
 for _name, _description, _checker, _needs in AUDIT_CHECKS:
+    invariant(_name, _description, needs=_needs)(_checker)
+
+# The installed base's rules (after every earlier row, so those read as before).
+for _name, _description, _checker, _needs in ASSET_CHECKS:
     invariant(_name, _description, needs=_needs)(_checker)
 
 

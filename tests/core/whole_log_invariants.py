@@ -11,6 +11,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
+from whole_log_asset_invariants import ASSET_CHECKS
+
 from cpqsim.audit_facts import decision
 from cpqsim.catalog import Catalog
 from cpqsim.downstream import LedgerSnapshot, live_side_effects
@@ -460,4 +462,6 @@ def judged_by_reference(events, ledgers, catalogs=None, approval_sla_s=None):
         versions = {c.version: c for c in (catalogs if isinstance(catalogs, list) else [catalogs])}
         found["repricing_reproduces_fingerprint"] = _repricing(log, versions)
     found["audit_chain_verifies"] = _decisions_named(log)
+    for name, check in ASSET_CHECKS:
+        found[name] = check(log, ledgers)
     return {n: (len(p), p[:MAX_EXAMPLES]) for n, p in found.items()}
