@@ -40,7 +40,7 @@ from cpqsim.asset import (
     InstalledBase,
 )
 from cpqsim.catalog import Catalog
-from cpqsim.change import ChangeRefusal, check_change_lines, delta
+from cpqsim.change import TAKES_CHILDREN, ChangeRefusal, check_change_lines, delta, standing
 from cpqsim.configuration import QuoteLine
 from cpqsim.decomposition import OrderItem
 from cpqsim.events import CloudEvent
@@ -144,8 +144,13 @@ def lock_for_order(
         asset = base.get(item.asset_id or "")
         assert asset is not None  # the check found it
         taken = [asset]
-        if item.action == "disconnect":
-            taken += [c for c in _descendants(base, asset.asset_id) if c.status is not _GONE]
+        along = TAKES_CHILDREN.get(item.action)
+        if along is not None:
+            taken += [
+                c
+                for c in _descendants(base, asset.asset_id)
+                if standing(c) in along or c.status is AssetStatus.PENDING_CHANGE
+            ]
         for a in taken:
             if a.locked_by == order_id:
                 continue  # locked already by this very order
@@ -154,7 +159,7 @@ def lock_for_order(
                     ChangeRefusal(
                         path=f"lines[{item.line_index}]",
                         code="asset_pending_change",
-                        message=f"asset {a.asset_id}, taken along by the disconnect of "
+                        message=f"asset {a.asset_id}, taken along by the {item.action} of "
                         f"{asset.asset_id}, has a change in flight (order {a.locked_by})",
                         asset_id=a.asset_id,
                     )
@@ -339,7 +344,7 @@ def _applied(base: InstalledBase, order: Order, fact: ItemChangeFulfilled) -> li
             **changes,
         )
     ]
-    if action == "disconnect":
+    if action in TAKES_CHILDREN:
         for child in _descendants(base, asset.asset_id):
             if child.locked_by == order.order_id:
                 out.append(
@@ -347,7 +352,7 @@ def _applied(base: InstalledBase, order: Order, fact: ItemChangeFulfilled) -> li
                         asset_id=child.asset_id,
                         order_id=order.order_id,
                         item_id=item.item_id,
-                        action="disconnect",
+                        action=action,  # type: ignore[arg-type]  # a change action
                         asset_version=child.version + 1,
                     )
                 )

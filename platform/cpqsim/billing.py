@@ -279,6 +279,7 @@ class SubscriptionBook:
             values["status"] = SubscriptionStatus.ACTIVE
             values["end_date"] = None
             self._change(entry, sub_id, values)
+            self._start_children(entry, values)
             return
         if current is None:
             self._problem(
@@ -297,6 +298,34 @@ class SubscriptionBook:
         if lands is not None:
             values["status"] = lands
         self._change(entry, sub_id, values)
+
+    def _start_children(self, entry: LedgerEntry, main: dict[str, Any]) -> None:
+        """A new item's add-ons and bundle components start with it, each on its own
+        subscription: ``child_subscriptions`` lists ``sub-<child>=<monthly per unit>``."""
+        listed = entry.request.payload.get("child_subscriptions", "")
+        for pair in filter(None, listed.split(";")):
+            child_id, _, monthly = pair.partition("=")
+            if not child_id.startswith("sub-"):
+                self._problem(entry, None, "bad value", f"child_subscriptions names {pair!r}")
+                continue
+            current = self._values.get(child_id)
+            if current is not None and current["status"] is not _STOPPED:
+                self._problem(
+                    entry,
+                    child_id,
+                    "started twice",
+                    f"starts subscription {child_id}, which is {current['status'].value} already",
+                )
+                continue
+            values = {k: v for k, v in main.items() if k != "recurring_monthly"}
+            values["asset_id"] = child_id.removeprefix("sub-")
+            if monthly:
+                try:
+                    values["recurring_monthly"] = _money(monthly)
+                except (ValueError, InvalidOperation, TypeError) as exc:
+                    reason = str(exc) or type(exc).__name__
+                    self._problem(entry, child_id, "bad value", f"{pair!r}: {reason}")
+            self._change(entry, child_id, values)
 
     def _read(self, entry: LedgerEntry, sub_id: str, names: Iterable[str]) -> dict[str, Any]:
         """The readable payload values among ``names``; each unreadable one reported."""
@@ -345,13 +374,16 @@ class SubscriptionBook:
     # ---------------------------------------------------------------- reversal
 
     def _reverse(self, entry: LedgerEntry) -> None:
-        """Undo what the compensated request did (the last of its effects not undone)."""
+        """Undo what the compensated request did, last effect first (a start undoes its
+        children's starts too)."""
         undone = entry.request.compensates
         assert undone is not None
-        effects = self._effects.get(undone)
-        if not effects:
-            return  # it took no effect on any subscription (or was a one-off): nothing to undo
-        effect = effects.pop()
+        effects = self._effects.pop(undone, [])
+        # nothing recorded: it took no effect on any subscription (or was a one-off)
+        for effect in reversed(effects):
+            self._undo(entry, undone, effect)
+
+    def _undo(self, entry: LedgerEntry, undone: str, effect: _Effect) -> None:
         sub_id = effect.subscription_id
         if effect.before is None:
             # The request made the subscription: undoing it voids it.

@@ -30,11 +30,14 @@ from cpqsim.configuration import QuoteLine, check_configuration
 
 __all__ = [
     "ACTION_FROM",
+    "CHILDREN_FIRST",
     "REFUSAL_CODES",
+    "TAKES_CHILDREN",
     "AssetDelta",
     "ChangeRefusal",
     "check_change_lines",
     "delta",
+    "standing",
 ]
 
 AS = AssetStatus
@@ -48,6 +51,24 @@ ACTION_FROM: dict[str, frozenset[AssetStatus]] = {
     "disconnect": frozenset({AS.ACTIVE, AS.SUSPENDED}),
     "renew": frozenset({AS.ACTIVE, AS.SUSPENDED}),
 }
+
+#: Actions that take the asset's descendants along (an add-on is never live on a dead
+#: or suspended parent), and which of the children's statuses each one takes.
+TAKES_CHILDREN: dict[str, frozenset[AssetStatus]] = {
+    "disconnect": frozenset({AS.ACTIVE, AS.SUSPENDED}),
+    "suspend": frozenset({AS.ACTIVE}),
+    "resume": frozenset({AS.SUSPENDED}),
+}
+#: Of those, the ones where the children go first (stopping), not after the parent.
+CHILDREN_FIRST = frozenset({"disconnect", "suspend"})
+
+
+def standing(asset: Asset) -> AssetStatus:
+    """The status an asset holds apart from a lock (a locked asset: the one before it)."""
+    if asset.status is AS.PENDING_CHANGE and asset.status_before_lock is not None:
+        return asset.status_before_lock
+    return asset.status
+
 
 #: Every reason a change line can be refused for (stable codes for clients).
 REFUSAL_CODES = (

@@ -30,9 +30,9 @@ from typing import Any, ClassVar, Literal, NamedTuple
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, model_serializer
 
-from cpqsim.asset import Asset, AssetRole, AssetStatus
+from cpqsim.asset import Asset, AssetRole
 from cpqsim.catalog import Catalog, stable_id
-from cpqsim.change import AssetDelta, delta
+from cpqsim.change import CHILDREN_FIRST, TAKES_CHILDREN, AssetDelta, delta, standing
 from cpqsim.configuration import LineAction, QuoteLine
 from cpqsim.lifecycle import DomainError
 from cpqsim.omit_defaults import OmitsDefaults
@@ -172,12 +172,15 @@ def order_items(
             asset = known.get(line.asset_id or "")
             if asset is not None and line.action in ("modify", "upgrade", "downgrade"):
                 change["delta"] = delta(asset, line)
-            if asset is not None and line.action == "disconnect":
-                change["children"] = [
+            taken = TAKES_CHILDREN.get(line.action)
+            if asset is not None and taken is not None:
+                children = [
                     AssetRef(asset_id=c.asset_id, offering=c.offering, role=c.role)
                     for c in _descendants(asset.asset_id, kids)
-                    if c.status is not AssetStatus.DISCONNECTED
+                    if standing(c) in taken
                 ]
+                if children:
+                    change["children"] = children
         items.append(
             OrderItem(
                 item_id=f"{order_id}-item{i + 1}",
@@ -296,34 +299,44 @@ def _change_tasks(catalog: Catalog, item: OrderItem) -> list[TaskSpec]:
             child=child,
         )
 
-    tasks: list[TaskSpec] = []
-    before_main: list[str] = []
-    if item.action == "disconnect":
-        # The children go first (an add-on is never live on a dead parent), each giving
-        # back its own inventory; the parent follows, then its own inventory.
+    along = item.action in TAKES_CHILDREN
+    first = item.action in CHILDREN_FIRST
+
+    def child_work(after: list[str]) -> list[TaskSpec]:
+        """The children's own work: each stops (or restarts) its service, and a
+        disconnected child gives back its own inventory."""
+        out: list[TaskSpec] = []
         for k, child in enumerate(item.children):
             where = f"{sid}/child{k + 1}/{stable_id(child.offering)}"
             off = None
             if _provisioned(catalog, child.offering):
-                off = task(work[0], where, child.offering, [], k)
-                tasks.append(off)
-                before_main.append(off.task_id)
-            if _reserves(catalog, child.offering):
-                tasks.append(task(RELEASE, where, child.offering, [off.task_id] if off else [], k))
+                off = task(work[0], where, child.offering, after, k)
+                out.append(off)
+            if item.action == "disconnect" and _reserves(catalog, child.offering):
+                out.append(task(RELEASE, where, child.offering, [off.task_id] if off else [], k))
+        return out
+
+    tasks: list[TaskSpec] = []
+    # Stopping, the children go first (an add-on is never live on a stopped parent);
+    # resuming, the parent goes first.
+    before_main = child_work([]) if along and first else []
+    tasks += before_main
     main_work: list[TaskSpec] = []
     for step in work:
-        if item.action == "disconnect" and not _provisioned(catalog, item.offering):
+        if along and not _provisioned(catalog, item.offering):
             continue  # a bundle runs nothing itself: its components are its service
-        deps = [main_work[-1].task_id] if main_work else before_main
+        deps = [main_work[-1].task_id] if main_work else [t.task_id for t in before_main]
         main_work.append(task(step, sid, item.offering, deps))
     if item.action == "disconnect" and _reserves(catalog, item.offering):
-        deps = [main_work[-1].task_id] if main_work else before_main
+        deps = [main_work[-1].task_id] if main_work else [t.task_id for t in before_main]
         main_work.append(task(RELEASE, sid, item.offering, deps))
     tasks += main_work
+    if along and not first:
+        tasks += child_work([main_work[-1].task_id] if main_work else [])
     fulfilment = [t.task_id for t in tasks]
     for step in bills:
         tasks.append(task(step, "billing", item.offering, fulfilment))
-        if item.action == "disconnect":
+        if along:
             for k, child in enumerate(item.children):
                 where = f"billing/child{k + 1}"
                 tasks.append(task(step, where, child.offering, fulfilment, k))

@@ -224,3 +224,46 @@ def test_subscriptions_billing_had_before_the_ledger_began_are_changed_like_any_
     assert sub is not None and sub.status is SS.SUSPENDED and sub.quantity == 3
     assert not book.problems
     assert fold_subscriptions(billing.ledger.entries).problems[0].kind == "unknown subscription"
+
+
+def test_a_new_items_add_ons_start_with_it_on_subscriptions_of_their_own_and_stop_with_it():
+    # Given billing started for a1 with two children named in the handoff
+    billing = Billing()
+    start = billing.run(
+        "start_billing",
+        "i1/billing/start",
+        subscription_id="sub-a1",
+        asset_id="a1",
+        account_id="acme",
+        quantity="5",
+        recurring_monthly="12.50",
+        currency="EUR",
+        start_date="2026-01-01",
+        child_subscriptions="sub-a1.1=3.00;sub-a1.2=",
+    )
+
+    # When its ledger is folded, then each child bills on its own, with the item's terms
+    book = fold_subscriptions(billing.ledger.snapshot())
+    storage, component = book.get("sub-a1.1"), book.get("sub-a1.2")
+    assert storage is not None and component is not None
+    assert (storage.asset_id, storage.quantity, storage.status) == ("a1.1", 5, SS.ACTIVE)
+    assert storage.recurring_monthly == Decimal("3.00") and component.recurring_monthly is None
+    assert not book.problems
+
+    # And when the start is reversed (the order rolled back), the children stop with it
+    billing.run("stop_billing", "i1/billing/start/undo", compensates=start)
+    book = fold_subscriptions(billing.ledger.snapshot())
+    assert {s.subscription_id for s in book.in_force()} == set()
+
+
+def test_a_malformed_child_list_is_reported_not_raised():
+    billing = Billing()
+    billing.run(
+        "start_billing",
+        "i1/billing/start",
+        subscription_id="sub-a1",
+        child_subscriptions="a1.1=3;sub-a1.2=lots",
+    )
+    book = fold_subscriptions(billing.ledger.snapshot())
+    assert [p.kind for p in book.problems] == ["bad value", "bad value"]
+    assert book.get("sub-a1.2") is not None  # started; its amount unreadable

@@ -99,6 +99,37 @@ def test_suspend_then_resume_each_touch_the_service_and_the_subscription(sample_
     assert desk.base.get("A1").version == 3
 
 
+def test_a_suspension_takes_the_add_ons_along_and_a_resumption_brings_them_back(sample_catalog):
+    # Given a suite with an extra-storage add-on
+    desk = ChangeDesk(
+        sample_catalog,
+        [*suite(), installed("A1.1", "saas-extra-storage@1", role="add_on", parent_id="A1")],
+    )
+    # When the suite is suspended: the add-on is locked and stopped first, then the suite
+    locks = desk.order("O1", change("suspend"))
+    assert [(lock.asset_id, lock.action) for lock in locks] == [
+        ("A1", "suspend"),
+        ("A1.1", "suspend"),
+    ]
+    desk.answer_all()
+    assert desk.sent("O1") == [
+        ("provisioning", "suspend"),
+        ("provisioning", "suspend"),
+        ("billing", "suspend_subscription"),
+        ("billing", "suspend_subscription"),
+    ]
+    suspended = [c for c in desk.calls if c.request.operation == "suspend"]
+    assert [c.request.payload["asset_id"] for c in suspended] == ["A1.1", "A1"]
+    assert desk.base.get("A1.1").status is AssetStatus.SUSPENDED  # never active on a stopped parent
+
+    # When it is resumed: the suite first, then the add-on, each billed again
+    desk.order("O2", change("resume", version=2))
+    desk.answer_all()
+    resumed = [c for c in desk.calls if c.request.operation == "resume"]
+    assert [c.request.payload["asset_id"] for c in resumed] == ["A1", "A1.1"]
+    assert {desk.base.get(a).status for a in ("A1", "A1.1")} == {AssetStatus.ACTIVE}
+
+
 def test_a_disconnect_takes_the_add_ons_along_and_stops_every_subscription(sample_catalog):
     desk = ChangeDesk(
         sample_catalog,
