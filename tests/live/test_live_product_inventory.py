@@ -360,11 +360,6 @@ def test_upgrade_or_downgrade_is_told_from_the_catalog_relation(client, schemas)
     assert moved("A-4", "saas-edition-standard") == "downgrade"  # premium downgradesTo standard
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the quote side (wip/changeprice 942b2dd) still configures an add-on under an "
-    "installed product as a stand-alone sale (not_sellable); the quote helper's to lift",
-)
 def test_an_add_item_relying_on_a_product_adds_an_add_on_under_it(client, schemas):
     # single sign-on needs the premium edition: A-4 has it
     body = change_quote(
