@@ -228,7 +228,7 @@ async def _run(
 ) -> RunOutput:
     scenario = loaded.scenario
     seed = scenario.seed if seed is None else seed
-    plans = plan_journeys(scenario, seed)
+    plans = plan_journeys(loaded, seed)
     wall_start = time.perf_counter()
     platform = LivePlatform(
         PlatformConfig(

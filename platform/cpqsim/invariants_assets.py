@@ -201,6 +201,10 @@ class OrdersInFlight:
         self.status: dict[str, OrderStatus] = {}
         self.open_cases: dict[str, int] = {}
         self.cancelling: set[str] = set()
+        # Every order this run created, finished or not: in the live runtime an asset
+        # fact may be logged after its order completed (the inventory reacts a moment
+        # later), and it is still the run's own asset, not one made before the run.
+        self.created: set[str] = set()
 
     def observe(self, event: CloudEvent) -> None:
         self.observe_fact(fact_name(event), event.data["order_id"])
@@ -208,6 +212,7 @@ class OrdersInFlight:
     def observe_fact(self, name: str, oid: str) -> None:
         if name == "order.created":
             self.status[oid] = OrderStatus.ACKNOWLEDGED
+            self.created.add(oid)
             return
         if name == "order.fallout_opened":
             self.open_cases[oid] = self.open_cases.get(oid, 0) + 1
@@ -232,8 +237,8 @@ class OrdersInFlight:
             self.status[oid] = new
 
     def known(self, order_id: str) -> bool:
-        """Was the order created in this run (and is it not finished for good)?"""
-        return order_id in self.status
+        """Was the order created in this run?"""
+        return order_id in self.created
 
     def in_flight(self, order_id: str) -> bool:
         status = self.status.get(order_id)
