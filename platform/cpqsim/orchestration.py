@@ -62,7 +62,7 @@ from cpqsim.order import (
     evolve,
 )
 from cpqsim.order_policy import DEFAULT_ORDER_POLICY, OrderPolicy
-from cpqsim.order_terms import MAIN, ElementTerms, ItemTerms, item_terms
+from cpqsim.order_terms import ElementTerms, ItemTerms, child_keys, item_terms
 from cpqsim.order_validation import OrderToValidate, validate_order
 from cpqsim.quote import Quote
 
@@ -723,10 +723,12 @@ def _asset_payload(order: Order, item: OrderItem, spec: TaskSpec) -> dict[str, s
             "term_end": terms.term_end,
             "proration_basis": terms.proration_basis,
         }
+        # The children come from the item's structure (an order rebuilt from its facts
+        # after a restart has no terms, and its add-ons must still be billed).
         children = [
-            f"sub-{asset_id}.{key}={element.recurring_monthly or ''}"
-            for key, element in terms.elements.items()
-            if key != MAIN
+            f"sub-{asset_id}.{key}="
+            + str(terms.elements.get(key, ElementTerms()).recurring_monthly or "")
+            for key in child_keys(item)
         ]
         if children:
             values["child_subscriptions"] = ";".join(children)

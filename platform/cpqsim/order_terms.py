@@ -23,7 +23,7 @@ from cpqsim.configuration import QuoteLine
 from cpqsim.pricing import PriceRequest
 from cpqsim.pricing_result import LineCharge, PriceResult
 
-__all__ = ["MAIN", "ElementTerms", "ItemTerms", "add_months", "item_terms"]
+__all__ = ["MAIN", "ElementTerms", "ItemTerms", "add_months", "child_keys", "item_terms"]
 
 MAIN = ""
 #: Per-unit amounts keep this many places (a monthly 100.00 for 3 units is 33.3333).
@@ -113,6 +113,23 @@ def _walk(
 
 def _child(key: str, n: int) -> str:
     return f"{key}.{n}" if key else str(n)
+
+
+def child_keys(line: QuoteLine | object, key: str = MAIN) -> list[str]:
+    """The keys of a line's child assets (add-ons, then bundle components, nested), in
+    the order and numbering their assets get (``<asset>.<key>``). Worked out from the
+    item's structure alone, so an order rebuilt from its facts names the same children
+    as the order that was first created."""
+    out: list[str] = []
+    n = 0
+    for _ in getattr(line, "add_ons", ()):
+        n += 1
+        out.append(_child(key, n))
+    for content in getattr(line, "contents", ()):
+        n += 1
+        out.append(_child(key, n))
+        out += child_keys(content, _child(key, n))
+    return out
 
 
 def item_terms(
