@@ -272,7 +272,7 @@ class SubscriptionBook:
                 self._problem(
                     entry,
                     sub_id,
-                    "started twice",
+                    self._twice(sub_id, request.reference),
                     f"starts subscription {sub_id}, which is {current['status'].value} already",
                 )
                 return
@@ -299,6 +299,17 @@ class SubscriptionBook:
             values["status"] = lands
         self._change(entry, sub_id, values)
 
+    def _twice(self, sub_id: str, reference: str) -> str:
+        """A second start of a subscription in force: the same request executed again
+        (a duplicate delivery, which the duplicate-side-effect invariant counts) or a
+        different request starting it (two assets, or two orders, on one subscription)."""
+        starts = [
+            c.reference
+            for c in self._history.get(sub_id, ())
+            if c.operation == "start_billing" and c.reversal_of is None
+        ]
+        return "started again" if starts and starts[-1] == reference else "started twice"
+
     def _start_children(self, entry: LedgerEntry, main: dict[str, Any]) -> None:
         """A new item's add-ons and bundle components start with it, each on its own
         subscription: ``child_subscriptions`` lists ``sub-<child>=<monthly per unit>``."""
@@ -313,7 +324,7 @@ class SubscriptionBook:
                 self._problem(
                     entry,
                     child_id,
-                    "started twice",
+                    self._twice(child_id, entry.request.reference),
                     f"starts subscription {child_id}, which is {current['status'].value} already",
                 )
                 continue

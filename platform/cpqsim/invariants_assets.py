@@ -458,7 +458,8 @@ class BillingMatchesInstalledBase(_BaseWatcher):
         problems: list[str | Violation] = [
             Violation(p.message, f"billing: {p.kind}", BILLING)
             for p in book.problems
-            if p.kind != "started twice"  # one_active_asset_per_subscription's business
+            # one_active_asset_per_subscription's business, and no_duplicate_side_effects'
+            if p.kind not in ("started twice", "started again")
         ]
         named: set[str] = set()
         for aid, held in self.settled():

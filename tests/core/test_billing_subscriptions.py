@@ -267,3 +267,16 @@ def test_a_malformed_child_list_is_reported_not_raised():
     book = fold_subscriptions(billing.ledger.snapshot())
     assert [p.kind for p in book.problems] == ["bad value", "bad value"]
     assert book.get("sub-a1.2") is not None  # started; its amount unreadable
+
+
+def test_the_same_start_delivered_again_is_told_apart_from_a_second_start():
+    # Given billing without deduplication that executes one start twice
+    billing = Billing(deduplicates=False)
+    started(billing)
+    started(billing)
+    # and another request that starts the same subscription
+    started(billing, task="i2/billing/start")
+
+    # Then the repeat is a duplicate delivery; only the other request starts it twice
+    book = fold_subscriptions(billing.ledger.snapshot())
+    assert [p.kind for p in book.problems] == ["started again", "started twice"]

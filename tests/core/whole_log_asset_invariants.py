@@ -263,7 +263,9 @@ def billing_matches_installed_base(events, ledgers) -> list[str]:
     base = InstalledBase(_asset_facts(events))
     billing = ledgers.get("billing")
     book = fold_subscriptions(billing.entries if billing is not None else [], _migrated(events))
-    problems = [p.message for p in book.problems if p.kind != "started twice"]
+    problems = [
+        p.message for p in book.problems if p.kind not in ("started twice", "started again")
+    ]
     named = set()
     for asset in _settled(base, events):
         sid = asset.subscription_id

@@ -34,8 +34,6 @@ MATRIX: dict[str, set[str]] = {
     "billing_handoff_duplicate_naive": {
         "no_duplicate_side_effects",
         "no_retry_before_reconciliation",
-        # billing's own books see the same duplicates: subscriptions started twice
-        "one_active_asset_per_subscription",
     },
     "manual_repair_wrong": set(),
     "manual_repair_wrong_naive": {"platform_agrees_with_downstream"},
