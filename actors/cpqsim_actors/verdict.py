@@ -5,7 +5,9 @@ live one, from the same two inputs: every shard's event log and every downstream
 ledger (plus the catalog, so accepted prices are re-derived). A load run usually ends
 with orders still in flight, so the verdict first waits (bounded) until none is
 unsettled; an order still moving when the wait ends is reported as such, and the
-``orders_terminal_or_in_fallout`` invariant then names it.
+``orders_terminal_or_in_fallout`` invariant then names it. Before reading, the
+inventory is brought every order fact it has not absorbed yet, so billing is never
+compared with an installed base a supervisor round behind.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ async def wait_until_settled(platform: Any, settle_s: float) -> tuple[int, float
 
 async def live_verdict(platform: Any, settle_s: float = 30.0) -> Verdict:
     unsettled, settled_in = await wait_until_settled(platform, settle_s)
+    # An order can settle before the inventory has read its last facts (pushes are
+    # batched, the supervisor catches up every round): judge the installed base only
+    # once every fed order fact is absorbed, as a scenario run's collection does.
+    await platform.catch_up_installed_base()
     events, ledgers, counts = await asyncio.gather(
         platform.events(), platform.ledgers(), platform.order_status_counts()
     )
