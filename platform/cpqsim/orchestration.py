@@ -330,6 +330,7 @@ def start_order_reaction(
         raise ValueError(f"quote {quote.quote_id} has no accepted snapshot")
     step = Step(None)
     items = order_items(order_id, quote.lines, assets)
+    priced = item_terms(quote.lines, quote.price, quote.accepted_snapshot.price_request)
     step.emit(
         OrderCreated(
             order_id=order_id,
@@ -341,13 +342,12 @@ def start_order_reaction(
             snapshot=quote.accepted_snapshot,
             snapshot_fingerprint=quote.accepted_snapshot_fingerprint or "",
             price_fingerprint=quote.price_fingerprint or "",
+            terms={
+                item.item_id: t for item, t in zip(items, priced, strict=True) if t != ItemTerms()
+            },
         )
     )
     assert step.order is not None
-    terms = item_terms(quote.lines, quote.price, quote.accepted_snapshot.price_request)
-    step.order = step.order.model_copy(
-        update={"terms": {item.item_id: t for item, t in zip(items, terms, strict=True)}}
-    )
     reasons = validate_order(
         OrderToValidate(
             quote=quote,

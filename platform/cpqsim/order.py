@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, model_serializer
 from cpqsim.decomposition import OrderItem, TaskSpec
 from cpqsim.events import DomainEvent
 from cpqsim.lifecycle import TransitionTable
+from cpqsim.omit_defaults import OmitsDefaults
 from cpqsim.order_terms import ItemTerms
 from cpqsim.quote import CommercialSnapshot
 
@@ -143,8 +144,16 @@ class OrderEvent(DomainEvent):
         return f"order/{self.order_id}"
 
 
-class OrderCreated(OrderEvent):
+class OrderCreated(OrderEvent, OmitsDefaults):
+    """The order exists, with what billing will be handed for each item (``terms``).
+
+    The terms are read once from the accepted price when the order is created and are
+    part of the fact: an order rebuilt from its facts (an executor restarted mid-run)
+    bills the amounts the customer accepted, never none and never a re-price. Left out
+    while empty (an order with no priced item)."""
+
     type_name: ClassVar[str] = "created"
+    omit_when_default: ClassVar[frozenset[str]] = frozenset({"terms"})
     quote_id: str
     quote_revision: int
     account_id: str
@@ -153,6 +162,7 @@ class OrderCreated(OrderEvent):
     snapshot: CommercialSnapshot
     snapshot_fingerprint: str
     price_fingerprint: str
+    terms: dict[str, ItemTerms] = {}
 
 
 class OrderDecomposed(OrderEvent):
@@ -353,8 +363,7 @@ class Order(BaseModel):
     assets: dict[str, str] = {}  # item_id -> asset_id
     changed: dict[str, str] = {}  # change item_id -> the asset it changed (fulfilled)
     #: item_id -> the commercial terms billing is handed, read from the accepted quote's
-    #: price when the order is created. Not a fact: an order rebuilt from its facts
-    #: (a restart) has none, and its billing payloads then carry no amounts.
+    #: price when the order is created and recorded on ``order.created``.
     terms: dict[str, ItemTerms] = {}
     billing_started: list[str] = []  # item ids
     fallout_cases: list[dict[str, Any]] = []
@@ -448,6 +457,7 @@ def _created(state: None, e: OrderCreated) -> Order:
         snapshot=e.snapshot,
         snapshot_fingerprint=e.snapshot_fingerprint,
         price_fingerprint=e.price_fingerprint,
+        terms=e.terms,
     )
 
 

@@ -16,10 +16,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from cpqsim.configuration import QuoteLine
+from cpqsim.omit_defaults import OmitsDefaults
 from cpqsim.pricing import PriceRequest
 from cpqsim.pricing_result import LineCharge, PriceResult
 
@@ -30,19 +32,29 @@ MAIN = ""
 UNIT_PLACES = Decimal("0.0001")
 
 
-class ElementTerms(BaseModel):
-    """What one asset of an item costs: monthly per unit (after discount), one-time total."""
+class ElementTerms(OmitsDefaults):
+    """What one asset of an item costs: monthly per unit (after discount), one-time total.
+
+    Recorded on ``order.created``: an unknown amount is left out, not written as null."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+    omit_when_default: ClassVar[frozenset[str]] = frozenset({"recurring_monthly", "one_time"})
 
     recurring_monthly: Decimal | None = None
     one_time: Decimal | None = None
 
 
-class ItemTerms(BaseModel):
-    """The commercial terms of one order item, as billing is handed them."""
+class ItemTerms(OmitsDefaults):
+    """The commercial terms of one order item, as billing is handed them.
+
+    Recorded on ``order.created``, so an order rebuilt from its facts after a restart
+    bills exactly what the one before the restart would have; what is unknown is left
+    out of the fact rather than written as null."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+    omit_when_default: ClassVar[frozenset[str]] = frozenset(
+        {"currency", "start_date", "term_months", "term_end", "proration_basis", "elements"}
+    )
 
     currency: str | None = None
     start_date: date | None = None

@@ -343,3 +343,32 @@ def test_every_effect_names_the_fact_that_decided_it(services, ctx):
         decided_by = by_id[effect.caused_by]
         assert decided_by.name == "order.task_dispatched"
         assert decided_by.data["task_id"] == effect.request.task_id
+
+
+def test_an_order_rebuilt_from_its_journaled_facts_bills_the_accepted_amounts(services, ctx):
+    """Given an order's facts as a journal holds them (JSON), when an executor restarted
+    folds them back, then billing is handed the same terms as before the restart."""
+    from cpqsim.events import CloudEvent, envelope
+    from cpqsim.order import ORDER_EVENTS, evolve
+
+    order, events, effects = new_order(services, ctx)
+    journaled = [CloudEvent.model_validate_json(envelope(e, ctx).model_dump_json()) for e in events]
+    rebuilt = None
+    for event in journaled:
+        rebuilt = evolve(rebuilt, ORDER_EVENTS[event.type].model_validate(event.data))
+
+    assert rebuilt.terms == order.terms
+    [terms] = order.terms.values()
+    assert terms.main.recurring_monthly is not None and terms.currency is not None
+    billed = {}
+    for name, state, pending in (("before", order, effects), ("rebuilt", rebuilt, effects)):
+        while calls(pending):
+            call = calls(pending)[0]
+            if call.request.operation == "start_billing":
+                billed[name] = call.request.payload
+            state, _, pending = complete(state, call.request.task_id, ctx)
+    commercial = ("recurring_monthly", "one_time", "currency", "start_date", "term_end")
+    assert [billed["rebuilt"].get(k) for k in commercial] == [
+        billed["before"].get(k) for k in commercial
+    ]
+    assert billed["rebuilt"]["recurring_monthly"] == str(terms.main.recurring_monthly)
