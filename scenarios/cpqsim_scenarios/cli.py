@@ -705,16 +705,29 @@ def assets(
 @app.command()
 def price(
     file: Annotated[Path, typer.Argument(help="quote-request file (YAML or JSON)")],
+    installed_base: Annotated[
+        Path | None,
+        typer.Option(
+            "--installed-base",
+            help="the assets the request's change lines act on: a file of assets (as "
+            "`cpqsim assets --json` prints them) or a run folder",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the full result as JSON")] = False,
 ) -> None:
-    """Price a quote request and print the result with its trace."""
+    """Price a quote request and print the result with its trace.
+
+    A request that changes installed assets is judged against them first (a refused
+    change exits 2 with the change check's code) and shows each change old against new.
+    """
     from cpqsim.canonical import to_plain
+    from cpqsim.change_view import change_views
     from cpqsim.pricing import PricingError, price_quote
-    from cpqsim_scenarios.price_file import load_price_request
+    from cpqsim_scenarios.price_file import load_price_job
 
     try:
-        catalog, request = load_price_request(file)
-        result = price_quote(catalog, request)
+        job = load_price_job(file, installed_base)
+        result = price_quote(job.catalog, job.request)
     except InputInvalid as exc:
         _fail_input(exc, as_json)
     except ArithmeticError as exc:  # e.g. a 60-digit discount: refuse, never crash
@@ -732,9 +745,17 @@ def price(
             for v in violations
         ] or [Problem("request", str(exc))]
         _fail_input(InputInvalid(str(file), problems), as_json)
+    views = change_views(job.request.lines, job.request.assets, result.changes)
     if as_json:
-        print(json.dumps(to_plain(result.model_dump()), sort_keys=True, indent=2))
+        body = to_plain(result.model_dump())
+        if views:  # beside the result, not in it: the result's fingerprint is unchanged
+            body["change_lines"] = [to_plain(v.model_dump()) for v in views]
+        print(json.dumps(body, sort_keys=True, indent=2))
         return
+    _print_price(result, views)
+
+
+def _print_price(result: Any, views: list[Any]) -> None:
     charges = Table("line", "item", "price", "kind", "qty", "list", "discount", "net")
     for c in result.charges:
         charges.add_row(
@@ -753,6 +774,8 @@ def price(
             )
         )
     out.print(charges)
+    if views:
+        _print_changes(result, views)
     trace = Table("#", "rule", "version", "subject", "before", "after", "detail")
     for t in result.trace:
         trace.add_row(
@@ -767,11 +790,55 @@ def price(
         f"{result.one_time_total}, discount {result.discount_total}; rounding "
         f"{escape(str(result.rounding))}"
     )
+    if views:
+        out.print(
+            f"changes: due now {result.change_due_total} (negative: a credit), monthly "
+            f"charges {result.change_monthly_delta:+f}"
+        )
     for warning in result.warnings:
         out.print(f"[yellow]warning[/]: {escape(str(warning))}")
     for trigger in result.approval_triggers:
         out.print(f"[bold]approval needed[/]: {escape(f'{trigger.reason} ({trigger.rule_id})')}")
     out.print(f"fingerprint {result.fingerprint}")
+
+
+def _print_changes(result: Any, views: list[Any]) -> None:
+    """Each change line old against new, then what it costs (its steps are in the trace)."""
+
+    def side(s: Any) -> str:
+        return "-" if s is None else f"{s.configuration()}, {s.status}"
+
+    table = Table(
+        "line", "action", "asset", "before", "after", "monthly", "period", "credit",
+        "charge", "one-time", "due", "term after", title="changes to installed assets",
+    )  # fmt: skip
+    for view, c in zip(views, result.changes, strict=True):
+        moved = "; ".join(f"{k} {a or '-'} -> {b}" for k, a, b in view.changed_characteristics())
+        period = (
+            f"{c.period_start}..{c.period_end} ({c.days}/{c.period_days} days)"
+            if c.period_start is not None
+            else f"renewal {c.term_months} months, {c.term_amount}"
+        )
+        table.add_row(
+            *(
+                escape(str(x))
+                for x in (
+                    c.line,
+                    c.action,
+                    f"{c.asset_id} v{c.asset_version}",
+                    side(view.before),
+                    side(view.after) + (f"; {moved}" if moved else ""),
+                    f"{c.old_monthly} -> {c.new_monthly}",
+                    period,
+                    c.credit,
+                    c.charge,
+                    c.one_time,
+                    c.due,
+                    f"{c.term_start}..{c.term_end or 'month to month'}",
+                )
+            )
+        )
+    out.print(table)
 
 
 # ----------------------------------------------------------------------------- schema

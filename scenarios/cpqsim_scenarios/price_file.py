@@ -7,19 +7,41 @@ The shell reads files; the core only prices. A request file is YAML or JSON::
       lines: [{offering: saas-suite, quantity: 25, options: [saas-edition-standard]}]
       discount_pct: "0.05"
 
+A **change request** has lines that act on installed assets (``action`` and
+``asset_id``) and states those assets, inline (``installed_base:``, in the shape
+``cpqsim assets --json`` prints) or with ``--installed-base`` (such a file, or a run
+folder). It is prepared the way the quote side prepares a change quote, so the price is
+the one a quote would get: the change lines are judged against the installed base
+(:func:`cpqsim.change.check_change_lines`: every refusal with its code and line), pinned
+to the asset versions they act on, and the request states each asset's terms and the
+contract terms (none stated: the default contract) before it is priced.
+
 Problems are reported with the file and the field, never as a traceback.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from cpqsim.asset import InstalledBase
 from cpqsim.catalog import Catalog
 from cpqsim.pricing import PriceRequest
-from cpqsim_scenarios.documents import read_document
+from cpqsim.pricing_change_basis import assets_priced
+from cpqsim.pricing_change_terms import AssetTerms, ContractTerms
+from cpqsim.quote import ChangeRefused, QuoteServices
+from cpqsim_scenarios.documents import Document, read_document
+from cpqsim_scenarios.errors import InputInvalid, Problem
 from cpqsim_scenarios.files import catalog_beside, validate_document
+from cpqsim_scenarios.stated_assets import (
+    StatedAsset,
+    StatedAssets,
+    installed_base_of,
+    read_stated_installed_base,
+    unique_ids,
+)
 
 MAX_REQUEST_LINES = 20_000
 MAX_SIGNIFICANT_DIGITS = 28  # the decimal context's precision: more cannot be exact
@@ -30,6 +52,11 @@ class PriceRequestFile(BaseModel):
 
     catalog: str = Field(
         min_length=1, max_length=4096, description="catalog YAML, relative to this file"
+    )
+    installed_base: StatedAssets | None = Field(
+        default=None,
+        description="the installed assets the request's change lines act on (the shape "
+        "`cpqsim assets --json` prints); or give them with --installed-base",
     )
     request: PriceRequest
 
@@ -48,8 +75,120 @@ class PriceRequestFile(BaseModel):
             )
         return request
 
+    @field_validator("installed_base")
+    @classmethod
+    def _ids_unique(cls, assets: list[StatedAsset] | None) -> list[StatedAsset] | None:
+        return unique_ids(assets) if assets is not None else None
 
-def load_price_request(path: str | Path) -> tuple[Catalog, PriceRequest]:
+
+@dataclass(frozen=True)
+class PriceJob:
+    """What ``cpqsim price`` prices: the catalog and the request as prepared."""
+
+    catalog: Catalog
+    request: PriceRequest
+
+
+def load_price_job(path: str | Path, installed_base: Path | None = None) -> PriceJob:
+    """The request file, read and prepared for pricing (see the module docstring).
+
+    ``installed_base``: the ``--installed-base`` file or run folder. Raises
+    :class:`InputInvalid` naming the file, line and field of every problem; a change the
+    installed base refuses is a problem with the change check's code.
+    """
     document = read_document(path, "quote-request")
     parsed = validate_document(document, PriceRequestFile, "quote-request")
-    return catalog_beside(document, parsed.catalog), parsed.request
+    if parsed.installed_base is not None and installed_base is not None:
+        raise InputInvalid(
+            document.path,
+            [
+                document.problem(
+                    ("installed_base",),
+                    f"the installed base is given twice (here and --installed-base "
+                    f"{installed_base}): give it once",
+                )
+            ],
+        )
+    catalog = catalog_beside(document, parsed.catalog)
+    base = (
+        installed_base_of(parsed.installed_base)
+        if parsed.installed_base is not None
+        else read_stated_installed_base(installed_base)
+        if installed_base is not None
+        else None
+    )
+    request = parsed.request
+    if not request.changes_assets:
+        return PriceJob(catalog, request)
+    if request.assets:
+        if base is not None:
+            raise InputInvalid(
+                document.path,
+                [
+                    document.problem(
+                        "request.assets",
+                        "states asset terms itself; with an installed base they are "
+                        "read from it: give one or the other",
+                    )
+                ],
+            )
+        # A quote's own price request (asset terms stated): priced as it stands.
+        return PriceJob(catalog, request)
+    return PriceJob(catalog, _prepared(document, catalog, request, base or InstalledBase()))
+
+
+def _prepared(
+    document: Document, catalog: Catalog, request: PriceRequest, base: InstalledBase
+) -> PriceRequest:
+    """The change request as the quote side would price it (see the module docstring)."""
+    account, day = request.account_id, request.business_date
+    missing = []
+    if account is None:
+        missing.append(
+            document.problem(
+                "request.account_id",
+                "a request that changes installed assets names the account they belong to",
+            )
+        )
+    if day is None:
+        missing.append(
+            document.problem(
+                "request.business_date",
+                "a request that changes installed assets needs its business date (the "
+                "changes take effect on it unless change_date says otherwise)",
+            )
+        )
+    if missing or account is None or day is None:
+        raise InputInvalid(document.path, missing)
+    services = QuoteServices(catalog=catalog, installed_base=base)
+    try:
+        lines = services.lines_for(account, list(request.lines), day)
+    except ChangeRefused as exc:
+        raise InputInvalid(
+            document.path,
+            [document.problem(f"request.{r.path}", r.message, code=r.code) for r in exc.refusals],
+        ) from None
+    unpriceable = _unpriceable(document, base, lines)
+    if unpriceable:
+        raise InputInvalid(document.path, unpriceable)
+    return request.model_copy(
+        update={
+            "lines": lines,
+            "assets": assets_priced(base, account, lines),
+            "contract_terms": request.contract_terms or ContractTerms(),
+        }
+    )
+
+
+def _unpriceable(document: Document, base: InstalledBase, lines: list) -> list[Problem]:
+    """Change lines whose asset passed the check but lacks what pricing needs."""
+    out = []
+    for i, line in enumerate(lines):
+        asset = base.get(line.asset_id) if line.asset_id and line.action != "add" else None
+        if asset is None:
+            continue
+        try:
+            AssetTerms.of(asset)
+        except ValueError as exc:
+            out.append(document.problem(f"request.lines[{i}]", f"cannot price the change: {exc}"))
+    return out
