@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from cpqsim.change_view import ACTION_NOUNS, ChangeSide, ChangeView, change_views
 from cpqsim.context import iso
+from cpqsim.pricing_change import PRICED_AS_CONFIGURATION
 
 if TYPE_CHECKING:  # the quote module imports this one
     from cpqsim.pricing_result import ChangeBilling, PriceResult
@@ -134,10 +135,12 @@ def render_proposal(snapshot: CommercialSnapshot, price: PriceResult, valid_unti
         change = changed.get(n - 1)
         if change is not None:
             noun = ACTION_NOUNS.get(change.action, change.action)
-            head += (
-                f": {noun} of asset {change.asset_id}, priced as its configuration after "
-                "the change; what the change bills is under Changes"
+            priced = (
+                ", priced as its configuration after the change"
+                if change.action in PRICED_AS_CONFIGURATION
+                else ""
             )
+            head += f": {noun} of asset {change.asset_id}{priced}; what it bills is under Changes"
         out.append(head)
         for charge in line.charges:
             period = f"/{charge.period}" if charge.period else ""

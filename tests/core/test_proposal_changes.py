@@ -142,7 +142,7 @@ def test_an_upgrade_proposal_shows_the_asset_before_and_after_and_the_prorated_c
     # ... the line of the new configuration points at it, and the change totals are shown
     assert (
         "  1. net 510.00 (list 510.00): upgrade of asset a-1, priced as its configuration "
-        "after the change; what the change bills is under Changes\n"
+        "after the change; what it bills is under Changes\n"
         "     - saas-suite@2 recurring/month: 20 x 12.50 = 250.00\n"
         "     - saas-suite@2 one_time: 20 x 5.00 = 100.00 (not charged for a change)\n"
     ) in document
@@ -167,6 +167,9 @@ def test_a_disconnect_proposal_shows_the_credit_and_the_early_termination_charge
     document, state = presented_proposal(change_services, [disconnect()])
     change = state.price.changes[0]
     # Then the customer sees the credit, the early-termination charge and the service end
+    assert "  1. net 0 (list 0): disconnection of asset a-2; what it bills is under Changes\n" in (
+        document
+    )
     assert "  1. disconnection of asset a-2 (version 1), effective 2026-04-15\n" in document
     assert ", disconnected: 0.00 per month\n" in document
     assert (
