@@ -153,7 +153,7 @@ def render_proposal(snapshot: CommercialSnapshot, price: PriceResult, valid_unti
     out += [
         "",
         "Totals (changes at the price of their configuration after the change):"
-        if price.changes
+        if any(c.action in PRICED_AS_CONFIGURATION for c in price.changes)
         else "Totals:",
         f"  one-time: {_amount(price.one_time_total)}",
         *(

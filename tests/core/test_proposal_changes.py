@@ -245,3 +245,4 @@ def test_a_renewal_proposal_shows_the_new_term_co_terminated_and_nothing_due_now
     ) in document
     assert "     credit 0.00, charge 0.00, one-time 0.00; due now 0.00\n" in document
     assert "term after the change" not in document  # the renewal term says it
+    assert "\nTotals:\n" in document  # nothing is priced as a new configuration
