@@ -5,6 +5,9 @@
     locust --config loadtests/locust.conf --shape open --arrival-rate 5,10,20,40
     locust --config loadtests/locust.conf --shape spike --tags quote
 
+    cpqsim serve --port 8000 --scenario scenarios/library/renewal_season.yaml &
+    locust --config loadtests/locust.conf --tags change         # change what customers have
+
 Every request carries a bearer token: by default the demo principals ``cpqsim serve``
 prints (a seller, a sales manager and a finance director who approve, operations who
 read the fallout queue and ask for the verdict); against ``serve --principals FILE`` set

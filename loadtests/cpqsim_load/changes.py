@@ -47,13 +47,12 @@ PAGE = 100  # products per listing page
 MAX_DISCOVERY_PAGES = 20  # an unscoped seller sees every account: a sample is enough
 
 #: Refusal rules (TMF ``Error.violations[].rule``) a customer meets when another change got
-#: to the product first, or the product is what it is: the row each is counted under.
+#: to the product between the listing and the quote: the row each is counted under.
 EXPECTED_REFUSALS: dict[str, str] = {
     "stale_asset_version": "stale",
     "asset_pending_change": "in flight",
     "not_allowed_in_status": "status moved",
     "asset_disconnected": "disconnected",
-    "incomplete_asset_metadata": "incomplete metadata",
 }
 REFUSAL_CODES = {409: "change_in_flight", 422: "change_refused"}
 

@@ -367,6 +367,40 @@ def test_an_account_with_no_active_product_is_skipped_under_a_row_of_its_own():
     assert client.count("POST /quote (TMF648 change)") == 0
 
 
+def test_an_account_with_only_products_this_journey_leaves_alone_is_skipped_too():
+    suite = {
+        "offering": "saas-suite@2",
+        "quantity": 10,
+        "options": ["saas-edition-standard"],
+        "order_id": "ORD-SEED",
+        "item_id": "1",
+    }
+    leaves_alone = (
+        # migrated with a gap its metadata names: a change to it would be refused
+        AssetCreated(asset_id="M-1", account_id="acct-0001", missing_metadata=["term"], **suite),
+        # an add-on changes with its parent
+        AssetCreated(
+            asset_id="M-1.1",
+            account_id="acct-0001",
+            offering="saas-extra-storage",
+            quantity=10,
+            role="add_on",
+            parent_id="M-1",
+            order_id="ORD-SEED",
+            item_id="1",
+        ),
+    )
+    with gateway(leaves_alone) as http:
+        client = RecordingClient(http)
+
+        outcomes = walk(client, times=2)
+
+    assert outcomes == [None, None]
+    assert client.failures() == []
+    assert client.count("GET /product (no changeable product: skipped)") == 2
+    assert client.count("POST /quote (TMF648 change)") == 0
+
+
 @pytest.mark.parametrize(
     ("status", "body", "row"),
     [
@@ -378,10 +412,16 @@ def test_an_account_with_no_active_product_is_skipped_under_a_row_of_its_own():
         (422, {"code": "change_refused", "violations": [{"rule": "stale_asset_version"}]}, "stale"),
         (
             422,
-            {"code": "change_refused", "violations": [{"rule": "incomplete_asset_metadata"}]},
-            "incomplete metadata",
+            {"code": "change_refused", "violations": [{"rule": "asset_disconnected"}]},
+            "disconnected",
         ),
-        # the journey's own mistakes, or the platform's, are failures
+        # the journey's own mistakes, or the platform's, are failures (it never quotes a
+        # product whose metadata says it is incomplete)
+        (
+            422,
+            {"code": "change_refused", "violations": [{"rule": "incomplete_asset_metadata"}]},
+            None,
+        ),
         (422, {"code": "change_refused", "violations": [{"rule": "configuration"}]}, None),
         (
             422,
