@@ -18,10 +18,10 @@ Journeys are separate ``FastHttpUser`` classes with weights and tags (``browse``
 ``quote``, ``order``, ``cancel``, ``ops``, ``change``: changes to installed products,
 which needs ``serve --scenario`` with an ``installed_base:``; see
 ``cpqsim_load/changes.py``). Each user draws its choices from its own generator, seeded
-from ``--seed``, the journey and the user's number. ``--shape`` picks the load:
-``closed`` (constant users), ``step``, ``spike``, ``soak`` (closed loop, peak
-``--users``) or ``open`` (journeys *arrive* at ``--arrival-rate`` per second whatever
-the latency; see ``cpqsim_load/schedule.py`` for why that matters). Every shape ends
+from ``--seed``, the Locust process, the journey and the user's number. ``--shape``
+picks the load: ``closed`` (constant users), ``step``, ``spike``, ``soak`` (closed loop,
+peak ``--users``) or ``open`` (journeys *arrive* at ``--arrival-rate`` per second
+whatever the latency; see ``cpqsim_load/schedule.py`` for why that matters). Every shape ends
 after ``--run-time``. When the run stops, the gateway is asked for its verdict (the
 invariant checker over the live platform): violations are printed and Locust exits 3 (4
 if the verdict could not be had; 1 stays "requests failed"). CSV, HTML, the open-loop
@@ -154,10 +154,13 @@ class CpqUser(FastHttpUser):
     wait_time = between(0.05, 0.3)
 
     def on_start(self) -> None:
+        """Each user draws from a generator of its own: the run's ``--seed``, the Locust
+        process (a worker's index), the journey and the user's number in it."""
         journey = type(self).__name__
         number = next(USER_NUMBERS[journey])
         seed = self.environment.parsed_options.seed if self.environment.parsed_options else 1
-        self.rng = random.Random(f"{seed}/{journey}/{number}")
+        worker = getattr(self.environment.runner, "worker_index", 0)
+        self.rng = random.Random(f"{seed}/{worker}/{journey}/{number}")
         self.who: Callers = STATE["callers"] or from_environment()
 
 
