@@ -58,7 +58,7 @@ REFUSAL_CODES = {409: "change_in_flight", 422: "change_refused"}
 
 #: TMF622 order states after which nothing more happens without somebody acting.
 SETTLED = frozenset({"completed", "partial", "failed", "cancelled", "rejected", "held"})
-SEAT_STEPS = (-2, -1, 1, 2, 5)  # a customer adds or removes a few seats (or sites)
+SEAT_STEPS = (-2, -1, 1, 2)  # a few seats (sites) more or fewer; no drift over a long run
 POLL_FIRST_S, POLL_MAX_S = 0.1, 1.0  # the order poll backs off from 0.1 s to 1 s
 
 
