@@ -10,9 +10,11 @@ more seats, or an option moved up or down a catalog path), prices and accepts it
 it (TMF622, the same item action) and polls the order until it settles.
 
 What a customer meets under concurrency is an outcome, not an error, and each kind gets a
-row of its own so the statistics show how often it happens: a quote refused because the
-product moved on since it was read (``POST /quote (change refused: stale)``), because
-another order holds it (``... in flight``), and so on (:data:`EXPECTED_REFUSALS`); an order
+row of its own so the statistics show how often it happens: a quote refused, when made or
+when priced (the quote judges the change again), because the product moved on since it
+was read (``POST /quote (change refused: stale)``, ``POST /quote/{id}/price (change
+refused: stale)``), because another order holds it (``... in flight``), and so on
+(:data:`EXPECTED_REFUSALS`); an order
 created and then rejected because another order locked the product between the quote and
 the order (``... (change rejected: asset changed)``); an account with no active product
 (``GET /product (no active product: skipped)``) or none this journey changes (``... (no
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -40,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cpqsim_load.callers import Callers
-from cpqsim_load.journeys import CATALOG, ORDER, QUOTE, JourneyFailed, call, price_and_accept
+from cpqsim_load.journeys import CATALOG, ORDER, QUOTE, JourneyFailed, approve_and_accept, call
 
 PRODUCT = "/tmf-api/productInventory/v4/product"
 PAGE = 100  # products per listing page
@@ -54,7 +57,13 @@ EXPECTED_REFUSALS: dict[str, str] = {
     "not_allowed_in_status": "status moved",
     "asset_disconnected": "disconnected",
 }
-REFUSAL_CODES = {409: "change_in_flight", 422: "change_refused"}
+#: (HTTP status, TMF ``Error.code``) of a change refusal: the gateway's check when a quote
+#: is made (409 while another order holds the product, 422 otherwise, each rule in
+#: ``violations``), and the quote's own check when it is made or priced (409).
+REFUSALS = frozenset({(409, "change_in_flight"), (422, "change_refused"), (409, "change_refused")})
+#: The quote's own check answers with a message only, naming each rule after its line
+#: (``lines[0] (asset_pending_change): ...``, :class:`cpqsim.quote.ChangeRefused`).
+RULE_IN_MESSAGE = re.compile(r"lines\[\d+\] \((\w+)\):")
 
 #: TMF622 order states after which nothing more happens without somebody acting.
 SETTLED = frozenset({"completed", "partial", "failed", "cancelled", "rejected", "held"})
@@ -146,15 +155,23 @@ def ask(
     return resp.status_code, body, row
 
 
+def refusal_rules(body: dict) -> list[str]:
+    """The rules a change refusal names: its violations', or those its message names."""
+    violations = body.get("violations") or []
+    if violations:
+        return [str(v.get("rule")) for v in violations]
+    return RULE_IN_MESSAGE.findall(str(body.get("message", "")))
+
+
 def refusal_row(name: str, status: int, body: Any) -> str | None:
     """The row of a change refusal a customer may meet (None: not one of those).
 
-    Expected when the code is the gateway's change refusal and every violation's rule is
-    in :data:`EXPECTED_REFUSALS`; the row names the first one.
+    Expected when the answer is a change refusal (:data:`REFUSALS`) and every rule it
+    names is in :data:`EXPECTED_REFUSALS`; the row names the first one.
     """
-    if not isinstance(body, dict) or body.get("code") != REFUSAL_CODES.get(status):
+    if not isinstance(body, dict) or (status, body.get("code")) not in REFUSALS:
         return None
-    rules = [v.get("rule") for v in body.get("violations") or []]
+    rules = refusal_rules(body)
     if not rules or any(rule not in EXPECTED_REFUSALS for rule in rules):
         return None
     return f"{name} (change refused: {EXPECTED_REFUSALS[rules[0]]})"
@@ -348,7 +365,20 @@ def change_installed_product(
     if status != 201:
         return None
     qid = quote["id"]
-    accepted = price_and_accept(client, qid, who)
+
+    def judge_price(status: int, answer: Any) -> tuple[str, str | None]:
+        # the quote judges the change again when priced: the product may have moved on
+        name = "POST /quote/{id}/price"
+        if status == 200:
+            return name, None
+        refused = refusal_row(name, status, answer)
+        return (refused, None) if refused else (name, "expected 200 or a change refusal")
+
+    path = f"{QUOTE}/{qid}/price"
+    status, priced, _ = ask(client, "POST", path, "POST /quote/{id}/price", seller, judge_price)
+    if status != 200:
+        return None
+    accepted = approve_and_accept(client, qid, priced, who)
     order_body = {
         "quote": [{"id": qid, "href": accepted["href"], "@referredType": "Quote"}],
         "productOrderItem": [

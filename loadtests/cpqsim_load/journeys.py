@@ -173,6 +173,12 @@ def price_and_accept(client, qid: str, who: Callers) -> dict:
     TMF648 quote."""
     seller = who.seller()
     priced = call(client, "POST", f"{QUOTE}/{qid}/price", "POST /quote/{id}/price", (200,), seller)
+    return approve_and_accept(client, qid, priced, who)
+
+
+def approve_and_accept(client, qid: str, priced: dict, who: Callers) -> dict:
+    """Have the priced quote approved when its price needs it, then accept it."""
+    seller = who.seller()
     if priced.get("approvalRequired"):
         submit = f"{QUOTE}/{qid}/submitForApproval"
         call(client, "POST", submit, "POST /quote/{id}/submit", (200,), seller)

@@ -185,14 +185,14 @@ def order_item_products(http: TestClient, order_id: str) -> list[str]:
     return [item["product"]["id"] for item in order["productOrderItem"]]
 
 
-def change_and_order(http: TestClient, product_id: str) -> dict:
-    """Another customer's seat change on ``product_id``, quoted, accepted and ordered."""
-    alice = bearer("alice")
+def rival_quote(http: TestClient, product_id: str) -> tuple[str, str, int]:
+    """Another customer's seat change on ``product_id``, quoted: (quote id, account,
+    quantity)."""
     before = product(http, product_id)
     account, quantity = before["relatedParty"][0]["id"], before["quantity"] + 3
     quote = http.post(
         QUOTE,
-        headers=alice,
+        headers=bearer("alice"),
         json={
             "quoteItem": [
                 {"id": "1", "action": "modify", "product": {"id": product_id}, "quantity": quantity}
@@ -201,7 +201,13 @@ def change_and_order(http: TestClient, product_id: str) -> dict:
         },
     )
     assert quote.status_code == 201, quote.text
-    qid = quote.json()["id"]
+    return quote.json()["id"], account, quantity
+
+
+def change_and_order(http: TestClient, product_id: str) -> dict:
+    """Another customer's seat change on ``product_id``, quoted, accepted and ordered."""
+    alice = bearer("alice")
+    qid, account, quantity = rival_quote(http, product_id)
     assert http.post(f"{QUOTE}/{qid}/price", headers=alice).status_code == 200
     accepted = http.post(f"{QUOTE}/{qid}/accept", headers=alice).json()
     order = http.post(
@@ -341,6 +347,27 @@ def test_a_product_changed_after_it_was_read_is_a_stale_refusal_row():
     assert client.count("POST /quote (change refused: stale)") == 1, client.rows
 
 
+def test_a_product_changed_before_the_quote_is_priced_is_a_refusal_row_of_the_price():
+    with gateway(installed(assets=3, accounts=1)) as http:
+        client = RecordingClient(http)
+
+        def changed_before_pricing(_body) -> None:
+            ((quoted, _),) = client.quoted()
+            product_id = quoted["quoteItem"][0]["product"]["id"]
+            rival = change_and_order(http, product_id)
+            assert settled(http, rival["id"]) == "completed"
+            assert applied(http, product_id, quoted["quoteItem"][0]["assetVersion"] + 1)
+            rival_quote(http, product_id)  # the quotes learn the new version when quoting
+
+        client.before["POST /quote/{id}/price"] = changed_before_pricing
+        (outcome,) = walk(client)
+
+    assert outcome is None
+    assert client.failures() == []
+    assert client.count("POST /quote/{id}/price (change refused: stale)") == 1, client.rows
+    assert client.count("POST /productOrder (TMF622 change)") == 0
+
+
 def test_an_order_rejected_because_another_order_took_the_product_is_an_outcome_row():
     with gateway(installed(assets=3, accounts=1)) as http:
 
@@ -434,6 +461,26 @@ def test_an_account_with_only_products_this_journey_leaves_alone_is_skipped_too(
         (422, {"code": "invalid_quote", "violations": [{"rule": "stale_asset_version"}]}, None),
         (500, {"code": "change_refused", "violations": [{"rule": "stale_asset_version"}]}, None),
         (409, "not json", None),
+        # the quote's own check (when made or priced) names the rules in its message only
+        (
+            409,
+            {
+                "code": "change_refused",
+                "message": "the change cannot go ahead: lines[0] (asset_pending_change): "
+                "asset ib-000836 has a change in flight (order ord-quote-0-000148)",
+            },
+            "in flight",
+        ),
+        (
+            409,
+            {
+                "code": "change_refused",
+                "message": "the change cannot go ahead: lines[0] (stale_asset_version): v1; "
+                "lines[1] (configuration): premium needs...",
+            },
+            None,
+        ),
+        (409, {"code": "change_refused", "message": "no rule named"}, None),
     ],
 )
 def test_only_the_refusals_a_customer_meets_under_concurrency_get_a_row_of_their_own(
