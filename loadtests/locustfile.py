@@ -21,12 +21,12 @@ which needs ``serve --scenario`` with an ``installed_base:``; see
 from ``--seed``, the Locust process, the journey and the user's number. ``--shape``
 picks the load: ``closed`` (constant users), ``step``, ``spike``, ``soak`` (closed loop,
 peak ``--users``) or ``open`` (journeys *arrive* at ``--arrival-rate`` per second
-whatever the latency; see ``cpqsim_load/schedule.py`` for why that matters). Every shape ends
-after ``--run-time``. When the run stops, the gateway is asked for its verdict (the
-invariant checker over the live platform): violations are printed and Locust exits 3 (4
-if the verdict could not be had; 1 stays "requests failed"). CSV, HTML, the open-loop
-journey log and ``verdict.json`` go to one folder per run, ``runs/locust/<UTC time>/``
-unless ``--csv``/``--html`` say otherwise.
+whatever the latency; see ``cpqsim_load/schedule.py`` for why that matters). Every
+shape ends after ``--run-time``. When the run stops, the gateway is asked for its verdict
+(the invariant checker over the live platform): violations are printed and Locust exits
+3 (4 if the verdict could not be had; 1 stays "requests failed"). CSV, HTML, the
+open-loop journey log and ``verdict.json`` go to one folder per run,
+``runs/locust/<UTC time>/`` unless ``--csv``/``--html`` say otherwise.
 
 Talks HTTP only: never Ray from a Locust process (gevent and Ray's gRPC hang together).
 """
@@ -61,8 +61,7 @@ from locust import FastHttpUser, LoadTestShape, between, constant, events, tag, 
 from locust.runners import WorkerRunner
 
 log = logging.getLogger("cpqsim")
-STATE: dict = {"plan": None, "clock": None, "callers": None}
-OPEN_JOURNEYS = {**JOURNEYS, "change": change_installed_product}
+STATE: dict = {"plan": None, "clock": None, "callers": None, "change_settle_s": 30.0}
 USER_NUMBERS: defaultdict[str, itertools.count] = defaultdict(itertools.count)
 ACCOUNTS.lock = Semaphore()  # the change journey's accounts are listed once per process
 
@@ -84,7 +83,7 @@ def _options(parser) -> None:
     )
     group.add_argument("--max-users", type=int, default=500, help="open loop: user pool cap")
     group.add_argument(
-        "--seed", type=int, default=1, help="seeds every user's choices (with journey, number)"
+        "--seed", type=int, default=1, help="seeds each user's choices (with its number)"
     )
     group.add_argument(
         "--change-settle",
@@ -140,6 +139,7 @@ def _only_journeys_with_tagged_tasks(environment) -> None:
 def _init(environment, **_kwargs) -> None:
     _only_journeys_with_tagged_tasks(environment)
     STATE["callers"] = from_environment()
+    STATE["change_settle_s"] = float(environment.parsed_options.change_settle)
     STATE["plan"] = plan = _plan(environment.parsed_options)
     STATE["clock"] = ArrivalClock(plan) if plan.shape == "open" else None
     if plan.shape == "open" and environment.parsed_options.processes:
@@ -147,6 +147,14 @@ def _init(environment, **_kwargs) -> None:
 
 
 # ---------------------------------------------------------------------------- journeys
+
+
+def change_journey(client, rng: random.Random, who: Callers):
+    """The change journey, polling each order for ``--change-settle`` seconds at most."""
+    return change_installed_product(client, rng, who, settle_s=STATE["change_settle_s"])
+
+
+OPEN_JOURNEYS = {**JOURNEYS, "change": change_journey}
 
 
 class CpqUser(FastHttpUser):
@@ -224,9 +232,8 @@ class ChangeInstalledProduct(CpqUser):
     @tag("change")
     @task
     def change(self) -> None:
-        settle_s = self.environment.parsed_options.change_settle
         try:
-            outcome = change_installed_product(self.client, self.rng, self.who, settle_s=settle_s)
+            outcome = change_journey(self.client, self.rng, self.who)
         except JourneyFailed:
             return
         if outcome is None:
