@@ -20,6 +20,7 @@ and the asset's next version alike.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -163,6 +164,7 @@ class _Judge:
         self.account_id = account_id
         self.business_date = business_date
         self.found: list[ChangeRefusal] = []
+        self._account_offerings: Counter[str] | None = None
 
     def refuse(self, path: str, code: str, message: str, asset_id: str | None = None) -> None:
         self.found.append(ChangeRefusal(path=path, code=code, message=message, asset_id=asset_id))
@@ -343,18 +345,74 @@ class _Judge:
     def configuration(self, asset: Asset, line: QuoteLine, path: str) -> None:
         """The asset as it would be, checked as a change (grandfathered may pass)."""
         target = line.offering if "@" in line.offering else asset.offering
+        add_ons, contents = self.installed_children(asset)
         as_configured = QuoteLine(
             offering=target,
             quantity=line.quantity,
             options=list(line.options),
+            add_ons=list(line.add_ons) or add_ons,
             characteristics={**asset.characteristics, **line.characteristics},
+            contents=list(line.contents) or contents,
         )
         # The version the asset runs is pinned: its sales window may have closed (a
         # grandfathered edition), which is no reason to refuse a change to it.
         when = None if target == asset.offering else self.business_date
-        for v in check_configuration(self.catalog, [as_configured], when, intent="change_asset"):
+        for v in check_configuration(
+            self.catalog,
+            [as_configured],
+            when,
+            intent="change_asset",
+            installed=self.installed_elsewhere(asset),
+        ):
             code = "characteristic" if v.rule == "characteristic" else "configuration"
             self.refuse(path + v.path.removeprefix("lines[0]"), code, v.message, asset.asset_id)
+
+    def installed_children(self, asset: Asset) -> tuple[list[str], list[QuoteLine]]:
+        """The add-ons and bundle contents ``asset`` has now, as a quote line states them
+        (disconnected ones aside): a bundle changed on its own still holds its contents."""
+        add_ons: list[str] = []
+        contents: list[QuoteLine] = []
+        for child in self.base.children(asset.asset_id):
+            if child.status is AS.DISCONNECTED:
+                continue
+            if child.role == "add_on":
+                add_ons.append(child.offering)
+            elif child.role == "component":
+                inner_add_ons, inner = self.installed_children(child)
+                contents.append(
+                    QuoteLine(
+                        offering=child.offering,
+                        # a component holds its units per bundle times the bundles
+                        quantity=max(1, child.quantity // max(1, asset.quantity)),
+                        options=list(child.options),
+                        add_ons=inner_add_ons,
+                        characteristics=dict(child.characteristics),
+                        contents=inner,
+                    )
+                )
+        return add_ons, contents
+
+    def installed_elsewhere(self, asset: Asset) -> set[str]:
+        """The offerings the account has installed outside ``asset`` and what it holds
+        (stable and version ids; disconnected ones aside): they meet quote-scoped needs.
+
+        The account's offerings are counted once per judgement; the asset's own subtree
+        is then taken off the count, so a large account costs one pass, not one per line."""
+        if self._account_offerings is None:
+            self._account_offerings = Counter(
+                a.offering
+                for a in self.base.of_account(self.account_id)
+                if a.status is not AS.DISCONNECTED
+            )
+        left = Counter(self._account_offerings)
+        stack = [asset]
+        while stack:
+            held = stack.pop()
+            if held.status is not AS.DISCONNECTED:
+                left[held.offering] -= 1
+            stack.extend(self.base.children(held.asset_id))
+        found = {offering for offering, n in left.items() if n > 0}
+        return found | {stable_id(o) for o in found}
 
     def add_under(self, line: QuoteLine, path: str) -> None:
         assert line.asset_id is not None
