@@ -21,6 +21,7 @@ and the asset's next version alike.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -36,8 +37,10 @@ __all__ = [
     "TAKES_CHILDREN",
     "AssetDelta",
     "ChangeRefusal",
+    "account_offerings",
     "check_change_lines",
     "delta",
+    "installed_outside",
     "standing",
 ]
 
@@ -153,6 +156,34 @@ def delta(asset: Asset, line: QuoteLine) -> AssetDelta:
             if asset.characteristics.get(k) != v
         },
     )
+
+
+def account_offerings(base: InstalledBase, account_id: str) -> Counter[str]:
+    """How many assets of each offering version the account has (disconnected aside)."""
+    return Counter(
+        a.offering for a in base.of_account(account_id) if a.status is not AS.DISCONNECTED
+    )
+
+
+def installed_outside(
+    counts: Counter[str], base: InstalledBase, asset_ids: Collection[str]
+) -> list[str]:
+    """The offerings (stable and version ids, sorted) the account has installed outside
+    the assets ``asset_ids`` and what they hold: a change to those assets is judged with
+    them, so a quote-scoped requirement met by another installed asset holds (a firewall
+    changed on its own keeps the internet line the customer runs).
+
+    ``counts`` is :func:`account_offerings`; the changed assets' subtrees are taken off it.
+    """
+    left = Counter(counts)
+    stack = [a for a in (base.get(i) for i in asset_ids) if a is not None]
+    while stack:
+        held = stack.pop()
+        if held.status is not AS.DISCONNECTED:
+            left[held.offering] -= 1
+        stack.extend(base.children(held.asset_id))
+    found = {offering for offering, n in left.items() if n > 0}
+    return sorted(found | {stable_id(o) for o in found})
 
 
 class _Judge:
@@ -392,27 +423,12 @@ class _Judge:
                 )
         return add_ons, contents
 
-    def installed_elsewhere(self, asset: Asset) -> set[str]:
-        """The offerings the account has installed outside ``asset`` and what it holds
-        (stable and version ids; disconnected ones aside): they meet quote-scoped needs.
-
-        The account's offerings are counted once per judgement; the asset's own subtree
-        is then taken off the count, so a large account costs one pass, not one per line."""
+    def installed_elsewhere(self, asset: Asset) -> list[str]:
+        """What the account has installed outside ``asset`` (see :func:`installed_outside`);
+        the account is counted once per judgement however many lines it has."""
         if self._account_offerings is None:
-            self._account_offerings = Counter(
-                a.offering
-                for a in self.base.of_account(self.account_id)
-                if a.status is not AS.DISCONNECTED
-            )
-        left = Counter(self._account_offerings)
-        stack = [asset]
-        while stack:
-            held = stack.pop()
-            if held.status is not AS.DISCONNECTED:
-                left[held.offering] -= 1
-            stack.extend(self.base.children(held.asset_id))
-        found = {offering for offering, n in left.items() if n > 0}
-        return found | {stable_id(o) for o in found}
+            self._account_offerings = account_offerings(self.base, self.account_id)
+        return installed_outside(self._account_offerings, self.base, [asset.asset_id])
 
     def add_under(self, line: QuoteLine, path: str) -> None:
         assert line.asset_id is not None

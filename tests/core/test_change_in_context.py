@@ -9,9 +9,21 @@ contents, and the account's other assets for quote-scoped requirements.
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+from decimal import Decimal
+
 from cpqsim.asset import AssetChangeApplied, AssetChangeLocked, AssetCreated, InstalledBase
 from cpqsim.change import check_change_lines
 from cpqsim.configuration import QuoteLine
+from cpqsim.context import Context, IdSource, at, rng_stream
+from cpqsim.quote import (
+    AcceptQuote,
+    ConvertQuoteToOrder,
+    CreateQuote,
+    PriceQuote,
+    QuoteServices,
+    execute,
+)
 
 INTERNET = AssetCreated(
     asset_id="a-net",
@@ -94,3 +106,38 @@ def test_a_bundle_modified_on_its_own_still_holds_its_installed_components(sampl
     )
 
     assert check_change_lines(sample_catalog, base, "acme", [more_branches]) == []
+
+
+def test_a_firewall_change_is_quoted_priced_and_converted_beside_the_installed_internet(
+    sample_catalog,
+):
+    """The price request states what else the account has installed, so pricing it again
+    (and the conversion's guard) judges the requirement as the quote did."""
+    billed = {
+        "recurring_monthly": Decimal("45.00"),
+        "currency": "USD",
+        "term_start": date(2026, 1, 1),
+        "term_end": date(2027, 1, 1),
+        "order_id": "o-0",
+    }
+    base = InstalledBase(
+        [
+            INTERNET.model_copy(update={**billed, "subscription_id": "sub-a-net"}),
+            FIREWALL.model_copy(update={**billed, "subscription_id": "sub-a-fw"}),
+        ]
+    )
+    services = QuoteServices(catalog=sample_catalog, installed_base=base)
+    ctx = Context(now=at(0) + timedelta(days=100), ids=IdSource(), rng=rng_stream(1, "t"))
+    quote = None
+    for command in (
+        CreateQuote(quote_id="Q1", account_id="acme", requester="s", lines=[more_firewalls()]),
+        PriceQuote(quote_id="Q1"),
+        AcceptQuote(quote_id="Q1"),
+        ConvertQuoteToOrder(quote_id="Q1", idempotency_key="k", order_id="O1"),
+    ):
+        quote, _ = execute(quote, command, ctx, services)
+
+    request = quote.accepted_snapshot.price_request
+    assert "business-internet" in request.installed_offerings
+    assert "managed-firewall" not in request.installed_offerings  # the asset changed
+    assert quote.status.value == "converted"
