@@ -262,15 +262,15 @@ def changeable(product: dict, catalog: Catalog) -> bool:
     """A main product, whole, that the platform judges on its own.
 
     Add-ons and components change with their parent; a migrated product with gaps in its
-    metadata says so (``missingMetadata``). A bundle, or an offering that requires another
-    on the account (a firewall needs an internet line), is left alone: the platform judges
-    a change to one product without the account's others today, and refuses those.
+    metadata says so (``missingMetadata``). An offering that requires another on the
+    account (a firewall needs an internet line) is changed like any other: the platform
+    judges it with what the account has installed. A bundle is left alone: a change line
+    for a bundle must state its contents, which this journey does not build.
     """
     return (
         product.get("role", "main") == "main"
         and not product.get("missingMetadata")
         and not product.get("isBundle")
-        and not catalog.related(running_version(product), ("requires",))
     )
 
 

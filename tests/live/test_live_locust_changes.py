@@ -60,7 +60,7 @@ from cpqsim_load.journeys import JourneyFailed  # noqa: E402
 
 PRODUCT = changes.PRODUCT
 RENEWAL_SEASON = LIBRARY / "renewal_season.yaml"
-MOVING_SEED = "2/a/0"  # its first 3 walks on the base below: upgrade, modify, downgrade
+MOVING_SEED = "0/a/0"  # its first 6 walks on the base below: upgrades, modifies, a downgrade
 WHO = from_environment({})  # the demo principals: alice sells on acct-0001 and acct-0002
 
 
@@ -291,7 +291,7 @@ def test_a_change_may_move_an_option_along_the_catalogs_upgrade_and_downgrade_pa
     with gateway(installed(assets=120, accounts=3)) as http:
         client = RecordingClient(http)
 
-        walk(client, MOVING_SEED, times=3)
+        walk(client, MOVING_SEED, times=6)
 
     actions = [r.json()["quoteItem"][0]["cpqsimAction"] for _, r in client.quoted()]
     assert client.failures() == []
