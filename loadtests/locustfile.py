@@ -5,6 +5,9 @@
     locust --config loadtests/locust.conf --shape open --arrival-rate 5,10,20,40
     locust --config loadtests/locust.conf --shape spike --tags quote
 
+    cpqsim serve --port 8000 --scenario scenarios/library/renewal_season.yaml &
+    locust --config loadtests/locust.conf --tags change         # change what customers have
+
 Every request carries a bearer token: by default the demo principals ``cpqsim serve``
 prints (a seller, a sales manager and a finance director who approve, operations who
 read the fallout queue and ask for the verdict); against ``serve --principals FILE`` set
@@ -12,14 +15,18 @@ read the fallout queue and ask for the verdict); against ``serve --principals FI
 ``CPQSIM_FINANCE_DIRECTOR_TOKEN`` and ``CPQSIM_OPERATIONS_TOKEN`` (cpqsim_load/callers.py).
 
 Journeys are separate ``FastHttpUser`` classes with weights and tags (``browse``,
-``quote``, ``order``, ``cancel``, ``ops``). ``--shape`` picks the load: ``closed`` (constant users),
-``step``, ``spike``, ``soak`` (closed loop, peak ``--users``) or ``open`` (journeys *arrive* at
-``--arrival-rate`` per second whatever the latency; see ``cpqsim_load/schedule.py`` for
-why that matters). Every shape ends after ``--run-time``. When the run stops, the gateway
-is asked for its verdict (the invariant checker over the live platform): violations are
-printed and Locust exits 3 (4 if the verdict could not be had; 1 stays "requests
-failed"). CSV, HTML, the open-loop journey log and ``verdict.json`` go to one folder per
-run, ``runs/locust/<UTC time>/`` unless ``--csv``/``--html`` say otherwise.
+``quote``, ``order``, ``cancel``, ``ops``, ``change``: changes to installed products,
+which needs ``serve --scenario`` with an ``installed_base:``; see
+``cpqsim_load/changes.py``). Each user draws its choices from its own generator, seeded
+from ``--seed``, the Locust process, the journey and the user's number. ``--shape``
+picks the load: ``closed`` (constant users), ``step``, ``spike``, ``soak`` (closed loop,
+peak ``--users``) or ``open`` (journeys *arrive* at ``--arrival-rate`` per second
+whatever the latency; see ``cpqsim_load/schedule.py`` for why that matters). Every
+shape ends after ``--run-time``. When the run stops, the gateway is asked for its verdict
+(the invariant checker over the live platform): violations are printed and Locust exits
+3 (4 if the verdict could not be had; 1 stays "requests failed"). CSV, HTML, the
+open-loop journey log and ``verdict.json`` go to one folder per run,
+``runs/locust/<UTC time>/`` unless ``--csv``/``--html`` say otherwise.
 
 Talks HTTP only: never Ray from a Locust process (gevent and Ray's gRPC hang together).
 """
@@ -27,13 +34,16 @@ Talks HTTP only: never Ray from a Locust process (gevent and Ray's gRPC hang tog
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import random
 import time
+from collections import defaultdict
 from pathlib import Path
 
 from cpqsim_load.callers import Callers, from_environment
+from cpqsim_load.changes import ACCOUNTS, change_installed_product
 from cpqsim_load.journeys import (
     JOURNEYS,
     JourneyFailed,
@@ -46,11 +56,14 @@ from cpqsim_load.journeys import quote_to_order as order_journey
 from cpqsim_load.open_loop import ArrivalClock
 from cpqsim_load.schedule import DEFAULT_RUN_TIME_S, SHAPES, Plan, pool_size, rate_at, users_at
 from cpqsim_load.verdict import judge
+from gevent.lock import Semaphore
 from locust import FastHttpUser, LoadTestShape, between, constant, events, tag, task
 from locust.runners import WorkerRunner
 
 log = logging.getLogger("cpqsim")
-STATE: dict = {"plan": None, "clock": None, "callers": None}
+STATE: dict = {"plan": None, "clock": None, "callers": None, "change_settle_s": 30.0}
+USER_NUMBERS: defaultdict[str, itertools.count] = defaultdict(itertools.count)
+ACCOUNTS.lock = Semaphore()  # the change journey's accounts are listed once per process
 
 
 @events.init_command_line_parser.add_listener
@@ -64,11 +77,20 @@ def _options(parser) -> None:
     )
     group.add_argument(
         "--open-journey",
-        choices=sorted(JOURNEYS),
+        choices=sorted(OPEN_JOURNEYS),
         default="quote",
         help="open loop: the journey each arrival walks",
     )
     group.add_argument("--max-users", type=int, default=500, help="open loop: user pool cap")
+    group.add_argument(
+        "--seed", type=int, default=1, help="seeds each user's choices (with its number)"
+    )
+    group.add_argument(
+        "--change-settle",
+        type=float,
+        default=30.0,
+        help="change journey: seconds to poll an order until it settles",
+    )
     group.add_argument(
         "--verdict-settle", type=float, default=30.0, help="seconds to let orders settle"
     )
@@ -117,6 +139,7 @@ def _only_journeys_with_tagged_tasks(environment) -> None:
 def _init(environment, **_kwargs) -> None:
     _only_journeys_with_tagged_tasks(environment)
     STATE["callers"] = from_environment()
+    STATE["change_settle_s"] = float(environment.parsed_options.change_settle)
     STATE["plan"] = plan = _plan(environment.parsed_options)
     STATE["clock"] = ArrivalClock(plan) if plan.shape == "open" else None
     if plan.shape == "open" and environment.parsed_options.processes:
@@ -126,12 +149,26 @@ def _init(environment, **_kwargs) -> None:
 # ---------------------------------------------------------------------------- journeys
 
 
+def change_journey(client, rng: random.Random, who: Callers):
+    """The change journey, polling each order for ``--change-settle`` seconds at most."""
+    return change_installed_product(client, rng, who, settle_s=STATE["change_settle_s"])
+
+
+OPEN_JOURNEYS = {**JOURNEYS, "change": change_journey}
+
+
 class CpqUser(FastHttpUser):
     abstract = True
     wait_time = between(0.05, 0.3)
 
     def on_start(self) -> None:
-        self.rng = random.Random()
+        """Each user draws from a generator of its own: the run's ``--seed``, the Locust
+        process (a worker's index), the journey and the user's number in it."""
+        journey = type(self).__name__
+        number = next(USER_NUMBERS[journey])
+        seed = self.environment.parsed_options.seed if self.environment.parsed_options else 1
+        worker = getattr(self.environment.runner, "worker_index", 0)
+        self.rng = random.Random(f"{seed}/{worker}/{journey}/{number}")
         self.who: Callers = STATE["callers"] or from_environment()
 
 
@@ -185,12 +222,39 @@ class OperationsDesk(CpqUser):
             work_fallout_queue(self.client, self.rng, self.who)
 
 
+class ChangeInstalledProduct(CpqUser):
+    """Changes what a customer has: more seats, or an edition or service level moved up
+    or down. Each settled order is also counted as ``change: order to settled (<state>)``
+    with the seconds from the order to its settled state as its response time."""
+
+    weight = 2
+
+    @tag("change")
+    @task
+    def change(self) -> None:
+        try:
+            outcome = change_journey(self.client, self.rng, self.who)
+        except JourneyFailed:
+            return
+        if outcome is None:
+            return
+        ending = "rejected: asset changed" if outcome.state == "rejected" else outcome.state
+        self.environment.events.request.fire(
+            request_type="CHANGE",
+            name=f"change: order to settled ({ending})",
+            response_time=outcome.settle_s * 1000,
+            response_length=0,
+            exception=None,
+            context={},
+        )
+
+
 class OpenLoopJourney(CpqUser):
     """Takes one scheduled arrival at a time (only the ``open`` shape spawns these)."""
 
     wait_time = constant(0)
 
-    @tag("browse", "quote", "order", "cancel", "open")
+    @tag("browse", "quote", "order", "cancel", "change", "open")
     @task
     def arrival(self) -> None:
         clock: ArrivalClock | None = STATE["clock"]
@@ -204,7 +268,7 @@ class OpenLoopJourney(CpqUser):
         token = clock.begin(due)
         ok = True
         try:
-            JOURNEYS[kind](self.client, self.rng, self.who)
+            OPEN_JOURNEYS[kind](self.client, self.rng, self.who)
         except JourneyFailed:
             ok = False
         latency_s = clock.finish(token, ok)
@@ -218,7 +282,14 @@ class OpenLoopJourney(CpqUser):
         )
 
 
-CLOSED_LOOP = [BrowseCatalog, QuoteAndPrice, QuoteToOrder, OrderThenCancel, OperationsDesk]
+CLOSED_LOOP = [
+    BrowseCatalog,
+    QuoteAndPrice,
+    QuoteToOrder,
+    OrderThenCancel,
+    OperationsDesk,
+    ChangeInstalledProduct,
+]
 
 
 # ------------------------------------------------------------------------------ shape

@@ -144,15 +144,7 @@ def quote_to_order(client, rng: random.Random, who: Callers) -> str:
     body = tmf_quote(lines, account, rng.choice(DISCOUNTS))
     quote = call(client, "POST", QUOTE, "POST /quote (TMF648)", (201,), seller, json=body)
     qid = quote["id"]
-    priced = call(client, "POST", f"{QUOTE}/{qid}/price", "POST /quote/{id}/price", (200,), seller)
-    if priced.get("approvalRequired"):
-        submit = f"{QUOTE}/{qid}/submitForApproval"
-        call(client, "POST", submit, "POST /quote/{id}/submit", (200,), seller)
-        approver = who.approver(priced["requiredApprovalRole"])
-        call(client, "POST", f"{QUOTE}/{qid}/approve", "POST /quote/{id}/approve", (200,), approver)
-    accepted = call(
-        client, "POST", f"{QUOTE}/{qid}/accept", "POST /quote/{id}/accept", (200,), seller
-    )
+    accepted = price_and_accept(client, qid, who)
     order_body = {
         "quote": [{"id": qid, "href": accepted["href"], "@referredType": "Quote"}],
         "productOrderItem": [
@@ -174,6 +166,25 @@ def quote_to_order(client, rng: random.Random, who: Callers) -> str:
     )
     call(client, "GET", f"{ORDER}/{order['id']}", "GET /productOrder/{id}", (200,), seller)
     return order["id"]
+
+
+def price_and_accept(client, qid: str, who: Callers) -> dict:
+    """Price the quote, have it approved when the price needs it, accept it: the accepted
+    TMF648 quote."""
+    seller = who.seller()
+    priced = call(client, "POST", f"{QUOTE}/{qid}/price", "POST /quote/{id}/price", (200,), seller)
+    return approve_and_accept(client, qid, priced, who)
+
+
+def approve_and_accept(client, qid: str, priced: dict, who: Callers) -> dict:
+    """Have the priced quote approved when its price needs it, then accept it."""
+    seller = who.seller()
+    if priced.get("approvalRequired"):
+        submit = f"{QUOTE}/{qid}/submitForApproval"
+        call(client, "POST", submit, "POST /quote/{id}/submit", (200,), seller)
+        approver = who.approver(priced["requiredApprovalRole"])
+        call(client, "POST", f"{QUOTE}/{qid}/approve", "POST /quote/{id}/approve", (200,), approver)
+    return call(client, "POST", f"{QUOTE}/{qid}/accept", "POST /quote/{id}/accept", (200,), seller)
 
 
 def order_then_cancel(client, rng: random.Random, who: Callers) -> str:

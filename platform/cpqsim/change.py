@@ -20,6 +20,8 @@ and the asset's next version alike.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Collection
 from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,8 +37,10 @@ __all__ = [
     "TAKES_CHILDREN",
     "AssetDelta",
     "ChangeRefusal",
+    "account_offerings",
     "check_change_lines",
     "delta",
+    "installed_outside",
     "standing",
 ]
 
@@ -154,6 +158,34 @@ def delta(asset: Asset, line: QuoteLine) -> AssetDelta:
     )
 
 
+def account_offerings(base: InstalledBase, account_id: str) -> Counter[str]:
+    """How many assets of each offering version the account has (disconnected aside)."""
+    return Counter(
+        a.offering for a in base.of_account(account_id) if a.status is not AS.DISCONNECTED
+    )
+
+
+def installed_outside(
+    counts: Counter[str], base: InstalledBase, asset_ids: Collection[str]
+) -> list[str]:
+    """The offerings (stable and version ids, sorted) the account has installed outside
+    the assets ``asset_ids`` and what they hold: a change to those assets is judged with
+    them, so a quote-scoped requirement met by another installed asset holds (a firewall
+    changed on its own keeps the internet line the customer runs).
+
+    ``counts`` is :func:`account_offerings`; the changed assets' subtrees are taken off it.
+    """
+    left = Counter(counts)
+    stack = [a for a in (base.get(i) for i in asset_ids) if a is not None]
+    while stack:
+        held = stack.pop()
+        if held.status is not AS.DISCONNECTED:
+            left[held.offering] -= 1
+        stack.extend(base.children(held.asset_id))
+    found = {offering for offering, n in left.items() if n > 0}
+    return sorted(found | {stable_id(o) for o in found})
+
+
 class _Judge:
     def __init__(
         self, catalog: Catalog, base: InstalledBase, account_id: str, business_date: date | None
@@ -163,6 +195,7 @@ class _Judge:
         self.account_id = account_id
         self.business_date = business_date
         self.found: list[ChangeRefusal] = []
+        self._account_offerings: Counter[str] | None = None
 
     def refuse(self, path: str, code: str, message: str, asset_id: str | None = None) -> None:
         self.found.append(ChangeRefusal(path=path, code=code, message=message, asset_id=asset_id))
@@ -343,18 +376,59 @@ class _Judge:
     def configuration(self, asset: Asset, line: QuoteLine, path: str) -> None:
         """The asset as it would be, checked as a change (grandfathered may pass)."""
         target = line.offering if "@" in line.offering else asset.offering
+        add_ons, contents = self.installed_children(asset)
         as_configured = QuoteLine(
             offering=target,
             quantity=line.quantity,
             options=list(line.options),
+            add_ons=list(line.add_ons) or add_ons,
             characteristics={**asset.characteristics, **line.characteristics},
+            contents=list(line.contents) or contents,
         )
         # The version the asset runs is pinned: its sales window may have closed (a
         # grandfathered edition), which is no reason to refuse a change to it.
         when = None if target == asset.offering else self.business_date
-        for v in check_configuration(self.catalog, [as_configured], when, intent="change_asset"):
+        for v in check_configuration(
+            self.catalog,
+            [as_configured],
+            when,
+            intent="change_asset",
+            installed=self.installed_elsewhere(asset),
+        ):
             code = "characteristic" if v.rule == "characteristic" else "configuration"
             self.refuse(path + v.path.removeprefix("lines[0]"), code, v.message, asset.asset_id)
+
+    def installed_children(self, asset: Asset) -> tuple[list[str], list[QuoteLine]]:
+        """The add-ons and bundle contents ``asset`` has now, as a quote line states them
+        (disconnected ones aside): a bundle changed on its own still holds its contents."""
+        add_ons: list[str] = []
+        contents: list[QuoteLine] = []
+        for child in self.base.children(asset.asset_id):
+            if child.status is AS.DISCONNECTED:
+                continue
+            if child.role == "add_on":
+                add_ons.append(child.offering)
+            elif child.role == "component":
+                inner_add_ons, inner = self.installed_children(child)
+                contents.append(
+                    QuoteLine(
+                        offering=child.offering,
+                        # a component holds its units per bundle times the bundles
+                        quantity=max(1, child.quantity // max(1, asset.quantity)),
+                        options=list(child.options),
+                        add_ons=inner_add_ons,
+                        characteristics=dict(child.characteristics),
+                        contents=inner,
+                    )
+                )
+        return add_ons, contents
+
+    def installed_elsewhere(self, asset: Asset) -> list[str]:
+        """What the account has installed outside ``asset`` (see :func:`installed_outside`);
+        the account is counted once per judgement however many lines it has."""
+        if self._account_offerings is None:
+            self._account_offerings = account_offerings(self.base, self.account_id)
+        return installed_outside(self._account_offerings, self.base, [asset.asset_id])
 
     def add_under(self, line: QuoteLine, path: str) -> None:
         assert line.asset_id is not None

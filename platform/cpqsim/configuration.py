@@ -23,6 +23,7 @@ assets, credit) is the job of :mod:`cpqsim.eligibility`, and both answers stay a
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from datetime import date
 from typing import ClassVar, Literal
 
@@ -415,6 +416,7 @@ def check_configuration(
     *,
     intent: Intent = "new_quote",
     line_keys: list[tuple] | None = None,
+    installed: Collection[str] | None = None,
 ) -> list[ConfigurationViolation]:
     """Every violation of ``lines`` against ``catalog``, sorted by path; empty means valid.
 
@@ -422,6 +424,8 @@ def check_configuration(
     no date checks); ``intent`` is what the configuration is for (``new_quote``,
     ``new_order`` or ``change_asset``) and decides which lifecycle statuses pass.
     ``line_keys`` are the lines' :func:`line_key` when the caller has them already.
+    ``installed`` (a change to installed assets): the offering ids the account already
+    has, which meet quote-scoped requirements (see :mod:`cpqsim.configuration_relations`).
     """
     keys = line_keys if line_keys is not None else [line_key(line) for line in lines]
     checker = _Checker(catalog, business_date, intent)
@@ -443,7 +447,12 @@ def check_configuration(
         if top is not None and not top.quantity_min <= line.quantity <= top.quantity_max:
             checker.quantity(top, line.quantity, f"lines[{i}].quantity")
         placed.append(one)
-    relations = RelationCheck(business_date, checker.add, _path_key)
+    relations = RelationCheck(
+        business_date,
+        checker.add,
+        _path_key,
+        installed=None if installed is None else frozenset(installed),
+    )
     if relations.may_fail([[o for o, _ in one.resolved] for one in memo.values()]):
         relations.check(
             [

@@ -9,6 +9,11 @@ the message), because "firewall requires internet" means something else per line
 per quote: a line-scoped requirement that another line happens to satisfy is still
 broken, and a quote-scoped one is satisfied by any line.
 
+A change to an installed asset is judged with what the account already has
+(``installed``): a quote-scoped requirement is also met by an offering installed for the
+account (a firewall modified on its own still has the internet line the customer runs).
+A line-scoped one never is: it asks for the element on the same line.
+
 Exclusions are symmetric: a pair is reported once per scope instance (once for the quote,
 once per line for line-scoped ones), at whichever member appears first, whichever side
 declared it.
@@ -45,6 +50,8 @@ class RelationCheck:
     business_date: date | None
     report: Callable[..., None]  # report(rule, path, message, *elements, scope=...)
     path_key: Callable[[str], tuple]
+    #: Offering ids (stable and version) the account has installed; None: not asked.
+    installed: frozenset[str] | None = None
     _quote: set[str] = field(default_factory=set)
     _lines: dict[int, set[str]] = field(default_factory=dict)
 
@@ -53,7 +60,7 @@ class RelationCheck:
         distinct line content: presence within a line and across the quote is the same
         whichever line repeats it, so a valid large quote is judged on its distinct
         contents without building every element's path."""
-        quote = set()
+        quote = set(self.installed or ())
         for offerings in groups:
             quote |= _ids(offerings)
         for offerings in groups:
@@ -110,12 +117,20 @@ class RelationCheck:
                         "line-scoped relation: only the same line (its offering, options, "
                         f"add-ons and bundle contents) satisfies it{other}"
                     )
-                else:
+                elif self.installed is None:
                     if rel.target in self._quote:
                         continue
                     message = (
                         f"{o.id} requires {rel.target}, which is not in the quote{because}; "
                         "quote-scoped relation: any line of the quote satisfies it"
+                    )
+                else:
+                    if rel.target in self._quote or rel.target in self.installed:
+                        continue
+                    message = (
+                        f"{o.id} requires {rel.target}, which is neither in the quote nor "
+                        f"installed for the account{because}; quote-scoped relation: any line "
+                        "of the quote or an installed asset satisfies it"
                     )
                 self.report(
                     "requires",

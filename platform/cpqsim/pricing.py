@@ -157,13 +157,16 @@ class PriceRequest(OmitsDefaults):
     A request with change lines also states the terms of every asset they act on
     (``assets``), the contract terms in force (``contract_terms``, default: none) and the
     day the changes take effect (``change_date``, default: the business date): a change
-    is priced from what the request says, so pricing it again reproduces it. The three
-    are left out of the JSON while unset, so new-sale requests keep their bytes.
+    is priced from what the request says, so pricing it again reproduces it.
+    ``installed_offerings`` are the offerings the account has installed outside the assets
+    changed: a change line's quote-scoped requirement met by one of them holds (a firewall
+    changed on its own keeps the internet line the customer runs). The four are left out
+    of the JSON while unset, so new-sale requests keep their bytes.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     omit_when_default: ClassVar[frozenset[str]] = frozenset(
-        {"assets", "contract_terms", "change_date"}
+        {"assets", "contract_terms", "change_date", "installed_offerings"}
     )
 
     lines: list[QuoteLine]
@@ -186,6 +189,7 @@ class PriceRequest(OmitsDefaults):
     change_date: date | None = Field(
         default=None, description="the day the change lines take effect (default: business_date)"
     )
+    installed_offerings: list[str] = Field(default_factory=list, max_length=100_000)
 
     @property
     def changes_assets(self) -> bool:
@@ -357,7 +361,12 @@ def price_quote(
     keys = [line_key(line) for line in request.lines]
     if request.changes_assets:
         violations = check_change_configuration(
-            catalog, request.lines, request.business_date, keys, assets=request.assets
+            catalog,
+            request.lines,
+            request.business_date,
+            keys,
+            assets=request.assets,
+            installed=request.installed_offerings,
         )
     else:
         violations = check_configuration(

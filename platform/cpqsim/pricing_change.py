@@ -444,6 +444,7 @@ def check_change_configuration(
     line_keys: list[tuple] | None = None,
     new_sale: Intent = "new_quote",
     assets: Sequence[AssetTerms] = (),
+    installed: Sequence[str] | None = None,
 ) -> list[ConfigurationViolation]:
     """The configuration check of a quote that changes assets, each line for what it is.
 
@@ -457,7 +458,8 @@ def check_change_configuration(
 
     A change that keeps the version its asset runs (``assets``: the request's asset
     terms) is judged without the date: that version's sales window may have closed (a
-    grandfathered edition), which is no reason to refuse a change to it.
+    grandfathered edition), which is no reason to refuse a change to it. ``installed``
+    (the request's installed offerings) meets the change lines' quote-scoped requirements.
     """
     keys = line_keys if line_keys is not None else [line_key(line) for line in lines]
     runs = {a.asset_id: a.offering for a in assets}
@@ -482,6 +484,7 @@ def check_change_configuration(
             business_date if dated else None,
             intent=intent,  # type: ignore[arg-type]
             line_keys=[keys[i] for i in indexes],
+            installed=installed if intent == "change_asset" else None,
         )
         for v in violations:
             if v.path.startswith("lines["):

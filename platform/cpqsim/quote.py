@@ -30,7 +30,12 @@ from cpqsim.approval import (
 from cpqsim.asset import InstalledBase
 from cpqsim.canonical import fingerprint
 from cpqsim.catalog import Catalog, stable_id
-from cpqsim.change import ChangeRefusal, check_change_lines
+from cpqsim.change import (
+    ChangeRefusal,
+    account_offerings,
+    check_change_lines,
+    installed_outside,
+)
 from cpqsim.configuration import QuoteLine, check_configuration, resolve_line_versions
 from cpqsim.context import Context, iso
 from cpqsim.eligibility import CustomerContext
@@ -513,7 +518,11 @@ class QuoteServices:
             )
         if request.changes_assets:
             violations = check_change_configuration(
-                self.catalog, request.lines, request.business_date, assets=request.assets
+                self.catalog,
+                request.lines,
+                request.business_date,
+                assets=request.assets,
+                installed=request.installed_offerings,
             )
         else:
             violations = check_configuration(self.catalog, request.lines, request.business_date)
@@ -667,6 +676,11 @@ def price_request_for(
         if assets:
             changes["assets"] = assets
         changes["contract_terms"] = services.contract_terms.for_account(state.account_id)
+        base = services.installed_base
+        changed = [line.asset_id for line in state.lines if line.changes_asset and line.asset_id]
+        installed = installed_outside(account_offerings(base, state.account_id), base, changed)
+        if installed:
+            changes["installed_offerings"] = installed
     return PriceRequest(
         **changes,
         lines=state.lines,

@@ -219,9 +219,14 @@ def _orderable(
     if any(line.changes_asset for line in snapshot.lines):
         # New-sale lines as a new order; a change to an asset as a change (a grandfathered
         # version may be amended; a disconnect configures nothing).
-        assets = snapshot.price_request.assets if snapshot.price_request else []
+        request = snapshot.price_request
         violations = check_change_configuration(
-            catalog, snapshot.lines, day, new_sale="new_order", assets=assets
+            catalog,
+            snapshot.lines,
+            day,
+            new_sale="new_order",
+            assets=request.assets if request else [],
+            installed=request.installed_offerings if request else None,
         )
     else:
         violations = check_configuration(catalog, snapshot.lines, day, intent="new_order")

@@ -11,6 +11,7 @@ throwing an actor object away, Ray by a real ``ray.kill``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,10 @@ def variant(
     return loaded.model_copy(update={"scenario": s.model_copy(update=update)})
 
 
+#: The fields of an order fact worth a line of its timeline.
+TIMELINE_KEYS = ("task_id", "attempt", "ok", "error", "case_id", "owner", "status", "resolution")
+
+
 @dataclass
 class Judged:
     output: RunOutput
@@ -78,6 +83,24 @@ class Judged:
 
     def events(self, name: str) -> list:
         return [e for e in self.output.events if e.name == name]
+
+    def why(self) -> dict[str, list[str]]:
+        """Each broken invariant's first examples, with the timeline of every order they
+        name: a failure seen once on a loaded machine must say what the order went through."""
+        out: dict[str, list[str]] = {}
+        for name in sorted(self.broken):
+            examples = self.invariants[name].examples[:2]
+            lines = list(examples)
+            for order_id in sorted(set(re.findall(r"ord-[\w-]+", " ".join(examples)))):
+                lines.append(f"timeline of {order_id}:")
+                lines += [
+                    f"  {e.time} {e.name} "
+                    + " ".join(f"{k}={e.data[k]}" for k in TIMELINE_KEYS if k in e.data)
+                    for e in self.output.events
+                    if e.data.get("order_id") == order_id
+                ]
+            out[name] = lines
+        return out
 
 
 class Runtime:
