@@ -13,8 +13,10 @@ A **change request** has lines that act on installed assets (``action`` and
 folder). It is prepared the way the quote side prepares a change quote, so the price is
 the one a quote would get: the change lines are judged against the installed base
 (:func:`cpqsim.change.check_change_lines`: every refusal with its code and line), pinned
-to the asset versions they act on, and the request states each asset's terms and the
-contract terms (none stated: the default contract) before it is priced.
+to the asset versions they act on, and the request states what the quote side's
+:func:`cpqsim.quote.price_request_for` derives for them (each asset's terms, the contract
+terms: none stated, the default contract; what else the account has installed) before
+it is priced.
 
 Problems are reported with the file and the field, never as a traceback.
 """
@@ -22,16 +24,17 @@ Problems are reported with the file and the field, never as a traceback.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, time
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cpqsim.asset import InstalledBase
 from cpqsim.catalog import Catalog
+from cpqsim.context import Context, IdSource
 from cpqsim.pricing import PriceRequest
-from cpqsim.pricing_change_basis import assets_priced
-from cpqsim.pricing_change_terms import AssetTerms, ContractTerms
-from cpqsim.quote import ChangeRefused, QuoteServices
+from cpqsim.pricing_change_terms import AssetTerms, ContractBook, ContractTerms
+from cpqsim.quote import ChangeRefused, CreateQuote, QuoteServices, price_request_for
 from cpqsim_scenarios.documents import Document, read_document
 from cpqsim_scenarios.errors import InputInvalid, Problem
 from cpqsim_scenarios.files import catalog_beside, validate_document
@@ -160,7 +163,11 @@ def _prepared(
         )
     if missing or account is None or day is None:
         raise InputInvalid(document.path, missing)
-    services = QuoteServices(catalog=catalog, installed_base=base)
+    services = QuoteServices(
+        catalog=catalog,
+        installed_base=base,
+        contract_terms=ContractBook(default=request.contract_terms or ContractTerms()),
+    )
     try:
         lines = services.lines_for(account, list(request.lines), day)
     except ChangeRefused as exc:
@@ -171,12 +178,25 @@ def _prepared(
     unpriceable = _unpriceable(document, base, lines)
     if unpriceable:
         raise InputInvalid(document.path, unpriceable)
+    # The quote side's own request for these lines on that day: what it derives from the
+    # installed base and the contract (asset terms, contract terms, what else the account
+    # has installed) replaces the file's; what it does not derive (usage, proration,
+    # change_date) stays as the file states it.
+    quote = CreateQuote(
+        quote_id="cpqsim-price",
+        account_id=account,
+        requester="cpqsim-price",
+        lines=lines,
+        discount_pct=request.discount_pct,
+        region=request.region,
+        currency=request.currency,
+        channel=request.channel,
+        segment=request.segment,
+    )
+    on_the_day = Context(now=datetime.combine(day, time(), tzinfo=UTC), ids=IdSource())
+    derived = price_request_for(quote, on_the_day, services)
     return request.model_copy(
-        update={
-            "lines": lines,
-            "assets": assets_priced(base, account, lines),
-            "contract_terms": request.contract_terms or ContractTerms(),
-        }
+        update={name: getattr(derived, name) for name in derived.model_fields_set}
     )
 
 

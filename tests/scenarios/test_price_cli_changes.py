@@ -27,6 +27,7 @@ from cpqsim.pricing_change_terms import ContractBook
 from cpqsim.quote import CreateQuote, PriceQuote, QuoteServices, execute
 from cpqsim_scenarios.cli import app
 from cpqsim_scenarios.files import load_catalog_file
+from cpqsim_scenarios.price_file import load_price_job
 from cpqsim_scenarios.stated_assets import StatedAsset, installed_base_of
 
 REPO = Path(__file__).resolve().parents[2]
@@ -134,6 +135,12 @@ def test_the_price_is_the_one_a_quote_for_the_same_change_gets():
     # Then both price the same input to the same result
     assert body["input_fingerprint"] == state.price.input_fingerprint
     assert body["fingerprint"] == state.price.fingerprint
+    # ... the request stating what the quote side derives: the asset terms, the contract,
+    # and what else the account has installed (the firewall, not changed)
+    prepared = load_price_job(CHANGE_REQUEST).request
+    assert prepared == state.price_request
+    assert [a.asset_id for a in prepared.assets] == ["ast-0042-1", "ast-0042-2", "ast-0042-3"]
+    assert "managed-firewall@1" in prepared.installed_offerings
 
 
 def test_a_new_sale_request_prints_what_it_printed_before():
