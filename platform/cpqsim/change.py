@@ -33,6 +33,7 @@ from cpqsim.configuration import QuoteLine, check_configuration
 __all__ = [
     "ACTION_FROM",
     "CHILDREN_FIRST",
+    "HOLD_REFUSES",
     "REFUSAL_CODES",
     "TAKES_CHILDREN",
     "AssetDelta",
@@ -40,6 +41,7 @@ __all__ = [
     "account_offerings",
     "check_change_lines",
     "delta",
+    "held_as_parent",
     "installed_outside",
     "standing",
 ]
@@ -66,6 +68,15 @@ TAKES_CHILDREN: dict[str, frozenset[AssetStatus]] = {
 #: Of those, the ones where the children go first (stopping), not after the parent.
 CHILDREN_FIRST = frozenset({"disconnect", "suspend"})
 
+#: The actions refused on an asset an in-flight order holds as the parent of an add-on it
+#: adds (:class:`cpqsim.asset.AssetHeldAsParent`), refusal code ``asset_held_as_parent``:
+#: each would take the parent out of the active version the add-on was judged against
+#: (a disconnect or suspension would leave the new add-on live under a dead or paused
+#: parent; an upgrade or downgrade could drop the option it requires). A modify or a
+#: renewal keeps the parent active in its version and may go ahead; a resume cannot
+#: apply (the parent is active).
+HOLD_REFUSES = frozenset({"disconnect", "suspend", "upgrade", "downgrade"})
+
 
 def standing(asset: Asset) -> AssetStatus:
     """The status an asset holds apart from a lock (a locked asset: the one before it)."""
@@ -81,6 +92,7 @@ REFUSAL_CODES = (
     "other_account",
     "asset_disconnected",
     "asset_pending_change",
+    "asset_held_as_parent",
     "not_allowed_in_status",
     "stale_asset_version",
     "incomplete_asset_metadata",
@@ -186,6 +198,23 @@ def installed_outside(
     return sorted(found | {stable_id(o) for o in found})
 
 
+def held_as_parent(asset: Asset, action: str) -> str:
+    """Why ``action`` may not start on ``asset`` while orders add under it."""
+    orders = ", ".join(asset.held_by)
+    return (
+        f"asset {asset.asset_id} is the parent of an add-on being added (order {orders}): "
+        f"it cannot be {_PAST[action]} until that order ends"
+    )
+
+
+_PAST = {
+    "disconnect": "disconnected",
+    "suspend": "suspended",
+    "upgrade": "upgraded",
+    "downgrade": "downgraded",
+}
+
+
 class _Judge:
     def __init__(
         self, catalog: Catalog, base: InstalledBase, account_id: str, business_date: date | None
@@ -229,6 +258,9 @@ class _Judge:
                 f"asset {aid} has a change in flight (order {asset.locked_by})",
                 aid,
             )
+            return False
+        if asset.held_by and line.action in HOLD_REFUSES:
+            self.refuse(path, "asset_held_as_parent", held_as_parent(asset, line.action), aid)
             return False
         if asset.status not in ACTION_FROM[line.action]:
             allowed = ", ".join(sorted(s.value for s in ACTION_FROM[line.action]))
