@@ -23,8 +23,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection
 from datetime import date
+from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 from cpqsim.asset import Asset, AssetStatus, InstalledBase
 from cpqsim.catalog import Catalog, stable_id
@@ -120,7 +121,14 @@ class ChangeRefusal(BaseModel):
 
 
 class AssetDelta(BaseModel):
-    """What a change does to an asset: every field that moves, old and new."""
+    """What a change does to an asset: every field that moves, old and new.
+
+    ``recurring_monthly`` is the line's monthly charge, old and new, when the accepted
+    change price says it moved: the asset and the line alone cannot tell (a priced
+    characteristic, or a price book that moved since the asset was sold), so the order
+    sets it from the price when it is created (:func:`cpqsim.order_terms.monthly_moves`),
+    and a modify that moves it is billed. Left out of the JSON while unset.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -131,6 +139,14 @@ class AssetDelta(BaseModel):
     options_removed: list[str] = Field(default_factory=list)
     options_added: list[str] = Field(default_factory=list)
     characteristics: dict[str, tuple[str | None, str]] = Field(default_factory=dict)
+    recurring_monthly: tuple[Decimal, Decimal] | None = None
+
+    @model_serializer(mode="wrap")
+    def _charge_only_when_it_moved(self, handler):
+        data = handler(self)  # the deltas of orders before priced moves read as they did
+        if data.get("recurring_monthly") is None:
+            data.pop("recurring_monthly", None)
+        return data
 
     @property
     def empty(self) -> bool:

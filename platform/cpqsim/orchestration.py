@@ -62,8 +62,9 @@ from cpqsim.order import (
     evolve,
 )
 from cpqsim.order_policy import DEFAULT_ORDER_POLICY, OrderPolicy
-from cpqsim.order_terms import ElementTerms, ItemTerms, child_keys, item_terms
+from cpqsim.order_terms import ElementTerms, ItemTerms, child_keys, item_terms, monthly_moves
 from cpqsim.order_validation import OrderToValidate, validate_order
+from cpqsim.pricing_result import PriceResult
 from cpqsim.quote import Quote
 
 
@@ -329,7 +330,7 @@ def start_order_reaction(
     if quote.accepted_snapshot is None:
         raise ValueError(f"quote {quote.quote_id} has no accepted snapshot")
     step = Step(None)
-    items = order_items(order_id, quote.lines, assets)
+    items = _with_charge_moves(order_items(order_id, quote.lines, assets), quote.price)
     priced = item_terms(quote.lines, quote.price, quote.accepted_snapshot.price_request)
     step.emit(
         OrderCreated(
@@ -365,6 +366,22 @@ def start_order_reaction(
     step.emit(OrderDecomposed(order_id=order_id, tasks=plan_tasks(decompose(catalog, items))))
     advance(step, ctx, policy)
     return step.reaction()
+
+
+def _with_charge_moves(items: list[OrderItem], price: PriceResult | None) -> list[OrderItem]:
+    """Each modify item's delta with the monthly charge it moves, as the accepted change
+    price says (decomposition then bills it: see ``decomposition.MODIFY_BILLING``)."""
+    moves = monthly_moves(price)
+    if not moves:
+        return items
+    out = []
+    for item in items:
+        moved = moves.get(item.line_index)
+        if item.action == "modify" and item.delta is not None and moved is not None:
+            charged = item.delta.model_copy(update={"recurring_monthly": moved})
+            item = item.model_copy(update={"delta": charged})
+        out.append(item)
+    return out
 
 
 def start_order(

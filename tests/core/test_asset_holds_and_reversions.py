@@ -15,6 +15,7 @@ really did:
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 import pytest
 from change_desk import ACCOUNT, SUITE, TODAY, ChangeDesk, installed
@@ -312,3 +313,44 @@ def test_an_abandoned_change_is_reverted_and_the_rest_of_the_order_kept(sample_c
     assert desk.base.get("A2").status is AssetStatus.ACTIVE
     a1 = desk.base.get("A1")
     assert (a1.quantity, a1.version) == (15, 2)  # the kept item's change stays
+
+
+# ------------------------------------ a modify whose accepted charge moved is billed
+
+
+def test_a_modify_whose_accepted_price_moves_the_monthly_charge_bills_it(sample_catalog):
+    # Given seats contracted at 99.00 and a price book at 12.50 today: changing only the
+    # data residency is priced 10 x 12.50 (the accepted change price says the charge moves)
+    desk = ChangeDesk(
+        sample_catalog,
+        suite(characteristics={"data_residency": "US"}, recurring_monthly="99.00"),
+    )
+    quote = desk.quote("O1", change("modify", characteristics={"data_residency": "EU"}))
+    [priced] = quote.price.changes
+    assert (priced.old_monthly, priced.new_monthly) == (Decimal("990.00"), Decimal("125.00"))
+
+    desk.order("O1", quoted=quote)
+    desk.answer_all()
+
+    assert desk.sent("O1") == [("provisioning", "modify"), ("billing", "modify_subscription")]
+    billing = desk.payload("O1", "modify_subscription")
+    assert (billing["subscription_id"], billing["quantity"], billing["recurring_monthly"]) == (
+        "sub-A1",
+        "10",
+        "12.50",
+    )
+    asset = desk.base.get("A1")
+    assert (asset.characteristics, asset.recurring_monthly) == (
+        {"data_residency": "EU"},
+        Decimal("12.50"),
+    )
+
+
+def test_a_modify_whose_accepted_price_keeps_the_charge_bills_nothing(sample_catalog):
+    desk = ChangeDesk(sample_catalog, suite(characteristics={"data_residency": "US"}))
+    desk.order("O1", change("modify", characteristics={"data_residency": "EU"}))
+    desk.answer_all()
+
+    assert desk.sent("O1") == [("provisioning", "modify")]
+    created = next(e for e in desk.events if e.name == "order.created")
+    assert "recurring_monthly" not in created.data["items"][0]["delta"]
