@@ -546,8 +546,16 @@ def _reversion(
 ) -> AssetChangeReverted | None:
     """The fact putting ``asset_id`` back as it was before the change (order, item)
     applied to it; None when that change never applied, was reverted already, or the
-    asset has moved on since (another order changed or holds it: then it is left as it
-    is, see the known limits in ``docs/installed_base_invariants.md``)."""
+    asset has moved on since (another order changed or locked it meanwhile: then it is
+    left as it is).
+
+    Known limit: the lock is given back when a change goes live, before its billing
+    step; an order that changes the asset again in that window wins, and a later undo
+    of the first change no longer reverts it (the asset then shows the second change,
+    provisioning the first one's undo). Holding the lock until the order settles would
+    close the window at the cost of refusing follow-up changes while billing is slow.
+    A field the change set where there was none before (a migrated asset's first
+    charge) is not cleared by the reversion."""
     history = base.history(asset_id)
     at = None
     for i in range(len(history) - 1, -1, -1):

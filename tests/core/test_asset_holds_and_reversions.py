@@ -31,6 +31,7 @@ from cpqsim.asset_reactions import lock_for_order, reacts_to
 from cpqsim.change import REFUSAL_CODES, check_change_lines
 from cpqsim.configuration import QuoteLine
 from cpqsim.decomposition import order_items
+from cpqsim.invariants import check_invariants
 from cpqsim.order import OrderCompleted
 from cpqsim.order_policy import OrderPolicy
 
@@ -212,6 +213,17 @@ def test_a_renewal_moves_the_term_only_once_billing_confirmed_it(sample_catalog)
         AssetStatus.ACTIVE,
         2,
     )
+
+
+def test_a_renewal_billed_before_it_is_live_is_not_billing_before_activation(sample_catalog):
+    # Given a renewal, whose billing step is the change itself
+    desk = ChangeDesk(sample_catalog, suite())
+    desk.order("O1", change("renew"))
+    desk.answer_all()
+
+    # When the run is judged, then billing came after nothing it should have waited for
+    verdict = {r.name: r for r in check_invariants(desk.events, {})}
+    assert verdict["billing_not_before_activation"].holds
 
 
 def test_a_renewal_billing_refused_leaves_the_term_as_it_was(sample_catalog):
