@@ -167,8 +167,9 @@ def lock_for_order(
     account_id: str,
     items: Sequence[OrderItem],
     business_date: date | None,
-) -> tuple[list[AssetChangeLocked], list[ChangeRefusal]]:
-    """The locks the order takes, or every reason it may not (then: no locks at all).
+) -> tuple[list[AssetEvent], list[ChangeRefusal]]:
+    """The locks (and parent holds) the order takes, or every reason it may not (then:
+    none at all).
 
     Idempotent: asked again for an order that holds its locks already (a replayed
     creation), it finds nothing to refuse and nothing new to lock.
@@ -234,15 +235,18 @@ def lock_for_order(
             )
     if refusals:
         return [], refusals
-    holds: list[AssetEvent] = []
+    out: list[AssetEvent] = list(locks)
+    held_now: set[str] = set()
     for item in adds_under:
         parent = base.get(item.asset_id or "")
         assert parent is not None  # the check found it active
-        if order_id not in parent.held_by and all(h.asset_id != parent.asset_id for h in holds):
-            holds.append(
-                AssetHeldAsParent(asset_id=parent.asset_id, order_id=order_id, item_id=item.item_id)
-            )
-    return [*locks, *holds], []
+        if order_id in parent.held_by or parent.asset_id in held_now:
+            continue  # held already by this order (a replayed creation, a second add-on)
+        held_now.add(parent.asset_id)
+        out.append(
+            AssetHeldAsParent(asset_id=parent.asset_id, order_id=order_id, item_id=item.item_id)
+        )
+    return out, []
 
 
 _GONE = AssetStatus.DISCONNECTED
