@@ -27,12 +27,15 @@ from datetime import date
 from typing import Any, NamedTuple
 
 from cpqsim.asset import (
+    ASSET_EVENT_TYPES,
     Asset,
     AssetChangeApplied,
     AssetChangeLocked,
     AssetChangeReleased,
+    AssetChangeReverted,
     AssetCreated,
     AssetEvent,
+    AssetParentHoldReleased,
     AssetStatus,
     InstalledBase,
 )
@@ -48,10 +51,7 @@ from cpqsim_actors.recovery import JournaledShard, refused_while_journal_refused
 from cpqsim_actors.tmf_product import product_resource, product_status
 
 #: CloudEvent type -> the asset fact it carries (recovery folds journaled facts back).
-ASSET_EVENTS: dict[str, type[AssetEvent]] = {
-    cls.cloudevent_type(): cls
-    for cls in (AssetCreated, AssetChangeLocked, AssetChangeApplied, AssetChangeReleased)
-}
+ASSET_EVENTS: dict[str, type[AssetEvent]] = ASSET_EVENT_TYPES
 
 
 ACTOR = "installed-base"  # on whose authority asset facts happen (as in the sim)
@@ -148,6 +148,11 @@ class AssetInventory(JournaledShard):
         elif isinstance(fact, AssetChangeReleased):
             self.pending_action.pop(aid, None)
             self.finished_orders.add(fact.order_id)
+        elif isinstance(fact, AssetParentHoldReleased):
+            self.finished_orders.add(fact.order_id)
+        elif isinstance(fact, AssetChangeReverted):
+            if asset.status is not AssetStatus.DISCONNECTED:
+                self.terminated_at.pop(aid, None)
         elif isinstance(fact, AssetChangeApplied):
             self.pending_action.pop(aid, None)
             self.finished_orders.add(fact.order_id)

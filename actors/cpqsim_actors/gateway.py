@@ -152,8 +152,9 @@ def _idempotency(key: str) -> str | JSONResponse:
 
 
 def change_refused(refusals: list, tmf: bool) -> JSONResponse:
-    """Change lines the installed base refuses: 409 when another change holds an asset
-    (try again once it is done), 422 otherwise; every reason named, nothing changed."""
+    """Change lines the installed base refuses: 409 when another order holds an asset (a
+    change in flight, or an add-on being added under it: try again once it is done),
+    422 otherwise; every reason named, nothing changed."""
     violations = [
         {
             "field": r.path.replace("lines[", "quoteItem[", 1) if tmf else r.path,
@@ -162,7 +163,7 @@ def change_refused(refusals: list, tmf: bool) -> JSONResponse:
         }
         for r in refusals
     ]
-    in_flight = all(r.code == "asset_pending_change" for r in refusals)
+    in_flight = all(r.code in ("asset_pending_change", "asset_held_as_parent") for r in refusals)
     status, code = (409, "change_in_flight") if in_flight else (422, "change_refused")
     first = violations[0]
     return error_response(status, code, f"{first['field']}: {first['reason']}", violations)

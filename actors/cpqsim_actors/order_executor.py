@@ -38,7 +38,7 @@ from cpqsim_host.operations_desk import OperationsDesk
 from cpqsim_host.port import OnAnswer, OnError, OnReply, Thunk
 from cpqsim_host.scenario import Operations
 
-from cpqsim.asset_reactions import REACTS_TO
+from cpqsim.asset_reactions import REACTS_TO, reacts_to
 from cpqsim.catalog import Catalog
 from cpqsim.context import Context, IdSource, rng_stream
 from cpqsim.conversion import CreateOrder
@@ -55,7 +55,8 @@ from cpqsim_actors.messages import OrderView
 from cpqsim_actors.recovery import JournaledShard, refused_while_journal_refused
 
 #: The order facts the installed base reacts to (CloudEvent types): an item activated or
-#: its change fulfilled, and what gives a change's locks back.
+#: its change fulfilled, and what gives a change's locks (or a parent's hold) back; a
+#: completion only of an order naming an asset (:func:`~cpqsim.asset_reactions.reacts_to`).
 ASSET_FEED = REACTS_TO
 FEED_PUSH_EVERY_S = 0.05  # wall seconds the fed facts of a while share one push
 #: What an order sent with the feed leaves out (the reactions never read it).
@@ -159,7 +160,7 @@ class OrderExecutor(JournaledShard):
     def _replay_event(self, event: CloudEvent) -> None:
         self.orders.apply(event)
         self._remember([event])
-        if event.type in ASSET_FEED:
+        if self._fed(event):
             self.asset_facts.append(event)
 
     # ------------------------------------------------------- the installed base's feed
@@ -177,13 +178,19 @@ class OrderExecutor(JournaledShard):
         order activates its items one reply at a time, and a call per activation would
         cost the inventory an actor call per order. Nobody waits on the push.
         """
-        fed = [e for e in events if e.type in ASSET_FEED]
+        fed = [e for e in events if self._fed(e)]
         if not fed:
             return
         self.asset_facts.extend(fed)
         if self.inventory is not None and not self._feed_push_scheduled:
             self._feed_push_scheduled = True
             asyncio.get_running_loop().call_later(FEED_PUSH_EVERY_S, self._push_feed)
+
+    def _fed(self, event: CloudEvent) -> bool:
+        if event.type not in ASSET_FEED:
+            return False
+        order = self.orders.orders.get(event.subject.removeprefix("order/"))
+        return order is None or reacts_to(order, event.type)
 
     def _push_feed(self) -> None:
         self._feed_push_scheduled = False

@@ -30,12 +30,16 @@ from cpqsim.omit_defaults import OmitsDefaults
 __all__ = [
     "ASSET_EVENT_TYPES",
     "ASSET_LIFECYCLE",
+    "CHANGED_FIELDS",
     "Asset",
     "AssetChangeApplied",
     "AssetChangeLocked",
     "AssetChangeReleased",
+    "AssetChangeReverted",
     "AssetCreated",
     "AssetEvent",
+    "AssetHeldAsParent",
+    "AssetParentHoldReleased",
     "AssetRole",
     "AssetStatus",
     "InstalledBase",
@@ -48,13 +52,16 @@ class AssetStatus(StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
     PENDING_CHANGE = "pending_change"  # an in-flight order holds the asset
-    DISCONNECTED = "disconnected"  # final: kept for history, never changed again
+    DISCONNECTED = "disconnected"  # kept for history; only its own order's undo revives it
 
 
 AS = AssetStatus
 #: Every status move an asset may make. ``change_locked`` takes the lock for an order;
 #: the applied change decides where the asset lands; ``change_released`` gives the lock
-#: back unchanged (the order was cancelled, failed, or abandoned the item).
+#: back unchanged (the order was cancelled, failed, or abandoned the item). A change that
+#: went live and whose work the same order then undid downstream (an item abandoned, an
+#: order rolled back) is *reverted*: the asset returns to the status it held before the
+#: change (``reverted_to_<status>``), a disconnected one included, as provisioning does.
 ASSET_LIFECYCLE = TransitionTable(
     "asset",
     {
@@ -69,6 +76,13 @@ ASSET_LIFECYCLE = TransitionTable(
         (AS.PENDING_CHANGE, "disconnected"): AS.DISCONNECTED,
         # change_released returns to the status held before the lock (see evolve)
         (AS.PENDING_CHANGE, "change_released"): AS.ACTIVE,
+        # change_reverted: back to the status before the change (the fact names it)
+        (AS.ACTIVE, "reverted_to_active"): AS.ACTIVE,  # a modify, upgrade... undone
+        (AS.ACTIVE, "reverted_to_suspended"): AS.SUSPENDED,  # a resume undone
+        (AS.SUSPENDED, "reverted_to_active"): AS.ACTIVE,  # a suspend undone
+        (AS.SUSPENDED, "reverted_to_suspended"): AS.SUSPENDED,  # a suspended renewal undone
+        (AS.DISCONNECTED, "reverted_to_active"): AS.ACTIVE,  # a disconnect undone
+        (AS.DISCONNECTED, "reverted_to_suspended"): AS.SUSPENDED,
     },
 )
 
@@ -104,6 +118,9 @@ class Asset(BaseModel):
     missing_metadata: list[str] = Field(default_factory=list)
     locked_by: str | None = None  # the order holding the pending change
     status_before_lock: AssetStatus | None = None
+    #: Orders adding an add-on under this asset, until they settle (see
+    #: :class:`AssetHeldAsParent`): a shared hold, not a status.
+    held_by: list[str] = Field(default_factory=list)
 
     @property
     def changeable(self) -> bool:
@@ -186,6 +203,73 @@ class AssetChangeReleased(AssetEvent):
     reason: str
 
 
+class AssetHeldAsParent(AssetEvent):
+    """An order adds an add-on under this asset: until the order settles, the asset may
+    not be disconnected, suspended, upgraded or downgraded (:data:`cpqsim.change.HOLD_REFUSES`).
+
+    Why a hold and not the ``pending_change`` lock: the lock is exclusive and stops every
+    change, a modify of the parent's seats or a renewal included, which do nothing to
+    the add-on's footing. What the add needs is that its parent stays active in its
+    version until the add-on is live and billed, or the add is given up: otherwise a
+    racing disconnect would leave an active, billed add-on under a disconnected parent.
+    So the hold is *shared* (several orders may add under one parent at once, each
+    holding it), leaves the status alone, and refuses only the actions that move the
+    parent out of its footing. It is given back (:class:`AssetParentHoldReleased`) when
+    the order completes, is cancelled, failed or rejected, or abandons the item.
+    """
+
+    type_name: ClassVar[str] = "held_as_parent"
+    order_id: str
+    item_id: str
+
+
+class AssetParentHoldReleased(AssetEvent):
+    """The order that held the asset as a parent settled: the hold is given back."""
+
+    type_name: ClassVar[str] = "parent_hold_released"
+    order_id: str
+    reason: str
+
+
+class AssetChangeReverted(AssetEvent):
+    """A change that went live was undone downstream by its own order (the item was
+    abandoned, or the order rolled back, after the change was applied): the asset is
+    back as it was before the change, at the next version.
+
+    Why its own fact rather than a second ``change_applied`` with the old values: the
+    history then reads what happened (applied, then reverted by the same order), no
+    opposite action is invented (undoing an upgrade is not a catalog downgrade, and a
+    disconnected asset is never locked again), and no lock is faked for it. It carries
+    the status it returns to and the old value of every field the change had moved.
+    """
+
+    type_name: ClassVar[str] = "change_reverted"
+    omit_when_default: ClassVar[frozenset[str]] = frozenset(
+        {"offering", "quantity", "options", "characteristics", "term_end", "recurring_monthly"}
+    )
+    order_id: str
+    item_id: str
+    action: ChangeAction  # the action undone
+    asset_version: int  # the new version
+    status: AssetStatus  # the status before the change, where the asset returns
+    offering: str | None = None
+    quantity: int | None = None
+    options: list[str] | None = None
+    characteristics: dict[str, str] | None = None
+    term_end: date | None = None
+    recurring_monthly: Decimal | None = None
+
+
+#: The fields a change may move (and a reversion puts back).
+CHANGED_FIELDS = (
+    "offering",
+    "quantity",
+    "options",
+    "characteristics",
+    "term_end",
+    "recurring_monthly",
+)
+
 _LANDS = {
     "modify": "modified",
     "upgrade": "upgraded",
@@ -235,18 +319,32 @@ def evolve(state: Asset | None, event: AssetEvent) -> Asset:
             "locked_by": None,
             "status_before_lock": None,
         }
-        for name in (
-            "offering",
-            "quantity",
-            "options",
-            "characteristics",
-            "term_end",
-            "recurring_monthly",
-        ):
+        for name in CHANGED_FIELDS:
             value = getattr(event, name)
             if value is not None:
                 changes[name] = value
         return state.model_copy(update=changes)
+    if isinstance(event, AssetChangeReverted):
+        status = ASSET_LIFECYCLE.next_state(state.status, f"reverted_to_{event.status.value}")
+        changes = {
+            "status": status,
+            "version": event.asset_version,
+            "last_order_id": event.order_id,
+        }
+        for name in CHANGED_FIELDS:
+            value = getattr(event, name)
+            if value is not None:
+                changes[name] = value
+        return state.model_copy(update=changes)
+    if isinstance(event, AssetHeldAsParent):
+        if state.status is AssetStatus.DISCONNECTED:
+            raise ValueError(f"asset {event.asset_id} is disconnected: it cannot be a parent")
+        if event.order_id in state.held_by:
+            return state
+        return state.model_copy(update={"held_by": [*state.held_by, event.order_id]})
+    if isinstance(event, AssetParentHoldReleased):
+        held = [o for o in state.held_by if o != event.order_id]
+        return state.model_copy(update={"held_by": held})
     raise TypeError(f"not an asset event: {type(event).__name__}")
 
 
@@ -314,7 +412,15 @@ class InstalledBase:
 #: Each asset fact's CloudEvents type, to read an installed base back from a log.
 ASSET_EVENT_TYPES: dict[str, type[AssetEvent]] = {
     cls.cloudevent_type(): cls
-    for cls in (AssetCreated, AssetChangeLocked, AssetChangeApplied, AssetChangeReleased)
+    for cls in (
+        AssetCreated,
+        AssetChangeLocked,
+        AssetChangeApplied,
+        AssetChangeReleased,
+        AssetChangeReverted,
+        AssetHeldAsParent,
+        AssetParentHoldReleased,
+    )
 }
 
 

@@ -3,8 +3,10 @@
 Before an order that changes assets is created, :func:`lock_for_order` judges its change
 items against the assets as they are now and, when every one may go ahead, locks each
 asset it acts on (a disconnect locks the children it takes along too), so no other
-order can race on them. A refused lock means the order is rejected with the reasons,
-and nothing is locked.
+order can race on them; an item adding an add-on under an installed asset *holds* that
+parent (a shared hold: see :class:`cpqsim.asset.AssetHeldAsParent`), so it is not
+disconnected, suspended, upgraded or downgraded under the add-on in flight. A refused
+lock means the order is rejected with the reasons, and nothing is locked or held.
 
 While the order runs, :func:`react` turns its facts into asset facts:
 
@@ -17,7 +19,12 @@ While the order runs, :func:`react` turns its facts into asset facts:
 * the order rejected, cancelled or failed, or an item abandoned -> every lock it still
   holds is given back, the assets unchanged; and an asset it had created for an item
   it then gave up (its work is being compensated) is taken back: locked and disconnected
-  by that same order, so the base never shows a service nobody runs.
+  by that same order, so the base never shows a service nobody runs;
+* the order settled (completed, partially completed, cancelled, failed, rejected) or an
+  item abandoned -> the parents it held for its add-ons are given back;
+* the order settled after undoing a change that had gone live (an abandoned item, an
+  order cancelled or rolled back: its compensations are done by then) -> the change is
+  reverted, the asset back as it was before it, as the downstream systems are.
 
 Pure: the caller holds the one :class:`InstalledBase`, applies the facts, and logs them.
 """
@@ -29,18 +36,31 @@ from datetime import date
 from typing import Any
 
 from cpqsim.asset import (
+    CHANGED_FIELDS,
     Asset,
     AssetChangeApplied,
     AssetChangeLocked,
     AssetChangeReleased,
+    AssetChangeReverted,
     AssetCreated,
     AssetEvent,
+    AssetHeldAsParent,
+    AssetParentHoldReleased,
     AssetRole,
     AssetStatus,
     InstalledBase,
+    evolve,
 )
 from cpqsim.catalog import Catalog
-from cpqsim.change import TAKES_CHILDREN, ChangeRefusal, check_change_lines, delta, standing
+from cpqsim.change import (
+    HOLD_REFUSES,
+    TAKES_CHILDREN,
+    ChangeRefusal,
+    check_change_lines,
+    delta,
+    held_as_parent,
+    standing,
+)
 from cpqsim.configuration import QuoteLine
 from cpqsim.decomposition import OrderItem
 from cpqsim.events import CloudEvent
@@ -51,8 +71,10 @@ from cpqsim.order import (
     ItemChangeFulfilled,
     Order,
     OrderCancelled,
+    OrderCompleted,
     OrderEvent,
     OrderFailed,
+    OrderPartiallyCompleted,
     OrderRejected,
 )
 from cpqsim.order_terms import MAIN, ElementTerms, ItemTerms, add_months
@@ -62,11 +84,13 @@ __all__ = [
     "assets_acted_on",
     "lock_for_order",
     "react",
+    "reacts_to",
     "subscription_of",
 ]
 
 #: The order facts (CloudEvent types) the installed base reacts to; a runtime may pass
-#: only these to :func:`react`.
+#: only these to :func:`react` (and, of :data:`SETTLED_WITH_ASSETS`, only those of orders
+#: naming an asset: see :func:`reacts_to`).
 REACTS_TO = frozenset(
     cls.cloudevent_type()
     for cls in (
@@ -76,8 +100,30 @@ REACTS_TO = frozenset(
         OrderCancelled,
         OrderFailed,
         OrderRejected,
+        OrderCompleted,
+        OrderPartiallyCompleted,
     )
 )
+#: Settlements that concern the installed base only when the order names an asset (gives
+#: back a parent it held, reverts a change it undid): a new sale's completion is not fed.
+SETTLED_WITH_ASSETS = frozenset(
+    cls.cloudevent_type() for cls in (OrderCompleted, OrderPartiallyCompleted)
+)
+
+
+def reacts_to(order: Order, event_type: str) -> bool:
+    """May the order fact of type ``event_type`` call for asset facts?
+
+    Why ask with the order: every order completes, and only one that changes an asset or
+    adds under one has anything to give back then; the hot path of new sales (and a live
+    executor's feed to the inventory) should not carry every completion. Depends only on
+    the order's items, which never change, so a feed numbered by it is numbered the same
+    when replayed."""
+    if event_type not in REACTS_TO:
+        return False
+    if event_type in SETTLED_WITH_ASSETS:
+        return any(item.asset_id is not None for item in order.items)
+    return True
 
 
 def subscription_of(asset_id: str) -> str:
@@ -121,14 +167,16 @@ def lock_for_order(
     account_id: str,
     items: Sequence[OrderItem],
     business_date: date | None,
-) -> tuple[list[AssetChangeLocked], list[ChangeRefusal]]:
-    """The locks the order takes, or every reason it may not (then: no locks at all).
+) -> tuple[list[AssetEvent], list[ChangeRefusal]]:
+    """The locks (and parent holds) the order takes, or every reason it may not (then:
+    none at all).
 
     Idempotent: asked again for an order that holds its locks already (a replayed
     creation), it finds nothing to refuse and nothing new to lock.
     """
     changes = [i for i in items if i.is_change]
-    if not changes and not any(i.asset_id is not None for i in items):
+    adds_under = [i for i in items if not i.is_change and i.asset_id is not None]
+    if not changes and not adds_under:
         return [], []
     held = {a.asset_id for a in assets_acted_on(base, changes) if a.locked_by == order_id}
     lines = [i.as_line() for i in items]
@@ -154,6 +202,17 @@ def lock_for_order(
         for a in taken:
             if a.locked_by == order_id:
                 continue  # locked already by this very order
+            if a is not asset and a.held_by and item.action in HOLD_REFUSES:
+                refusals.append(
+                    ChangeRefusal(
+                        path=f"lines[{item.line_index}]",
+                        code="asset_held_as_parent",
+                        message=f"taken along by the {item.action} of {asset.asset_id}: "
+                        + held_as_parent(a, item.action),
+                        asset_id=a.asset_id,
+                    )
+                )
+                continue
             if a.status is AssetStatus.PENDING_CHANGE:
                 refusals.append(
                     ChangeRefusal(
@@ -176,7 +235,18 @@ def lock_for_order(
             )
     if refusals:
         return [], refusals
-    return locks, []
+    out: list[AssetEvent] = list(locks)
+    held_now: set[str] = set()
+    for item in adds_under:
+        parent = base.get(item.asset_id or "")
+        assert parent is not None  # the check found it active
+        if order_id in parent.held_by or parent.asset_id in held_now:
+            continue  # held already by this order (a replayed creation, a second add-on)
+        held_now.add(parent.asset_id)
+        out.append(
+            AssetHeldAsParent(asset_id=parent.asset_id, order_id=order_id, item_id=item.item_id)
+        )
+    return out, []
 
 
 _GONE = AssetStatus.DISCONNECTED
@@ -202,12 +272,29 @@ def react(
         return _applied(base, order, fact)
     if isinstance(fact, ItemAbandoned):
         items = {fact.item_id}
-        return [*_released(base, order, fact.reason, items), *_taken_back(base, order, items)]
+        return [
+            *_released(base, order, fact.reason, items),
+            *_taken_back(base, order, items),
+            *_unheld(base, order, f"item abandoned: {fact.reason}", items),
+        ]
     if isinstance(fact, (OrderCancelled, OrderFailed)):
-        return [*_released(base, order, fact.reason, None), *_taken_back(base, order, None)]
+        return [
+            *_released(base, order, fact.reason, None),
+            *_reverted(base, order, None),
+            *_taken_back(base, order, None),
+            *_unheld(base, order, fact.reason, None),
+        ]
     if isinstance(fact, OrderRejected):
         reason = "; ".join(r.get("message", "") for r in fact.reasons) or "rejected"
-        return _released(base, order, f"order rejected: {reason}", None)
+        reason = f"order rejected: {reason}"
+        return [*_released(base, order, reason, None), *_unheld(base, order, reason, None)]
+    if isinstance(fact, OrderPartiallyCompleted):
+        return [
+            *_reverted(base, order, set(fact.abandoned_items)),
+            *_unheld(base, order, "order partially completed", None),
+        ]
+    if isinstance(fact, OrderCompleted):
+        return _unheld(base, order, "order completed", None)
     return []
 
 
@@ -414,3 +501,96 @@ def _released(
                     AssetChangeReleased(asset_id=a.asset_id, order_id=order.order_id, reason=reason)
                 )
     return out
+
+
+def _unheld(
+    base: InstalledBase, order: Order, reason: str, items: set[str] | None
+) -> list[AssetEvent]:
+    """The parents the order held for add-ons it adds (of ``items``), given back."""
+    out: list[AssetEvent] = []
+    for item in order.items:
+        if item.is_change or item.asset_id is None:
+            continue
+        if items is not None and item.item_id not in items:
+            continue
+        parent = base.get(item.asset_id)
+        if parent is None or order.order_id not in parent.held_by:
+            continue
+        if any(f.asset_id == parent.asset_id for f in out):
+            continue  # two add-ons under one parent: one hold, given back once
+        out.append(
+            AssetParentHoldReleased(
+                asset_id=parent.asset_id, order_id=order.order_id, reason=reason
+            )
+        )
+    return out
+
+
+def _reverted(base: InstalledBase, order: Order, items: set[str] | None) -> list[AssetEvent]:
+    """The changes of ``items`` that went live and were undone downstream since, each
+    asset back as it was before (the children a disconnect or suspension took along
+    too). Asked when the order settles: its compensations are done by then."""
+    out: list[AssetEvent] = []
+    for item in order.items:
+        asset_id = order.changed.get(item.item_id)
+        if asset_id is None or (items is not None and item.item_id not in items):
+            continue
+        asset = base.get(asset_id)
+        if asset is None:
+            continue
+        for a in (asset, *_descendants(base, asset_id)):
+            fact = _reversion(base, order.order_id, item.item_id, a.asset_id)
+            if fact is not None:
+                out.append(fact)
+    return out
+
+
+def _reversion(
+    base: InstalledBase, order_id: str, item_id: str, asset_id: str
+) -> AssetChangeReverted | None:
+    """The fact putting ``asset_id`` back as it was before the change (order, item)
+    applied to it; None when that change never applied, was reverted already, or the
+    asset has moved on since (another order changed or locked it meanwhile: then it is
+    left as it is).
+
+    Known limit: the lock is given back when a change goes live, before its billing
+    step; an order that changes the asset again in that window wins, and a later undo
+    of the first change no longer reverts it (the asset then shows the second change,
+    provisioning the first one's undo). Holding the lock until the order settles would
+    close the window at the cost of refusing follow-up changes while billing is slow.
+    A field the change set where there was none before (a migrated asset's first
+    charge) is not cleared by the reversion."""
+    history = base.history(asset_id)
+    at = None
+    for i in range(len(history) - 1, -1, -1):
+        e = history[i]
+        if isinstance(e, AssetChangeReverted) and (e.order_id, e.item_id) == (order_id, item_id):
+            return None  # reverted already (told twice)
+        if isinstance(e, AssetChangeApplied) and (e.order_id, e.item_id) == (order_id, item_id):
+            at = i
+            break
+    if at is None:
+        return None
+    applied = history[at]
+    assert isinstance(applied, AssetChangeApplied)
+    now = base.get(asset_id)
+    if now is None or now.version != applied.asset_version or now.locked_by is not None:
+        return None
+    before: Asset | None = None
+    for e in history[:at]:
+        before = evolve(before, e)
+    assert before is not None
+    old = {
+        name: getattr(before, name)
+        for name in CHANGED_FIELDS
+        if getattr(applied, name) is not None and getattr(before, name) is not None
+    }
+    return AssetChangeReverted(
+        asset_id=asset_id,
+        order_id=order_id,
+        item_id=item_id,
+        action=applied.action,
+        asset_version=now.version + 1,
+        status=standing(before),
+        **old,
+    )

@@ -23,8 +23,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection
 from datetime import date
+from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 from cpqsim.asset import Asset, AssetStatus, InstalledBase
 from cpqsim.catalog import Catalog, stable_id
@@ -33,6 +34,7 @@ from cpqsim.configuration import QuoteLine, check_configuration
 __all__ = [
     "ACTION_FROM",
     "CHILDREN_FIRST",
+    "HOLD_REFUSES",
     "REFUSAL_CODES",
     "TAKES_CHILDREN",
     "AssetDelta",
@@ -40,6 +42,7 @@ __all__ = [
     "account_offerings",
     "check_change_lines",
     "delta",
+    "held_as_parent",
     "installed_outside",
     "standing",
 ]
@@ -66,6 +69,15 @@ TAKES_CHILDREN: dict[str, frozenset[AssetStatus]] = {
 #: Of those, the ones where the children go first (stopping), not after the parent.
 CHILDREN_FIRST = frozenset({"disconnect", "suspend"})
 
+#: The actions refused on an asset an in-flight order holds as the parent of an add-on it
+#: adds (:class:`cpqsim.asset.AssetHeldAsParent`), refusal code ``asset_held_as_parent``:
+#: each would take the parent out of the active version the add-on was judged against
+#: (a disconnect or suspension would leave the new add-on live under a dead or paused
+#: parent; an upgrade or downgrade could drop the option it requires). A modify or a
+#: renewal keeps the parent active in its version and may go ahead; a resume cannot
+#: apply (the parent is active).
+HOLD_REFUSES = frozenset({"disconnect", "suspend", "upgrade", "downgrade"})
+
 
 def standing(asset: Asset) -> AssetStatus:
     """The status an asset holds apart from a lock (a locked asset: the one before it)."""
@@ -81,6 +93,7 @@ REFUSAL_CODES = (
     "other_account",
     "asset_disconnected",
     "asset_pending_change",
+    "asset_held_as_parent",
     "not_allowed_in_status",
     "stale_asset_version",
     "incomplete_asset_metadata",
@@ -108,7 +121,14 @@ class ChangeRefusal(BaseModel):
 
 
 class AssetDelta(BaseModel):
-    """What a change does to an asset: every field that moves, old and new."""
+    """What a change does to an asset: every field that moves, old and new.
+
+    ``recurring_monthly`` is the line's monthly charge, old and new, when the accepted
+    change price says it moved: the asset and the line alone cannot tell (a priced
+    characteristic, or a price book that moved since the asset was sold), so the order
+    sets it from the price when it is created (:func:`cpqsim.order_terms.monthly_moves`),
+    and a modify that moves it is billed. Left out of the JSON while unset.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -119,6 +139,14 @@ class AssetDelta(BaseModel):
     options_removed: list[str] = Field(default_factory=list)
     options_added: list[str] = Field(default_factory=list)
     characteristics: dict[str, tuple[str | None, str]] = Field(default_factory=dict)
+    recurring_monthly: tuple[Decimal, Decimal] | None = None
+
+    @model_serializer(mode="wrap")
+    def _charge_only_when_it_moved(self, handler):
+        data = handler(self)  # the deltas of orders before priced moves read as they did
+        if data.get("recurring_monthly") is None:
+            data.pop("recurring_monthly", None)
+        return data
 
     @property
     def empty(self) -> bool:
@@ -186,6 +214,23 @@ def installed_outside(
     return sorted(found | {stable_id(o) for o in found})
 
 
+def held_as_parent(asset: Asset, action: str) -> str:
+    """Why ``action`` may not start on ``asset`` while orders add under it."""
+    orders = ", ".join(asset.held_by)
+    return (
+        f"asset {asset.asset_id} is the parent of an add-on being added (order {orders}): "
+        f"it cannot be {_PAST[action]} until that order ends"
+    )
+
+
+_PAST = {
+    "disconnect": "disconnected",
+    "suspend": "suspended",
+    "upgrade": "upgraded",
+    "downgrade": "downgraded",
+}
+
+
 class _Judge:
     def __init__(
         self, catalog: Catalog, base: InstalledBase, account_id: str, business_date: date | None
@@ -229,6 +274,9 @@ class _Judge:
                 f"asset {aid} has a change in flight (order {asset.locked_by})",
                 aid,
             )
+            return False
+        if asset.held_by and line.action in HOLD_REFUSES:
+            self.refuse(path, "asset_held_as_parent", held_as_parent(asset, line.action), aid)
             return False
         if asset.status not in ACTION_FROM[line.action]:
             allowed = ", ".join(sorted(s.value for s in ACTION_FROM[line.action]))

@@ -233,7 +233,8 @@ _BILL_MODIFY = ChangeStep(B, "modify_subscription", "modify_subscription", "bill
 #: The delta tasks of each change action on the asset itself, in dependency order
 #: (billing last, after the fulfilment work, as for a new item). A modify never
 #: re-provisions: it changes the service in place, and bills only when the quantity
-#: moves (:data:`MODIFY_BILLING`). Undoing a change applies the opposite change.
+#: or the accepted monthly charge moves (:data:`MODIFY_BILLING`). Undoing a change
+#: applies the opposite change.
 CHANGE_STEPS: dict[str, tuple[ChangeStep, ...]] = {
     "modify": (ChangeStep(P, "modify", "modify", "fulfillment", C),),
     "upgrade": (_PLAN_MOVE, _BILL_MODIFY),
@@ -252,8 +253,9 @@ CHANGE_STEPS: dict[str, tuple[ChangeStep, ...]] = {
     ),
     "renew": (ChangeStep(B, "renew_subscription", "renew_subscription", "billing"),),
 }
-#: A modify that moves the quantity changes the subscription too. (Extension point: a
-#: characteristic that is priced moves it as well, once the accepted snapshot says which.)
+#: A modify that moves the quantity changes the subscription too, and so does one whose
+#: accepted change price moved the monthly charge (a priced characteristic: the order
+#: records it in the item's delta, ``AssetDelta.recurring_monthly``).
 MODIFY_BILLING = _BILL_MODIFY
 #: A disconnect gives back what the offering reserved in inventory.
 RELEASE = ChangeStep(INVENTORY_SYSTEM, "release", "reserve", "fulfillment", C)
@@ -271,7 +273,10 @@ def _provisioned(catalog: Catalog, element: str) -> bool:
 
 
 def _bills_modify(item: OrderItem) -> bool:
-    return item.delta is not None and item.delta.quantity is not None
+    change = item.delta
+    return change is not None and (
+        change.quantity is not None or change.recurring_monthly is not None
+    )
 
 
 def _change_tasks(catalog: Catalog, item: OrderItem) -> list[TaskSpec]:

@@ -47,6 +47,7 @@ from typing import Any
 from cpqsim.approval import ApprovalPolicy
 from cpqsim.canonical import CANONICAL_ENCODER
 from cpqsim.catalog import Catalog
+from cpqsim.decomposition import BILLING_OPERATION
 from cpqsim.downstream import LedgerSnapshot, live_side_effects
 from cpqsim.events import CloudEvent
 from cpqsim.invariant_checker import (
@@ -218,17 +219,27 @@ class BillingNotBeforeActivation(Checker):
         super().__init__()
         self.activated: set[tuple[str, str]] = set()  # new items activated, changes live
         self.billing_items: dict[str, tuple[str, str]] = {}
+        #: Billing steps of change items with no other work (a renewal): the billing is
+        #: the change itself, live once it is done, so it is dispatched before it is live.
+        #: (A new item's ``start_billing`` always waits for its activation.)
+        self.billing_is_the_work: set[str] = set()
 
     def observe(self, event):
         name, data = event.name, event.data
         if name == "order.decomposed":
+            working = {t["item_id"] for t in data["tasks"] if t["kind"] == "fulfillment"}
             for t in data["tasks"]:
                 if t["kind"] == "billing":
                     self.billing_items[t["task_id"]] = (data["order_id"], t["item_id"])
+                    if t["item_id"] not in working and t["operation"] != BILLING_OPERATION:
+                        self.billing_is_the_work.add(t["task_id"])
         elif name in ("order.asset_activated", "order.item_change_fulfilled"):
             self.activated.add((data["order_id"], data["item_id"]))
         elif name == "order.task_dispatched" and data["task_id"] in self.billing_items:
-            if self.billing_items[data["task_id"]] not in self.activated:
+            if (
+                self.billing_items[data["task_id"]] not in self.activated
+                and data["task_id"] not in self.billing_is_the_work
+            ):
                 self.problem(
                     f"billing task {data['task_id']} dispatched before activation",
                     "billing dispatched before activation",

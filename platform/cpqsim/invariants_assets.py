@@ -52,6 +52,7 @@ ASSET_FACTS = (
     "asset.change_locked",
     "asset.change_applied",
     "asset.change_released",
+    "asset.change_reverted",  # a live change its own order undid: back as before
 )
 #: Every fact that moves an order's status (what "still in flight" is judged from).
 ORDER_STATUS_FACTS = ("order.created", "order.fallout_resolved", *_FIXED_TRIGGERS)
@@ -169,6 +170,14 @@ class PlatformAssets:
                 held.quantity = data["quantity"]
             if migrated and held.migrated:
                 held.opening = (held.status, held.quantity)
+        elif name == "asset.change_reverted":
+            held.status = data["status"]
+            held.version = data["asset_version"]
+            held.last_order_id = data["order_id"]
+            if data.get("offering") is not None:
+                held.offering = data["offering"]
+            if data.get("quantity") is not None:
+                held.quantity = data["quantity"]
 
 
 _NAMES: dict[str, str] = {}  # cloudevent type -> fact name, worked out once per type
@@ -623,6 +632,14 @@ class OneActiveAssetPerSubscription(_BaseWatcher):
             holders = self.in_service.get(self.subscription_of[aid], [])
             if aid in holders:
                 holders.remove(aid)
+        elif (
+            name == "asset.change_reverted"
+            and data["action"] == "disconnect"
+            and aid in self.subscription_of
+        ):
+            holders = self.in_service.setdefault(self.subscription_of[aid], [])
+            if aid not in holders:
+                holders.append(aid)  # the disconnect was undone: in service again
 
     def conclude(self, ledgers):
         return [
@@ -665,6 +682,8 @@ class ChangeActedOnQuotedVersion(Checker):
             self._lock(data)
         elif name == "asset.change_applied":
             self._applied(data)
+        elif name == "asset.change_reverted":
+            self.version[data["asset_id"]] = data["asset_version"]
         else:
             self.locked.pop(data["asset_id"], None)
 

@@ -62,8 +62,9 @@ from cpqsim.order import (
     evolve,
 )
 from cpqsim.order_policy import DEFAULT_ORDER_POLICY, OrderPolicy
-from cpqsim.order_terms import ElementTerms, ItemTerms, child_keys, item_terms
+from cpqsim.order_terms import ElementTerms, ItemTerms, child_keys, item_terms, monthly_moves
 from cpqsim.order_validation import OrderToValidate, validate_order
+from cpqsim.pricing_result import PriceResult
 from cpqsim.quote import Quote
 
 
@@ -329,7 +330,7 @@ def start_order_reaction(
     if quote.accepted_snapshot is None:
         raise ValueError(f"quote {quote.quote_id} has no accepted snapshot")
     step = Step(None)
-    items = order_items(order_id, quote.lines, assets)
+    items = _with_charge_moves(order_items(order_id, quote.lines, assets), quote.price)
     priced = item_terms(quote.lines, quote.price, quote.accepted_snapshot.price_request)
     step.emit(
         OrderCreated(
@@ -365,6 +366,22 @@ def start_order_reaction(
     step.emit(OrderDecomposed(order_id=order_id, tasks=plan_tasks(decompose(catalog, items))))
     advance(step, ctx, policy)
     return step.reaction()
+
+
+def _with_charge_moves(items: list[OrderItem], price: PriceResult | None) -> list[OrderItem]:
+    """Each modify item's delta with the monthly charge it moves, as the accepted change
+    price says (decomposition then bills it: see ``decomposition.MODIFY_BILLING``)."""
+    moves = monthly_moves(price)
+    if not moves:
+        return items
+    out = []
+    for item in items:
+        moved = moves.get(item.line_index)
+        if item.action == "modify" and item.delta is not None and moved is not None:
+            charged = item.delta.model_copy(update={"recurring_monthly": moved})
+            item = item.model_copy(update={"delta": charged})
+        out.append(item)
+    return out
 
 
 def start_order(
@@ -784,11 +801,11 @@ def _activate_and_bill(step: Step, ctx: Context) -> None:
         item_tasks = [t for t in order.tasks.values() if t.spec.item_id == item.item_id]
         fulfilment = [t for t in item_tasks if t.spec.kind == "fulfillment"]
         if item.is_change:
-            # The change is live once its delta work is done (at once for a change that
-            # is billing only, a renewal); its billing step follows, as for a new item.
-            if item.item_id not in order.changed and all(
-                t.spec.task_id in done for t in fulfilment
-            ):
+            # The change is live once its delta work is done; its billing step follows,
+            # as for a new item. A change that is billing only (a renewal) has no other
+            # work: it is live once billing did it, never before billing confirmed it.
+            live_when = fulfilment or [t for t in item_tasks if t.spec.kind == "billing"]
+            if item.item_id not in order.changed and all(t.spec.task_id in done for t in live_when):
                 step.emit(
                     ItemChangeFulfilled(
                         order_id=order.order_id,
@@ -842,9 +859,21 @@ def _dispatch_ready(step: Step, policy: ResiliencePolicy) -> None:
                 task.spec.kind == "billing"
                 and task.spec.item_id not in order.assets
                 and task.spec.item_id not in order.changed
+                and not _billing_only_change(order, task.spec.item_id)
             ):
                 continue  # billing starts from the activation milestone, never before
         dispatch(step, task_id, policy)
+
+
+def _billing_only_change(order: Order, item_id: str) -> bool:
+    """A change item whose only work is billing (a renewal): its billing *is* the change,
+    so it is dispatched at once and the change is live when it is done."""
+    item = next((i for i in order.items if i.item_id == item_id), None)
+    if item is None or not item.is_change:
+        return False
+    return not any(
+        t.spec.item_id == item_id and t.spec.kind == "fulfillment" for t in order.tasks.values()
+    )
 
 
 def _undone(order: Order, task_id: str) -> bool:

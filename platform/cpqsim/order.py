@@ -270,7 +270,8 @@ class AssetActivated(OrderEvent):
 
 class ItemChangeFulfilled(OrderEvent):
     """A change item's fulfilment work is done: the installed asset now runs the change
-    (its billing step follows, as billing follows activation for a new item)."""
+    (its billing step follows, as billing follows activation for a new item). A change
+    whose only work is billing (a renewal) is fulfilled once billing has done it."""
 
     type_name: ClassVar[str] = "item_change_fulfilled"
     item_id: str

@@ -25,7 +25,15 @@ from cpqsim.omit_defaults import OmitsDefaults
 from cpqsim.pricing import PriceRequest
 from cpqsim.pricing_result import LineCharge, PriceResult
 
-__all__ = ["MAIN", "ElementTerms", "ItemTerms", "add_months", "child_keys", "item_terms"]
+__all__ = [
+    "MAIN",
+    "ElementTerms",
+    "ItemTerms",
+    "add_months",
+    "child_keys",
+    "item_terms",
+    "monthly_moves",
+]
 
 MAIN = ""
 #: Per-unit amounts keep this many places (a monthly 100.00 for 3 units is 33.3333).
@@ -149,9 +157,10 @@ def item_terms(
 ) -> list[ItemTerms]:
     """The terms of each line's item, in line order (empty terms when nothing is priced).
 
+    A change line's terms are those of its priced line, like a new sale's; whether its
+    recurring charge moved is the accepted change price's to say (:func:`monthly_moves`).
     Extension point: a change line's delta terms (proration, credit, co-terminated end)
-    come from the accepted snapshot once the quote side states them there; until then a
-    change line's terms are those of its priced line, like a new sale's.
+    come from the accepted snapshot once billing is handed them.
     """
     start = None
     if request is not None:
@@ -179,3 +188,17 @@ def item_terms(
             )
         )
     return out
+
+
+def monthly_moves(price: PriceResult | None) -> dict[int, tuple[Decimal, Decimal]]:
+    """Line index -> (old, new) monthly charge of each priced change whose recurring
+    charge moved, as the accepted change price states it.
+
+    Why from the price and not from the line: what a change costs per month is pricing's
+    verdict (a priced characteristic, a contract term, the price book in force), and the
+    order must bill exactly what was accepted. A modify whose charge moved is billed
+    (``modify_subscription`` with the new charge) even when its quantity stays.
+    """
+    if price is None:
+        return {}
+    return {c.line: (c.old_monthly, c.new_monthly) for c in price.changes if c.monthly_delta != 0}

@@ -21,7 +21,7 @@ from cpqsim.conversion import order_to_create
 from cpqsim.decomposition import order_items
 from cpqsim.events import CloudEvent
 from cpqsim.orchestration import ROBUST, CallDownstream, replied
-from cpqsim.order_commands import CancelOrder
+from cpqsim.order_commands import CancelOrder, RepairFallout
 from cpqsim.order_policy import DEFAULT_ORDER_POLICY, OrderPolicy
 from cpqsim.quote import (
     AcceptQuote,
@@ -139,6 +139,25 @@ class ChangeDesk:
             self.inflight.remove(call)
             signal = replied(call.request, True, caused_by=call.caused_by)
             self._take(*self.orders.signal(signal, self.ctx))
+
+    def fail(self, ending: str) -> None:
+        """The call in flight for the task ending with ``ending`` fails for good: the
+        downstream refuses it (not retryable), and a fallout case is opened."""
+        call = next(c for c in self.inflight if c.request.task_id.endswith(ending))
+        self.inflight.remove(call)
+        signal = replied(
+            call.request, False, error="refused", retryable=False, caused_by=call.caused_by
+        )
+        self._take(*self.orders.signal(signal, self.ctx))
+
+    def repair(self, order_id: str, action: str, role: str = "operations_lead") -> None:
+        """Operations decide the order's one open fallout case (``abandon_item``...)."""
+        order = self.orders.orders[order_id]
+        [case] = [c for c in order.fallout_cases if c["status"] == "open"]
+        command = RepairFallout(
+            order_id=order_id, case_id=case["case_id"], action=action, role=role
+        )
+        self._take(*self.orders.handle(command, self.ctx))
 
     def _take(self, order, events, effects) -> None:
         self.events += events

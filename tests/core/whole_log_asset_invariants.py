@@ -17,7 +17,10 @@ from cpqsim.asset import (
     AssetChangeApplied,
     AssetChangeLocked,
     AssetChangeReleased,
+    AssetChangeReverted,
     AssetCreated,
+    AssetHeldAsParent,
+    AssetParentHoldReleased,
     AssetStatus,
     InstalledBase,
 )
@@ -36,6 +39,9 @@ FACTS = {
     "asset.change_locked": AssetChangeLocked,
     "asset.change_applied": AssetChangeApplied,
     "asset.change_released": AssetChangeReleased,
+    "asset.change_reverted": AssetChangeReverted,
+    "asset.held_as_parent": AssetHeldAsParent,
+    "asset.parent_hold_released": AssetParentHoldReleased,
 }
 LANDS = {"activate": "active", "modify": "active", "change_plan": "active", "resume": "active"}
 LANDS |= {"suspend": "suspended", "deactivate": "disconnected"}
@@ -380,6 +386,8 @@ def change_acted_on_quoted_version(events, ledgers) -> list[str]:
             version[aid] = new
         elif e.name == "asset.change_released":
             locks.pop(d["asset_id"], None)
+        elif e.name == "asset.change_reverted":
+            version[d["asset_id"]] = d["asset_version"]
     return [text for _, text in sorted(problems, key=lambda p: p[0])]
 
 

@@ -45,7 +45,7 @@ from cpqsim_host.port import CommandAnswer, OnAnswer, OnError, OnReply, OrderSta
 from cpqsim_host.scenario import CatalogChange, LoadedScenario, PlatformFault
 
 from cpqsim.asset import AssetCreated, AssetEvent, InstalledBase
-from cpqsim.asset_reactions import REACTS_TO, assets_acted_on, lock_for_order, react
+from cpqsim.asset_reactions import assets_acted_on, lock_for_order, react, reacts_to
 from cpqsim.catalog_events import CatalogPublished
 from cpqsim.context import Context, IdSource, at, rng_stream
 from cpqsim.conversion import CreateOrder
@@ -288,7 +288,7 @@ class SimRuntime:
         """Log the order's new facts, each asset fact they call for right after its cause."""
         logged = 0
         for i, event in enumerate(events):
-            if event.type in REACTS_TO:
+            if reacts_to(order, event.type):
                 facts = react(self.installed_base, order, event, self.orders.catalog)
                 if facts:
                     self.log.extend(events[logged : i + 1])
