@@ -28,6 +28,7 @@ from cpqsim.asset import (
     AssetChangeLocked,
     AssetCreated,
     AssetEvent,
+    AssetHeldAsParent,
     AssetRole,
     InstalledBase,
 )
@@ -95,6 +96,11 @@ class StatedAsset(BaseModel):
         default=None, description="the order holding a pending change (status pending_change)"
     )
     status_before_lock: Literal["active", "suspended"] | None = None
+    held_by: list[_Id] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="orders adding an add-on under it (a shared hold, not a status)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> StatedAsset:
@@ -156,6 +162,10 @@ class StatedAsset(BaseModel):
                     asset_version=self.version,
                 ),
             ]
+        out += [
+            AssetHeldAsParent(asset_id=self.asset_id, order_id=order_id, item_id="1")
+            for order_id in self.held_by
+        ]
         if self.locked_by is not None:
             out.append(
                 AssetChangeLocked(
