@@ -54,8 +54,10 @@ from cpqsim.invariant_checker import (
     PLATFORM,
     REGISTERED,
     Checker,
+    Fold,
     InvariantResult,
     Violation,
+    build_checker,
     invariant,
 )
 from cpqsim.invariants_assets import ASSET_CHECKS
@@ -530,7 +532,8 @@ class InvariantJudge:
     :data:`cpqsim.invariants_orders.APPROVAL_SLA_S`). ``audit_lines`` reads back the
     audit chain the run wrote, if it did (see :mod:`cpqsim.invariants_audit`). Events
     are routed by type to the checkers that watch them, so an event nobody watches costs
-    one lookup.
+    one lookup. A fold several checkers read (:class:`~cpqsim.invariant_checker.Fold`)
+    is built once and shown each event before them.
     """
 
     def __init__(
@@ -548,8 +551,9 @@ class InvariantJudge:
         if catalog is not None:
             versions = catalog if isinstance(catalog, list) else [catalog]
             particulars["catalogs"] = {c.version: c for c in versions}
+        self.folds: dict[type[Fold], Fold] = {}
         self.checkers: list[tuple[str, str, Checker]] = [
-            (r.name, r.description, r.factory(**{k: particulars[k] for k in r.needs}))
+            (r.name, r.description, build_checker(r, particulars, self.folds))
             for r in REGISTERED
             if all(k in particulars for k in r.needs)
         ]
@@ -568,7 +572,8 @@ class InvariantJudge:
 
     def _route(self, event: CloudEvent) -> list[Callable[[CloudEvent], None]]:
         name = event.name
-        routes = [checker.observe for _, _, checker in self.checkers if checker.watching(name)]
+        routes = [fold.observe for fold in self.folds.values() if fold.watching(name)]
+        routes += [checker.observe for _, _, checker in self.checkers if checker.watching(name)]
         self._routes[event.type] = routes
         return routes
 

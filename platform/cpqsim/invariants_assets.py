@@ -3,18 +3,21 @@ systems really run and bill, and change orders against the asset versions they w
 quoted on.
 
 Each is an incremental :class:`~cpqsim.invariant_checker.Checker` (registered by
-:mod:`cpqsim.invariants` from :data:`ASSET_CHECKS`): it follows the asset facts
+:mod:`cpqsim.invariants` from :data:`ASSET_CHECKS`). The asset facts
 (``asset.created``, ``asset.change_locked``, ``asset.change_applied``,
-``asset.change_released``) as they go by, keeping one compact record per asset rather
-than the facts, and judges the ledgers once at the end:
+``asset.change_released``) and the orders still in flight are folded once per run, one
+compact record per asset rather than the facts, into the
+:class:`~cpqsim.invariants_assets_fold.RunInstalledBase` the first four read (the judge
+builds it and shows it each fact once); each judges the ledgers once at the end:
 
 * ``assets_match_downstream`` folds provisioning's side effects per asset (a new
   asset's activation found through its order and item and the task ids
   ``<item_id>/...`` decomposition gives its element; a change through the ``asset_id``
   its payload carries; a compensation puts back what the request it names did) and
   compares status and offering version with the platform's;
-* ``billing_matches_installed_base`` folds billing's subscriptions
-  (:mod:`cpqsim.billing`) and compares them with the assets that name them;
+* ``billing_matches_installed_base`` compares billing's subscriptions
+  (:mod:`cpqsim.billing`, folded from its ledger once, by the shared fold, for it and
+  ``one_active_asset_per_subscription``) with the assets that name them;
 * ``add_on_has_active_parent`` and ``one_active_asset_per_subscription`` judge the
   structure of the installed base itself;
 * ``change_acted_on_quoted_version`` follows each asset's version through its locks and
@@ -28,39 +31,25 @@ passes trivially: no asset, nothing to compare.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-from functools import cache
-
 from cpqsim.billing import SubscriptionBook, SubscriptionStatus
 from cpqsim.catalog import stable_id
 from cpqsim.downstream import LedgerSnapshot
-from cpqsim.events import CloudEvent
 from cpqsim.invariant_checker import Checker, Violation
-from cpqsim.order import (
-    _FIXED_TRIGGERS,  # the facts that move an order's status, as the order folds them
-    ORDER_LIFECYCLE,
-    TERMINAL_ORDER_STATUSES,
-    OrderStatus,
-    status_trigger,
+from cpqsim.invariants_assets_fold import (
+    ACTIVE,
+    ASSET_FACTS,
+    BILLING,
+    DISCONNECTED,
+    SUSPENDED,
+    HeldAsset,
+    PlatformAssets,
+    RunInstalledBase,
+    fact_name,
 )
 
 __all__ = ["ASSET_CHECKS", "ASSET_FACTS", "PlatformAssets"]
 
-ASSET_FACTS = (
-    "asset.created",
-    "asset.change_locked",
-    "asset.change_applied",
-    "asset.change_released",
-)
-#: Every fact that moves an order's status (what "still in flight" is judged from).
-ORDER_STATUS_FACTS = ("order.created", "order.fallout_resolved", *_FIXED_TRIGGERS)
-
-ACTIVE, SUSPENDED, PENDING, DISCONNECTED = "active", "suspended", "pending_change", "disconnected"
-#: Where an applied change leaves the asset (every other action leaves it active).
-_APPLIED_LANDS = {"suspend": SUSPENDED, "disconnect": DISCONNECTED}
-
-PROVISIONING, BILLING = "provisioning", "billing"
+PROVISIONING = "provisioning"
 #: What provisioning runs after a change operation on an asset (its payload names it).
 PROVISIONING_LANDS = {
     "activate": ACTIVE,
@@ -73,203 +62,22 @@ PROVISIONING_LANDS = {
 NOT_RUNNING = "not running"  # provisioning activated it, and the activation was undone
 
 
-# ------------------------------------------------------------ the platform's view
+class _ReadsInstalledBase(Checker):
+    """A checker that reads the installed base and the orders in flight from the run's
+    one :class:`~cpqsim.invariants_assets_fold.RunInstalledBase` (the judge folds it,
+    once for every checker reading it); it watches only what its own judgement needs."""
 
+    reads = {"base": RunInstalledBase}
 
-@dataclass(slots=True)
-class HeldAsset:
-    """What the platform holds about one asset, read straight from its facts' data."""
-
-    status: str
-    version: int
-    offering: str
-    quantity: int
-    role: str
-    parent_id: str | None
-    subscription_id: str | None
-    order_id: str | None
-    item_id: str | None
-    last_order_id: str | None = None
-    status_before_lock: str | None = None
-    #: Made before the run (by no order, or by one this run never created): provisioning
-    #: ran it and billing billed it before the ledgers began, as it stood when the run
-    #: began (``opening``: its status and quantity after the changes made before the run).
-    migrated: bool = False
-    opening: tuple[str, int] = (ACTIVE, 1)
-
-    @property
-    def standing(self) -> str:
-        """Its status, or for a pending change the status it had when locked."""
-        if self.status == PENDING:
-            return self.status_before_lock or ACTIVE
-        return self.status
-
-    def orders(self) -> Iterator[str]:
-        """The orders that made or last changed it."""
-        for order in (self.order_id, self.last_order_id):
-            if order is not None:
-                yield order
-
-
-class PlatformAssets:
-    """The installed base as the checker follows it: one :class:`HeldAsset` per asset.
-
-    Why not :class:`cpqsim.asset.InstalledBase`: that model validates every fact into a
-    pydantic object and refuses illegal moves; the checker must read a broken log to the
-    end and report what is wrong, so it folds the facts' plain data leniently (a lock of
-    a locked asset keeps the status it had before the first lock).
-    """
-
-    def __init__(self) -> None:
-        self.assets: dict[str, HeldAsset] = {}
-
-    def observe(self, event: CloudEvent, migrated: bool = False) -> None:
-        """Fold one asset fact; ``migrated``: made before the run (an ``asset.created``),
-        or applied before it (a change to an asset made before the run)."""
-        data = event.data
-        held = self.assets.get(data["asset_id"])
-        name = fact_name(event)
-        if name == "asset.created":
-            if held is None:
-                self.assets[data["asset_id"]] = HeldAsset(
-                    status=ACTIVE,
-                    version=1,
-                    offering=data["offering"],
-                    quantity=data.get("quantity", 1),
-                    role=data.get("role", "main"),
-                    parent_id=data.get("parent_id"),
-                    subscription_id=data.get("subscription_id"),
-                    order_id=data.get("order_id"),
-                    item_id=data.get("item_id"),
-                    migrated=migrated,
-                    opening=(ACTIVE, data.get("quantity", 1)),
-                )
-            return
-        if held is None:
-            return
-        if name == "asset.change_locked":
-            if held.status != PENDING:
-                held.status_before_lock = held.status
-            held.status = PENDING
-        elif name == "asset.change_released":
-            held.status = held.standing
-            held.status_before_lock = None
-        elif name == "asset.change_applied":
-            action = data["action"]
-            lands = _APPLIED_LANDS.get(action, ACTIVE)
-            if action == "renew" and held.standing == SUSPENDED:
-                lands = SUSPENDED  # a renewal keeps a suspended asset suspended
-            held.status = lands
-            held.status_before_lock = None
-            held.version = data["asset_version"]
-            held.last_order_id = data["order_id"]
-            if data.get("offering") is not None:
-                held.offering = data["offering"]
-            if data.get("quantity") is not None:
-                held.quantity = data["quantity"]
-            if migrated and held.migrated:
-                held.opening = (held.status, held.quantity)
-
-
-_NAMES: dict[str, str] = {}  # cloudevent type -> fact name, worked out once per type
-
-
-def fact_name(event: CloudEvent) -> str:
-    """The fact's name (``order.created``), without parsing its type again each time."""
-    name = _NAMES.get(event.type)
-    if name is None:
-        name = _NAMES[event.type] = event.name
-    return name
-
-
-@cache
-def _order_move(status: OrderStatus, trigger: str) -> OrderStatus | None:
-    """Where the order lifecycle takes ``status`` on ``trigger`` (None: it does not)."""
-    if not ORDER_LIFECYCLE.allows(status, trigger):
-        return None
-    return ORDER_LIFECYCLE.next_state(status, trigger)
-
-
-class OrdersInFlight:
-    """Which orders are not terminal yet (held in fallout included), from the same
-    lifecycle table the orders fold through; an order that can no longer move is
-    forgotten."""
-
-    DEAD_ENDS = frozenset({OrderStatus.COMPLETED, OrderStatus.REJECTED})
-
-    def __init__(self) -> None:
-        self.status: dict[str, OrderStatus] = {}
-        self.open_cases: dict[str, int] = {}
-        self.cancelling: set[str] = set()
-        # Every order this run created, finished or not: in the live runtime an asset
-        # fact may be logged after its order completed (the inventory reacts a moment
-        # later), and it is still the run's own asset, not one made before the run.
-        self.created: set[str] = set()
-
-    def observe(self, event: CloudEvent) -> None:
-        self.observe_fact(fact_name(event), event.data["order_id"])
-
-    def observe_fact(self, name: str, oid: str) -> None:
-        if name == "order.created":
-            self.status[oid] = OrderStatus.ACKNOWLEDGED
-            self.created.add(oid)
-            return
-        if name == "order.fallout_opened":
-            self.open_cases[oid] = self.open_cases.get(oid, 0) + 1
-        elif name == "order.fallout_resolved":
-            self.open_cases[oid] = self.open_cases.get(oid, 0) - 1
-        elif name == "order.cancellation_accepted":
-            self.cancelling.add(oid)
-        current = self.status.get(oid)
-        if current is None:
-            return
-        trigger = status_trigger(name, self.open_cases.get(oid, 0), oid in self.cancelling)
-        if trigger is None:
-            return
-        new = _order_move(current, trigger)
-        if new is None:
-            return
-        if new in self.DEAD_ENDS:
-            del self.status[oid]
-            self.open_cases.pop(oid, None)
-            self.cancelling.discard(oid)
-        else:
-            self.status[oid] = new
-
-    def known(self, order_id: str) -> bool:
-        """Was the order created in this run?"""
-        return order_id in self.created
-
-    def in_flight(self, order_id: str) -> bool:
-        status = self.status.get(order_id)
-        return status is not None and status not in TERMINAL_ORDER_STATUSES
-
-
-class _BaseWatcher(Checker):
-    """A checker that follows the installed base and which orders are still in flight."""
-
-    watches = ASSET_FACTS + ORDER_STATUS_FACTS
-
-    def __init__(self) -> None:
+    def __init__(self, base: RunInstalledBase) -> None:
         super().__init__()
-        self.platform = PlatformAssets()
-        self.orders = OrdersInFlight()
+        self.base = base
+        self.platform = base.platform
+        self.orders = base.orders
 
-    def observe(self, event):
-        name = fact_name(event)
-        if name.startswith("asset."):
-            made_by = event.data.get("order_id")
-            migrated = made_by is None or not self.orders.known(made_by)
-            self.platform.observe(event, migrated)
-        else:
-            self.orders.observe_fact(name, event.data["order_id"])
-
-    def settled(self) -> Iterator[tuple[str, HeldAsset]]:
+    def settled(self) -> list[tuple[str, HeldAsset]]:
         """Assets no change is pending on, made and last changed by settled orders."""
-        for asset_id, held in sorted(self.platform.assets.items()):
-            if held.status == PENDING or any(self.orders.in_flight(o) for o in held.orders()):
-                continue
-            yield asset_id, held
+        return self.base.settled()
 
 
 # ----------------------------------------------------------------- provisioning
@@ -280,7 +88,7 @@ def _same_offering(held: str, running: str) -> bool:
     return held == running if "@" in running else stable_id(held) == running
 
 
-class AssetsMatchDownstream(_BaseWatcher):
+class AssetsMatchDownstream(_ReadsInstalledBase):
     """Provisioning's ground truth per asset, folded from its ledger at the end."""
 
     def conclude(self, ledgers):
@@ -429,32 +237,11 @@ def _child_number(asset_id: str) -> tuple[int, str]:
 # ---------------------------------------------------------------------- billing
 
 
-_BILLED_AS = {
-    ACTIVE: SubscriptionStatus.ACTIVE,
-    SUSPENDED: SubscriptionStatus.SUSPENDED,
-    DISCONNECTED: SubscriptionStatus.STOPPED,
-}
-
-
-def _billing(ledgers: dict[str, LedgerSnapshot], assets: dict[str, HeldAsset]) -> SubscriptionBook:
-    """Billing's subscriptions at the end of the run. It opens with those of the assets
-    made before the run, as they stood when it began: its ledger cannot show them."""
-    book = SubscriptionBook()
-    for aid, held in sorted(assets.items()):
-        if held.migrated and held.subscription_id is not None:
-            status = _BILLED_AS.get(held.opening[0], SubscriptionStatus.ACTIVE)
-            book.open(held.subscription_id, aid, status, held.opening[1])
-    ledger = ledgers.get(BILLING)
-    for entry in ledger.entries if ledger is not None else ():
-        book.apply(entry)
-    return book
-
-
-class BillingMatchesInstalledBase(_BaseWatcher):
+class BillingMatchesInstalledBase(_ReadsInstalledBase):
     """Billing's subscriptions (folded from its ledger) against the assets naming them."""
 
     def conclude(self, ledgers):
-        book = _billing(ledgers, self.platform.assets)
+        book = self.base.billing(ledgers)
         problems: list[str | Violation] = [
             Violation(p.message, f"billing: {p.kind}", BILLING)
             for p in book.problems
@@ -548,18 +335,9 @@ class BillingMatchesInstalledBase(_BaseWatcher):
 # -------------------------------------------------------------------- structure
 
 
-class AddOnHasActiveParent(Checker):
+class AddOnHasActiveParent(_ReadsInstalledBase):
     """Judged on the installed base as the run leaves it (a pending change counts as the
     status it was locked in, so a disconnect taking children first is no breach)."""
-
-    watches = ASSET_FACTS
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.platform = PlatformAssets()
-
-    def observe(self, event):
-        self.platform.observe(event)
 
     def conclude(self, ledgers):
         assets = self.platform.assets
@@ -588,18 +366,19 @@ class AddOnHasActiveParent(Checker):
         return problems
 
 
-class OneActiveAssetPerSubscription(_BaseWatcher):
+class OneActiveAssetPerSubscription(_ReadsInstalledBase):
     """Keeps, per subscription, the assets in service on it (created, not disconnected);
     billing's side is a subscription started while it was in force (the subscriptions of
     assets migrated in count as in force from the start)."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    watches = ("asset.created", "asset.change_applied")
+
+    def __init__(self, base: RunInstalledBase) -> None:
+        super().__init__(base)
         self.in_service: dict[str, list[str]] = {}
         self.subscription_of: dict[str, str] = {}
 
     def observe(self, event):
-        super().observe(event)
         name = fact_name(event)
         data = event.data
         aid = data.get("asset_id")
@@ -627,7 +406,7 @@ class OneActiveAssetPerSubscription(_BaseWatcher):
     def conclude(self, ledgers):
         return [
             Violation(p.message, "subscription started twice", BILLING)
-            for p in _billing(ledgers, self.platform.assets).problems
+            for p in self.base.billing(ledgers).problems
             if p.kind == "started twice"
         ]
 
