@@ -148,7 +148,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{orders:,} orders, {changes:,} changes fulfilled "
         f"(run in {time.perf_counter() - began:.1f} s); {rounds} rounds (medians)"
     )
+    report(loaded, events, ledgers, rounds)
+    return 0
 
+
+def report(loaded, events, ledgers, rounds: int) -> None:
+    """Judge the log invariant by invariant, then together; print each beside the
+    baseline measured here."""
     every = tuple(r.name for r in REGISTERED)
     others = tuple(n for n in every if n not in ASSET_ROWS)
     base_fed, base_concluded, _ = median_cost(loaded, events, ledgers, (BASELINE,), rounds)
@@ -192,7 +198,6 @@ def main(argv: list[str] | None = None) -> int:
         f"ratio asset rows in one judge / the five alone, summed: {assets_total / summed:.2f}x "
         "(below 1: they share work)"
     )
-    return 0
 
 
 if __name__ == "__main__":

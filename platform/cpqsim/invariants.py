@@ -33,7 +33,11 @@ Adding an invariant (registration order is report order)::
 ``watches`` may name a family (``order.*``). A checker that needs the run's particulars
 is registered with ``needs=("catalogs",)`` (every catalog version of the run, by
 version, first the one it began with: it is left out when the judge has no catalog) or
-``needs=("approval_sla_s",)``, and built with them as keyword arguments. A plain function
+``needs=("approval_sla_s",)``, and built with them as keyword arguments. Checkers that
+judge the same view of the run from different sides read one shared
+:class:`~cpqsim.invariant_checker.Fold` instead of each folding the same facts: a checker
+names it in ``reads`` (``reads = {"base": RunInstalledBase}``) and is built with the
+judge's one fold of that kind, folded before the checkers see each fact. A plain function
 ``check(events, ledgers) -> list[str]`` may still be registered with
 ``@invariant(name, description, watches=(...))``: it is handed the watched events, kept
 until the end (without ``watches``, every event: only for small logs).
