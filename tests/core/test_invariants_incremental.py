@@ -26,7 +26,7 @@ from cpqsim.invariants import (
     check_invariants,
     invariant,
 )
-from cpqsim.invariants_assets_fold import RunInstalledBase
+from cpqsim.invariants_assets import RunInstalledBase
 from cpqsim_scenarios.model import load_scenario
 from cpqsim_scenarios.runner import run_catalogs
 from cpqsim_scenarios.sim.runtime import run_sim
