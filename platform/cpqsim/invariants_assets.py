@@ -517,8 +517,7 @@ class BillingMatchesInstalledBase(_ReadsInstalledBase):
         # Subscriptions of assets still in flight are judged once those settle.
         held_by_any = {h.subscription_id for h in self.platform.assets.values()}
         in_flight = self._orders_billing_in_flight(ledgers)
-        for sub in book.in_force():
-            sid = sub.subscription_id
+        for sid in book.ids_in_force():
             if sid in named or sid in held_by_any or sid in in_flight:
                 continue
             problems.append(
