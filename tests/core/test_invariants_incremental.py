@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from cpqsim_host.scenario import LoadedScenario
+from whole_log_asset_invariants import ASSET_CHECKS as WHOLE_LOG_ASSET_CHECKS
 from whole_log_invariants import _terminal_or_fallout as ref_terminal_or_fallout
 from whole_log_invariants import judged_by_reference
 
@@ -76,6 +77,29 @@ def test_judged_as_it_streams_a_day_gets_the_whole_log_verdict(name, seed):
     expected = judged_by_reference(events, output.ledgers, catalogs, sla)
     assert {r.name: (r.violations, r.examples) for r in incremental} == expected
     assert [r.name for r in incremental] == list(expected)
+
+
+@pytest.mark.parametrize(
+    "name, seed",
+    [("renewal_season", 7), ("upgrade_campaign", 3), ("migration_incomplete_metadata", 5)],
+)
+def test_on_the_installed_base_days_the_shared_fold_gets_the_whole_log_asset_verdict(name, seed):
+    # Given a (shortened) library day with an installed base and change orders
+    loaded, output = day(name, seed)
+    events = list(output.events)
+    assert sum(1 for e in events if e.name == "asset.change_applied") > 10
+
+    # When the incremental checker judges it (the asset rows reading one fold)
+    incremental = {
+        r.name: (r.violations, r.examples)
+        for r in check_invariants(events, output.ledgers, run_catalogs(loaded))
+    }
+
+    # Then each asset row finds what its whole-log definition finds
+    expected = {n: check(events, output.ledgers) for n, check in WHOLE_LOG_ASSET_CHECKS}
+    assert {n: incremental[n] for n in expected} == {
+        n: (len(p), p[:MAX_EXAMPLES]) for n, p in expected.items()
+    }
 
 
 def test_the_failure_days_break_order_invariants_so_the_comparison_means_something():
