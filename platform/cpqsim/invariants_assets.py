@@ -6,9 +6,9 @@ Each is an incremental :class:`~cpqsim.invariant_checker.Checker` (registered by
 :mod:`cpqsim.invariants` from :data:`ASSET_CHECKS`). The asset facts
 (``asset.created``, ``asset.change_locked``, ``asset.change_applied``,
 ``asset.change_released``) and the orders still in flight are folded once per run, one
-compact record per asset rather than the facts, into the
-:class:`RunInstalledBase` the first four read (the judge
-builds it and shows it each fact once); each judges the ledgers once at the end:
+compact record per asset rather than the facts, into the :class:`RunInstalledBase` the
+first four read (the judge builds it and shows it each fact once); each judges the
+ledgers once at the end:
 
 * ``assets_match_downstream`` folds provisioning's side effects per asset (a new
   asset's activation found through its order and item and the task ids
