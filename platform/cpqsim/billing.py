@@ -172,6 +172,9 @@ _VALUES = tuple(
     name for name in Subscription.model_fields if name not in ("subscription_id", "history")
 )
 _STOPPED = SubscriptionStatus.STOPPED
+#: A new subscription's values, read from the model once (pydantic's class-level
+#: ``model_fields`` is slow to ask per field, per subscription of a big installed base).
+_DEFAULTS = {name: Subscription.model_fields[name].default for name in _VALUES}
 
 
 class SubscriptionBook:
@@ -201,7 +204,7 @@ class SubscriptionBook:
     ) -> None:
         """Open with a subscription billing had before the ledger began (what
         ``opening`` does, without building a model for each of a big installed base)."""
-        values = {name: Subscription.model_fields[name].default for name in _VALUES}
+        values = dict(_DEFAULTS)
         values.update(asset_id=asset_id, status=status, quantity=quantity)
         self._values[subscription_id] = values
         self._history[subscription_id] = []
@@ -221,11 +224,13 @@ class SubscriptionBook:
 
     def in_force(self) -> list[Subscription]:
         """Subscriptions still billing (active or suspended), by id."""
-        return [
-            self._model(sid)
-            for sid in sorted(self._values)
-            if self._values[sid]["status"] is not _STOPPED
-        ]
+        return [self._model(sid) for sid in self.ids_in_force()]
+
+    def ids_in_force(self) -> list[str]:
+        """The ids of the subscriptions still billing, sorted, without building a model
+        for each (all a check of which are billed needs)."""
+        values = self._values
+        return [sid for sid in sorted(values) if values[sid]["status"] is not _STOPPED]
 
     def _model(self, sid: str) -> Subscription:
         # The values were read and checked as they were folded: built without validation.
@@ -361,9 +366,7 @@ class SubscriptionBook:
     ) -> None:
         current = self._values.get(sub_id)
         if current is None:
-            current = self._values[sub_id] = {
-                name: Subscription.model_fields[name].default for name in _VALUES
-            }
+            current = self._values[sub_id] = dict(_DEFAULTS)
             self._history[sub_id] = []
             before = None
         else:

@@ -1,4 +1,5 @@
-"""How an invariant is judged incrementally: the :class:`Checker` base and its registry.
+"""How an invariant is judged incrementally: the :class:`Checker` base, the shared
+:class:`Fold` and the registry.
 
 Kept apart from the rules themselves (:mod:`cpqsim.invariants`,
 :mod:`cpqsim.invariants_orders`) so that any module of rules can define checkers without
@@ -11,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
@@ -50,6 +51,36 @@ class InvariantResult(BaseModel):
     by_kind: dict[str, int] = Field(default_factory=dict, description="violations per kind")
 
 
+def _watched(watches: tuple[str, ...], name: str) -> bool:
+    """Whether facts named ``name`` are among ``watches`` (a name, ``family.*`` or ``*``)."""
+    return any(
+        w == name or w == "*" or (w.endswith(".*") and name.startswith(w[:-1])) for w in watches
+    )
+
+
+class Fold:
+    """A view of the run that several invariants read, folded once per run.
+
+    Why: invariants that judge the same thing from different sides (the installed base
+    against provisioning, against billing, against itself) would otherwise each fold the
+    same facts into the same view. A checker names the folds it reads in ``reads``; the
+    judge builds one fold of each kind per run, hands that one to every checker reading
+    it, and shows it each fact it ``watches`` before any checker sees that fact, so a
+    checker's ``observe`` finds the fold already up to date. A fold judges nothing: each
+    invariant keeps its own judgement, name and counts.
+    """
+
+    watches: ClassVar[tuple[str, ...]] = ()
+
+    def observe(self, event: CloudEvent) -> None:
+        """Called with every watched event, in log order, before the checkers."""
+
+    @classmethod
+    def watching(cls, name: str) -> bool:
+        """Whether this fold is shown facts named ``name``."""
+        return _watched(cls.watches, name)
+
+
 class Checker:
     """One invariant, judged as the log goes by.
 
@@ -63,6 +94,8 @@ class Checker:
     """
 
     watches: ClassVar[tuple[str, ...]] = ()
+    #: The shared folds it reads: the keyword it is built with -> the kind of fold.
+    reads: ClassVar[dict[str, type[Fold]]] = {}
     #: The kind of a violation reported as a plain sentence (one-kind invariants).
     kind: ClassVar[str] = "violation"
 
@@ -110,10 +143,7 @@ class Checker:
     @classmethod
     def watching(cls, name: str) -> bool:
         """Whether this checker is shown facts named ``name``."""
-        return any(
-            w == name or w == "*" or (w.endswith(".*") and name.startswith(w[:-1]))
-            for w in cls.watches
-        )
+        return _watched(cls.watches, name)
 
 
 def seconds_between(a: str, b: str) -> float:
@@ -138,6 +168,21 @@ class Registration:
 
 
 REGISTERED: list[Registration] = []
+
+
+def build_checker(
+    registration: Registration, particulars: dict[str, Any], folds: dict[type[Fold], Fold]
+) -> Checker:
+    """The registration's checker, built with the particulars it needs and the folds it
+    reads: one fold of each kind per judge (``folds``, filled as they are first asked
+    for), so every checker reading a kind reads the same one."""
+    arguments = {k: particulars[k] for k in registration.needs}
+    for keyword, kind in getattr(registration.factory, "reads", {}).items():
+        fold = folds.get(kind)
+        if fold is None:
+            fold = folds[kind] = kind()
+        arguments[keyword] = fold
+    return registration.factory(**arguments)
 
 
 def invariant(name: str, description: str, *, needs: Iterable[str] = (), watches=None):

@@ -33,7 +33,11 @@ Adding an invariant (registration order is report order)::
 ``watches`` may name a family (``order.*``). A checker that needs the run's particulars
 is registered with ``needs=("catalogs",)`` (every catalog version of the run, by
 version, first the one it began with: it is left out when the judge has no catalog) or
-``needs=("approval_sla_s",)``, and built with them as keyword arguments. A plain function
+``needs=("approval_sla_s",)``, and built with them as keyword arguments. Checkers that
+judge the same view of the run from different sides read one shared
+:class:`~cpqsim.invariant_checker.Fold` instead of each folding the same facts: a checker
+names it in ``reads`` (``reads = {"base": RunInstalledBase}``) and is built with the
+judge's one fold of that kind, folded before the checkers see each fact. A plain function
 ``check(events, ledgers) -> list[str]`` may still be registered with
 ``@invariant(name, description, watches=(...))``: it is handed the watched events, kept
 until the end (without ``watches``, every event: only for small logs).
@@ -55,8 +59,10 @@ from cpqsim.invariant_checker import (
     PLATFORM,
     REGISTERED,
     Checker,
+    Fold,
     InvariantResult,
     Violation,
+    build_checker,
     invariant,
 )
 from cpqsim.invariants_assets import ASSET_CHECKS
@@ -541,7 +547,8 @@ class InvariantJudge:
     :data:`cpqsim.invariants_orders.APPROVAL_SLA_S`). ``audit_lines`` reads back the
     audit chain the run wrote, if it did (see :mod:`cpqsim.invariants_audit`). Events
     are routed by type to the checkers that watch them, so an event nobody watches costs
-    one lookup.
+    one lookup. A fold several checkers read (:class:`~cpqsim.invariant_checker.Fold`)
+    is built once and shown each event before them.
     """
 
     def __init__(
@@ -559,8 +566,9 @@ class InvariantJudge:
         if catalog is not None:
             versions = catalog if isinstance(catalog, list) else [catalog]
             particulars["catalogs"] = {c.version: c for c in versions}
+        self.folds: dict[type[Fold], Fold] = {}
         self.checkers: list[tuple[str, str, Checker]] = [
-            (r.name, r.description, r.factory(**{k: particulars[k] for k in r.needs}))
+            (r.name, r.description, build_checker(r, particulars, self.folds))
             for r in REGISTERED
             if all(k in particulars for k in r.needs)
         ]
@@ -579,7 +587,8 @@ class InvariantJudge:
 
     def _route(self, event: CloudEvent) -> list[Callable[[CloudEvent], None]]:
         name = event.name
-        routes = [checker.observe for _, _, checker in self.checkers if checker.watching(name)]
+        routes = [fold.observe for fold in self.folds.values() if fold.watching(name)]
+        routes += [checker.observe for _, _, checker in self.checkers if checker.watching(name)]
         self._routes[event.type] = routes
         return routes
 

@@ -3,18 +3,21 @@ systems really run and bill, and change orders against the asset versions they w
 quoted on.
 
 Each is an incremental :class:`~cpqsim.invariant_checker.Checker` (registered by
-:mod:`cpqsim.invariants` from :data:`ASSET_CHECKS`): it follows the asset facts
+:mod:`cpqsim.invariants` from :data:`ASSET_CHECKS`). The asset facts
 (``asset.created``, ``asset.change_locked``, ``asset.change_applied``,
-``asset.change_released``) as they go by, keeping one compact record per asset rather
-than the facts, and judges the ledgers once at the end:
+``asset.change_released``) and the orders still in flight are folded once per run, one
+compact record per asset rather than the facts, into the :class:`RunInstalledBase` the
+first four read (the judge builds it and shows it each fact once); each judges the
+ledgers once at the end:
 
 * ``assets_match_downstream`` folds provisioning's side effects per asset (a new
   asset's activation found through its order and item and the task ids
   ``<item_id>/...`` decomposition gives its element; a change through the ``asset_id``
   its payload carries; a compensation puts back what the request it names did) and
   compares status and offering version with the platform's;
-* ``billing_matches_installed_base`` folds billing's subscriptions
-  (:mod:`cpqsim.billing`) and compares them with the assets that name them;
+* ``billing_matches_installed_base`` compares billing's subscriptions
+  (:mod:`cpqsim.billing`, folded from its ledger once, by the shared fold, for it and
+  ``one_active_asset_per_subscription``) with the assets that name them;
 * ``add_on_has_active_parent`` and ``one_active_asset_per_subscription`` judge the
   structure of the installed base itself;
 * ``change_acted_on_quoted_version`` follows each asset's version through its locks and
@@ -36,7 +39,7 @@ from cpqsim.billing import SubscriptionBook, SubscriptionStatus
 from cpqsim.catalog import stable_id
 from cpqsim.downstream import LedgerSnapshot
 from cpqsim.events import CloudEvent
-from cpqsim.invariant_checker import Checker, Violation
+from cpqsim.invariant_checker import Checker, Fold, Violation
 from cpqsim.order import (
     _FIXED_TRIGGERS,  # the facts that move an order's status, as the order folds them
     ORDER_LIFECYCLE,
@@ -45,7 +48,7 @@ from cpqsim.order import (
     status_trigger,
 )
 
-__all__ = ["ASSET_CHECKS", "ASSET_FACTS", "PlatformAssets"]
+__all__ = ["ASSET_CHECKS", "ASSET_FACTS", "PlatformAssets", "RunInstalledBase"]
 
 ASSET_FACTS = (
     "asset.created",
@@ -254,17 +257,29 @@ class OrdersInFlight:
         return status is not None and status not in TERMINAL_ORDER_STATUSES
 
 
-class _BaseWatcher(Checker):
-    """A checker that follows the installed base and which orders are still in flight."""
+class RunInstalledBase(Fold):
+    """The installed base and the orders in flight, as the run has shown them so far:
+    the one view four invariants judge, folded once per run (see :class:`Fold`).
+
+    Why shared: each of those invariants used to fold the same facts into a view of its
+    own, the same work four times over on the path of every run's verdict. An asset fact
+    made by no order, or by one this run has not created (yet), is folded as made before
+    the run (``migrated``), which is why the order facts go through the same fold. What
+    only the end of the run can show (the settled assets, billing's book) is worked out
+    once when first asked for, and again only if another fact has been folded since.
+    """
 
     watches = ASSET_FACTS + ORDER_STATUS_FACTS
 
     def __init__(self) -> None:
-        super().__init__()
         self.platform = PlatformAssets()
         self.orders = OrdersInFlight()
+        self.folded = 0  # facts folded so far: the end-of-run answers are kept against it
+        self._settled: tuple[int, list[tuple[str, HeldAsset]]] | None = None
+        self._billing: tuple[int, LedgerSnapshot | None, SubscriptionBook] | None = None
 
-    def observe(self, event):
+    def observe(self, event: CloudEvent) -> None:
+        self.folded += 1
         name = fact_name(event)
         if name.startswith("asset."):
             made_by = event.data.get("order_id")
@@ -273,12 +288,43 @@ class _BaseWatcher(Checker):
         else:
             self.orders.observe_fact(name, event.data["order_id"])
 
-    def settled(self) -> Iterator[tuple[str, HeldAsset]]:
+    def settled(self) -> list[tuple[str, HeldAsset]]:
+        """Assets no change is pending on, made and last changed by settled orders, by id."""
+        if self._settled is None or self._settled[0] != self.folded:
+            in_flight = self.orders.in_flight
+            settled = [
+                (asset_id, held)
+                for asset_id, held in sorted(self.platform.assets.items())
+                if held.status != PENDING and not any(in_flight(o) for o in held.orders())
+            ]
+            self._settled = (self.folded, settled)
+        return self._settled[1]
+
+    def billing(self, ledgers: dict[str, LedgerSnapshot]) -> SubscriptionBook:
+        """Billing's subscriptions at the end of the run (:func:`_billing`), built once
+        for the invariants that compare with them (they read it, never change it)."""
+        ledger = ledgers.get(BILLING)
+        kept = self._billing
+        if kept is None or kept[0] != self.folded or kept[1] is not ledger:
+            kept = self._billing = (self.folded, ledger, _billing(ledgers, self.platform.assets))
+        return kept[2]
+
+
+class _ReadsInstalledBase(Checker):
+    """A checker that reads the run's one :class:`RunInstalledBase` (the judge folds it,
+    once for every checker reading it); it watches only what its own judgement needs."""
+
+    reads = {"base": RunInstalledBase}
+
+    def __init__(self, base: RunInstalledBase) -> None:
+        super().__init__()
+        self.base = base
+        self.platform = base.platform
+        self.orders = base.orders
+
+    def settled(self) -> list[tuple[str, HeldAsset]]:
         """Assets no change is pending on, made and last changed by settled orders."""
-        for asset_id, held in sorted(self.platform.assets.items()):
-            if held.status == PENDING or any(self.orders.in_flight(o) for o in held.orders()):
-                continue
-            yield asset_id, held
+        return self.base.settled()
 
 
 # ----------------------------------------------------------------- provisioning
@@ -289,7 +335,7 @@ def _same_offering(held: str, running: str) -> bool:
     return held == running if "@" in running else stable_id(held) == running
 
 
-class AssetsMatchDownstream(_BaseWatcher):
+class AssetsMatchDownstream(_ReadsInstalledBase):
     """Provisioning's ground truth per asset, folded from its ledger at the end."""
 
     def conclude(self, ledgers):
@@ -459,11 +505,11 @@ def _billing(ledgers: dict[str, LedgerSnapshot], assets: dict[str, HeldAsset]) -
     return book
 
 
-class BillingMatchesInstalledBase(_BaseWatcher):
+class BillingMatchesInstalledBase(_ReadsInstalledBase):
     """Billing's subscriptions (folded from its ledger) against the assets naming them."""
 
     def conclude(self, ledgers):
-        book = _billing(ledgers, self.platform.assets)
+        book = self.base.billing(ledgers)
         problems: list[str | Violation] = [
             Violation(p.message, f"billing: {p.kind}", BILLING)
             for p in book.problems
@@ -480,8 +526,7 @@ class BillingMatchesInstalledBase(_BaseWatcher):
         # Subscriptions of assets still in flight are judged once those settle.
         held_by_any = {h.subscription_id for h in self.platform.assets.values()}
         in_flight = self._orders_billing_in_flight(ledgers)
-        for sub in book.in_force():
-            sid = sub.subscription_id
+        for sid in book.ids_in_force():
             if sid in named or sid in held_by_any or sid in in_flight:
                 continue
             problems.append(
@@ -557,18 +602,9 @@ class BillingMatchesInstalledBase(_BaseWatcher):
 # -------------------------------------------------------------------- structure
 
 
-class AddOnHasActiveParent(Checker):
+class AddOnHasActiveParent(_ReadsInstalledBase):
     """Judged on the installed base as the run leaves it (a pending change counts as the
     status it was locked in, so a disconnect taking children first is no breach)."""
-
-    watches = ASSET_FACTS
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.platform = PlatformAssets()
-
-    def observe(self, event):
-        self.platform.observe(event)
 
     def conclude(self, ledgers):
         assets = self.platform.assets
@@ -597,18 +633,19 @@ class AddOnHasActiveParent(Checker):
         return problems
 
 
-class OneActiveAssetPerSubscription(_BaseWatcher):
+class OneActiveAssetPerSubscription(_ReadsInstalledBase):
     """Keeps, per subscription, the assets in service on it (created, not disconnected);
     billing's side is a subscription started while it was in force (the subscriptions of
     assets migrated in count as in force from the start)."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    watches = ASSET_FACTS  # its own judgement reads the making and disconnecting of assets
+
+    def __init__(self, base: RunInstalledBase) -> None:
+        super().__init__(base)
         self.in_service: dict[str, list[str]] = {}
         self.subscription_of: dict[str, str] = {}
 
     def observe(self, event):
-        super().observe(event)
         name = fact_name(event)
         data = event.data
         aid = data.get("asset_id")
@@ -644,7 +681,7 @@ class OneActiveAssetPerSubscription(_BaseWatcher):
     def conclude(self, ledgers):
         return [
             Violation(p.message, "subscription started twice", BILLING)
-            for p in _billing(ledgers, self.platform.assets).problems
+            for p in self.base.billing(ledgers).problems
             if p.kind == "started twice"
         ]
 

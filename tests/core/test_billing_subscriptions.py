@@ -226,6 +226,28 @@ def test_subscriptions_billing_had_before_the_ledger_began_are_changed_like_any_
     assert fold_subscriptions(billing.ledger.entries).problems[0].kind == "unknown subscription"
 
 
+def test_the_ids_in_force_are_those_of_the_subscriptions_in_force_by_id():
+    # Given subscriptions opened before the ledger (one suspended, one stopped), one
+    # started in the ledger and one started then stopped there
+    billing = Billing()
+    started(billing, "sub-c1", "i1/billing/start")
+    started(billing, "sub-b1", "i2/billing/start")
+    billing.run("stop_billing", "i3/stop", subscription_id="sub-b1", end_date="2026-06-30")
+    book = fold_subscriptions(billing.ledger.entries)
+    book.open("sub-m2", "m2", SS.SUSPENDED, 4)
+    book.open("sub-m1", "m1")
+    book.open("sub-m0", "m0", SS.STOPPED)
+
+    # When asked only for the ids of those still billing
+    ids = book.ids_in_force()
+
+    # Then they are the ids of the subscriptions in force, in order, none stopped
+    assert ids == ["sub-c1", "sub-m1", "sub-m2"]
+    assert ids == [s.subscription_id for s in book.in_force()]
+    opened = book.get("sub-m1")
+    assert opened is not None and opened.status is SS.ACTIVE and opened.account_id is None
+
+
 def test_a_new_items_add_ons_start_with_it_on_subscriptions_of_their_own_and_stop_with_it():
     # Given billing started for a1 with two children named in the handoff
     billing = Billing()

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 from cpqsim_host.scenario import LoadedScenario
+from whole_log_asset_invariants import ASSET_CHECKS as WHOLE_LOG_ASSET_CHECKS
 from whole_log_invariants import _terminal_or_fallout as ref_terminal_or_fallout
 from whole_log_invariants import judged_by_reference
 
 from cpqsim.events import CloudEvent
-from cpqsim.invariant_checker import REGISTERED
+from cpqsim.invariant_checker import REGISTERED, Fold
 from cpqsim.invariants import (
     MAX_EXAMPLES,
     Checker,
@@ -26,6 +27,7 @@ from cpqsim.invariants import (
     check_invariants,
     invariant,
 )
+from cpqsim.invariants_assets import RunInstalledBase
 from cpqsim_scenarios.model import load_scenario
 from cpqsim_scenarios.runner import run_catalogs
 from cpqsim_scenarios.sim.runtime import run_sim
@@ -75,6 +77,29 @@ def test_judged_as_it_streams_a_day_gets_the_whole_log_verdict(name, seed):
     expected = judged_by_reference(events, output.ledgers, catalogs, sla)
     assert {r.name: (r.violations, r.examples) for r in incremental} == expected
     assert [r.name for r in incremental] == list(expected)
+
+
+@pytest.mark.parametrize(
+    "name, seed",
+    [("renewal_season", 7), ("upgrade_campaign", 3), ("migration_incomplete_metadata", 5)],
+)
+def test_on_the_installed_base_days_the_shared_fold_gets_the_whole_log_asset_verdict(name, seed):
+    # Given a (shortened) library day with an installed base and change orders
+    loaded, output = day(name, seed)
+    events = list(output.events)
+    assert sum(1 for e in events if e.name == "asset.change_applied") > 10
+
+    # When the incremental checker judges it (the asset rows reading one fold)
+    incremental = {
+        r.name: (r.violations, r.examples)
+        for r in check_invariants(events, output.ledgers, run_catalogs(loaded))
+    }
+
+    # Then each asset row finds what its whole-log definition finds
+    expected = {n: check(events, output.ledgers) for n, check in WHOLE_LOG_ASSET_CHECKS}
+    assert {n: incremental[n] for n in expected} == {
+        n: (len(p), p[:MAX_EXAMPLES]) for n, p in expected.items()
+    }
 
 
 def test_the_failure_days_break_order_invariants_so_the_comparison_means_something():
@@ -185,6 +210,90 @@ def test_a_whole_log_function_can_still_be_registered_with_what_it_watches(regis
     result = {r.name: r for r in check_invariants(output.events, output.ledgers)}["few_timeouts"]
 
     assert not result.holds and result.examples[0].endswith("timeouts")
+
+
+def test_checkers_reading_one_fold_share_it_and_find_it_folded_before_they_look(registered):
+    # Given a fold of order creations and two invariants reading it, one of them also
+    # watching order.created itself
+    folded: list[str] = []
+
+    class CreatedOrders(Fold):
+        watches = ("order.created",)
+
+        def __init__(self) -> None:
+            self.orders: list[str] = []
+
+        def observe(self, event):
+            folded.append(event.data["order_id"])
+            self.orders.append(event.data["order_id"])
+
+    class ReadsCreatedOrders(Checker):
+        reads = {"created": CreatedOrders}
+
+        def __init__(self, created: CreatedOrders) -> None:
+            super().__init__()
+            self.created = created
+
+    seen_when_shown: list[bool] = []
+
+    @invariant("few_orders", "at most 10,000 orders")
+    class FewOrders(ReadsCreatedOrders):
+        watches = ("order.created",)
+
+        def observe(self, event):
+            seen_when_shown.append(self.created.orders[-1] == event.data["order_id"])
+
+        def conclude(self, ledgers):
+            return ["too many orders"] if len(self.created.orders) > 10_000 else []
+
+    @invariant("some_orders", "at least one order")
+    class SomeOrders(ReadsCreatedOrders):
+        def conclude(self, ledgers):
+            return [] if self.created.orders else ["no order"]
+
+    _, output = day("provisioning_timeouts", 3)
+    created = [e.data["order_id"] for e in output.events if e.name == "order.created"]
+
+    # When a judge judges the day
+    judge = InvariantJudge()
+    for event in output.events:
+        judge.observe(event)
+    results = {r.name: r for r in judge.verdict(output.ledgers)}
+
+    # Then it built one fold, shared by both, and folded each order once, in log order
+    (fold,) = [f for f in judge.folds.values() if isinstance(f, CreatedOrders)]
+    readers = [c for _, _, c in judge.checkers if isinstance(c, ReadsCreatedOrders)]
+    assert len(readers) == 2 and all(c.created is fold for c in readers)
+    assert folded == created and len(created) > 10
+    # And a checker shown the same fact finds the fold already holding it
+    assert seen_when_shown == [True] * len(created)
+    assert results["few_orders"].holds and results["some_orders"].holds
+
+
+def test_the_installed_base_is_folded_once_for_the_four_invariants_reading_it():
+    # Given a judge of every registered invariant
+    judge = InvariantJudge()
+    # Then the installed base's view is one fold, read by the four invariants judging it
+    (base,) = [f for f in judge.folds.values() if isinstance(f, RunInstalledBase)]
+    readers = [n for n, _, c in judge.checkers if getattr(c, "base", None) is base]
+    assert readers == [
+        "assets_match_downstream",
+        "add_on_has_active_parent",
+        "one_active_asset_per_subscription",
+        "billing_matches_installed_base",
+    ]
+
+    # When a day with an installed base and change orders is judged
+    _, output = day("upgrade_campaign", 7)
+    asset_facts = [e for e in output.events if e.name.startswith("asset.")]
+    for event in output.events:
+        judge.observe(event)
+    judge.verdict(output.ledgers)
+
+    # Then the fold was shown each asset fact once and holds every asset the log made
+    assert len(asset_facts) > 100
+    assert len(base.platform.assets) == sum(1 for e in asset_facts if e.name == "asset.created")
+    assert base.folded == sum(1 for e in output.events if RunInstalledBase.watching(e.name))
 
 
 def test_problems_found_while_observing_are_all_counted_but_few_are_kept(registered):
