@@ -62,6 +62,7 @@ def day(name: str, seed: int):
         ("manual_repair_wrong_naive", 6),
         ("partial_fulfilment_all_or_nothing", 8),
         ("billing_handoff_duplicate_naive", 9),
+        ("renewal_season", 7),  # renewals: billing is the change itself
     ],
 )
 def test_judged_as_it_streams_a_day_gets_the_whole_log_verdict(name, seed):

@@ -262,15 +262,22 @@ def _billing_after_activation(events, ledgers):
     activated: set[tuple[str, str]] = set()
     problems: list[str] = []
     billing_items: dict[str, tuple[str, str]] = {}
+    billing_is_the_work: set[str] = set()  # a renewal: billing is the change itself
     for e in events:
         if e.name == "order.decomposed":
+            working = {t["item_id"] for t in e.data["tasks"] if t["kind"] == "fulfillment"}
             for t in e.data["tasks"]:
                 if t["kind"] == "billing":
                     billing_items[t["task_id"]] = (e.data["order_id"], t["item_id"])
-        elif e.name == "order.asset_activated":
+                    if t["item_id"] not in working and t["operation"] != "start_billing":
+                        billing_is_the_work.add(t["task_id"])
+        elif e.name in ("order.asset_activated", "order.item_change_fulfilled"):
             activated.add((e.data["order_id"], e.data["item_id"]))
         elif e.name == "order.task_dispatched" and e.data["task_id"] in billing_items:
-            if billing_items[e.data["task_id"]] not in activated:
+            if (
+                billing_items[e.data["task_id"]] not in activated
+                and e.data["task_id"] not in billing_is_the_work
+            ):
                 problems.append(f"billing task {e.data['task_id']} dispatched before activation")
         elif e.name == "order.billing_started" and (
             (e.data["order_id"], e.data["item_id"]) not in activated
