@@ -30,6 +30,7 @@ from fastapi.responses import Response
 from pydantic import Discriminator, Field, Tag
 
 from cpqsim.catalog import to_tmf620_product_offering
+from cpqsim.change import ChangeRefusal
 from cpqsim.principals import Principal
 from cpqsim.quote import (
     QUOTE_LIFECYCLE,
@@ -135,6 +136,9 @@ def _refusal(result: CommandResult) -> JSONResponse:
         return error_response(422, code, message, violations)
     if code == "approval_refused":  # without authority: refused, and recorded on the quote
         return error_response(403, code, message)
+    if code == "change_refused" and result.violations:  # the quote's own change check
+        refusals = [ChangeRefusal.model_validate(v) for v in result.violations]
+        return change_refused(refusals, tmf=False)
     return error_response(409, code, message)
 
 

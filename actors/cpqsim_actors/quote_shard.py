@@ -34,6 +34,7 @@ from cpqsim.lifecycle import DomainError
 from cpqsim.orchestration import ResiliencePolicy
 from cpqsim.pricing import PricingError
 from cpqsim.quote import (
+    ChangeRefused,
     ExpireQuote,
     QuoteCommand,
     QuoteConvertedToOrder,
@@ -149,6 +150,17 @@ class QuoteShard(JournaledShard):
             quote, events = self.quotes.handle(command, ctx)
         except UnknownQuote as exc:
             return CommandResult("not_found", code=exc.code, message=exc.message), []
+        except ChangeRefused as exc:
+            # Judged again by the quote itself (at creation, revision or pricing): the
+            # reasons travel as violations, so HTTP answers it as the gateway's own check.
+            quote = self._quote_as(shape, command.quote_id)
+            refusals = [r.model_dump(mode="json") for r in exc.refusals]
+            return (
+                CommandResult(
+                    "refused", code=exc.code, message=exc.message, violations=refusals, **quote
+                ),
+                [],
+            )
         except DomainError as exc:
             quote = self._quote_as(shape, command.quote_id)
             return CommandResult("refused", code=exc.code, message=exc.message, **quote), []

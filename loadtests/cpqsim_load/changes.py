@@ -58,8 +58,9 @@ EXPECTED_REFUSALS: dict[str, str] = {
     "asset_disconnected": "disconnected",
 }
 #: (HTTP status, TMF ``Error.code``) of a change refusal: the gateway's check when a quote
-#: is made (409 while another order holds the product, 422 otherwise, each rule in
-#: ``violations``), and the quote's own check when it is made or priced (409).
+#: is made and the quote's own check when it is made or priced (409 while another order
+#: holds the product, 422 otherwise, each rule in ``violations``); a gateway from before
+#: the quote's check named its rules answered 409 with the rules in its message only.
 REFUSALS = frozenset({(409, "change_in_flight"), (422, "change_refused"), (409, "change_refused")})
 #: The quote's own check answers with a message only, naming each rule after its line
 #: (``lines[0] (asset_pending_change): ...``, :class:`cpqsim.quote.ChangeRefused`).

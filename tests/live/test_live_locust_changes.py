@@ -366,6 +366,11 @@ def test_a_product_changed_before_the_quote_is_priced_is_a_refusal_row_of_the_pr
     assert client.failures() == []
     assert client.count("POST /quote/{id}/price (change refused: stale)") == 1, client.rows
     assert client.count("POST /productOrder (TMF622 change)") == 0
+    # The quote's own check answers as the gateway's does: 422, each rule a violation
+    [priced] = [r for method, path, _, r in client.sent if path.endswith("/price")]
+    assert priced.status_code == 422
+    assert priced.json()["code"] == "change_refused"
+    assert [v["rule"] for v in priced.json()["violations"]] == ["stale_asset_version"]
 
 
 def test_an_order_rejected_because_another_order_took_the_product_is_an_outcome_row():
