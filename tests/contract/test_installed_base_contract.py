@@ -15,8 +15,6 @@ clock. No scenario traffic runs: only these orders.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -26,19 +24,17 @@ import pytest
 from cpqsim.asset import Asset, AssetCreated
 from cpqsim.catalog import stable_id
 from cpqsim.configuration import QuoteLine
-from cpqsim.conversion import order_to_create
-from cpqsim.quote import AcceptQuote, ConvertQuoteToOrder, CreateQuote, PriceQuote
-from cpqsim_actors.handles import LocalBackend, RayBackend
-from cpqsim_actors.platform import LivePlatform, PlatformConfig
-from cpqsim_scenarios.sim.runtime import SimRuntime
 
-from .conftest import variant
+from .change_desks import (
+    ACCOUNT,
+    LiveChangeDesk,
+    SimChangeDesk,
+    rejection_kinds,
+    run_live,
+)
 
 pytestmark = pytest.mark.slow
 
-ACCOUNT = "acct-0001"
-SELLER = "alice"
-SETTLE_VIRTUAL_S = 6 * 3600.0  # long enough for any fulfilment of the happy path
 STANDARD, PREMIUM = "saas-edition-standard", "saas-edition-premium"
 
 INSTALLED = (
@@ -73,14 +69,6 @@ SUSPEND = line("suspend", 2, [PREMIUM])
 MODIFY_RACING = line("modify", 1, [STANDARD], quantity=20)  # quoted before the upgrade ran
 
 
-def quote_commands(quote_id: str, change: QuoteLine) -> list:
-    return [
-        CreateQuote(quote_id=quote_id, account_id=ACCOUNT, requester=SELLER, lines=[change]),
-        PriceQuote(quote_id=quote_id),
-        AcceptQuote(quote_id=quote_id),
-    ]
-
-
 @dataclass
 class Outcome:
     asset: Asset
@@ -97,127 +85,60 @@ def history_of(events) -> list[tuple]:
     ]
 
 
-def loaded():
-    return variant("happy_path")
-
-
 # ------------------------------------------------------------------------------ sim
 
 
 def run_on_sim() -> Outcome:
-    sim = SimRuntime(loaded(), installed_base=INSTALLED)
-    answers: list = []
-
-    def accept(quote_id: str, change: QuoteLine) -> None:
-        sim.execute([(c, SELLER) for c in quote_commands(quote_id, change)], answers.extend)
-        assert all(a.ok for a in answers), [(a.code, a.message) for a in answers]
-
-    def order(quote_id: str, key: str) -> str:
-        convert = ConvertQuoteToOrder(quote_id=quote_id, idempotency_key=key)
-        sim.execute([(convert, SELLER)], answers.extend)
-        create = order_to_create(answers[-1].quote, SELLER, answers[-1].last_event_id)
-        assert create is not None, (answers[-1].code, answers[-1].message)
-        sim.start_orders([create], lambda started: None)
-        return create.order_id
-
-    def settle(version: int) -> None:
-        deadline = sim.env.now + SETTLE_VIRTUAL_S
-        while sim.installed_base.get("A-1").version < version and sim.env.now < deadline:
-            sim.env.run(until=sim.env.now + 60)
-
+    desk = SimChangeDesk(INSTALLED)
+    base = desk.sim.installed_base
     # both changes quoted against version 1 and accepted; the upgrade is ordered first
-    accept("Q-UP", UPGRADE)
-    accept("Q-RACE", MODIFY_RACING)
-    order("Q-UP", "up")
-    racing = order("Q-RACE", "race")  # while the upgrade holds A-1
-    settle(2)
-    accept("Q-PAUSE", SUSPEND)
-    order("Q-PAUSE", "pause")
-    settle(3)
+    desk.accept("Q-UP", UPGRADE)
+    desk.accept("Q-RACE", MODIFY_RACING)
+    desk.order("Q-UP", "up")
+    racing = desk.order("Q-RACE", "race")  # while the upgrade holds A-1
+    desk.run_until(lambda: base.get("A-1").version >= 2)
+    desk.accept("Q-PAUSE", SUSPEND)
+    desk.order("Q-PAUSE", "pause")
+    desk.run_until(lambda: base.get("A-1").version >= 3)
     return Outcome(
-        asset=sim.installed_base.get("A-1"),
-        history=history_of(sim.log),
-        racing_order_state=sim.orders.orders[racing].status.value,
-        racing_reasons=[r["kind"] for r in _reasons(sim.log, racing)],
+        asset=base.get("A-1"),
+        history=history_of(desk.sim.log),
+        racing_order_state=desk.sim.orders.orders[racing].status.value,
+        racing_reasons=rejection_kinds(desk.sim.log, racing),
     )
-
-
-def _reasons(events, order_id: str) -> list[dict]:
-    for e in events:
-        if e.name == "order.rejected" and e.data["order_id"] == order_id:
-            return e.data["reasons"]
-    return []
 
 
 # ------------------------------------------------------------------------------ live
 
 
-async def _run_live(backend) -> Outcome:
-    scenario = loaded()
-    platform = LivePlatform(
-        PlatformConfig(
-            catalog=scenario.catalog,
-            downstream=dict(scenario.scenario.downstream),
-            policy=scenario.scenario.resilience_policy(),
-            time_scale=scenario.scenario.time_scale,
-            journal=False,
-            installed_base=INSTALLED,
-        ),
-        backend=backend,
+async def live_story(desk: LiveChangeDesk) -> Outcome:
+    await desk.accept("Q-UP", UPGRADE)
+    await desk.accept("Q-RACE", MODIFY_RACING)
+    await desk.order("Q-UP", "up")
+    racing = await desk.order("Q-RACE", "race")
+    await desk.product_when("A-1", lambda view: view["asset"].version >= 2)
+    await desk.accept("Q-PAUSE", SUSPEND)
+    await desk.order("Q-PAUSE", "pause")
+    await desk.product_when("A-1", lambda view: view["asset"].version >= 3)
+    platform = desk.platform
+    base = (await platform.installed_base()).installed_base
+    events = await platform.events()
+    rejected = await platform.get_order(racing)
+    return Outcome(
+        asset=base.get("A-1"),
+        history=history_of(e for e in events if e.name.startswith("asset.")),
+        racing_order_state=rejected.order.status.value,
+        racing_reasons=rejection_kinds(events, racing),
     )
-    try:
-        await platform.start()
-
-        async def accept(quote_id: str, change: QuoteLine) -> None:
-            for command in quote_commands(quote_id, change):
-                result = await platform.execute(command, SELLER)
-                assert result.ok, (result.code, result.message)
-
-        async def order(quote_id: str, key: str) -> str:
-            converted = await platform.convert(quote_id, key, SELLER)
-            assert converted.order is not None, converted.result
-            return converted.order.order.order_id
-
-        async def settle(version: int) -> None:
-            deadline = time.monotonic() + SETTLE_VIRTUAL_S * scenario.scenario.time_scale + 30
-            while time.monotonic() < deadline:
-                await platform.catch_up_installed_base()
-                view = await platform.get_product("A-1")
-                if view["asset"].version >= version:
-                    return
-                await asyncio.sleep(0.05)
-
-        await accept("Q-UP", UPGRADE)
-        await accept("Q-RACE", MODIFY_RACING)
-        await order("Q-UP", "up")
-        racing = await order("Q-RACE", "race")
-        await settle(2)
-        await accept("Q-PAUSE", SUSPEND)
-        await order("Q-PAUSE", "pause")
-        await settle(3)
-        base = (await platform.installed_base()).installed_base
-        events = await platform.events()
-        rejected = await platform.get_order(racing)
-        return Outcome(
-            asset=base.get("A-1"),
-            history=history_of(e for e in events if e.name.startswith("asset.")),
-            racing_order_state=rejected.order.status.value,
-            racing_reasons=[r["kind"] for r in _reasons(events, racing)],
-        )
-    finally:
-        platform.shutdown()
-
-
-def run_live(runtime: str) -> Outcome:
-    backend = LocalBackend() if runtime == "inprocess" else RayBackend()
-    return asyncio.run(_run_live(backend))
 
 
 # ------------------------------------------------------------------------ the contract
 
 
 def test_an_upgrade_then_a_suspension_move_the_asset_alike_on_every_runtime(runtime):
-    outcome = run_on_sim() if runtime.name == "sim" else run_live(runtime.name)
+    outcome = (
+        run_on_sim() if runtime.name == "sim" else run_live(runtime.name, INSTALLED, live_story)
+    )
 
     asset = outcome.asset
     assert (asset.status.value, asset.version) == ("suspended", 3)

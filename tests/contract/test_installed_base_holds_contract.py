@@ -12,28 +12,14 @@ admitted, and the executor feeds it the add order's completion, which gives it b
 
 from __future__ import annotations
 
-import asyncio
-import time
 from dataclasses import dataclass
 
 import pytest
 
 from cpqsim.configuration import QuoteLine
-from cpqsim.conversion import order_to_create
-from cpqsim.quote import ConvertQuoteToOrder
-from cpqsim_actors.handles import LocalBackend, RayBackend
-from cpqsim_actors.platform import LivePlatform, PlatformConfig
-from cpqsim_scenarios.sim.runtime import SimRuntime
 
-from .test_installed_base_contract import (
-    INSTALLED,
-    SELLER,
-    SETTLE_VIRTUAL_S,
-    STANDARD,
-    _reasons,
-    loaded,
-    quote_commands,
-)
+from .change_desks import LiveChangeDesk, SimChangeDesk, rejection_kinds, run_live
+from .test_installed_base_contract import INSTALLED, STANDARD
 
 pytestmark = pytest.mark.slow
 
@@ -62,95 +48,45 @@ def history_of(events) -> list[tuple]:
 
 
 def run_on_sim() -> Outcome:
-    sim = SimRuntime(loaded(), installed_base=INSTALLED)
-    answers: list = []
-
-    def accept(quote_id: str, change: QuoteLine) -> None:
-        sim.execute([(c, SELLER) for c in quote_commands(quote_id, change)], answers.extend)
-        assert all(a.ok for a in answers), [(a.code, a.message) for a in answers]
-
-    def order(quote_id: str, key: str) -> str:
-        convert = ConvertQuoteToOrder(quote_id=quote_id, idempotency_key=key)
-        sim.execute([(convert, SELLER)], answers.extend)
-        create = order_to_create(answers[-1].quote, SELLER, answers[-1].last_event_id)
-        assert create is not None, (answers[-1].code, answers[-1].message)
-        sim.start_orders([create], lambda started: None)
-        return create.order_id
-
-    accept("Q-OFF", DISCONNECT)  # quoted while nothing was in flight
-    accept("Q-ADD", STORAGE)
-    order("Q-ADD", "add")
-    racing = order("Q-OFF", "off")  # while the add holds A-1
-    deadline = sim.env.now + SETTLE_VIRTUAL_S
-    base = sim.installed_base
-    while (base.get("A-1").held_by or not base.children("A-1")) and sim.env.now < deadline:
-        sim.env.run(until=sim.env.now + 60)
+    desk = SimChangeDesk(INSTALLED)
+    base = desk.sim.installed_base
+    desk.accept("Q-OFF", DISCONNECT)  # quoted while nothing was in flight
+    desk.accept("Q-ADD", STORAGE)
+    desk.order("Q-ADD", "add")
+    racing = desk.order("Q-OFF", "off")  # while the add holds A-1
+    desk.run_until(lambda: not base.get("A-1").held_by and bool(base.children("A-1")))
     return Outcome(
-        parent_history=history_of(sim.log),
+        parent_history=history_of(desk.sim.log),
         held_by=list(base.get("A-1").held_by),
         children=[(c.offering, c.status.value) for c in base.children("A-1")],
-        racing_state=sim.orders.orders[racing].status.value,
-        racing_reasons=[r["kind"] for r in _reasons(sim.log, racing)],
+        racing_state=desk.sim.orders.orders[racing].status.value,
+        racing_reasons=rejection_kinds(desk.sim.log, racing),
     )
 
 
-async def _run_live(backend) -> Outcome:
-    scenario = loaded()
-    platform = LivePlatform(
-        PlatformConfig(
-            catalog=scenario.catalog,
-            downstream=dict(scenario.scenario.downstream),
-            policy=scenario.scenario.resilience_policy(),
-            time_scale=scenario.scenario.time_scale,
-            journal=False,
-            installed_base=INSTALLED,
-        ),
-        backend=backend,
+async def live_story(desk: LiveChangeDesk) -> Outcome:
+    await desk.accept("Q-OFF", DISCONNECT)
+    await desk.accept("Q-ADD", STORAGE)
+    await desk.order("Q-ADD", "add")
+    racing = await desk.order("Q-OFF", "off")
+    view = await desk.product_when(
+        "A-1", lambda view: not view["asset"].held_by and bool(view["children"])
     )
-    try:
-        await platform.start()
-
-        async def accept(quote_id: str, change: QuoteLine) -> None:
-            for command in quote_commands(quote_id, change):
-                result = await platform.execute(command, SELLER)
-                assert result.ok, (result.code, result.message)
-
-        async def order(quote_id: str, key: str) -> str:
-            converted = await platform.convert(quote_id, key, SELLER)
-            assert converted.order is not None, converted.result
-            return converted.order.order.order_id
-
-        await accept("Q-OFF", DISCONNECT)
-        await accept("Q-ADD", STORAGE)
-        await order("Q-ADD", "add")
-        racing = await order("Q-OFF", "off")
-        deadline = time.monotonic() + SETTLE_VIRTUAL_S * scenario.scenario.time_scale + 30
-        while time.monotonic() < deadline:
-            await platform.catch_up_installed_base()
-            view = await platform.get_product("A-1")
-            if not view["asset"].held_by and view["children"]:
-                break
-            await asyncio.sleep(0.05)
-        events = await platform.events()
-        rejected = await platform.get_order(racing)
-        return Outcome(
-            parent_history=history_of(e for e in events if e.name.startswith("asset.")),
-            held_by=list(view["asset"].held_by),
-            children=[(c.offering, c.status.value) for c in view["children"]],
-            racing_state=rejected.order.status.value,
-            racing_reasons=[r["kind"] for r in _reasons(events, racing)],
-        )
-    finally:
-        platform.shutdown()
-
-
-def run_live(runtime: str) -> Outcome:
-    backend = LocalBackend() if runtime == "inprocess" else RayBackend()
-    return asyncio.run(_run_live(backend))
+    events = await desk.platform.events()
+    rejected = await desk.platform.get_order(racing)
+    return Outcome(
+        parent_history=history_of(e for e in events if e.name.startswith("asset.")),
+        held_by=list(view["asset"].held_by),
+        children=[(c.offering, c.status.value) for c in view["children"]],
+        racing_state=rejected.order.status.value,
+        racing_reasons=rejection_kinds(events, racing),
+    )
 
 
 def test_an_add_on_in_flight_holds_its_parent_alike_on_every_runtime(runtime):
-    outcome = run_on_sim() if runtime.name == "sim" else run_live(runtime.name)
+    outcome = (
+        run_on_sim() if runtime.name == "sim" else run_live(runtime.name, INSTALLED, live_story)
+    )
 
     assert outcome.racing_state == "rejected" and "asset" in outcome.racing_reasons
     assert outcome.held_by == []
